@@ -1,0 +1,1 @@
+"""The pipeline on Flyte: flytekit tasks and a ``@dynamic`` adaptive branch."""

@@ -1,0 +1,108 @@
+"""The retraining pipeline as a Flyte workflow.
+
+DataFrames travel between tasks as Flyte's StructuredDataset (parquet); the fitted model as a
+joblib ``FlyteFile``. The adaptive step is a ``@dynamic`` task: it sees the drift decision and
+the grid as plain values at run time and builds one ``tune`` node per C value plus
+``select_best`` only when there is drift.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List, NamedTuple, Optional
+
+import flytekit
+import joblib
+import pandas as pd
+from flytekit import dynamic, task, workflow
+from flytekit.types.file import FlyteFile
+
+from bench import retraining
+from bench.cases import Case
+from bench.stamps import stamp
+
+
+def _unit() -> str:
+    # flytekit local runs every task in this one process; each task execution gets its own
+    # working directory, which tells tasks apart where the pid cannot.
+    return f"flyte:{flytekit.current_context().working_directory}"
+
+
+Data = NamedTuple("Data", [("train_data", pd.DataFrame), ("drifted_data", pd.DataFrame)])
+Trained = NamedTuple("Trained", [("model", FlyteFile), ("accuracy", float)])
+Drift = NamedTuple("Drift", [("accuracy", float), ("drift", bool)])
+Result = NamedTuple("Result", [("accuracy", float), ("best_c", Optional[float])])
+
+
+@task(cache=False)
+def make_data(case_json: str) -> Data:
+    with stamp("make_data", unit=_unit()):
+        train_data, drifted_data = retraining.make_data(Case.from_json(case_json))
+    return Data(train_data=train_data, drifted_data=drifted_data)
+
+
+@task(cache=False)
+def train(case_json: str, train_data: pd.DataFrame) -> Trained:
+    with stamp("train", unit=_unit()) as s:
+        model, accuracy = retraining.train(Case.from_json(case_json), train_data)
+        path = os.path.join(flytekit.current_context().working_directory, "model.joblib")
+        joblib.dump(model, path)
+        s.record(accuracy=accuracy)
+    return Trained(model=FlyteFile(path), accuracy=accuracy)
+
+
+@task(cache=False)
+def detect_drift(case_json: str, model: FlyteFile, drifted_data: pd.DataFrame, initial_accuracy: float) -> Drift:
+    with stamp("detect_drift", unit=_unit()) as s:
+        accuracy, drift = retraining.detect_drift(
+            Case.from_json(case_json), joblib.load(model.download()), drifted_data, initial_accuracy
+        )
+        s.record(accuracy=accuracy, drift=drift)
+    return Drift(accuracy=accuracy, drift=drift)
+
+
+@task(cache=False)
+def tune(case_json: str, drifted_data: pd.DataFrame, c: float) -> float:
+    with stamp("tune", c=c, unit=_unit()) as s:
+        accuracy = retraining.tune(Case.from_json(case_json), drifted_data, c)
+        s.record(accuracy=accuracy)
+    return accuracy
+
+
+@task(cache=False)
+def select_best(grid: List[float], accuracies: List[float]) -> Result:
+    with stamp("select_best", unit=_unit()) as s:
+        best_c, accuracy = retraining.select_best(grid, accuracies)
+        s.record(best_c=best_c, accuracy=accuracy)
+    return Result(accuracy=accuracy, best_c=best_c)
+
+
+@dynamic(cache=False)
+def adapt(
+    case_json: str, drift: bool, drifted_data: pd.DataFrame, current_accuracy: float, grid: List[float]
+) -> Result:
+    """Without drift the current accuracy stands and no node is created; with drift, one tune
+    node per C value and select_best over them."""
+    if not drift:
+        return Result(accuracy=current_accuracy, best_c=None)
+    accuracies = [tune(case_json=case_json, drifted_data=drifted_data, c=c) for c in grid]
+    return select_best(grid=grid, accuracies=accuracies)
+
+
+@workflow
+def retrain(case_json: str, grid: List[float]) -> Result:
+    data = make_data(case_json=case_json)
+    trained = train(case_json=case_json, train_data=data.train_data)
+    checked = detect_drift(
+        case_json=case_json,
+        model=trained.model,
+        drifted_data=data.drifted_data,
+        initial_accuracy=trained.accuracy,
+    )
+    return adapt(
+        case_json=case_json,
+        drift=checked.drift,
+        drifted_data=data.drifted_data,
+        current_accuracy=checked.accuracy,
+        grid=grid,
+    )

@@ -1,0 +1,123 @@
+"""The retraining pipeline as a KFP v2 pipeline.
+
+DataFrames travel as parquet ``Dataset`` artifacts and the model as a joblib ``Model`` artifact.
+The adaptive step is ``dsl.If`` on the drift decision around a ``dsl.ParallelFor`` over the grid,
+whose accuracies reach ``select_best`` through ``dsl.Collected``. Components are lightweight
+Python components whose bodies import ``bench`` (KFP ships only the function's source), and they
+install nothing at run time (``install_kfp_package=False``): the interpreter, or on a cluster the
+image, already has kfp and the suite.
+"""
+
+# No `from __future__ import annotations`: kfp reads the annotations as types, not strings.
+import functools
+from typing import List, NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Model, Output
+
+PIPELINE_NAME = "retrain-bench"
+#: The image a cluster run starts each task from; the remote runner replaces it with the suite's
+#: own image (same Python on both platforms). Locally it only names the interpreter's version.
+BASE_IMAGE = "python:3.11"
+
+component = functools.partial(dsl.component, base_image=BASE_IMAGE, install_kfp_package=False)
+
+
+@component
+def make_data(case_json: str, train_data: Output[Dataset], drifted_data: Output[Dataset]) -> None:
+    from bench import retraining
+    from bench.cases import Case
+    from bench.stamps import stamp
+
+    with stamp("make_data"):
+        train, drifted = retraining.make_data(Case.from_json(case_json))
+        train.to_parquet(train_data.path)
+        drifted.to_parquet(drifted_data.path)
+
+
+@component
+def train(case_json: str, train_data: Input[Dataset], model: Output[Model]) -> float:
+    import joblib
+    import pandas as pd
+
+    from bench import retraining
+    from bench.cases import Case
+    from bench.stamps import stamp
+
+    with stamp("train") as s:
+        fitted, accuracy = retraining.train(Case.from_json(case_json), pd.read_parquet(train_data.path))
+        joblib.dump(fitted, model.path)
+        s.record(accuracy=accuracy)
+    return accuracy
+
+
+@component
+def detect_drift(
+    case_json: str,
+    model: Input[Model],
+    drifted_data: Input[Dataset],
+    initial_accuracy: float,
+    accuracy: dsl.OutputPath(float),  # type: ignore[valid-type]
+) -> bool:
+    # The decision is the main output on purpose: kfp.local 2.17's condition evaluator resolves
+    # `<task>-Output` channels only and silently takes the false branch for a named output.
+    import joblib
+    import pandas as pd
+
+    from bench import retraining
+    from bench.cases import Case
+    from bench.stamps import stamp
+
+    with stamp("detect_drift") as s:
+        drifted_accuracy, drift = retraining.detect_drift(
+            Case.from_json(case_json), joblib.load(model.path), pd.read_parquet(drifted_data.path), initial_accuracy
+        )
+        with open(accuracy, "w") as out:
+            out.write(str(drifted_accuracy))
+        s.record(accuracy=drifted_accuracy, drift=drift)
+    return drift
+
+
+@component
+def tune(case_json: str, drifted_data: Input[Dataset], c: float) -> float:
+    import pandas as pd
+
+    from bench import retraining
+    from bench.cases import Case
+    from bench.stamps import stamp
+
+    with stamp("tune", c=c) as s:
+        accuracy = retraining.tune(Case.from_json(case_json), pd.read_parquet(drifted_data.path), c)
+        s.record(accuracy=accuracy)
+    return accuracy
+
+
+@component
+def select_best(grid: List[float], accuracies: List[float]) -> NamedTuple("Result", [("accuracy", float), ("best_c", float)]):  # type: ignore[valid-type]  # noqa: E501, UP014
+    from collections import namedtuple
+
+    from bench import retraining
+    from bench.stamps import stamp
+
+    with stamp("select_best") as s:
+        best_c, accuracy = retraining.select_best(grid, accuracies)
+        s.record(best_c=best_c, accuracy=accuracy)
+    return namedtuple("Result", ["accuracy", "best_c"])(accuracy, best_c)
+
+
+@dsl.pipeline(name=PIPELINE_NAME)
+def retrain(case_json: str, grid: List[float]) -> None:
+    data = make_data(case_json=case_json).set_caching_options(False)
+    trained = train(case_json=case_json, train_data=data.outputs["train_data"]).set_caching_options(False)
+    checked = detect_drift(
+        case_json=case_json,
+        model=trained.outputs["model"],
+        drifted_data=data.outputs["drifted_data"],
+        initial_accuracy=trained.outputs["Output"],
+    ).set_caching_options(False)
+    with dsl.If(checked.outputs["Output"] == True):  # noqa: E712 (a KFP condition, not Python truth)
+        with dsl.ParallelFor(items=grid) as c:
+            tuned = tune(case_json=case_json, drifted_data=data.outputs["drifted_data"], c=c).set_caching_options(
+                False
+            )
+        select_best(grid=grid, accuracies=dsl.Collected(tuned.output)).set_caching_options(False)
