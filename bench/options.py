@@ -1,0 +1,80 @@
+"""The suite's options, validated once at the boundary into a frozen dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from bench.cases import CASES, DEFAULT_CASES
+from bench.errors import BenchError
+from bench.platforms import PLATFORMS
+
+TARGETS = ("local", "cluster")
+DEFAULT_RUN_TIMEOUT = 1800.0
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchOptions:
+    platforms: tuple[str, ...]
+    cases: tuple[str, ...]
+    rounds: int
+    warmup: int
+    target: str
+    run_timeout: float
+    min_success_rate: float
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["platforms"], data["cases"] = list(self.platforms), list(self.cases)
+        return data
+
+
+def _choices(option: str, raw: str | None, valid: Sequence[str], default: Sequence[str]) -> tuple[str, ...]:
+    if raw is None or not raw.strip():
+        return tuple(default)
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise BenchError(f"{option}: unknown {', '.join(map(repr, unknown))}; choose from {', '.join(valid)}")
+    return tuple(dict.fromkeys(names))
+
+
+def _number(option: str, raw: Any, kind: type, low: float, high: float | None = None) -> Any:
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise BenchError(f"{option}: {raw!r} is not a{'n integer' if kind is int else ' number'}") from None
+    if value < low or (high is not None and value > high) or value != value:
+        bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise BenchError(f"{option}: {raw!r} must be {bound}")
+    return value
+
+
+def parse_options(
+    *,
+    platform: str | None,
+    case: str | None,
+    rounds: Any,
+    warmup: Any,
+    target: str,
+    run_timeout: Any,
+    min_success_rate: Any,
+) -> BenchOptions:
+    """Check every option; raise BenchError naming the option, the bad value and the valid ones."""
+    if target not in TARGETS:
+        raise BenchError(f"--target: unknown {target!r}; choose from {', '.join(TARGETS)}")
+    if target == "cluster":
+        raise BenchError(
+            "--target=cluster is not available yet: cluster runs (port-forwards, FlyteRemote, kfp.Client) "
+            "come in a later release; use --target=local"
+        )
+    return BenchOptions(
+        platforms=_choices("--platform", platform, list(PLATFORMS), list(PLATFORMS)),
+        cases=_choices("--case", case, list(CASES), DEFAULT_CASES),
+        rounds=_number("--rounds", rounds, int, 1),
+        warmup=_number("--warmup", warmup, int, 0),
+        target=target,
+        run_timeout=_number("--run-timeout", run_timeout, float, 0.001),
+        min_success_rate=_number("--min-success-rate", min_success_rate, float, 0.0, 1.0),
+    )

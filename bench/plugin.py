@@ -1,0 +1,105 @@
+"""pytest wiring: options, parametrisation and pytest-benchmark hooks. State lives in BenchSession."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.cases import CASES
+from bench.errors import BenchError
+from bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, parse_options
+from bench.platforms import PLATFORMS
+from bench.replay import REPLAY_CLOCK
+from bench.session import BenchSession
+
+SESSION_KEY = pytest.StashKey[BenchSession]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("retrain-bench", "retrain-bench: the retraining pipeline on Flyte, KFP and bare Python")
+    group.addoption("--platform", default=None, metavar="LIST",
+                    help=f"comma list of platforms to run ({', '.join(PLATFORMS)}). Default: all")
+    group.addoption("--case", default=None, metavar="LIST",
+                    help=f"comma list of cases ({', '.join(CASES)}). Default: base,scaling,tuning,no_drift")
+    group.addoption("--rounds", default=5, metavar="N", help="measured rounds per platform x case. Default: 5")
+    group.addoption("--warmup", default=1, metavar="N", help="warm-up rounds before them, not summarised. Default: 1")
+    group.addoption("--target", default="local", metavar="NAME",
+                    help=f"where the pipelines run ({', '.join(TARGETS)}). Default: local")
+    group.addoption("--run-timeout", default=DEFAULT_RUN_TIMEOUT, metavar="SECONDS",
+                    help="kill a round's processes and record it as failed after this long. Default: %(default)s")
+    group.addoption("--min-success-rate", default=1.0, metavar="RATE",
+                    help="fail a benchmark whose share of ok rounds is below this (0..1). Default: 1.0")
+    group.addoption("--round-logs", default=None, metavar="DIR",
+                    help="where each round's SDK output goes. Default: .retrain-bench/logs/<UTC time>/")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        options = parse_options(
+            platform=config.getoption("platform"),
+            case=config.getoption("case"),
+            rounds=config.getoption("rounds"),
+            warmup=config.getoption("warmup"),
+            target=config.getoption("target"),
+            run_timeout=config.getoption("run_timeout"),
+            min_success_rate=config.getoption("min_success_rate"),
+        )
+    except BenchError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    log_dir = Path(config.getoption("round_logs") or config.rootpath / ".retrain-bench" / "logs" / stamp)
+
+    def progress(line: str) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            return
+        if capture is None:
+            reporter.write_line(line)
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+
+    config.stash[SESSION_KEY] = BenchSession(options, log_dir, progress)
+    config.addinivalue_line("markers", "retrain_bench: a platform x case benchmark of the retraining pipeline")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "bench_platform" not in metafunc.fixturenames:
+        return
+    options = metafunc.config.stash[SESSION_KEY].options
+    metafunc.parametrize(
+        ("bench_platform", "bench_case"),
+        [
+            pytest.param(platform, case, id=f"{platform}-{case}",
+                         marks=[pytest.mark.benchmark(group=case, timer=REPLAY_CLOCK.now), pytest.mark.retrain_bench])
+            for case in options.cases
+            for platform in options.platforms
+        ],
+    )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    bench = session.config.stash[SESSION_KEY]
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "bench_platform" in callspec.params:
+            bench.add_to_plan(callspec.params["bench_platform"], callspec.params["bench_case"])
+
+
+@pytest.fixture
+def retrain_bench(request: pytest.FixtureRequest) -> BenchSession:
+    return request.config.stash[SESSION_KEY]
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    bench = item.config.stash[SESSION_KEY]
+    if bench.interrupted and bench.all_replayed():
+        item.session.shouldstop = "interrupted (Ctrl-C): rounds run so far are saved"
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
+    output_json["retrain_bench"] = config.stash[SESSION_KEY].run_level()

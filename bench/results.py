@@ -1,0 +1,140 @@
+"""The JSON contract: build ``extra_info.retrain_bench`` from rounds, summarise, validate, load.
+
+Schema history (``SCHEMA``):
+  1 — first release: platform, target, case, rounds, summary, success_rate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from bench.cases import Case
+from bench.rounds import RoundResult
+
+SCHEMA = 1
+#: Round keys summarised over ok, non-warmup rounds.
+SUMMARY_KEYS = ("total_s", "queue_s", "retrain_tune_s", "startup_s")
+LOCAL_NOTES = {
+    "platform_timings": "local executors keep no timings of their own",
+    "resources": "not measured: this release has no resource sampler",
+}
+
+
+def round_record(result: RoundResult) -> dict[str, Any]:
+    """One round as DESIGN.md's ``rounds[]`` entry; every null carries its reason in ``missing``."""
+    outcome = result.outcome.as_dict() if result.outcome else {
+        "accuracy": {"initial": None, "drifted": None, "final": None},
+        "drift_detected": None,
+        "best_c": None,
+    }
+    record: dict[str, Any] = {
+        "index": result.index,
+        "warmup": result.warmup,
+        "ok": result.ok,
+        "error": result.error,
+        "total_s": result.total_s,
+        "queue_s": result.queue_s,
+        "retrain_tune_s": result.retrain_tune_s,
+        "startup_s": result.startup_s,
+        **outcome,
+        "tasks": {"counts": dict(result.task_counts), "execution_units": result.units},
+        "platform_timings": {},
+        "resources": {},
+        "missing": dict(LOCAL_NOTES),
+    }
+    missing = record["missing"]
+    for key in SUMMARY_KEYS:
+        if record[key] is None:
+            if not result.ok:
+                missing[key] = "round failed before this was measured"
+            elif key == "retrain_tune_s" and result.outcome and not result.outcome.drift_detected:
+                missing[key] = "not_applicable: no drift, the adaptive branch did not run"
+    if result.outcome is None:
+        for key in ("accuracy.initial", "accuracy.drifted", "accuracy.final", "drift_detected", "best_c"):
+            missing[key] = "round failed"
+    elif result.outcome.best_c is None:
+        missing["best_c"] = "not_applicable: no drift, no tuning"
+    return record
+
+
+def _describe(values: Sequence[float]) -> dict[str, Any]:
+    if not values:
+        return {"n": 0, "mean": None, "stddev": None, "min": None, "median": None, "max": None}
+    return {
+        "n": len(values),
+        "mean": statistics.fmean(values),
+        # Sample standard deviation (n-1); undefined, so null, for a single round.
+        "stddev": statistics.stdev(values) if len(values) > 1 else None,
+        "min": min(values),
+        "median": statistics.median(values),
+        "max": max(values),
+    }
+
+
+def _dotted(record: Mapping[str, Any], key: str) -> Any:
+    value: Any = record
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def summarise(rounds: Iterable[Mapping[str, Any]], keys: Sequence[str] = SUMMARY_KEYS) -> dict[str, Any]:
+    counted = [r for r in rounds if r["ok"] and not r["warmup"]]
+    return {key: _describe([v for r in counted if (v := _dotted(r, key)) is not None]) for key in keys}
+
+
+def success_rate(rounds: Iterable[Mapping[str, Any]]) -> float | None:
+    measured = [r for r in rounds if not r["warmup"]]
+    return sum(r["ok"] for r in measured) / len(measured) if measured else None
+
+
+def benchmark_record(platform: str, target: str, case: Case, results: Sequence[RoundResult]) -> dict[str, Any]:
+    rounds = [round_record(r) for r in results]
+    return strict(
+        {
+            "schema": SCHEMA,
+            "platform": platform,
+            "target": target,
+            "case": case.as_dict(),
+            "rounds": rounds,
+            "summary": summarise(rounds),
+            "success_rate": success_rate(rounds),
+        }
+    )
+
+
+def strict(value: Any) -> Any:
+    """The value with numpy scalars made Python and non-finite floats made null.
+
+    pytest-benchmark dumps whatever it is given: NaN would become invalid JSON and numpy values
+    ``"UNSERIALIZABLE[...]"``.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def schema() -> dict[str, Any]:
+    text = resources.files("bench").joinpath("schema/retrain-bench.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def validate(document: Mapping[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` unless this is pytest-benchmark JSON carrying our records."""
+    import jsonschema
+
+    jsonschema.validate(document, schema())

@@ -1,0 +1,197 @@
+"""One local round, from the harness's side: a fresh launcher process, timed from "go" to result.
+
+The launcher runs in its own session so that a timeout or Ctrl-C can kill everything it started
+(kfp.local's task subprocesses included) with one ``killpg``; its TMPDIR and stamps live in a
+per-round directory that is removed afterwards, and its output goes to a log file whose tail a
+failed round keeps as its error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.cases import Case
+from bench.outcome import Outcome
+from bench.stamps import StampError, StampLog
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOG_TAIL_LINES = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class RoundResult:
+    """What the harness saw of one round. Times are None when the round never got that far."""
+
+    platform: str
+    case: str
+    index: int
+    warmup: bool
+    ok: bool
+    error: str | None
+    total_s: float | None
+    startup_s: float | None
+    queue_s: float | None
+    retrain_tune_s: float | None
+    outcome: Outcome | None
+    task_counts: dict[str, int]
+    units: int
+    log: Path
+
+
+def _log_tail(log: Path) -> str:
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+class Launcher:
+    """The launcher process of one round; ``kill()`` takes its whole process group down."""
+
+    def __init__(self, platform: str, case: Case, workdir: Path, log: Path) -> None:
+        self.workdir = workdir
+        tmp = workdir / "tmp"
+        tmp.mkdir(parents=True)
+        env = dict(os.environ)
+        env.update(
+            TMPDIR=str(tmp),
+            BENCH_STAMPS=str(workdir / "stamps.jsonl"),
+            FLYTE_LOCAL_CACHE_ENABLED="false",
+            PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])),
+            PYTHONUNBUFFERED="1",
+        )
+        read_fd, write_fd = os.pipe()
+        self._status = os.fdopen(read_fd, "r")
+        self._buffer = ""
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bench.launcher", platform, case.to_json(), str(workdir), str(write_fd)],
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                pass_fds=(write_fd,),
+                start_new_session=True,
+                cwd=workdir,
+                env=env,
+            )
+        os.close(write_fd)
+
+    def read_status(self, timeout: float) -> dict[str, Any] | None:
+        """The next status message, or None on timeout or when the launcher died silently."""
+        deadline = time.monotonic() + timeout
+        while "\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([self._status], [], [], remaining)
+            if not ready:
+                return None
+            chunk = os.read(self._status.fileno(), 65536).decode()
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split("\n", 1)
+        message: dict[str, Any] = json.loads(line)
+        return message
+
+    def go(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"go\n")
+        self.process.stdin.close()
+
+    def kill(self) -> None:
+        # The group outlives the launcher when kfp.local's task processes are still running, so
+        # kill the group whether or not the launcher itself has exited.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+        if self.process.stdin and not self.process.stdin.closed:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+        self._status.close()
+
+
+def run_round(
+    platform: str,
+    case: Case,
+    index: int,
+    *,
+    warmup: bool,
+    run_timeout: float,
+    log: Path,
+) -> RoundResult:
+    """Run one round and return what happened; a failing pipeline is a result, not an exception.
+
+    Ctrl-C kills the round's processes and raises ``RoundInterrupted`` carrying the round.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix=f"retrain-bench-{platform}-{case.name}-"))
+    log.parent.mkdir(parents=True, exist_ok=True)
+    fields: dict[str, Any] = dict(
+        platform=platform, case=case.name, index=index, warmup=warmup, log=log,
+        total_s=None, startup_s=None, queue_s=None, retrain_tune_s=None, outcome=None,
+        task_counts={}, units=0,
+    )
+    launcher: Launcher | None = None
+    try:
+        started = time.perf_counter()
+        launcher = Launcher(platform, case, workdir, log)
+        ready = launcher.read_status(run_timeout)
+        if not ready or not ready.get("ready"):
+            reason = (ready or {}).get("error") or f"launcher not ready within {run_timeout:g}s"
+            return RoundResult(ok=False, error=_with_tail(reason, log), **fields)
+        fields["startup_s"] = time.perf_counter() - started
+        submit_ns = time.time_ns()
+        submitted = time.perf_counter()
+        launcher.go()
+        result = launcher.read_status(run_timeout)
+        fields["total_s"] = time.perf_counter() - submitted
+        if result is None:
+            if launcher.process.poll() is None:
+                error = f"timed out after {run_timeout:g}s (--run-timeout); process group killed"
+            else:
+                error = f"launcher exited with code {launcher.process.returncode} without a result"
+            return RoundResult(ok=False, error=_with_tail(error, log), **fields)
+        if not result.get("ok"):
+            return RoundResult(ok=False, error=_with_tail(str(result.get("error")), log), **fields)
+        stamps = StampLog.read(workdir / "stamps.jsonl")
+        fields["task_counts"] = stamps.task_counts()
+        fields["units"] = len({s.unit for s in stamps.stamps})
+        try:
+            fields["outcome"] = stamps.outcome(case.grid)
+            fields.update(stamps.phases(submit_ns))
+        except (StampError, KeyError, ValueError) as exc:
+            return RoundResult(ok=False, error=f"pipeline finished but its record is incomplete: {exc}", **fields)
+        return RoundResult(ok=True, error=None, **fields)
+    except KeyboardInterrupt:
+        raise RoundInterrupted(RoundResult(ok=False, error="interrupted (Ctrl-C); process group killed", **fields))
+    finally:
+        if launcher is not None:
+            launcher.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+class RoundInterrupted(Exception):
+    """Ctrl-C during a round; carries the round, recorded as failed."""
+
+    def __init__(self, result: RoundResult) -> None:
+        super().__init__(result.error)
+        self.result = result
+
+
+def _with_tail(reason: str, log: Path) -> str:
+    tail = _log_tail(log)
+    return f"{reason}\n--- last lines of {log.name} ---\n{tail}" if tail else reason

@@ -1,0 +1,136 @@
+"""The state of one benchmark session: the plan, the interleaved schedule, the rounds run."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import platform as platform_module
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.cases import CASES, Case
+from bench.options import BenchOptions
+from bench.replay import REPLAY_CLOCK
+from bench.results import benchmark_record
+from bench.rounds import RoundInterrupted, RoundResult, run_round
+
+VERSIONED = ("flytekit", "kfp", "pytest-benchmark", "pytest", "scikit-learn", "pandas", "pyarrow", "numpy")
+
+
+def interleaved(platforms: list[str], rounds: int) -> list[tuple[int, str]]:
+    """(round index, platform) in run order: round-robin, the starting platform rotating each round,
+    so that no platform always runs first (or always right after the heaviest one)."""
+    order = []
+    for index in range(rounds):
+        shift = index % len(platforms)
+        order += [(index, p) for p in platforms[shift:] + platforms[:shift]]
+    return order
+
+
+def versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {"python": platform_module.python_version()}
+    for name in VERSIONED:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+@dataclasses.dataclass
+class BenchSession:
+    options: BenchOptions
+    log_dir: Path
+    progress: Callable[[str], None]
+    #: platform names per case, in the order the tests were collected
+    plan: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    results: dict[tuple[str, str], list[RoundResult]] = dataclasses.field(default_factory=dict)
+    interrupted: bool = False
+    replayed: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+
+    def add_to_plan(self, platform: str, case: str) -> None:
+        platforms = self.plan.setdefault(case, [])
+        if platform not in platforms:
+            platforms.append(platform)
+
+    def rounds_of(self, platform: str, case: str) -> list[RoundResult]:
+        """The rounds of this platform and case, running the case's interleaved schedule first."""
+        if (platform, case) not in self.results:
+            self._run_case(CASES[case])
+        return self.results.get((platform, case), [])
+
+    def _run_case(self, case: Case) -> None:
+        platforms = self.plan.get(case.name) or []
+        for p in platforms:
+            self.results[(p, case.name)] = []
+        total = self.options.warmup + self.options.rounds
+        for index, platform in interleaved(platforms, total):
+            if self.interrupted:
+                return
+            warmup = index < self.options.warmup
+            log = self.log_dir / f"{platform}-{case.name}-{index}.log"
+            try:
+                result = run_round(
+                    platform, case, index, warmup=warmup, run_timeout=self.options.run_timeout, log=log
+                )
+            except RoundInterrupted as stop:
+                result, self.interrupted = stop.result, True
+            self.results[(platform, case.name)].append(result)
+            self._report(result, total)
+
+    def _report(self, result: RoundResult, total: int) -> None:
+        kind = "warmup" if result.warmup else "round"
+        seconds = f"{result.total_s:.2f}s" if result.total_s is not None else "-"
+        status = "ok" if result.ok else "FAILED: " + (result.error or "").splitlines()[0]
+        self.progress(
+            f"[retrain-bench] {result.platform}/{result.case} {kind} {result.index + 1}/{total} {seconds} {status}"
+        )
+
+    def record(self, platform: str, case: str) -> dict[str, Any]:
+        return benchmark_record(platform, self.options.target, CASES[case], self.results.get((platform, case), []))
+
+    def run_level(self) -> dict[str, Any]:
+        """Facts about the whole run, for the top level of the JSON (not machine_info)."""
+        return {
+            "schema": 1,
+            "target": self.options.target,
+            "options": self.options.as_dict(),
+            "versions": versions(),
+            "order": "interleaved: round-robin over platforms per case, starting platform rotating each round",
+            "interrupted": self.interrupted,
+            "notes": [
+                "local target: each platform's own local executor, one fresh process per round; "
+                "Flyte local runs tasks one after another in one process, kfp.local runs a process "
+                "per task with at most 2 loop iterations at once. These are not cluster numbers."
+            ],
+        }
+
+    def all_replayed(self) -> bool:
+        """Every benchmark whose rounds ran has been handed to pytest-benchmark."""
+        return all(key in self.replayed for key in self.results)
+
+    def measure(self, benchmark: Any, platform: str, case: str) -> dict[str, Any]:
+        """Replay this benchmark's rounds into pytest-benchmark and attach our record.
+
+        pytest-benchmark's stats cover the ok measured rounds; when none is ok they cover the
+        failed ones, so a benchmark that never succeeded still reaches the JSON with its errors.
+        """
+        results = self.rounds_of(platform, case)
+        warm = [r for r in results if r.warmup]
+        measured = [r for r in results if not r.warmup]
+        timed = [r for r in measured if r.ok] or measured
+        record = self.record(platform, case)
+        benchmark.extra_info["retrain_bench"] = record
+        self.replayed.add((platform, case))
+        if not timed:
+            pytest.skip("interrupted before a measured round of this benchmark ran")
+        queue = iter(warm + timed)
+
+        def replay_round() -> None:
+            REPLAY_CLOCK.advance(next(queue).total_s or 0.0)
+
+        benchmark.pedantic(replay_round, rounds=len(timed), warmup_rounds=len(warm), iterations=1)
+        return record

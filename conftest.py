@@ -1,0 +1,2 @@
+# Wiring only: the suite's plugin (options, parametrisation, pytest-benchmark hooks).
+pytest_plugins = ("bench.plugin",)
