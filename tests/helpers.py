@@ -1,0 +1,52 @@
+"""Helpers shared by the suite's own tests."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.results import validate
+
+FAULTS = Path(__file__).parent / "faults"
+
+
+class BenchRun:
+    """Run the real benchmark test in a fresh pytest process inside pytester's directory."""
+
+    def __init__(self, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.pytester = pytester
+        self.monkeypatch = monkeypatch
+        self.tmp = pytester.path / "tmp"
+        self.tmp.mkdir()
+        # Round directories land under here, so tests can see what a round left behind.
+        monkeypatch.setenv("TMPDIR", str(self.tmp))
+        pytester.makepyfile(test_bench="from bench.test_retraining import test_retraining  # noqa: F401\n")
+
+    def inject_fault(self, nth_call: int) -> None:
+        path = os.pathsep.join(filter(None, [str(FAULTS), os.environ.get("PYTHONPATH")]))
+        self.monkeypatch.setenv("PYTHONPATH", path)
+        self.monkeypatch.setenv("RETRAIN_BENCH_FAULT", f"{self.pytester.path / 'fault-count'}:{nth_call}")
+
+    def run(self, *args: str, timeout: float = 300) -> tuple[pytest.RunResult, dict[str, Any] | None]:
+        out = self.pytester.path / "out.json"
+        result = self.pytester.runpytest_subprocess(
+            "-p", "bench.plugin", "-p", "no:cacheprovider", f"--benchmark-json={out}",
+            f"--round-logs={self.pytester.path / 'logs'}", *args, timeout=timeout,
+        )
+        document = json.loads(out.read_text()) if out.exists() else None
+        if document is not None:
+            validate(document)
+        return result, document
+
+
+def records(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """retrain_bench records by '<platform>-<case>'."""
+    return {
+        f"{b['extra_info']['retrain_bench']['platform']}-{b['extra_info']['retrain_bench']['case']['name']}":
+        b["extra_info"]["retrain_bench"]
+        for b in document["benchmarks"]
+    }

@@ -1,0 +1,176 @@
+"""The plugin end to end: real launcher processes, real pytest-benchmark JSON (bare platform and
+the smoke case unless a test needs more), run in a fresh pytest process through pytester."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from bench.cases import CASES
+from bench.results import validate
+from tests.helpers import BenchRun, records
+
+
+def leftover_processes(tmp: Path) -> list[psutil.Process]:
+    """Processes still running with a TMPDIR under ``tmp``: what a round left behind."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("TMPDIR", "").startswith(str(tmp)):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def test_records_relate_to_the_rounds_they_summarise(bench_run: BenchRun) -> None:
+    result, document = bench_run.run("--platform=bare", "--case=smoke", "--rounds=3", "--warmup=1")
+    assert result.ret == 0
+    assert document is not None
+    (bench,) = document["benchmarks"]
+    record = bench["extra_info"]["retrain_bench"]
+    assert record["case"]["hash"] == CASES["smoke"].hash
+    assert [r["warmup"] for r in record["rounds"]] == [True, False, False, False]
+    measured = [r for r in record["rounds"] if not r["warmup"]]
+    assert record["success_rate"] == sum(r["ok"] for r in measured) / len(measured) == 1.0
+    totals = [r["total_s"] for r in measured]
+    assert record["summary"]["total_s"]["n"] == 3
+    assert record["summary"]["total_s"]["median"] == statistics.median(totals)
+    assert record["summary"]["total_s"]["stddev"] == pytest.approx(statistics.stdev(totals))
+    # pytest-benchmark's own stats are the measured rounds, replayed exactly.
+    assert bench["stats"]["rounds"] == 3
+    assert bench["stats"]["median"] == pytest.approx(statistics.median(totals), rel=1e-9)
+    assert bench["stats"]["min"] == pytest.approx(min(totals), rel=1e-9)
+    for r in measured:
+        assert r["accuracy"]["initial"] - r["accuracy"]["drifted"] >= 0.15
+        assert r["best_c"] in CASES["smoke"].grid
+        assert r["tasks"]["counts"] == {"make_data": 1, "train": 1, "detect_drift": 1, "tune": 2, "select_best": 1}
+        assert 0 <= r["queue_s"] < r["total_s"]
+        assert 0 < r["retrain_tune_s"] < r["total_s"]
+    assert document["retrain_bench"]["versions"]["pytest-benchmark"] == bench_run_version("pytest-benchmark")
+    # One progress line per round, warm-up included, even with capture on.
+    lines = [line for line in result.outlines if line.startswith("[retrain-bench] bare/smoke")]
+    assert len(lines) == 4 and all(line.endswith(" ok") for line in lines)
+
+
+def bench_run_version(name: str) -> str:
+    import importlib.metadata
+
+    return importlib.metadata.version(name)
+
+
+def test_failing_round_is_recorded_and_the_others_still_run(bench_run: BenchRun) -> None:
+    bench_run.inject_fault(nth_call=2)  # the second of three rounds
+    result, document = bench_run.run("--platform=bare", "--case=smoke", "--rounds=3", "--warmup=0")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*bare/smoke: success rate 67% is below --min-success-rate 100%*injected fault*"])
+    assert document is not None
+    record = records(document)["bare-smoke"]
+    assert [r["ok"] for r in record["rounds"]] == [True, False, True]
+    failed = record["rounds"][1]
+    assert "RuntimeError: injected fault in make_data call 2" in failed["error"]
+    assert "last lines of bare-smoke-1.log" in failed["error"]
+    assert failed["accuracy"] == {"initial": None, "drifted": None, "final": None}
+    assert failed["missing"]["accuracy.final"] == "round failed"
+    assert record["success_rate"] == pytest.approx(2 / 3)
+    assert record["summary"]["total_s"]["n"] == 2
+    ok_totals = [r["total_s"] for r in record["rounds"] if r["ok"]]
+    assert record["summary"]["total_s"]["median"] == statistics.median(ok_totals)
+    assert document["benchmarks"][0]["stats"]["rounds"] == 2
+
+
+def test_min_success_rate_lets_a_partly_failing_benchmark_pass(bench_run: BenchRun) -> None:
+    bench_run.inject_fault(nth_call=1)
+    result, document = bench_run.run(
+        "--platform=bare", "--case=smoke", "--rounds=2", "--warmup=0", "--min-success-rate=0.5"
+    )
+    assert result.ret == 0
+    assert document is not None
+    assert records(document)["bare-smoke"]["success_rate"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--platform=nope", "--platform: unknown 'nope'; choose from flyte, kfp, bare"),
+        ("--case=base,huge", "--case: unknown 'huge'; choose from base, scaling, tuning, no_drift, smoke"),
+        ("--rounds=0", "--rounds: '0' must be at least 1"),
+        ("--warmup=x", "--warmup: 'x' is not an integer"),
+        ("--min-success-rate=1.5", "--min-success-rate: '1.5' must be between 0 and 1"),
+        ("--run-timeout=-3", "--run-timeout: '-3' must be at least 0.001"),
+        ("--target=mars", "--target: unknown 'mars'; choose from local, cluster"),
+        ("--target=cluster", "--target=cluster is not available yet*use --target=local"),
+    ],
+)
+def test_bad_options_are_usage_errors(bench_run: BenchRun, option: str, message: str) -> None:
+    result, document = bench_run.run(option, timeout=60)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+    assert "Traceback" not in result.stderr.str()
+    assert document is None
+
+
+def test_platform_option_selects_the_benchmarks(bench_run: BenchRun) -> None:
+    result, _ = bench_run.run("--platform=flyte,bare", "--case=smoke,no_drift", "--collect-only", "-q", timeout=60)
+    assert result.ret == 0
+    ids = sorted(line.split("::")[1] for line in result.outlines if "::" in line)
+    assert ids == sorted(f"test_retraining[{p}-{c}]" for p in ("flyte", "bare") for c in ("smoke", "no_drift"))
+
+
+def test_timed_out_round_is_killed_with_everything_it_started(bench_run: BenchRun) -> None:
+    # kfp.local starts a process per task; 4 s is inside the run, so there is a group to kill.
+    result, document = bench_run.run(
+        "--platform=kfp", "--case=smoke", "--rounds=1", "--warmup=0", "--run-timeout=4", "--min-success-rate=0"
+    )
+    assert result.ret == 0
+    assert document is not None
+    (round_,) = records(document)["kfp-smoke"]["rounds"]
+    assert not round_["ok"]
+    assert round_["error"].startswith("timed out after 4s (--run-timeout); process group killed")
+    assert 4 <= round_["total_s"] < 10
+    assert leftover_processes(bench_run.tmp) == []
+    assert list(bench_run.tmp.glob("retrain-bench-*")) == []  # the round's TMPDIR is gone
+
+
+def test_ctrl_c_kills_the_round_and_still_writes_the_json(tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    out = tmp_path / "out.json"
+    (tmp_path / "test_bench.py").write_text("from bench.test_retraining import test_retraining  # noqa: F401\n")
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "bench.plugin", "-p", "no:cacheprovider", "test_bench.py",
+         "--platform=kfp,bare", "--case=smoke", "--rounds=3", "--warmup=0", f"--benchmark-json={out}",
+         f"--round-logs={tmp_path / 'logs'}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        # Order: kfp, bare | bare, kfp | ... (the first platform rotates each round).
+        if line.startswith("[retrain-bench] bare/smoke round 2/3"):
+            break  # kfp's second round starts now and takes several seconds
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    output = "".join(seen) + rest
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert out.exists(), output
+    document = json.loads(out.read_text())
+    validate(document)
+    assert document["retrain_bench"]["interrupted"] is True
+    kfp = records(document)["kfp-smoke"]
+    assert [r["ok"] for r in kfp["rounds"]] == [True, False]
+    assert kfp["rounds"][1]["error"].startswith("interrupted (Ctrl-C)")
+    assert [r["ok"] for r in records(document)["bare-smoke"]["rounds"]] == [True, True]
+    assert leftover_processes(tmp) == []
