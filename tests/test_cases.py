@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bench.cases import CASES, Case, log_grid
+
+
+def test_hash_follows_every_knob_but_not_the_name() -> None:
+    base = CASES["base"]
+    assert dataclasses.replace(base, name="renamed").hash == base.hash
+    for field in ("rows", "seed", "drift_threshold", "features"):
+        changed = dataclasses.replace(base, **{field: getattr(base, field) * 2})
+        assert changed.hash != base.hash, field
+    assert dataclasses.replace(base, grid=(1.0, 10.0)).hash != base.hash
+
+
+def test_cases_differ_where_the_study_says() -> None:
+    assert CASES["scaling"].rows == 3 * CASES["base"].rows
+    assert CASES["tuning"].grid == (0.01, 0.1, 1.0, 10.0, 100.0)
+    assert CASES["no_drift"].drift == "none"
+    assert len({case.hash for case in CASES.values()}) == len(CASES)
+
+
+def test_a_case_survives_the_trip_through_json() -> None:
+    for case in CASES.values():
+        assert Case.from_json(case.to_json()) == case
+
+
+def test_a_case_whose_knobs_do_not_match_its_hash_is_refused() -> None:
+    data = CASES["base"].as_dict()
+    data["rows"] += 1
+    with pytest.raises(ValueError, match="does not match its knobs"):
+        Case.from_dict(data)
+
+
+def test_log_grid() -> None:
+    assert log_grid(1) == (1.0,)
+    assert log_grid(5) == (0.01, 0.1, 1.0, 10.0, 100.0)
+    assert log_grid(3) == (0.01, 1.0, 100.0)
+    with pytest.raises(ValueError):
+        log_grid(0)
