@@ -31,7 +31,9 @@ def load_run(path: str) -> dict[str, Any]:
     except (json.JSONDecodeError, ValueError) as exc:
         raise BenchError(f"{path}: not valid JSON ({exc}); pass a file written with --benchmark-json") from None
     if not isinstance(document, dict) or "benchmarks" not in document:
-        raise BenchError(f"{path}: not pytest-benchmark JSON (no 'benchmarks'); pass a file written with --benchmark-json")
+        raise BenchError(
+            f"{path}: not pytest-benchmark JSON (no 'benchmarks'); pass a file written with --benchmark-json"
+        )
     try:
         validate(document)
     except jsonschema.ValidationError as exc:

@@ -20,20 +20,44 @@ SESSION_KEY = pytest.StashKey[BenchSession]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("retrain-bench", "retrain-bench: the retraining pipeline on Flyte, KFP and bare Python")
-    group.addoption("--platform", default=None, metavar="LIST",
-                    help=f"comma list of platforms to run ({', '.join(PLATFORMS)}). Default: all")
-    group.addoption("--case", default=None, metavar="LIST",
-                    help=f"comma list of cases ({', '.join(CASES)}). Default: base,scaling,tuning,no_drift")
+    group.addoption(
+        "--platform",
+        default=None,
+        metavar="LIST",
+        help=f"comma list of platforms to run ({', '.join(PLATFORMS)}). Default: all",
+    )
+    group.addoption(
+        "--case",
+        default=None,
+        metavar="LIST",
+        help=f"comma list of cases ({', '.join(CASES)}). Default: base,scaling,tuning,no_drift",
+    )
     group.addoption("--rounds", default=5, metavar="N", help="measured rounds per platform x case. Default: 5")
     group.addoption("--warmup", default=1, metavar="N", help="warm-up rounds before them, not summarised. Default: 1")
-    group.addoption("--target", default="local", metavar="NAME",
-                    help=f"where the pipelines run ({', '.join(TARGETS)}). Default: local")
-    group.addoption("--run-timeout", default=DEFAULT_RUN_TIMEOUT, metavar="SECONDS",
-                    help="kill a round's processes and record it as failed after this long. Default: %(default)s")
-    group.addoption("--min-success-rate", default=1.0, metavar="RATE",
-                    help="fail a benchmark whose share of ok rounds is below this (0..1). Default: 1.0")
-    group.addoption("--round-logs", default=None, metavar="DIR",
-                    help="where each round's SDK output goes. Default: .retrain-bench/logs/<UTC time>/")
+    group.addoption(
+        "--target",
+        default="local",
+        metavar="NAME",
+        help=f"where the pipelines run ({', '.join(TARGETS)}). Default: local",
+    )
+    group.addoption(
+        "--run-timeout",
+        default=DEFAULT_RUN_TIMEOUT,
+        metavar="SECONDS",
+        help="kill a round's processes and record it as failed after this long. Default: %(default)s",
+    )
+    group.addoption(
+        "--min-success-rate",
+        default=1.0,
+        metavar="RATE",
+        help="fail a benchmark whose share of ok rounds is below this (0..1). Default: 1.0",
+    )
+    group.addoption(
+        "--round-logs",
+        default=None,
+        metavar="DIR",
+        help="where each round's SDK output goes. Default: .retrain-bench/logs/<UTC time>/",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,7 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     except BenchError as exc:
         raise pytest.UsageError(str(exc)) from None
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     log_dir = Path(config.getoption("round_logs") or config.rootpath / ".retrain-bench" / "logs" / stamp)
 
     def progress(line: str) -> None:
@@ -74,8 +98,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize(
         ("bench_platform", "bench_case"),
         [
-            pytest.param(platform, case, id=f"{platform}-{case}",
-                         marks=[pytest.mark.benchmark(group=case, timer=REPLAY_CLOCK.now), pytest.mark.retrain_bench])
+            pytest.param(
+                platform,
+                case,
+                id=f"{platform}-{case}",
+                marks=[pytest.mark.benchmark(group=case, timer=REPLAY_CLOCK.now), pytest.mark.retrain_bench],
+            )
             for case in options.cases
             for platform in options.platforms
         ],

@@ -29,11 +29,15 @@ LOCAL_NOTES = {
 
 def round_record(result: RoundResult) -> dict[str, Any]:
     """One round as DESIGN.md's ``rounds[]`` entry; every null carries its reason in ``missing``."""
-    outcome = result.outcome.as_dict() if result.outcome else {
-        "accuracy": {"initial": None, "drifted": None, "final": None},
-        "drift_detected": None,
-        "best_c": None,
-    }
+    outcome = (
+        result.outcome.as_dict()
+        if result.outcome
+        else {
+            "accuracy": {"initial": None, "drifted": None, "final": None},
+            "drift_detected": None,
+            "best_c": None,
+        }
+    )
     record: dict[str, Any] = {
         "index": result.index,
         "warmup": result.warmup,

@@ -8,6 +8,7 @@ must arrive at the same accuracies, drift decision and best C.
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from sklearn.datasets import make_classification
@@ -86,7 +87,7 @@ def select_best(grid: Sequence[float], accuracies: Sequence[float]) -> tuple[flo
     """(best C, its accuracy): the highest accuracy; ties go to the smallest C."""
     if len(grid) != len(accuracies) or not grid:
         raise ValueError(f"need one accuracy per C value, got {len(grid)} C values and {len(accuracies)} accuracies")
-    best_c, best_accuracy = min(zip(grid, accuracies), key=lambda pair: (-pair[1], pair[0]))
+    best_c, best_accuracy = min(zip(grid, accuracies, strict=True), key=lambda pair: (-pair[1], pair[0]))
     return float(best_c), float(best_accuracy)
 
 

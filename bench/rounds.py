@@ -141,9 +141,18 @@ def run_round(
     workdir = Path(tempfile.mkdtemp(prefix=f"retrain-bench-{platform}-{case.name}-"))
     log.parent.mkdir(parents=True, exist_ok=True)
     fields: dict[str, Any] = dict(
-        platform=platform, case=case.name, index=index, warmup=warmup, log=log,
-        total_s=None, startup_s=None, queue_s=None, retrain_tune_s=None, outcome=None,
-        task_counts={}, units=0,
+        platform=platform,
+        case=case.name,
+        index=index,
+        warmup=warmup,
+        log=log,
+        total_s=None,
+        startup_s=None,
+        queue_s=None,
+        retrain_tune_s=None,
+        outcome=None,
+        task_counts={},
+        units=0,
     )
     launcher: Launcher | None = None
     try:
@@ -177,7 +186,8 @@ def run_round(
             return RoundResult(ok=False, error=f"pipeline finished but its record is incomplete: {exc}", **fields)
         return RoundResult(ok=True, error=None, **fields)
     except KeyboardInterrupt:
-        raise RoundInterrupted(RoundResult(ok=False, error="interrupted (Ctrl-C); process group killed", **fields))
+        interrupted = RoundResult(ok=False, error="interrupted (Ctrl-C); process group killed", **fields)
+        raise RoundInterrupted(interrupted) from None
     finally:
         if launcher is not None:
             launcher.kill()

@@ -34,8 +34,14 @@ class BenchRun:
     def run(self, *args: str, timeout: float = 300) -> tuple[pytest.RunResult, dict[str, Any] | None]:
         out = self.pytester.path / "out.json"
         result = self.pytester.runpytest_subprocess(
-            "-p", "bench.plugin", "-p", "no:cacheprovider", f"--benchmark-json={out}",
-            f"--round-logs={self.pytester.path / 'logs'}", *args, timeout=timeout,
+            "-p",
+            "bench.plugin",
+            "-p",
+            "no:cacheprovider",
+            f"--benchmark-json={out}",
+            f"--round-logs={self.pytester.path / 'logs'}",
+            *args,
+            timeout=timeout,
         )
         document = json.loads(out.read_text()) if out.exists() else None
         if document is not None:
@@ -46,7 +52,8 @@ class BenchRun:
 def records(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """retrain_bench records by '<platform>-<case>'."""
     return {
-        f"{b['extra_info']['retrain_bench']['platform']}-{b['extra_info']['retrain_bench']['case']['name']}":
-        b["extra_info"]["retrain_bench"]
+        f"{b['extra_info']['retrain_bench']['platform']}-{b['extra_info']['retrain_bench']['case']['name']}": b[
+            "extra_info"
+        ]["retrain_bench"]
         for b in document["benchmarks"]
     }

@@ -77,8 +77,9 @@ def test_kfp_runs_one_loop_iteration_per_c_over_parquet_artifacts(
     (run_root,) = (tmp_path / "kfp" / "kfp-outputs").iterdir()
     loop_dirs = sorted(run_root.glob("for-loop-*-iteration-*"))
     assert len(loop_dirs) == iterations
-    tuned = sorted(json.loads((d / "tune" / "executor_output.json").read_text())["parameterValues"]["Output"]
-                   for d in loop_dirs)
+    tuned = sorted(
+        json.loads((d / "tune" / "executor_output.json").read_text())["parameterValues"]["Output"] for d in loop_dirs
+    )
     assert tuned == sorted(s.out["accuracy"] for s in log.of("tune"))
     for name_ in ("train_data", "drifted_data"):
         table = pq.read_table(run_root / "make-data" / name_)

@@ -148,10 +148,27 @@ def test_ctrl_c_kills_the_round_and_still_writes_the_json(tmp_path: Path) -> Non
     (tmp_path / "test_bench.py").write_text("from bench.test_retraining import test_retraining  # noqa: F401\n")
     env = {**os.environ, "TMPDIR": str(tmp)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "bench.plugin", "-p", "no:cacheprovider", "test_bench.py",
-         "--platform=kfp,bare", "--case=smoke", "--rounds=3", "--warmup=0", f"--benchmark-json={out}",
-         f"--round-logs={tmp_path / 'logs'}"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "bench.plugin",
+            "-p",
+            "no:cacheprovider",
+            "test_bench.py",
+            "--platform=kfp,bare",
+            "--case=smoke",
+            "--rounds=3",
+            "--warmup=0",
+            f"--benchmark-json={out}",
+            f"--round-logs={tmp_path / 'logs'}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert proc.stdout is not None
     seen = []

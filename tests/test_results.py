@@ -12,19 +12,36 @@ from bench.results import benchmark_record, strict, summarise
 from bench.rounds import RoundResult
 
 
-def result(index: int, *, ok: bool = True, total: float | None = 1.0, warmup: bool = False,
-           drift: bool = True) -> RoundResult:
+def result(
+    index: int, *, ok: bool = True, total: float | None = 1.0, warmup: bool = False, drift: bool = True
+) -> RoundResult:
     outcome = Outcome(0.9, 0.6, drift, 0.85 if drift else 0.6, 1.0 if drift else None) if ok else None
     return RoundResult(
-        platform="bare", case="base", index=index, warmup=warmup, ok=ok, error=None if ok else "boom",
-        total_s=total, startup_s=0.5, queue_s=0.01 if ok else None, retrain_tune_s=0.2 if ok and drift else None,
-        outcome=outcome, task_counts={}, units=1, log=Path("x.log"),
+        platform="bare",
+        case="base",
+        index=index,
+        warmup=warmup,
+        ok=ok,
+        error=None if ok else "boom",
+        total_s=total,
+        startup_s=0.5,
+        queue_s=0.01 if ok else None,
+        retrain_tune_s=0.2 if ok and drift else None,
+        outcome=outcome,
+        task_counts={},
+        units=1,
+        log=Path("x.log"),
     )
 
 
 def test_summary_counts_ok_measured_rounds_only() -> None:
-    rounds = [result(0, warmup=True, total=100.0), result(1, total=3.0), result(2, ok=False, total=50.0),
-              result(3, total=1.0), result(4, total=2.0)]
+    rounds = [
+        result(0, warmup=True, total=100.0),
+        result(1, total=3.0),
+        result(2, ok=False, total=50.0),
+        result(3, total=1.0),
+        result(4, total=2.0),
+    ]
     record = benchmark_record("bare", "local", CASES["base"], rounds)
     assert record["summary"]["total_s"] == {"n": 3, "mean": 2.0, "stddev": 1.0, "min": 1.0, "median": 2.0, "max": 3.0}
     assert record["success_rate"] == 0.75

@@ -9,7 +9,7 @@ the grid as plain values at run time and builds one ``tune`` node per C value pl
 from __future__ import annotations
 
 import os
-from typing import List, NamedTuple, Optional
+from typing import NamedTuple
 
 import flytekit
 import joblib
@@ -28,10 +28,24 @@ def _unit() -> str:
     return f"flyte:{flytekit.current_context().working_directory}"
 
 
-Data = NamedTuple("Data", [("train_data", pd.DataFrame), ("drifted_data", pd.DataFrame)])
-Trained = NamedTuple("Trained", [("model", FlyteFile), ("accuracy", float)])
-Drift = NamedTuple("Drift", [("accuracy", float), ("drift", bool)])
-Result = NamedTuple("Result", [("accuracy", float), ("best_c", Optional[float])])
+class Data(NamedTuple):
+    train_data: pd.DataFrame
+    drifted_data: pd.DataFrame
+
+
+class Trained(NamedTuple):
+    model: FlyteFile
+    accuracy: float
+
+
+class Drift(NamedTuple):
+    accuracy: float
+    drift: bool
+
+
+class Result(NamedTuple):
+    accuracy: float
+    best_c: float | None
 
 
 @task(cache=False)
@@ -70,7 +84,7 @@ def tune(case_json: str, drifted_data: pd.DataFrame, c: float) -> float:
 
 
 @task(cache=False)
-def select_best(grid: List[float], accuracies: List[float]) -> Result:
+def select_best(grid: list[float], accuracies: list[float]) -> Result:
     with stamp("select_best", unit=_unit()) as s:
         best_c, accuracy = retraining.select_best(grid, accuracies)
         s.record(best_c=best_c, accuracy=accuracy)
@@ -79,7 +93,7 @@ def select_best(grid: List[float], accuracies: List[float]) -> Result:
 
 @dynamic(cache=False)
 def adapt(
-    case_json: str, drift: bool, drifted_data: pd.DataFrame, current_accuracy: float, grid: List[float]
+    case_json: str, drift: bool, drifted_data: pd.DataFrame, current_accuracy: float, grid: list[float]
 ) -> Result:
     """Without drift the current accuracy stands and no node is created; with drift, one tune
     node per C value and select_best over them."""
@@ -90,7 +104,7 @@ def adapt(
 
 
 @workflow
-def retrain(case_json: str, grid: List[float]) -> Result:
+def retrain(case_json: str, grid: list[float]) -> Result:
     data = make_data(case_json=case_json)
     trained = train(case_json=case_json, train_data=data.train_data)
     checked = detect_drift(

@@ -29,4 +29,3 @@ def run(case: Case, workdir: Path) -> dict[str, object]:
     )
     retrain(case_json=case.to_json(), grid=list(case.grid))
     return {}
-

@@ -10,7 +10,7 @@ image, already has kfp and the suite.
 
 # No `from __future__ import annotations`: kfp reads the annotations as types, not strings.
 import functools
-from typing import List, NamedTuple
+from typing import NamedTuple
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output
@@ -93,7 +93,7 @@ def tune(case_json: str, drifted_data: Input[Dataset], c: float) -> float:
 
 
 @component
-def select_best(grid: List[float], accuracies: List[float]) -> NamedTuple("Result", [("accuracy", float), ("best_c", float)]):  # type: ignore[valid-type]  # noqa: E501, UP014
+def select_best(grid: list[float], accuracies: list[float]) -> NamedTuple("Result", [("accuracy", float), ("best_c", float)]):  # type: ignore[valid-type]  # noqa: E501, UP014  # fmt: skip
     from collections import namedtuple
 
     from bench import retraining
@@ -102,11 +102,12 @@ def select_best(grid: List[float], accuracies: List[float]) -> NamedTuple("Resul
     with stamp("select_best") as s:
         best_c, accuracy = retraining.select_best(grid, accuracies)
         s.record(best_c=best_c, accuracy=accuracy)
-    return namedtuple("Result", ["accuracy", "best_c"])(accuracy, best_c)
+    # mypy reads the call-form NamedTuple annotation as `tuple`; kfp needs exactly that form.
+    return namedtuple("Result", ["accuracy", "best_c"])(accuracy, best_c)  # type: ignore[call-arg, arg-type]
 
 
 @dsl.pipeline(name=PIPELINE_NAME)
-def retrain(case_json: str, grid: List[float]) -> None:
+def retrain(case_json: str, grid: list[float]) -> None:
     data = make_data(case_json=case_json).set_caching_options(False)
     trained = train(case_json=case_json, train_data=data.outputs["train_data"]).set_caching_options(False)
     checked = detect_drift(
@@ -117,7 +118,5 @@ def retrain(case_json: str, grid: List[float]) -> None:
     ).set_caching_options(False)
     with dsl.If(checked.outputs["Output"] == True):  # noqa: E712 (a KFP condition, not Python truth)
         with dsl.ParallelFor(items=grid) as c:
-            tuned = tune(case_json=case_json, drifted_data=data.outputs["drifted_data"], c=c).set_caching_options(
-                False
-            )
+            tuned = tune(case_json=case_json, drifted_data=data.outputs["drifted_data"], c=c).set_caching_options(False)
         select_best(grid=grid, accuracies=dsl.Collected(tuned.output)).set_caching_options(False)
