@@ -1,0 +1,109 @@
+"""The process-tree sampler: arithmetic on hand-made samples, then real processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.resources.sampler import TreeSampler, tree_stats
+from bench.resources.stats import GIB
+
+BURN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass\n"
+
+
+def test_figures_from_hand_made_samples() -> None:
+    times = [0.0, 0.5, 1.0, 1.5, 2.0]
+    cpu = [10.0, 10.5, 11.0, 11.2, 11.4]  # cumulative: the round used 1.4 s
+    pss = [g * GIB for g in (1, 3, 3, 1, 1)]
+    rss = [g * GIB for g in (2, 4, 4, 2, 2)]
+    stats = tree_stats(times, cpu, pss, rss, 0.5)
+    assert stats.cpu_seconds == pytest.approx(1.4)
+    assert stats.cpu_avg_mcpu == pytest.approx(700.0)  # 1000 * 1.4 / 2
+    # 1 s windows ending at 1.0, 1.5, 2.0: 1.0, 0.7, 0.4 CPU-seconds per second
+    assert stats.cpu_peak_mcpu == pytest.approx(1000.0)
+    assert stats.memory_peak_gib == 3.0
+    # trapezoids: (1+3)/2*.5 + (3+3)/2*.5 + (3+1)/2*.5 + (1+1)/2*.5 = 4 GiB·s over 2 s
+    assert stats.memory_avg_gib == pytest.approx(2.0)
+    assert stats.details["memory_rss_peak_gib"] == 4.0
+    assert stats.details["memory_baseline_gib"] == 1.0
+    assert stats.samples == 5 and stats.window_s == 2.0 and stats.missing == {}
+
+
+def test_a_round_shorter_than_the_peak_window_peaks_at_its_average() -> None:
+    stats = tree_stats([0.0, 0.2, 0.4], [0.0, 0.1, 0.3], [GIB] * 3, [GIB] * 3, 0.2)
+    assert stats.cpu_peak_mcpu == pytest.approx(stats.cpu_avg_mcpu) == pytest.approx(750.0)
+    assert stats.cpu_peak_window_s == pytest.approx(0.4)
+
+
+def test_too_few_samples_is_missing_not_zero() -> None:
+    stats = tree_stats([0.0], [1.0], [GIB], [GIB], 0.1)
+    assert stats.cpu_seconds is None and stats.memory_peak_gib is None
+    assert stats.missing["cpu_seconds"].startswith("fewer than two samples")
+
+
+def parent_script(body: str) -> list[str]:
+    return [sys.executable, "-c", textwrap.dedent(body)]
+
+
+def test_counts_children_that_exit_between_samples() -> None:
+    # One sample every 3 s: the child is born, burns 0.4 s of CPU and is reaped between the
+    # baseline and the last sample, so only its parent's children times can show it.
+    burn = BURN.format(seconds=0.4)
+    proc = subprocess.Popen(
+        parent_script(f"""
+        import subprocess, sys
+        subprocess.run([sys.executable, "-c", {burn!r}], check=True)
+        print("done", flush=True)
+        sys.stdin.read()
+        """),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    sampler = TreeSampler(proc.pid, hz=1 / 3)
+    sampler.start()
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "done\n"
+        stats = sampler.stop()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert stats.samples == 2
+    assert stats.cpu_seconds is not None and 0.4 <= stats.cpu_seconds < 1.5
+
+
+def test_follows_grandchildren_and_ignores_processes_outside_the_tree(tmp_path: Path) -> None:
+    (tmp_path / "grandchild.py").write_text("import time\nb = bytes(1) * (300 * 1024 * 1024)\ntime.sleep(1.5)\n")
+    (tmp_path / "child.py").write_text(
+        f"import subprocess, sys\nsubprocess.run([sys.executable, {str(tmp_path / 'grandchild.py')!r}])\n"
+    )
+    outsider = subprocess.Popen([sys.executable, "-c", BURN.format(seconds=3)])
+    proc = subprocess.Popen(
+        parent_script(f"""
+        import subprocess, sys
+        subprocess.run([sys.executable, {str(tmp_path / "child.py")!r}])
+        print("done", flush=True)
+        sys.stdin.read()
+        """),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    sampler = TreeSampler(proc.pid, hz=10)
+    started = time.monotonic()
+    sampler.start()
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "done\n"
+        stats = sampler.stop()
+    finally:
+        for p in (proc, outsider):
+            p.kill()
+            p.wait()
+    elapsed = time.monotonic() - started
+    assert stats.memory_peak_gib is not None and 0.29 < stats.memory_peak_gib < 0.5  # the grandchild's 300 MiB
+    assert stats.memory_avg_gib is not None and stats.memory_avg_gib < stats.memory_peak_gib
+    assert stats.details["memory_baseline_gib"] < 0.1
+    # Three interpreters starting up cost CPU; the outsider's busy loop, running all along, must not count.
+    assert stats.cpu_seconds is not None and stats.cpu_seconds < 0.6 * elapsed
+    assert stats.samples >= 10
