@@ -2,9 +2,9 @@
 
 The harness starts it in its own session (process group) with TMPDIR inside WORKDIR and its
 output going to the round's log file. It imports its platform, writes ``{"ready": true}`` on the
-status pipe FD, waits for ``go`` on stdin, runs the pipeline once and writes
-``{"ok": true}`` or ``{"ok": false, "error": "..."}``. Nothing of the harness (pytest, the other
-SDK, earlier rounds) lives in this process, so what the round costs is the platform's.
+status pipe FD, waits for ``go`` on stdin, runs the pipeline once, writes ``{"ok": true}`` or
+``{"ok": false, "error": "..."}`` and waits for stdin to close. Nothing of the harness (pytest,
+the other SDK, earlier rounds) lives in this process, so what the round costs is the platform's.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ def main(argv: list[str]) -> int:
             _say(status, {"ok": False, "error": f"{type(exc).__name__}: {exc}"})
             return 1
         _say(status, {"ok": True})
+        # Stay alive and idle until the harness lets go, so its last resource sample sees this
+        # process with every task process already reaped into its children's CPU times.
+        sys.stdin.read()
     return 0
 
 

@@ -23,6 +23,8 @@ class BenchOptions:
     target: str
     run_timeout: float
     min_success_rate: float
+    #: process-tree samples per second on the local target; 0 turns the sampler off
+    sample_hz: float = 10.0
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -60,6 +62,7 @@ def parse_options(
     target: str,
     run_timeout: Any,
     min_success_rate: Any,
+    sample_hz: Any = 10.0,
 ) -> BenchOptions:
     """Check every option; raise BenchError naming the option, the bad value and the valid ones."""
     if target not in TARGETS:
@@ -77,4 +80,5 @@ def parse_options(
         target=target,
         run_timeout=_number("--run-timeout", run_timeout, float, 0.001),
         min_success_rate=_number("--min-success-rate", min_success_rate, float, 0.0, 1.0),
+        sample_hz=_number("--sample-hz", sample_hz, float, 0.0, 1000.0),
     )

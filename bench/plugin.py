@@ -53,6 +53,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail a benchmark whose share of ok rounds is below this (0..1). Default: 1.0",
     )
     group.addoption(
+        "--sample-hz",
+        default=10.0,
+        metavar="HZ",
+        help="process-tree samples per second for local CPU and memory; 0 turns sampling off. Default: 10",
+    )
+    group.addoption(
         "--round-logs",
         default=None,
         metavar="DIR",
@@ -70,6 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
             target=config.getoption("target"),
             run_timeout=config.getoption("run_timeout"),
             min_success_rate=config.getoption("min_success_rate"),
+            sample_hz=config.getoption("sample_hz"),
         )
     except BenchError as exc:
         raise pytest.UsageError(str(exc)) from None

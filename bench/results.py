@@ -16,15 +16,13 @@ from typing import Any
 import numpy as np
 
 from bench.cases import Case
+from bench.resources.stats import FIGURES
 from bench.rounds import RoundResult
 
 SCHEMA = 1
 #: Round keys summarised over ok, non-warmup rounds.
 SUMMARY_KEYS = ("total_s", "queue_s", "retrain_tune_s", "startup_s")
-LOCAL_NOTES = {
-    "platform_timings": "local executors keep no timings of their own",
-    "resources": "not measured: this release has no resource sampler",
-}
+LOCAL_NOTES = {"platform_timings": "local executors keep no timings of their own"}
 
 
 def round_record(result: RoundResult) -> dict[str, Any]:
@@ -50,10 +48,14 @@ def round_record(result: RoundResult) -> dict[str, Any]:
         **outcome,
         "tasks": {"counts": dict(result.task_counts), "execution_units": result.units},
         "platform_timings": {},
-        "resources": {},
+        "resources": {scope: stats.as_dict() for scope, stats in result.resources.items()},
         "missing": dict(LOCAL_NOTES),
     }
     missing = record["missing"]
+    if not result.resources:
+        missing["resources"] = "not measured: the sampler was off or the round ended before it started"
+    for scope, stats in result.resources.items():
+        missing.update({f"resources.{scope}.{key}": reason for key, reason in stats.missing.items()})
     for key in SUMMARY_KEYS:
         if record[key] is None:
             if not result.ok:
@@ -99,6 +101,12 @@ def success_rate(rounds: Iterable[Mapping[str, Any]]) -> float | None:
     return sum(r["ok"] for r in measured) / len(measured) if measured else None
 
 
+def summary_keys(results: Sequence[RoundResult]) -> list[str]:
+    """The time keys, then every resource figure of every scope that any round measured."""
+    scopes = sorted({scope for r in results for scope in r.resources})
+    return [*SUMMARY_KEYS, *(f"resources.{scope}.{figure}" for scope in scopes for figure in FIGURES)]
+
+
 def benchmark_record(platform: str, target: str, case: Case, results: Sequence[RoundResult]) -> dict[str, Any]:
     rounds = [round_record(r) for r in results]
     return strict(
@@ -108,7 +116,7 @@ def benchmark_record(platform: str, target: str, case: Case, results: Sequence[R
             "target": target,
             "case": case.as_dict(),
             "rounds": rounds,
-            "summary": summarise(rounds),
+            "summary": summarise(rounds, summary_keys(results)),
             "success_rate": success_rate(rounds),
         }
     )

@@ -24,6 +24,8 @@ from typing import Any
 
 from bench.cases import Case
 from bench.outcome import Outcome
+from bench.resources.sampler import TreeSampler
+from bench.resources.stats import ResourceStats
 from bench.stamps import StampError, StampLog
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +50,7 @@ class RoundResult:
     task_counts: dict[str, int]
     units: int
     log: Path
+    resources: dict[str, ResourceStats] = dataclasses.field(default_factory=dict)
 
 
 def _log_tail(log: Path) -> str:
@@ -110,7 +113,7 @@ class Launcher:
     def go(self) -> None:
         assert self.process.stdin is not None
         self.process.stdin.write(b"go\n")
-        self.process.stdin.close()
+        self.process.stdin.flush()
 
     def kill(self) -> None:
         # The group outlives the launcher when kfp.local's task processes are still running, so
@@ -133,6 +136,7 @@ def run_round(
     warmup: bool,
     run_timeout: float,
     log: Path,
+    sample_hz: float | None = None,
 ) -> RoundResult:
     """Run one round and return what happened; a failing pipeline is a result, not an exception.
 
@@ -155,6 +159,7 @@ def run_round(
         units=0,
     )
     launcher: Launcher | None = None
+    sampler: TreeSampler | None = None
     try:
         started = time.perf_counter()
         launcher = Launcher(platform, case, workdir, log)
@@ -163,11 +168,16 @@ def run_round(
             reason = (ready or {}).get("error") or f"launcher not ready within {run_timeout:g}s"
             return RoundResult(ok=False, error=_with_tail(reason, log), **fields)
         fields["startup_s"] = time.perf_counter() - started
+        sampler = TreeSampler(launcher.process.pid, sample_hz) if sample_hz else None
+        if sampler:
+            sampler.start()  # the first sample is the tree just before "go": the baseline
         submit_ns = time.time_ns()
         submitted = time.perf_counter()
         launcher.go()
         result = launcher.read_status(run_timeout)
         fields["total_s"] = time.perf_counter() - submitted
+        if sampler:
+            fields["resources"] = {"process_tree": sampler.stop()}
         if result is None:
             if launcher.process.poll() is None:
                 error = f"timed out after {run_timeout:g}s (--run-timeout); process group killed"
@@ -189,6 +199,8 @@ def run_round(
         interrupted = RoundResult(ok=False, error="interrupted (Ctrl-C); process group killed", **fields)
         raise RoundInterrupted(interrupted) from None
     finally:
+        if sampler is not None:
+            sampler.halt()
         if launcher is not None:
             launcher.kill()
         shutil.rmtree(workdir, ignore_errors=True)

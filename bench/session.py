@@ -73,7 +73,15 @@ class BenchSession:
             warmup = index < self.options.warmup
             log = self.log_dir / f"{platform}-{case.name}-{index}.log"
             try:
-                result = run_round(platform, case, index, warmup=warmup, run_timeout=self.options.run_timeout, log=log)
+                result = run_round(
+                    platform,
+                    case,
+                    index,
+                    warmup=warmup,
+                    run_timeout=self.options.run_timeout,
+                    log=log,
+                    sample_hz=self.options.sample_hz or None,
+                )
             except RoundInterrupted as stop:
                 result, self.interrupted = stop.result, True
             self.results[(platform, case.name)].append(result)

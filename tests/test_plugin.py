@@ -56,6 +56,16 @@ def test_records_relate_to_the_rounds_they_summarise(bench_run: BenchRun) -> Non
         assert r["tasks"]["counts"] == {"make_data": 1, "train": 1, "detect_drift": 1, "tune": 2, "select_best": 1}
         assert 0 <= r["queue_s"] < r["total_s"]
         assert 0 < r["retrain_tune_s"] < r["total_s"]
+    for r in measured:
+        tree = r["resources"]["process_tree"]
+        assert tree["source"] == "psutil" and tree["samples"] >= 2
+        assert tree["cpu_avg_mcpu"] == pytest.approx(1000 * tree["cpu_seconds"] / tree["window_s"])
+        assert tree["memory_peak_gib"] >= tree["memory_avg_gib"] > 0
+        assert tree["details"]["memory_rss_peak_gib"] >= tree["memory_peak_gib"]  # PSS never exceeds RSS
+        assert abs(tree["window_s"] - r["total_s"]) < 0.2  # the sampler brackets go -> result
+    cpu = [r["resources"]["process_tree"]["cpu_seconds"] for r in measured]
+    assert record["summary"]["resources.process_tree.cpu_seconds"]["median"] == statistics.median(cpu)
+    assert "resources" not in measured[0]["missing"]
     assert document["retrain_bench"]["versions"]["pytest-benchmark"] == bench_run_version("pytest-benchmark")
     # One progress line per round, warm-up included, even with capture on.
     lines = [line for line in result.outlines if line.startswith("[retrain-bench] bare/smoke")]
@@ -88,6 +98,15 @@ def test_failing_round_is_recorded_and_the_others_still_run(bench_run: BenchRun)
     assert document["benchmarks"][0]["stats"]["rounds"] == 2
 
 
+def test_sampler_off_leaves_resources_missing_with_a_reason(bench_run: BenchRun) -> None:
+    result, document = bench_run.run("--platform=bare", "--case=smoke", "--rounds=1", "--warmup=0", "--sample-hz=0")
+    assert result.ret == 0 and document is not None
+    (round_,) = records(document)["bare-smoke"]["rounds"]
+    assert round_["resources"] == {}
+    assert round_["missing"]["resources"].startswith("not measured")
+    assert not any(key.startswith("resources.") for key in records(document)["bare-smoke"]["summary"])
+
+
 def test_min_success_rate_lets_a_partly_failing_benchmark_pass(bench_run: BenchRun) -> None:
     bench_run.inject_fault(nth_call=1)
     result, document = bench_run.run(
@@ -107,6 +126,7 @@ def test_min_success_rate_lets_a_partly_failing_benchmark_pass(bench_run: BenchR
         ("--warmup=x", "--warmup: 'x' is not an integer"),
         ("--min-success-rate=1.5", "--min-success-rate: '1.5' must be between 0 and 1"),
         ("--run-timeout=-3", "--run-timeout: '-3' must be at least 0.001"),
+        ("--sample-hz=-1", "--sample-hz: '-1' must be between 0 and 1000"),
         ("--target=mars", "--target: unknown 'mars'; choose from local, cluster"),
         ("--target=cluster", "--target=cluster is not available yet*use --target=local"),
     ],
