@@ -118,14 +118,17 @@ def _om_escape(value: str) -> str:
 
 
 def backfill(promtool: str, series: Iterable[Series], data_dir: Path) -> None:
+    """Write ``series`` as TSDB blocks into ``data_dir`` (before the server starts)."""
     source = data_dir.parent / "backfill.om"
     source.write_text(openmetrics(series))
-    subprocess.run(
+    done = subprocess.run(
         [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data_dir)],
-        check=True,
         capture_output=True,
+        text=True,
         timeout=60,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"promtool backfill failed: {done.stderr or done.stdout}")
 
 
 @contextlib.contextmanager
@@ -134,7 +137,9 @@ def running_prometheus(workdir: Path, backfilled: Iterable[Series] = ()) -> Iter
     prometheus, promtool = binaries()
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True)
-    backfill(promtool, backfilled, data_dir)
+    backfilled = list(backfilled)
+    if backfilled:
+        backfill(promtool, backfilled, data_dir)
     config = workdir / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 5s\n")  # no scrape jobs: only planted data
     port = free_port()

@@ -232,6 +232,23 @@ def test_credentials_never_reach_details_or_errors(prometheus_url: str) -> None:
     assert record.missing["cpu_seconds"] == message and "alice" not in json.dumps(record.as_dict())
 
 
+@pytest.mark.prometheus
+def test_tls_and_wrong_paths_are_clear_errors(prometheus_url: str) -> None:
+    # TLS is on for https URLs; this server speaks plain HTTP, so the handshake fails.
+    tls = prometheus_url.replace("http://", "https://carol:pa55word@")
+    with pytest.raises(PrometheusUnavailable) as caught, PrometheusApi(tls) as api:
+        api.query("up", T0)
+    assert str(caught.value) == (
+        f"TLS to Prometheus at {redact_url(tls)} failed (wrong version number); trust its CA or disable verification"
+    )
+    with pytest.raises(PrometheusUnavailable) as caught, PrometheusApi(prometheus_url + "/grafana") as api:
+        api.query("up", T0)
+    assert str(caught.value) == (
+        f"Prometheus at {prometheus_url}/grafana answered HTTP 404 Not Found on /api/v1/query, "
+        "not the Prometheus API; check the URL"
+    )
+
+
 def test_settings_refuse_a_step_or_rate_window_that_would_miss_samples() -> None:
     url = "http://127.0.0.1:9090"
     with pytest.raises(BenchError, match=r"^step: 10 s is larger than the scrape interval 5 s; samples would be"):

@@ -28,6 +28,7 @@ from bench.errors import BenchError, PrometheusQueryError, PrometheusUnavailable
 
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?[^?#]*@")
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"()\]]+)")
+_SSL = re.compile(r"\[SSL: [A-Z_]+\] ([^(]+?) \(")
 
 
 def redact_url(url: str) -> str:
@@ -62,7 +63,8 @@ class PrometheusApi:
     def __init__(self, url: str, *, verify_tls: bool = True, timeout_s: float = 30.0, retries: int = 2) -> None:
         self.base_url, auth = parse_url(url)
         self.redacted_url = redact_url(url)
-        self._secrets = tuple(s for s in auth or () if s)
+        # Only secrets long enough to scrub without mangling the message ("u" is in "Prometheus").
+        self._secrets = tuple(s for s in auth or () if len(s) >= 4)
         self._timeout = (min(5.0, timeout_s), timeout_s)
         self._session = requests.Session()
         self._session.verify = verify_tls
@@ -164,12 +166,10 @@ def _num(value: float) -> str:
 
 
 def _reason(exc: BaseException) -> str:
+    # requests wraps urllib3 wraps the socket error; its text names host, port and path, never
+    # the credentials (they are not in the URL), but the short cause is what a user needs.
     text = str(exc)
-    found = _ERRNO.search(text)
+    found = _ERRNO.search(text) or _SSL.search(text)
     if found:
         return found.group(1).strip()
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return "certificate verify failed"
-    if "Name or service not known" in text or "NameResolutionError" in text:
-        return "host not found"
     return type(exc).__name__
