@@ -69,7 +69,7 @@ class Series:
 def container(
     namespace: str,
     pod: str,
-    container: str,
+    name: str,
     *,
     times: Iterable[float],
     cpu: Callable[[float], float],
@@ -79,7 +79,7 @@ def container(
 ) -> list[Series]:
     """The two cAdvisor series of one container: CPU counter and working set, from functions of t."""
     offsets = list(times)
-    labels = {"namespace": namespace, "pod": pod, "container": container}
+    labels = {"namespace": namespace, "pod": pod, "container": name}
     memory_at = memory if callable(memory) else (lambda t: memory)
     return [
         Series(
