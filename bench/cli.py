@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.cases import CASES, DEFAULT_CASES
 from bench.errors import BenchError
+from bench.resources.command import add_resources_command
 
 
 def load_run(path: str) -> dict[str, Any]:
@@ -69,6 +70,7 @@ def make_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check saved runs against the JSON schema")
     validate.add_argument("files", nargs="+", metavar="RUN.json")
     validate.set_defaults(run=cmd_validate)
+    add_resources_command(commands)
     return parser
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import BenchRun
+from tests.prometheus import prometheus_url  # noqa: F401 - a session fixture: one server for all tests
 
 pytest_plugins = ("pytester",)
 

@@ -1,0 +1,335 @@
+"""The Prometheus collector against a real Prometheus holding planted data (tests/prometheus.py).
+
+Every expected number is worked out by hand from the planted table. The window is [62, 242]
+(T0 offsets), scrape interval and step 5 s, rate window 30 s; queries run to 242 + 5 = 247.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bench.errors import BenchError, PrometheusQueryError, PrometheusUnavailable
+from bench.resources.profile import default_profile_path, load_profile
+from bench.resources.promapi import PrometheusApi, redact_url
+from bench.resources.prometheus import (
+    PrometheusCollector,
+    PrometheusSettings,
+    Scope,
+    Window,
+    collect_resources,
+    unavailable_stats,
+)
+from bench.resources.promql import check_regex, duration, escape_for_promql, escape_re2, pod_matcher
+from bench.resources.stats import ResourceStats
+from tests.prometheus import GIB, MIB, T0, T1, free_port
+
+WINDOW = Window(T0 + 62, T0 + 242)
+RUN_AB = Scope.for_run(["bench"], "ab")
+
+# cpu_seconds of run "ab", per container, from the counters' last value up to 247 (the sample at
+# 245) minus the value at 62 (the sample at 60):
+#   ab-n0-0  0.5·245 − 0.5·60                                   = 92.5
+#   ab-n1-0  born at 100: its last value, (180−100)+2            = 82     (2 s before the 1st scrape)
+#   ab-n2-0  36.25 − 15, then the reset: +1.25, then 25 − 1.25  = 46.25  (= 0.25 × 185, nothing lost)
+CPU_SECONDS = 92.5 + 82 + 46.25
+# Working set, summed at each step 62, 67, …, 242; each step holds 5 s, the one at 242 none:
+#   n0 100 + n2 50 MiB all along (180 s); n1 200 MiB at the 17 steps 102…182 (85 s), whose
+#   samples at 100…180 each count for one scrape interval; its 300 MiB spike at 150 shows at 152.
+MEMORY_PEAK = (100 + 50 + 300) * MIB / GIB
+MEMORY_AVG = (150 * 180 + 200 * 85 + 100 * 5) * MIB / 180 / GIB
+# sum(rate([30s])) is exact wherever every 30 s window lies inside a steady stretch, e.g. 132…182:
+# 0.5 + 1.0 + 0.25 cores (the reset is corrected by rate itself). rate() extrapolation keeps every
+# other step below that.
+CPU_PEAK = 1750.0
+# 37 samples (65…245) for each always-running series, 17 for ab-n1-0; memory and CPU each.
+SAMPLES = 2 * (37 + 17 + 37)
+
+
+@pytest.fixture
+def settings(prometheus_url: str) -> PrometheusSettings:
+    return PrometheusSettings(prometheus_url, scrape_interval_s=5, rate_window_s=30)
+
+
+def collect(settings: PrometheusSettings, scope: Scope, window: Window = WINDOW) -> ResourceStats:
+    stats = collect_resources(settings, window, scope)
+    json.dumps(stats.as_dict(), allow_nan=False)  # strict JSON, as the results file needs
+    return stats
+
+
+@pytest.mark.prometheus
+def test_run_figures_match_the_planted_data(settings: PrometheusSettings) -> None:
+    stats = collect(settings, RUN_AB)
+    assert stats.missing == {}
+    assert (stats.scope, stats.source, stats.window_s) == ("execution", "prometheus", 180.0)
+    assert stats.cpu_seconds == CPU_SECONDS
+    assert stats.cpu_avg_mcpu == pytest.approx(1000 * CPU_SECONDS / 180, rel=1e-12)
+    assert stats.cpu_peak_mcpu == pytest.approx(CPU_PEAK, rel=1e-12)
+    assert stats.cpu_peak_window_s == 30
+    assert stats.memory_peak_gib == MEMORY_PEAK
+    assert stats.memory_avg_gib == pytest.approx(MEMORY_AVG, rel=1e-12)
+    assert stats.samples == SAMPLES
+    details = stats.details
+    assert details["pods_seen"] == ["ab-n0-0", "ab-n1-0", "ab-n2-0"]  # not abc-1, xab-n0-0, nor "other"
+    assert (details["step_s"], details["rate_window_s"], details["lookback_s"]) == (5, 30, 5)
+    assert (details["query_start"], details["query_end"]) == (T0 + 62, T0 + 247)
+    assert details["selector"] == 'namespace="bench",pod=~"(?:ab)-.*"'
+    assert details["queries"]["cpu_rate"] == (
+        'sum(rate(container_cpu_usage_seconds_total{ namespace="bench",pod=~"(?:ab)-.*",'
+        ' container!="", container!="POD" }[30s]))'
+    )
+    assert details["series"] == {"memory": 3, "cpu_counter": 3, "cpu_rate": 1, "memory_samples": 3, "cpu_samples": 3}
+    assert details["samples"] == {"memory_samples": SAMPLES // 2, "cpu_samples": SAMPLES // 2}
+
+
+@pytest.mark.prometheus
+def test_pod_level_and_pause_series_are_not_counted(settings: PrometheusSettings) -> None:
+    # ab-n0-0 also has container="" (1 GiB, 0.75 core) and container="POD" (64 MiB, 0.125 core).
+    stats = collect(settings, Scope(("bench",), pods=("ab-n0-0",)))
+    assert (stats.memory_peak_gib, stats.memory_avg_gib) == (100 * MIB / GIB, 100 * MIB / GIB)
+    assert stats.cpu_seconds == 92.5
+    assert stats.cpu_peak_mcpu == pytest.approx(500, rel=1e-12)
+    assert stats.details["series"]["cpu_counter"] == 1
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize(
+    ("pod", "cpu_seconds"),
+    [("ab-n1-0", 82.0), ("ab-n2-0", 46.25)],
+    ids=["born-in-the-window", "counter-reset"],
+)
+def test_counter_deltas(settings: PrometheusSettings, pod: str, cpu_seconds: float) -> None:
+    assert collect(settings, Scope(("bench",), pods=(pod,))).cpu_seconds == cpu_seconds
+
+
+@pytest.mark.prometheus
+def test_same_figures_from_scraped_style_data_with_staleness_markers(settings: PrometheusSettings) -> None:
+    # The same pods remote-written from T1, with a staleness marker after ab-n1-0's last sample.
+    stats = collect(settings, Scope.for_run(["bench-rw"], "ab"), Window(T1 + 62, T1 + 242))
+    backfilled = collect(settings, RUN_AB)
+    for figure in ("memory_peak_gib", "memory_avg_gib", "cpu_seconds", "cpu_peak_mcpu", "samples"):
+        assert getattr(stats, figure) == getattr(backfilled, figure), figure
+
+
+@pytest.mark.prometheus
+def test_a_finished_pod_does_not_linger_under_the_default_lookback(settings: PrometheusSettings) -> None:
+    # ab-n1-0's last sample is at 180 and the backfilled data has no staleness marker. The server
+    # runs the default 5m lookback, so a plain sum() still counts its 200 MiB at 222 …
+    plain = 'sum(container_memory_working_set_bytes{namespace="bench",pod=~"ab-.*",container="main"})'
+    with PrometheusApi(settings.url) as api:
+        (series,) = api.query(plain, T0 + 222).series
+    assert series.points[0][1] == 350 * MIB
+    # … while the collector counts it only for one scrape interval after its last sample.
+    stats = collect(settings, RUN_AB, Window(T0 + 192, T0 + 232))
+    assert stats.memory_peak_gib == stats.memory_avg_gib == 150 * MIB / GIB
+    assert stats.details["pods_seen"] == ["ab-n0-0", "ab-n2-0"]
+    # Its counter lingers too, but constant: it adds nothing. n0 and n2 add 0.75 core from their
+    # samples at 190 to those at 235 (the query runs to 232 + 5).
+    assert stats.cpu_seconds == 0.75 * 45
+
+
+@pytest.mark.prometheus
+def test_a_run_pattern_is_anchored(settings: PrometheusSettings) -> None:
+    # "ab" is a whole name under PromQL's anchoring: it matches no pod, not abc-1 or xab-n0-0.
+    stats = collect(settings, Scope(("bench",), pod_regex="ab"))
+    assert (stats.cpu_seconds, stats.memory_peak_gib, stats.samples) == (0.0, 0.0, 0)
+    assert stats.details["pods_seen"] == []
+
+
+@pytest.mark.prometheus
+def test_names_with_regex_metacharacters_are_escaped(settings: PrometheusSettings) -> None:
+    # Unescaped, "r.n+1-.*" would also take rxnn1-0 (3 cores, 1 GiB).
+    run = collect(settings, Scope.for_run(["escapes"], "r.n+1"))
+    assert (run.cpu_seconds, run.memory_peak_gib) == (92.5, 10 * MIB / GIB)
+    assert run.details["pods_seen"] == ["r.n+1-0"]
+    # A quote, a backslash, a space and parentheses; q"uo\te (1)-00 must not match (anchoring).
+    pod = 'q"uo\\te (1)-0'
+    exact = collect(settings, Scope(("escapes",), pods=(pod,)))
+    assert (exact.cpu_seconds, exact.memory_peak_gib) == (46.25, 20 * MIB / GIB)
+    assert exact.details["pods_seen"] == [pod]
+    assert exact.details["pods_not_seen"] == []
+
+
+@pytest.mark.prometheus
+def test_several_namespaces_and_an_exact_pod_list(settings: PrometheusSettings) -> None:
+    # "other" also has an ab-n0-0 (8 cores): it is not one of the namespaces, so it stays out.
+    stats = collect(settings, Scope(("bench", "escapes"), pods=("ab-n0-0", "r.n+1-0", "gone-0")))
+    assert stats.cpu_seconds == 92.5 + 92.5
+    assert stats.details["pods_seen"] == ["ab-n0-0", "r.n+1-0"]
+    assert stats.details["pods_not_seen"] == ["gone-0"]
+
+
+@pytest.mark.prometheus
+def test_no_pod_of_the_run_is_zero_but_no_data_is_null(settings: PrometheusSettings) -> None:
+    absent = collect(settings, Scope.for_run(["bench"], "zz"))
+    assert absent.missing == {}
+    assert absent.samples == 0
+    for figure in ("memory_peak_gib", "memory_avg_gib", "cpu_seconds", "cpu_avg_mcpu", "cpu_peak_mcpu"):
+        assert getattr(absent, figure) == 0.0, figure
+    assert absent.details["empty"]["memory"] == "no pod of the scope in the window: 0"
+
+    unknown = collect(settings, Scope.for_run(["no-such-namespace"], "ab"))
+    reason = "Prometheus has no {} data for namespace(s) no-such-namespace in the window"
+    assert unknown.missing == {
+        "memory_peak_gib": reason.format("memory"),
+        "memory_avg_gib": reason.format("memory"),
+        "cpu_seconds": reason.format("cpu_counter"),
+        "cpu_avg_mcpu": reason.format("cpu_counter"),
+        "cpu_peak_mcpu": reason.format("cpu_rate"),
+    }
+    assert unknown.memory_peak_gib is unknown.cpu_seconds is unknown.cpu_peak_mcpu is None
+
+
+@pytest.mark.prometheus
+def test_a_metric_prometheus_lacks_is_null_the_others_stay(settings: PrometheusSettings, tmp_path: Path) -> None:
+    profile = load_profile()
+    text = re.sub(r"container_memory_working_set_bytes", "container_memory_rss", _profile_yaml())
+    path = _write(tmp_path, text)
+    lacking = PrometheusSettings(settings.url, scrape_interval_s=5, rate_window_s=30, profile=load_profile(path))
+    stats = collect(lacking, RUN_AB)
+    assert stats.memory_peak_gib is None and stats.memory_avg_gib is None
+    assert stats.missing["memory_peak_gib"] == "Prometheus has no memory data for namespace(s) bench in the window"
+    assert stats.cpu_seconds == CPU_SECONDS
+    assert stats.samples == SAMPLES // 2  # only the CPU samples
+    assert lacking.profile.sha256 != profile.sha256
+
+
+@pytest.mark.prometheus
+def test_bad_promql_is_a_query_error_naming_the_metric(settings: PrometheusSettings, tmp_path: Path) -> None:
+    text = _profile_yaml().replace("sum(rate(", "sum(rate((", 1)
+    broken = PrometheusSettings(
+        settings.url, scrape_interval_s=5, rate_window_s=30, profile=load_profile(_write(tmp_path, text))
+    )
+    with pytest.raises(
+        PrometheusQueryError,
+        match=r"^metric cpu_rate: Prometheus at http://127\.0\.0\.1:\d+ rejected the query \(bad_data: ",
+    ):
+        collect(broken, RUN_AB)
+
+
+@pytest.mark.prometheus
+def test_credentials_never_reach_details_or_errors(prometheus_url: str) -> None:
+    # Prometheus without auth ignores the Authorization header: the query works.
+    with_secret = prometheus_url.replace("http://", "http://alice:s3cr%40t@")
+    stats = collect(PrometheusSettings(with_secret, scrape_interval_s=5, rate_window_s=30), RUN_AB)
+    assert stats.cpu_seconds == CPU_SECONDS
+    assert stats.details["prometheus"] == prometheus_url.replace("http://", "http://***@")
+    dumped = json.dumps(stats.as_dict())
+    assert "s3cr" not in dumped and "alice" not in dumped
+
+    closed = f"http://alice:s3cr%40t@127.0.0.1:{free_port()}"
+    settings = PrometheusSettings(closed, scrape_interval_s=5, rate_window_s=30)
+    with pytest.raises(PrometheusUnavailable) as caught:
+        collect(settings, RUN_AB)
+    message = str(caught.value)
+    assert message == f"metric memory: cannot reach Prometheus at {redact_url(closed)} (Connection refused)"
+    assert "s3cr" not in message and "alice" not in message
+    assert "alice" not in repr(settings)
+    record = unavailable_stats(RUN_AB, WINDOW, message, settings)
+    assert record.missing["cpu_seconds"] == message and "alice" not in json.dumps(record.as_dict())
+
+
+@pytest.mark.prometheus
+def test_tls_and_wrong_paths_are_clear_errors(prometheus_url: str) -> None:
+    # TLS is on for https URLs; this server speaks plain HTTP, so the handshake fails.
+    tls = prometheus_url.replace("http://", "https://carol:pa55word@")
+    with pytest.raises(PrometheusUnavailable) as caught, PrometheusApi(tls) as api:
+        api.query("up", T0)
+    assert str(caught.value) == (
+        f"TLS to Prometheus at {redact_url(tls)} failed (wrong version number); trust its CA or disable verification"
+    )
+    with pytest.raises(PrometheusUnavailable) as caught, PrometheusApi(prometheus_url + "/grafana") as api:
+        api.query("up", T0)
+    assert str(caught.value) == (
+        f"Prometheus at {prometheus_url}/grafana answered HTTP 404 Not Found on /api/v1/query, "
+        "not the Prometheus API; check the URL"
+    )
+
+
+def test_settings_refuse_a_step_or_rate_window_that_would_miss_samples() -> None:
+    url = "http://127.0.0.1:9090"
+    with pytest.raises(BenchError, match=r"^step: 10 s is larger than the scrape interval 5 s; samples would be"):
+        PrometheusSettings(url, scrape_interval_s=5, step_s=10)
+    with pytest.raises(BenchError, match=r"^rate window: 8 s is shorter than two scrape intervals \(10 s\)"):
+        PrometheusSettings(url, scrape_interval_s=5, rate_window_s=8)
+    with pytest.raises(BenchError, match=r"^Prometheus URL 'ftp://\*\*\*@h' must be http\(s\)://"):
+        PrometheusSettings("ftp://u:p@h")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://127.0.0.1:9090", "http://127.0.0.1:9090"),
+        ("https://user:pass@prom.example:443/prometheus", "https://***@prom.example:443/prometheus"),
+        ("https://user:p@ss/w0rd@prom.example/", "https://***@prom.example/"),
+        ("https://token@prom.example", "https://***@prom.example"),
+        ("http://prom.example/?token=abc#x", "http://prom.example/?***"),
+        ("user:pass@prom.example", "***@prom.example"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("literal", "re2", "in_promql"),
+    [
+        ("ab", "ab", "ab"),
+        ("r.n+1", r"r\.n\+1", r"r\\.n\\+1"),
+        ("a-b_c", "a-b_c", "a-b_c"),  # '-' needs no escape outside a class
+        ('q"uo\\te (1)', r'q"uo\\te \(1\)', r"q\"uo\\\\te \\(1\\)"),
+        ("x|y*[z]^$?{}", r"x\|y\*\[z\]\^\$\?\{\}", r"x\\|y\\*\\[z\\]\\^\\$\\?\\{\\}"),
+    ],
+)
+def test_escaping_for_re2_then_for_the_promql_string(literal: str, re2: str, in_promql: str) -> None:
+    assert escape_re2(literal) == re2
+    assert re.fullmatch(re2, literal)  # RE2 and Python agree on these escapes
+    assert escape_for_promql(re2) == in_promql
+
+
+def test_pod_matcher() -> None:
+    assert pod_matcher(["ab-n0-0", "r.n+1-0"]) == r'pod=~"ab-n0-0|r\\.n\\+1-0"'
+    assert pod_matcher(["ab"], prefix=True) == 'pod=~"(?:ab)-.*"'
+    assert escape_for_promql("tab\there\nnew\x01") == r"tab\there\nnew\x01"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        (
+            "ab(",
+            "pod regex: 'ab(' is not a valid regular expression (missing ), unterminated subpattern at position 2)",
+        ),
+        ("(?=ab)", "pod regex: '(?=ab)' uses lookaround or a backreference, which PromQL's RE2 does not support"),
+        (r"(a)\1", "pod regex: '(a)\\\\1' uses lookaround or a backreference, which PromQL's RE2 does not support"),
+    ],
+)
+def test_check_regex(pattern: str, message: str) -> None:
+    with pytest.raises(BenchError) as caught:
+        check_regex(pattern, "pod regex")
+    assert str(caught.value) == message
+
+
+def test_duration() -> None:
+    assert [duration(30), duration(1.5), duration(300)] == ["30s", "1500ms", "300s"]
+
+
+@pytest.mark.prometheus
+def test_collector_reuses_one_session_for_many_windows(settings: PrometheusSettings) -> None:
+    with PrometheusCollector(settings) as collector:
+        first = collector.collect(WINDOW, RUN_AB)
+        second = collector.collect(Window(T0 + 192, T0 + 232), RUN_AB)
+    assert (first.cpu_seconds, second.cpu_seconds) == (CPU_SECONDS, 0.75 * 45)
+
+
+def _profile_yaml() -> str:
+    return default_profile_path().read_text()
+
+
+def _write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "profile.yaml"
+    path.write_text(text)
+    return str(path)

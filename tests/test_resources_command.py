@@ -1,0 +1,195 @@
+"""``retrain-bench resources`` against the planted Prometheus: exact output, one-line errors, exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from tests.prometheus import GIB, MIB, T0, free_port
+
+# 2024-01-01T00:01:02Z … 00:04:02Z: the window of tests/test_prometheus.py.
+START, END = "2024-01-01T00:01:02Z", "2024-01-01T01:04:02+01:00"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["resources", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def planted(url: str, *extra: str) -> list[str]:
+    return [
+        "--prometheus",
+        url,
+        "--namespace",
+        "bench",
+        "--pod-regex",
+        "ab-.*",
+        "--start",
+        START,
+        "--end",
+        END,
+        "--scrape-interval",
+        "5",
+        "--rate-window",
+        "30",
+        *extra,
+    ]
+
+
+@pytest.mark.prometheus
+def test_json_output(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, *planted(prometheus_url, "--json"))
+    assert (code, err) == (0, "")
+    assert out.count("\n") == 1
+    document = json.loads(out)
+    assert list(document) == [
+        "memory_peak_gib",
+        "memory_avg_gib",
+        "cpu_peak_mcpu",
+        "cpu_avg_mcpu",
+        "cpu_seconds",
+        "samples",
+    ]
+    assert document["memory_peak_gib"] == 450 * MIB / GIB
+    assert document["memory_avg_gib"] == pytest.approx(44500 * MIB / 180 / GIB, rel=1e-12)
+    assert document["cpu_peak_mcpu"] == pytest.approx(1750, rel=1e-12)
+    assert document["cpu_avg_mcpu"] == pytest.approx(1000 * 220.75 / 180, rel=1e-12)
+    assert document["cpu_seconds"] == 220.75
+    assert document["samples"] == 182
+
+
+@pytest.mark.prometheus
+def test_json_output_names_what_is_missing(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = planted(prometheus_url, "--json", "--start", str(T0 + 62), "--end", str(T0 + 242))
+    args[args.index("bench")] = "nowhere"
+    code, out, err = run(capsys, *args)
+    assert (code, err) == (0, "")
+    reason = "Prometheus has no {} data for namespace(s) nowhere in the window"
+    assert json.loads(out) == {
+        "memory_peak_gib": None,
+        "memory_avg_gib": None,
+        "cpu_peak_mcpu": None,
+        "cpu_avg_mcpu": None,
+        "cpu_seconds": None,
+        "samples": 0,
+        "missing": {
+            "memory_peak_gib": reason.format("memory"),
+            "memory_avg_gib": reason.format("memory"),
+            "cpu_seconds": reason.format("cpu_counter"),
+            "cpu_avg_mcpu": reason.format("cpu_counter"),
+            "cpu_peak_mcpu": reason.format("cpu_rate"),
+        },
+    }
+
+
+@pytest.mark.prometheus
+def test_table_output(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, *planted(prometheus_url))
+    assert (code, err) == (0, "")
+    assert out == (
+        f"prometheus   {prometheus_url}\n"
+        'selector     namespace="bench",pod=~"ab-.*"\n'
+        "window       2024-01-01T00:01:02Z + 180 s, step 5 s\n"
+        "memory peak  0.439 GiB\n"
+        "memory avg   0.241 GiB\n"
+        "cpu peak     1750 mCPU (rate over 30 s)\n"
+        "cpu avg      1226 mCPU\n"
+        "cpu seconds  220.75 s\n"
+        "samples      182\n"
+        "pods seen    3\n"
+    )
+
+
+@pytest.mark.prometheus
+def test_pods_by_name(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = planted(prometheus_url, "--json", "--pod", "ab-n0-0", "--pod", "ab-n2-0")
+    del args[args.index("--pod-regex") : args.index("--pod-regex") + 2]
+    code, out, _ = run(capsys, *args)
+    assert code == 0
+    assert json.loads(out)["cpu_seconds"] == 92.5 + 46.25
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"--start": "2024-01-01T00:01:02"},
+            "--start: '2024-01-01T00:01:02' has no time zone; add one (Z, +02:00) or give unix seconds",
+        ),
+        (
+            {"--end": "yesterday"},
+            "--end: 'yesterday' is not a time; give unix seconds or ISO-8601 with a zone, e.g. 2024-01-01T00:00:00Z",
+        ),
+        (
+            {"--end": START},
+            "the window must end after it starts (start 2024-01-01T00:01:02Z, end 2024-01-01T00:01:02Z)",
+        ),
+        (
+            {"--pod-regex": "ab-(.*"},
+            "pod regex: 'ab-(.*' is not a valid regular expression (missing ), unterminated subpattern at position 3)",
+        ),
+        ({"--prometheus": "127.0.0.1:9090"}, "Prometheus URL '127.0.0.1:9090' must be http(s)://host[:port][/path]"),
+        ({"--prometheus": "http://h:port"}, "Prometheus URL 'http://h:port' cannot be parsed"),
+        ({"--step": "0"}, "--step: '0' must be a positive number of seconds"),
+        ({"--step": "10"}, "step: 10 s is larger than the scrape interval 5 s; samples would be skipped"),
+        (
+            {"--metrics-profile": "/nonexistent.yaml"},
+            "/nonexistent.yaml: cannot read the metric profile (No such file or directory)",
+        ),
+    ],
+    ids=[
+        "naive-time",
+        "not-a-time",
+        "end-not-after-start",
+        "bad-regex",
+        "no-scheme",
+        "bad-port",
+        "zero-step",
+        "step-too-large",
+        "no-profile",
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], change: dict[str, str], message: str
+) -> None:
+    args = planted("http://127.0.0.1:9")
+    for option, value in change.items():
+        if option in args:
+            args[args.index(option) + 1] = value
+        else:
+            args += [option, value]
+    code, out, err = run(capsys, *args)
+    assert (code, out) == (2, "")
+    assert err == f"retrain-bench: error: {message}\n"
+
+
+def test_an_unreachable_server_is_one_line_without_credentials(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    code, out, err = run(capsys, *planted(f"https://bob:hunter2@127.0.0.1:{port}/prom"))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"retrain-bench: error: metric memory: cannot reach Prometheus at https://***@127.0.0.1:{port}/prom "
+        "(Connection refused)\n"
+    )
+
+
+def test_python_m_bench_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    args = planted(f"http://alice:s3cret@127.0.0.1:{free_port()}")
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "resources", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(Path(__file__).parents[1]), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "s3cret" not in result.stderr and "alice" not in result.stderr
