@@ -37,10 +37,11 @@ RUN_AB = Scope.for_run(["bench"], "ab")
 #   ab-n2-0  36.25 − 15, then the reset: +1.25, then 25 − 1.25  = 46.25  (= 0.25 × 185, nothing lost)
 CPU_SECONDS = 92.5 + 82 + 46.25
 # Working set, summed at each step 62, 67, …, 242; each step holds 5 s, the one at 242 none:
-#   n0 100 + n2 50 MiB all along (180 s); n1 200 MiB at the 17 steps 102…182 (85 s), whose
-#   samples at 100…180 each count for one scrape interval; its 300 MiB spike at 150 shows at 152.
+#   n0 100 + n2 50 MiB all along (180 s); n1 200 MiB at the 18 steps 102…187 (90 s): its samples
+#   at 100…180 count for the lookback of two scrape intervals, so the last one is still seen at
+#   187 and gone at 192; its 300 MiB spike at 150 shows at 152 only (157 sees the sample at 155).
 MEMORY_PEAK = (100 + 50 + 300) * MIB / GIB
-MEMORY_AVG = (150 * 180 + 200 * 85 + 100 * 5) * MIB / 180 / GIB
+MEMORY_AVG = (150 * 180 + 200 * 90 + 100 * 5) * MIB / 180 / GIB
 # sum(rate([30s])) is exact wherever every 30 s window lies inside a steady stretch, e.g. 132…182:
 # 0.5 + 1.0 + 0.25 cores (the reset is corrected by rate itself). rate() extrapolation keeps every
 # other step below that.
@@ -74,7 +75,7 @@ def test_run_figures_match_the_planted_data(settings: PrometheusSettings) -> Non
     assert stats.samples == SAMPLES
     details = stats.details
     assert details["pods_seen"] == ["ab-n0-0", "ab-n1-0", "ab-n2-0"]  # not abc-1, xab-n0-0, nor "other"
-    assert (details["step_s"], details["rate_window_s"], details["lookback_s"]) == (5, 30, 5)
+    assert (details["step_s"], details["rate_window_s"], details["lookback_s"]) == (5, 30, 10)
     assert (details["query_start"], details["query_end"]) == (T0 + 62, T0 + 247)
     assert details["selector"] == 'namespace="bench",pod=~"(?:ab)-.*"'
     assert details["queries"]["cpu_rate"] == (

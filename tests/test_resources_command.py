@@ -57,7 +57,8 @@ def test_json_output(prometheus_url: str, capsys: pytest.CaptureFixture[str]) ->
         "samples",
     ]
     assert document["memory_peak_gib"] == 450 * MIB / GIB
-    assert document["memory_avg_gib"] == pytest.approx(44500 * MIB / 180 / GIB, rel=1e-12)
+    # see test_prometheus.py for the working: (150·180 + 200·90 + 100·5) MiB·s over 180 s
+    assert document["memory_avg_gib"] == pytest.approx(45500 * MIB / 180 / GIB, rel=1e-12)
     assert document["cpu_peak_mcpu"] == pytest.approx(1750, rel=1e-12)
     assert document["cpu_avg_mcpu"] == pytest.approx(1000 * 220.75 / 180, rel=1e-12)
     assert document["cpu_seconds"] == 220.75
@@ -97,7 +98,7 @@ def test_table_output(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -
         'selector     namespace="bench",pod=~"ab-.*"\n'
         "window       2024-01-01T00:01:02Z + 180 s, step 5 s\n"
         "memory peak  0.439 GiB\n"
-        "memory avg   0.241 GiB\n"
+        "memory avg   0.247 GiB\n"
         "cpu peak     1750 mCPU (rate over 30 s)\n"
         "cpu avg      1226 mCPU\n"
         "cpu seconds  220.75 s\n"

@@ -9,7 +9,7 @@ over ``[start, end + one scrape interval]`` with a step no larger than the scrap
 - ``cpu_peak_mcpu``: the largest summed rate over the rate window at any step of the range.
 - ``memory_peak_gib`` / ``memory_avg_gib``: max and time-weighted mean, over the steps inside
   ``[start, end]``, of the per-container working sets summed here. A container's last sample
-  counts for the profile's lookback (one scrape interval by default), not for the server's
+  counts for the profile's lookback (two scrape intervals by default), not for the server's
   5-minute lookback, so a finished pod does not linger in the sum.
 
 The extra scrape interval lets the samples that report the window's last seconds arrive. Inside
@@ -127,7 +127,7 @@ class Scope:
 
 @dataclasses.dataclass(frozen=True)
 class PrometheusSettings:
-    """Where and how to query. Unset step and lookback default to the scrape interval, the rate
+    """Where and how to query. Unset step defaults to the scrape interval, lookback to two, the rate
     window to the profile's. ``url`` may hold credentials: it is kept out of repr."""
 
     url: str = dataclasses.field(repr=False)
@@ -171,7 +171,9 @@ class PrometheusSettings:
 
     @property
     def lookback(self) -> float:
-        return self.lookback_s if self.lookback_s is not None else self.scrape_interval_s
+        # Two scrape intervals, not one: with a lookback of exactly one interval a scrape that lands
+        # a millisecond late leaves a step with no sample, and that step would count 0 bytes.
+        return self.lookback_s if self.lookback_s is not None else 2 * self.scrape_interval_s
 
     @property
     def redacted_url(self) -> str:
@@ -338,8 +340,11 @@ def _memory_peak_and_mean(memory: Answer, window: Window, query_end: float, step
     inside = [t for t in _grid(window.start, query_end, step) if t <= end_ms]
     sums = _sum_at(memory.series, inside)
     # Each step's sum holds until the next step (the last one until the window's end).
-    weighted = sum(v * (min(t + step_ms, end_ms) - t) / 1000 for v, t in zip(sums, inside, strict=True))
-    return max(sums) / GIB, weighted / window.duration_s / GIB
+    weights = [min(t + step_ms, end_ms) - t for t in inside]
+    weighted = sum(v * w for v, w in zip(sums, weights, strict=True))
+    # Divide by the weights (whole milliseconds, as the grid is), not the float window, or the
+    # rounding of its ends shows up as a bias on short windows.
+    return max(sums) / GIB, weighted / max(sum(weights), 1) / GIB
 
 
 def _usage_by_pod(counter: Answer | None, start: float) -> dict[str, float]:
