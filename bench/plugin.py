@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,14 @@ from bench.errors import BenchError
 from bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, parse_options
 from bench.platforms import PLATFORMS
 from bench.replay import REPLAY_CLOCK
+from bench.resources.scopes import PrometheusPlan
 from bench.session import BenchSession
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
+
+
+class ResourcesWarning(pytest.PytestWarning):
+    """A resource source could not measure; the figures are null with the reason in the JSON."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,6 +65,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="process-tree samples per second for local CPU and memory; 0 turns sampling off. Default: 10",
     )
     group.addoption(
+        "--prometheus-url",
+        default=None,
+        metavar="URL",
+        help="Prometheus to measure a platform scope over every round (credentials in the URL are never stored)",
+    )
+    group.addoption(
+        "--prometheus-namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="namespace of the measured platform scope; repeat for several",
+    )
+    group.addoption(
+        "--prometheus-pod-regex", default=None, metavar="RE", help="only pods matching this (fully anchored) RE2"
+    )
+    group.addoption(
+        "--metrics-profile",
+        default=None,
+        metavar="FILE",
+        help="YAML metric profile replacing the default kube-prometheus-stack one",
+    )
+    group.addoption(
+        "--scrape-interval", default=30.0, metavar="SECONDS", help="Prometheus scrape interval. Default: 30"
+    )
+    group.addoption(
+        "--prometheus-insecure-skip-verify",
+        action="store_true",
+        help="do not verify Prometheus's TLS certificate (explicit opt-out)",
+    )
+    group.addoption(
         "--round-logs",
         default=None,
         metavar="DIR",
@@ -78,6 +114,14 @@ def pytest_configure(config: pytest.Config) -> None:
             min_success_rate=config.getoption("min_success_rate"),
             sample_hz=config.getoption("sample_hz"),
         )
+        prometheus = PrometheusPlan.from_options(
+            url=config.getoption("prometheus_url"),
+            namespaces=[ns for value in config.getoption("prometheus_namespace") for ns in value.split(",") if ns],
+            pod_regex=config.getoption("prometheus_pod_regex"),
+            profile=config.getoption("metrics_profile"),
+            scrape_interval=config.getoption("scrape_interval"),
+            insecure_skip_verify=config.getoption("prometheus_insecure_skip_verify"),
+        )
     except BenchError as exc:
         raise pytest.UsageError(str(exc)) from None
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -94,7 +138,10 @@ def pytest_configure(config: pytest.Config) -> None:
         with capture.global_and_fixture_disabled():
             reporter.write_line(line)
 
-    config.stash[SESSION_KEY] = BenchSession(options, log_dir, progress)
+    def warn(message: str) -> None:
+        warnings.warn(ResourcesWarning(message), stacklevel=1)
+
+    config.stash[SESSION_KEY] = BenchSession(options, log_dir, progress, prometheus=prometheus, warn=warn)
     config.addinivalue_line("markers", "retrain_bench: a platform x case benchmark of the retraining pipeline")
 
 

@@ -51,6 +51,8 @@ class RoundResult:
     units: int
     log: Path
     resources: dict[str, ResourceStats] = dataclasses.field(default_factory=dict)
+    #: (submit, result) in unix seconds: the window other sources (Prometheus) measure over
+    window: tuple[float, float] | None = None
 
 
 def _log_tail(log: Path) -> str:
@@ -176,6 +178,7 @@ def run_round(
         launcher.go()
         result = launcher.read_status(run_timeout)
         fields["total_s"] = time.perf_counter() - submitted
+        fields["window"] = (submit_ns / 1e9, time.time())
         if sampler:
             fields["resources"] = {"process_tree": sampler.stop()}
         if result is None:

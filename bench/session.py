@@ -14,6 +14,7 @@ import pytest
 from bench.cases import CASES, Case
 from bench.options import BenchOptions
 from bench.replay import REPLAY_CLOCK
+from bench.resources.scopes import PrometheusPlan
 from bench.results import benchmark_record
 from bench.rounds import RoundInterrupted, RoundResult, run_round
 
@@ -48,7 +49,10 @@ class BenchSession:
     #: platform names per case, in the order the tests were collected
     plan: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     results: dict[tuple[str, str], list[RoundResult]] = dataclasses.field(default_factory=dict)
+    prometheus: PrometheusPlan | None = None
+    warn: Callable[[str], None] = print
     interrupted: bool = False
+    warned: bool = False
     replayed: set[tuple[str, str]] = dataclasses.field(default_factory=set)
 
     def add_to_plan(self, platform: str, case: str) -> None:
@@ -86,6 +90,14 @@ class BenchSession:
                 result, self.interrupted = stop.result, True
             self.results[(platform, case.name)].append(result)
             self._report(result, total)
+        if self.prometheus is not None and not self.interrupted:
+            for p in platforms:
+                self.results[(p, case.name)] = self.prometheus.collect(self.results[(p, case.name)], self._warn_once)
+
+    def _warn_once(self, message: str) -> None:
+        if not self.warned:
+            self.warned = True
+            self.warn(message + " (further failures are recorded in the JSON without a warning)")
 
     def _report(self, result: RoundResult, total: int) -> None:
         kind = "warmup" if result.warmup else "round"
@@ -107,6 +119,7 @@ class BenchSession:
             "versions": versions(),
             "order": "interleaved: round-robin over platforms per case, starting platform rotating each round",
             "interrupted": self.interrupted,
+            "prometheus": self.prometheus.run_level() if self.prometheus else None,
             "notes": [
                 "local target: each platform's own local executor, one fresh process per round; "
                 "Flyte local runs tasks one after another in one process, kfp.local runs a process "
