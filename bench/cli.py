@@ -34,6 +34,7 @@ def load_run(path: str) -> dict[str, Any]:
         raise BenchError(
             f"{path}: not pytest-benchmark JSON (no 'benchmarks'); pass a file written with --benchmark-json"
         )
+    _check_schema_version(path, document)
     try:
         validate(document)
     except jsonschema.ValidationError as exc:
@@ -44,6 +45,23 @@ def load_run(path: str) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _check_schema_version(path: str, document: dict[str, Any]) -> None:
+    """Name an unsupported schema version plainly, before the schema's generic "1 was expected"."""
+    from bench.results import SCHEMA
+
+    records = [document.get("retrain_bench")]
+    for benchmark in document["benchmarks"] if isinstance(document["benchmarks"], list) else []:
+        extra = benchmark.get("extra_info") if isinstance(benchmark, dict) else None
+        records.append(extra.get("retrain_bench") if isinstance(extra, dict) else None)
+    found = {r.get("schema") for r in records if isinstance(r, dict)}
+    other = sorted(v for v in found if isinstance(v, int) and not isinstance(v, bool) and v != SCHEMA)
+    if other:
+        raise BenchError(
+            f"{path}: written with retrain-bench JSON schema {other[0]}; this release reads schema {SCHEMA}: "
+            "use the release that wrote it, or re-run the benchmark"
+        )
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
