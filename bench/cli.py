@@ -142,6 +142,39 @@ def _fraction(option: str, raw: str, *, inclusive: bool = True) -> float:
     return value
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from bench.export import bmf, github_action_benchmark
+    from bench.render import dumps
+    from bench.runs import entries
+
+    runs = [Run(path, load_run(path)) for path in args.files]
+    found = entries(runs, merge_rounds=args.merge_rounds)
+    text = dumps(github_action_benchmark(found) if args.format == "github-action-benchmark" else bmf(found))
+    _emit(text, args.out)
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from bench.render import dumps
+    from bench.results import validate
+    from bench.runs import merged_document
+
+    document = merged_document([Run(path, load_run(path)) for path in args.files])
+    validate(document)
+    _emit(dumps(document), args.out)
+    return 0
+
+
+def _emit(text: str, out: str | None) -> None:
+    if out is None:
+        print(text, end="")
+        return
+    try:
+        Path(out).write_text(text)
+    except OSError as exc:
+        raise BenchError(f"{out}: cannot write it ({exc.strerror or exc})") from None
+
+
 REPORT_SUFFIX = {"md": "md", "csv": "csv", "text": "txt"}
 
 
@@ -184,6 +217,26 @@ def add_compare_command(commands: Any) -> None:
     compare.set_defaults(run=cmd_compare)
 
 
+def add_export_command(commands: Any) -> None:
+    export = commands.add_parser(
+        "export", help="the numbers as github-action-benchmark (customSmallerIsBetter) or Bencher BMF JSON"
+    )
+    export.add_argument("files", nargs="+", metavar="RUN.json")
+    export.add_argument("--format", choices=("github-action-benchmark", "bmf"), required=True)
+    export.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    export.add_argument(
+        "--merge-rounds", action="store_true", help="pool the rounds of a benchmark found in several files"
+    )
+    export.set_defaults(run=cmd_export)
+
+
+def add_merge_command(commands: Any) -> None:
+    merge = commands.add_parser("merge", help="pool the rounds of several runs into one pytest-benchmark JSON file")
+    merge.add_argument("files", nargs="+", metavar="RUN.json")
+    merge.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    merge.set_defaults(run=cmd_merge)
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrain-bench", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -194,6 +247,8 @@ def make_parser() -> argparse.ArgumentParser:
     validate.set_defaults(run=cmd_validate)
     add_report_command(commands)
     add_compare_command(commands)
+    add_export_command(commands)
+    add_merge_command(commands)
     return parser
 
 

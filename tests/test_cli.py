@@ -138,3 +138,23 @@ def test_golden_files_are_what_tests_golden_writes() -> None:
 
     for name in golden.FILES:
         assert (DATA / name).read_text() == golden.render(name), "regenerate: PYTHONPATH=. python -m tests.golden"
+
+
+def test_merge_pools_rounds_into_a_valid_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.results import validate
+
+    cluster = str(DATA / "report-cluster.json")
+    out = tmp_path / "merged.json"
+    assert main(["merge", cluster, cluster, "--out", str(out)]) == 0
+    merged = json.loads(out.read_text())
+    validate(merged)
+    flyte = merged["benchmarks"][0]
+    record = flyte["extra_info"]["retrain_bench"]
+    assert [r["index"] for r in record["rounds"]] == list(range(10))
+    assert record["summary"]["total_s"]["n"] == 10
+    assert record["summary"]["resources.platform.cpu_avg_mcpu"]["n"] == 10
+    # pytest-benchmark's own stats follow the pooled rounds, so upstream tools agree with ours.
+    assert (flyte["stats"]["rounds"], flyte["stats"]["mean"]) == (10, pytest.approx(118.3))
+    assert flyte["stats"]["data"] == [116.0, 118.0, 118.5, 119.0, 120.0] * 2
+    assert merged["retrain_bench"]["notes"][-1] == "merged: rounds pooled from 2 files by `python -m bench merge`"
+    assert capsys.readouterr().out == ""
