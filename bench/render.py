@@ -208,7 +208,7 @@ def row_label(row: Row) -> str:
         return f"{row.spec.label} [{scope} scope, {source or 'source unknown'}]"
     if scopes:
         return f"{row.spec.label} [scope per cell]"
-    return f"{row.spec.label} [no scope measured]"
+    return f"{row.spec.label} [no value in any scope]"
 
 
 RATIO_HEADER = "Kubeflow / Flyte"

@@ -106,6 +106,10 @@ def round_(
         accuracy, drift_detected, best = {"initial": 0.9, "drifted": 0.88, "final": 0.88}, False, None
         gone["retrain_tune_s"] = NO_DRIFT_REASON
         gone["best_c"] = "not_applicable: no drift, no tuning"
+    if ok:
+        # As the harness does: a figure's reason is also the round's, under its dotted key.
+        for scope, stats in (scopes or {}).items():
+            gone.update({f"resources.{scope}.{k}": reason for k, reason in stats["missing"].items()})
     return {
         "index": index,
         "warmup": warmup,

@@ -378,3 +378,14 @@ def test_text_format_is_aligned(capsys: pytest.CaptureFixture[str]) -> None:
     assert lines[header + 2].startswith(
         f"{FLYTE}    total_s                                 10 ± 1.581 (n=5)   11.2 ± 4.147 (n=5)   +12.0%  10%  "
     )
+
+
+def test_beyond_is_strict_and_ignores_float_noise() -> None:
+    from bench.compare import beyond, change_pct
+
+    assert change_pct(0.3, 0.33) == 10.000000000000009  # binary floating point
+    assert not beyond(change_pct(0.3, 0.33), 10.0)
+    assert not beyond(change_pct(10.0, 11.0), 10.0)
+    assert beyond(change_pct(10.0, 11.01), 10.0)
+    assert beyond(change_pct(0.0, 0.5), 1000.0)  # from nothing to something is beyond any threshold
+    assert not beyond(change_pct(0.0, 0.0), 0.0)

@@ -178,3 +178,22 @@ def test_several_files_make_one_report(tmp_path: Path, capsys: pytest.CaptureFix
     split = run(capsys, str(tmp_path / "without-kfp.json"), str(tmp_path / "kfp.json"))[1]
     whole = run(capsys, LOCAL)[1]
     assert split.split("## ", 1)[1] == whole.split("## ", 1)[1]
+
+
+def test_a_figure_missing_in_its_scope_shows_the_scopes_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests import golden
+
+    scopes = {
+        "process_tree": golden.resources(
+            "process_tree", peak=0.25, avg=0.2, cpu_s=5.5, window=11.0, cpu_peak=None, missing="fewer than 2 samples"
+        )
+    }
+    record = golden.record("bare", "local", golden.BASE, golden.rounds([11.0] * 3, scopes=scopes))
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(golden.document("local", [record], commit="9" * 40, when="2026-11-09T10:00:00+00:00")))
+    lines = run(capsys, str(path))[1].splitlines()
+    assert "| Peak Total CPU (mCPU) [no value in any scope] | n/a [1] |" in lines
+    assert "| Average Total CPU (mCPU) [process_tree scope, psutil] | 500 ± 0 (n=3) |" in lines
+    assert "- [1] fewer than 2 samples (Bare Python)" in lines
