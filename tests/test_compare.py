@@ -338,6 +338,20 @@ def other_target(tmp_path: Path) -> str:
         ),
         (lambda tmp: [BASE, "absent.json"], "absent.json: cannot read it (No such file or directory)"),
         (
+            lambda tmp: [BASE, text_file(tmp, "{oops")],
+            "{tmp}/bad.json: not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 "
+            "(char 1)); pass a file written with --benchmark-json",
+        ),
+        (
+            lambda tmp: [text_file(tmp, '{"machine_info": {}}'), CURRENT],
+            "{tmp}/bad.json: not pytest-benchmark JSON (no 'benchmarks'); pass a file written with --benchmark-json",
+        ),
+        (
+            lambda tmp: [BASE, schema_2(tmp)],
+            "{tmp}/schema-2.json: written with retrain-bench JSON schema 2; this release reads schema 1: use the "
+            "release that wrote it, or re-run the benchmark",
+        ),
+        (
             lambda tmp: [BASE, CURRENT, "--threshold", "latency=5"],
             "--threshold 'latency=5': unknown metric 'latency'; valid metrics: total_s, retrain_tune_s, queue_s, "
             "startup_s, memory_peak_gib, memory_avg_gib, cpu_seconds, cpu_avg_mcpu, cpu_peak_mcpu (or "
@@ -356,7 +370,19 @@ def test_bad_input_is_one_line_and_exit_2(
 ) -> None:
     code, out, err = run(capsys, *args(tmp_path))
     assert (code, out) == (2, "")
-    assert err == f"retrain-bench: error: {message}\n"
+    assert err == f"retrain-bench: error: {message.format(tmp=tmp_path)}\n"
+
+
+def text_file(tmp_path: Path, text: str) -> str:
+    (tmp_path / "bad.json").write_text(text)
+    return str(tmp_path / "bad.json")
+
+
+def schema_2(tmp_path: Path) -> str:
+    document = json.loads((DATA / CURRENT).read_text())
+    for benchmark in document["benchmarks"]:
+        benchmark["extra_info"]["retrain_bench"]["schema"] = 2
+    return write(tmp_path, "schema-2.json", document)
 
 
 def test_a_benchmark_twice_in_one_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
