@@ -36,6 +36,8 @@ def broken(tmp_path: Path, change: str) -> str:
         rounds[1]["error"] = "but it was fine"
     elif change == "schema-2":
         document["benchmarks"][0]["extra_info"]["retrain_bench"]["schema"] = 2
+    elif change == "schema-string":
+        document["benchmarks"][0]["extra_info"]["retrain_bench"]["schema"] = "1"
     return write(tmp_path, json.dumps(document))
 
 
@@ -65,6 +67,11 @@ def broken(tmp_path: Path, change: str) -> str:
         ),
         (
             lambda tmp: broken(tmp, "schema-2"),
+            "{path}: written with retrain-bench JSON schema 2; this release reads schema 1: use the release that "
+            "wrote it, or re-run the benchmark",
+        ),
+        (
+            lambda tmp: broken(tmp, "schema-string"),
             "{path}: does not match the retrain-bench schema at "
             "benchmarks/0/extra_info/retrain_bench/schema: 1 was expected",
         ),
@@ -92,10 +99,62 @@ def test_module_entry_point_exits_with_the_code() -> None:
     assert done.stderr == "retrain-bench: error: /nonexistent.json: cannot read it (No such file or directory)\n"
 
 
-def test_upstream_pytest_benchmark_compare_loads_our_json(tmp_path: Path) -> None:
+GOLDEN = {
+    "smoke-run.json": ("bare-smoke", "flyte-smoke", "kfp-smoke"),
+    "compare-baseline.json": ("bare-base", "flyte-base", "kfp-base", "bare-tuning", "flyte-tuning"),
+    "compare-current.json": ("bare-base", "flyte-base", "kfp-base", "flyte-tuning"),
+    "compare-hash-mismatch.json": ("flyte-base",),
+    "report-local.json": ("flyte-base", "kfp-base", "bare-base", "flyte-no_drift", "kfp-no_drift", "bare-no_drift"),
+    "report-cluster.json": ("flyte-base", "kfp-base"),
+}
+
+
+GOOD_FILES = sorted(GOLDEN)
+
+
+@pytest.mark.parametrize("name", GOOD_FILES)
+def test_upstream_pytest_benchmark_compare_loads_our_json(tmp_path: Path, name: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pytest_benchmark", "compare", str(GOOD)], capture_output=True, text=True, cwd=tmp_path
+        [sys.executable, "-m", "pytest_benchmark", "compare", str(DATA / name)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
-    for name in ("test_retraining[bare-smoke]", "test_retraining[flyte-smoke]", "test_retraining[kfp-smoke]"):
-        assert name in done.stdout
+    for param in GOLDEN[name]:
+        assert f"test_retraining[{param}]" in done.stdout
+
+
+def test_every_json_under_tests_data_is_listed_and_valid() -> None:
+    from bench.results import validate
+
+    assert sorted(p.name for p in DATA.glob("*.json")) == GOOD_FILES
+    for name in GOOD_FILES:
+        validate(json.loads((DATA / name).read_text()))
+
+
+def test_golden_files_are_what_tests_golden_writes() -> None:
+    from tests import golden
+
+    for name in golden.FILES:
+        assert (DATA / name).read_text() == golden.render(name), "regenerate: PYTHONPATH=. python -m tests.golden"
+
+
+def test_merge_pools_rounds_into_a_valid_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.results import validate
+
+    cluster = str(DATA / "report-cluster.json")
+    out = tmp_path / "merged.json"
+    assert main(["merge", cluster, cluster, "--out", str(out)]) == 0
+    merged = json.loads(out.read_text())
+    validate(merged)
+    flyte = merged["benchmarks"][0]
+    record = flyte["extra_info"]["retrain_bench"]
+    assert [r["index"] for r in record["rounds"]] == list(range(10))
+    assert record["summary"]["total_s"]["n"] == 10
+    assert record["summary"]["resources.platform.cpu_avg_mcpu"]["n"] == 10
+    # pytest-benchmark's own stats follow the pooled rounds, so upstream tools agree with ours.
+    assert (flyte["stats"]["rounds"], flyte["stats"]["mean"]) == (10, pytest.approx(118.3))
+    assert flyte["stats"]["data"] == [116.0, 118.0, 118.5, 119.0, 120.0] * 2
+    assert merged["retrain_bench"]["notes"][-1] == "merged: rounds pooled from 2 files by `python -m bench merge`"
+    assert capsys.readouterr().out == ""

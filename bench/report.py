@@ -1,0 +1,211 @@
+"""The study's tables (Tables 1–3 of the seed paper) per case: a pure model, rendered in ``render.py``.
+
+Rows are the study's metrics; one column per platform (mean ± sample std dev, n), a
+"Kubeflow / Flyte" ratio when both ran, and each platform's overhead over bare Python when bare
+ran. Resource rows read the widest scope a platform has (platform > execution > process_tree):
+the study's "total". A value that is not there is n/a with the reason the rounds recorded — it is
+never 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bench.metrics import (
+    TOTAL_SCOPES,
+    Sample,
+    counted_rounds,
+    dotted,
+    missing_reason,
+    resource_key,
+    source_of,
+    success_counts,
+)
+from bench.runs import PLATFORM_ORDER, Entry, Run
+
+PLATFORM_NAMES = {"flyte": "Flyte", "kfp": "Kubeflow", "bare": "Bare Python"}
+SUCCESS = "success_rate"
+#: The scope a target measures when nothing else is known, to ask the rounds why a figure is missing.
+NATURAL_SCOPE = {"local": "process_tree", "cluster": "platform"}
+
+
+@dataclasses.dataclass(frozen=True)
+class RowSpec:
+    label: str
+    #: A time key, a resource figure (``resource``), or ``success_rate``.
+    name: str
+    resource: bool = False
+
+
+ROWS = (
+    RowSpec("Total Pipeline Time (s)", "total_s"),
+    RowSpec("Retraining and Tuning Time (s)", "retrain_tune_s"),
+    RowSpec("Peak Total Memory (GiB)", "memory_peak_gib", resource=True),
+    RowSpec("Average Total Memory (GiB)", "memory_avg_gib", resource=True),
+    RowSpec("Peak Total CPU (mCPU)", "cpu_peak_mcpu", resource=True),
+    RowSpec("Average Total CPU (mCPU)", "cpu_avg_mcpu", resource=True),
+    RowSpec("Reliability (Success Rate %)", SUCCESS),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One platform's value in one row; ``missing`` says why there is none."""
+
+    platform: str
+    sample: Sample | None = None
+    key: str | None = None
+    scope: str | None = None
+    source: str | None = None
+    missing: str | None = None
+    #: Success-rate row only.
+    rate: float | None = None
+    ok: int = 0
+    measured: int = 0
+
+    @property
+    def mean(self) -> float | None:
+        return self.rate if self.sample is None else self.sample.mean
+
+
+@dataclasses.dataclass(frozen=True)
+class Derived:
+    """A ratio or an overhead; ``missing`` says why it cannot be computed."""
+
+    value: float | None = None
+    pct: float | None = None
+    missing: str | None = None
+    applicable: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    spec: RowSpec
+    cells: tuple[Cell, ...]
+    ratio: Derived | None
+    overheads: tuple[Derived, ...]
+
+    @property
+    def scopes(self) -> tuple[tuple[str, str | None], ...]:
+        """The distinct (scope, source) pairs the row's values come from."""
+        return tuple(dict.fromkeys((c.scope, c.source) for c in self.cells if c.scope is not None))
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseTable:
+    case: str
+    target: str
+    hash: str
+    platforms: tuple[str, ...]
+    rows: tuple[Row, ...]
+    sources: tuple[str, ...]
+
+    @property
+    def has_ratio(self) -> bool:
+        return "flyte" in self.platforms and "kfp" in self.platforms
+
+    @property
+    def overhead_platforms(self) -> tuple[str, ...]:
+        return tuple(p for p in self.platforms if p != "bare") if "bare" in self.platforms else ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    inputs: tuple[Run, ...]
+    tables: tuple[CaseTable, ...]
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.target for t in self.tables))
+
+
+def build_report(runs: Sequence[Run], found: Sequence[Entry]) -> Report:
+    tables = []
+    by_case: dict[tuple[str, str, str], dict[str, Entry]] = {}
+    for entry in found:
+        by_case.setdefault((entry.key.case, entry.key.target, entry.key.hash), {})[entry.key.platform] = entry
+    for (case, target, hash_), platforms in by_case.items():
+        # The same columns for every case of a target, so tables line up.
+        columns = _platforms(e.key.platform for e in found if e.key.target == target)
+        rows = tuple(build_row(spec, columns, platforms, target) for spec in ROWS)
+        sources = tuple(dict.fromkeys(s for e in platforms.values() for s in e.sources))
+        tables.append(CaseTable(case, target, hash_, columns, rows, sources))
+    return Report(tuple(runs), tuple(tables))
+
+
+def _platforms(names: Any) -> tuple[str, ...]:
+    present = set(names)
+    known = [p for p in PLATFORM_ORDER if p in present]
+    return (*known, *sorted(present - set(known)))
+
+
+def build_row(spec: RowSpec, columns: Sequence[str], entries_: Mapping[str, Entry], target: str) -> Row:
+    cells = tuple(
+        build_cell(spec, entries_[p].record, p, target) if p in entries_ else Cell(p, missing="not run for this case")
+        for p in columns
+    )
+    by_platform = {c.platform: c for c in cells}
+    applicable = spec.name != SUCCESS
+    ratio = None
+    if "flyte" in by_platform and "kfp" in by_platform:
+        ratio = (
+            derive(by_platform["kfp"], by_platform["flyte"], ratio=True) if applicable else Derived(applicable=False)
+        )
+    overheads: tuple[Derived, ...] = ()
+    if "bare" in by_platform:
+        overheads = tuple(
+            derive(c, by_platform["bare"], ratio=False) if applicable else Derived(applicable=False)
+            for c in cells
+            if c.platform != "bare"
+        )
+    return Row(spec, cells, ratio, overheads)
+
+
+def build_cell(spec: RowSpec, record: Mapping[str, Any], platform: str, target: str) -> Cell:
+    if spec.name == SUCCESS:
+        ok, measured = success_counts(record)
+        rate = record.get(SUCCESS)
+        missing = None if rate is not None else "no measured rounds"
+        return Cell(platform, rate=rate, ok=ok, measured=measured, missing=missing)
+    if not spec.resource:
+        sample = Sample.of(record, spec.name)
+        if sample.n == 0:
+            return Cell(platform, key=spec.name, missing=missing_reason(record, spec.name))
+        return Cell(platform, sample, spec.name)
+    for scope in TOTAL_SCOPES:
+        key = resource_key(scope, spec.name)
+        sample = Sample.of(record, key)
+        if sample.n:
+            return Cell(platform, sample, key, scope, source_of(record, scope))
+    scope = _explaining_scope(record, target)
+    return Cell(platform, missing=missing_reason(record, resource_key(scope, spec.name)))
+
+
+def _explaining_scope(record: Mapping[str, Any], target: str) -> str:
+    """The widest scope the rounds have at all, to ask why its figure is missing."""
+    for scope in TOTAL_SCOPES:
+        if any(isinstance(dotted(r, f"resources.{scope}"), Mapping) for r in counted_rounds(record)):
+            return scope
+    return NATURAL_SCOPE.get(target, "platform")
+
+
+def _name(platform: str) -> str:
+    return PLATFORM_NAMES.get(platform, platform)
+
+
+def derive(cell: Cell, reference: Cell, *, ratio: bool) -> Derived:
+    """``cell / reference`` (ratio) or ``cell − reference`` with its percent of the reference."""
+    name, ref_name = _name(cell.platform), _name(reference.platform)
+    if cell.mean is None or reference.mean is None:
+        absent = [_name(c.platform) for c in (cell, reference) if c.mean is None]
+        return Derived(missing=f"no {' or '.join(absent)} value")
+    if cell.scope != reference.scope:
+        return Derived(missing=f"scopes differ ({name}: {cell.scope}, {ref_name}: {reference.scope})")
+    if reference.mean == 0:
+        return Derived(missing=f"{ref_name} mean is 0")
+    if ratio:
+        return Derived(cell.mean / reference.mean)
+    diff = cell.mean - reference.mean
+    return Derived(diff, diff / reference.mean * 100.0)

@@ -1,0 +1,410 @@
+"""The hand-written golden runs under tests/data/, as code: every number below is chosen so that the
+expected outputs of ``report`` and ``compare`` can be worked out by hand.
+
+The checked-in JSON files are what the tests read; ``test_golden_files_are_up_to_date`` checks they
+are exactly what this module writes. After changing a value here, regenerate with::
+
+    PYTHONPATH=. python -m tests.golden
+
+Records are built like the harness builds them (``bench.results.summarise`` over the rounds,
+``ResourceStats.as_dict`` for each scope, pytest-benchmark's own ``Stats`` for ``stats``), with
+the resource summary keys ``resources.<scope>.<figure>`` the resource samplers add.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.cases import CASES, Case
+from bench.metrics import TIME_KEYS, resource_key
+from bench.resources.stats import FIGURES, ResourceStats
+from bench.results import SCHEMA, strict, success_rate, summarise
+from bench.runs import benchmark_stats
+
+DATA = Path(__file__).parent / "data"
+BASE = CASES["base"]
+TUNING = CASES["tuning"]
+NO_DRIFT = CASES["no_drift"]
+#: The same case name with other knobs: another hash.
+BASE_OTHER_ROWS = Case("base", rows=4000, grid=(1.0,))
+
+MACHINE = {
+    "node": "bench-runner",
+    "processor": "x86_64",
+    "machine": "x86_64",
+    "python_compiler": "GCC 12.2.0",
+    "python_implementation": "CPython",
+    "python_implementation_version": "3.11.7",
+    "python_version": "3.11.7",
+    "python_build": ["main", "May  9 2026 07:35:25"],
+    "release": "6.18.44",
+    "system": "Linux",
+    "cpu": {"arch": "X86_64", "count": 2},
+}
+VERSIONS = {
+    "python": "3.11.7",
+    "flytekit": "1.16.31",
+    "kfp": "2.17.3",
+    "pytest-benchmark": "5.3.1",
+    "pytest": "9.2.0",
+    "scikit-learn": "1.9.1",
+}
+LOCAL_MISSING = {"platform_timings": "local executors keep no timings of their own"}
+CLUSTER_MISSING = {"startup_s": "not_applicable: local only"}
+NO_DRIFT_REASON = "not_applicable: no drift, the adaptive branch did not run"
+
+
+def resources(
+    scope: str, *, peak: float, avg: float, cpu_s: float, window: float, cpu_peak: float | None, missing: str = ""
+) -> dict[str, Any]:
+    """One scope of one round. ``cpu_avg_mcpu`` follows from cpu_s and the window, as it does in the
+    harness; a None peak needs a reason."""
+    source = "psutil" if scope == "process_tree" else "prometheus"
+    stats = ResourceStats(
+        scope=scope,
+        source=source,
+        window_s=window,
+        samples=40,
+        memory_peak_gib=peak,
+        memory_avg_gib=avg,
+        cpu_seconds=cpu_s,
+        cpu_avg_mcpu=1000.0 * cpu_s / window,
+        cpu_peak_mcpu=cpu_peak,
+        cpu_peak_window_s=1.0 if scope == "process_tree" else 40.0,
+        details={},
+        missing={"cpu_peak_mcpu": missing} if cpu_peak is None else {},
+    )
+    return stats.as_dict()
+
+
+def round_(
+    index: int,
+    total: float | None,
+    *,
+    retrain: float | None = 2.0,
+    queue: float | None = 0.5,
+    startup: float | None = 1.0,
+    scopes: Mapping[str, Mapping[str, Any]] | None = None,
+    ok: bool = True,
+    warmup: bool = False,
+    best_c: float | None = 1.0,
+    drift: bool = True,
+    missing: Mapping[str, str] = LOCAL_MISSING,
+) -> dict[str, Any]:
+    gone = dict(missing)
+    if not ok:
+        accuracy = {"initial": None, "drifted": None, "final": None}
+        drift_detected, best = None, None
+        gone.update({k: "round failed before this was measured" for k in ("total_s", "queue_s", "retrain_tune_s")})
+        gone["resources"] = "round failed"
+    elif drift:
+        accuracy, drift_detected, best = {"initial": 0.9, "drifted": 0.6, "final": 0.85}, True, best_c
+    else:
+        accuracy, drift_detected, best = {"initial": 0.9, "drifted": 0.88, "final": 0.88}, False, None
+        gone["retrain_tune_s"] = NO_DRIFT_REASON
+        gone["best_c"] = "not_applicable: no drift, no tuning"
+    if ok:
+        # As the harness does: a figure's reason is also the round's, under its dotted key.
+        for scope, stats in (scopes or {}).items():
+            gone.update({f"resources.{scope}.{k}": reason for k, reason in stats["missing"].items()})
+    return {
+        "index": index,
+        "warmup": warmup,
+        "ok": ok,
+        "error": None if ok else "TimeoutError: the round exceeded --run-timeout 1800s",
+        "total_s": total if ok else None,
+        "queue_s": queue if ok else None,
+        "retrain_tune_s": retrain if ok and drift else None,
+        "startup_s": startup,
+        "accuracy": accuracy,
+        "drift_detected": drift_detected,
+        "best_c": best,
+        "tasks": {"counts": {}, "execution_units": 1},
+        "platform_timings": {},
+        "resources": dict(scopes or {}) if ok else {},
+        "missing": gone,
+    }
+
+
+def rounds(totals: Sequence[float | None], **fixed: Any) -> list[dict[str, Any]]:
+    """Measured rounds with these total_s and the same everything else; None total = a failed round."""
+    per_round = {k: v for k, v in fixed.items() if isinstance(v, list)}
+    shared = {k: v for k, v in fixed.items() if not isinstance(v, list)}
+    return [
+        round_(i, t, ok=t is not None, **shared, **{k: v[i] for k, v in per_round.items()})
+        for i, t in enumerate(totals)
+    ]
+
+
+def record(platform: str, target: str, case: Case, rounds_: list[dict[str, Any]]) -> dict[str, Any]:
+    scopes = sorted({s for r in rounds_ for s in r["resources"]})
+    keys = (*TIME_KEYS, *(resource_key(s, f) for s in scopes for f in FIGURES))
+    return strict(
+        {
+            "schema": SCHEMA,
+            "platform": platform,
+            "target": target,
+            "case": case.as_dict(),
+            "rounds": rounds_,
+            "summary": summarise(rounds_, keys),
+            "success_rate": success_rate(rounds_),
+        }
+    )
+
+
+def benchmark(rec: dict[str, Any]) -> dict[str, Any]:
+    name = f"{rec['platform']}-{rec['case']['name']}"
+    return {
+        "group": rec["case"]["name"],
+        "name": f"test_retraining[{name}]",
+        "fullname": f"bench/test_retraining.py::test_retraining[{name}]",
+        "params": {"bench_platform": rec["platform"], "bench_case": rec["case"]["name"]},
+        "param": name,
+        "extra_info": {"retrain_bench": rec},
+        "options": {
+            "disable_gc": False,
+            "timer": "now",
+            "min_rounds": 5,
+            "max_time": 1.0,
+            "min_time": 5e-06,
+            "precision": None,
+            "confidence": None,
+            "warmup": False,
+        },
+        "stats": benchmark_stats(rec),
+    }
+
+
+def document(target: str, records: Sequence[dict[str, Any]], *, commit: str, when: str) -> dict[str, Any]:
+    return strict(
+        {
+            "machine_info": MACHINE,
+            "commit_info": {
+                "id": commit,
+                "time": when,
+                "author_time": when,
+                "dirty": False,
+                "project": "retrain-bench",
+                "branch": "main",
+            },
+            "benchmarks": [benchmark(r) for r in records],
+            "datetime": when,
+            "version": "5.3.1",
+            "retrain_bench": {
+                "schema": SCHEMA,
+                "target": target,
+                "options": {"target": target, "rounds": 5, "warmup": 0},
+                "versions": VERSIONS,
+                "order": "interleaved: round-robin over platforms per case, starting platform rotating each round",
+                "interrupted": False,
+                "notes": [],
+            },
+        }
+    )
+
+
+def local(peak: float, avg: float, cpu_s: float, window: float, cpu_peak: float) -> dict[str, Any]:
+    return {
+        "process_tree": resources("process_tree", peak=peak, avg=avg, cpu_s=cpu_s, window=window, cpu_peak=cpu_peak)
+    }
+
+
+# --- compare: baseline and current ---------------------------------------------------------------
+#
+# bare/base     total_s 10 ×5 → 12 ×5: +20 %, zero variance both sides → exact regression.
+#               memory_peak 1.0 → 1.3 GiB: +30 % > 25 % → regression; cpu_avg 400 → 300 mCPU
+#               (cpu_s 4 over 10 s → 3.6 over 12 s): −25 % → improvement; cpu_seconds −10 % → unchanged.
+#               The baseline's warm-up round (total 30 s) is not counted.
+# flyte/base    total_s [8, 12, 10, 9, 11] → [6, 17, 11, 9, 13]: mean 10 → 11.2, +12 % beyond 10 %
+#               but the one-sided Welch p ≈ 0.29: unchanged. retrain_tune_s [3.0, 3.1, 2.9, 3.0, 3.0]
+#               → [3.6, 3.7, 3.5, 3.6, 3.6]: +20 %, p ≪ 0.05 even ×2 (Holm over the 2 t-tests): regression.
+# kfp/base      one of five current rounds fails: success 100 % → 80 %: regression; its times are
+#               unchanged with 4 vs 5 ok rounds: threshold alone.
+# bare/tuning   only in the baseline: missing.
+# flyte/tuning  best C 1.0 → 10.0: output changed.
+
+
+def compare_baseline() -> dict[str, Any]:
+    bare = [round_(0, 30.0, warmup=True, scopes=local(1.0, 0.5, 12.0, 30.0, 1000.0))]
+    bare += rounds([10.0] * 5, scopes=local(1.0, 0.5, 4.0, 10.0, 1000.0))
+    for i, r in enumerate(bare):
+        r["index"] = i
+    flyte = rounds(
+        [8.0, 12.0, 10.0, 9.0, 11.0],
+        retrain=[3.0, 3.1, 2.9, 3.0, 3.0],
+        queue=1.0,
+        startup=2.0,
+        scopes=local(2.0, 1.0, 6.0, 10.0, 1500.0),
+    )
+    kfp = rounds([20.0] * 5, retrain=4.0, queue=1.0, startup=2.0, scopes=local(3.0, 2.0, 10.0, 20.0, 1500.0))
+    bare_tuning = rounds([15.0] * 5, scopes=local(1.0, 0.5, 6.0, 15.0, 1000.0))
+    flyte_tuning = rounds([30.0] * 5, retrain=9.0, scopes=local(2.0, 1.0, 15.0, 30.0, 1500.0))
+    return document(
+        "local",
+        [
+            record("bare", "local", BASE, bare),
+            record("flyte", "local", BASE, flyte),
+            record("kfp", "local", BASE, kfp),
+            record("bare", "local", TUNING, bare_tuning),
+            record("flyte", "local", TUNING, flyte_tuning),
+        ],
+        commit="1111111111111111111111111111111111111111",
+        when="2026-11-01T10:00:00+00:00",
+    )
+
+
+def compare_current() -> dict[str, Any]:
+    bare = rounds([12.0] * 5, scopes=local(1.3, 0.5, 3.6, 12.0, 1000.0))
+    flyte = rounds(
+        [6.0, 17.0, 11.0, 9.0, 13.0],
+        retrain=[3.6, 3.7, 3.5, 3.6, 3.6],
+        queue=1.0,
+        startup=2.0,
+        scopes=local(2.0, 1.0, 6.0, 10.0, 1500.0),
+    )
+    kfp = rounds(
+        [20.0, 20.0, None, 20.0, 20.0], retrain=4.0, queue=1.0, startup=2.0, scopes=local(3.0, 2.0, 10.0, 20.0, 1500.0)
+    )
+    flyte_tuning = rounds([30.0] * 5, retrain=9.0, best_c=10.0, scopes=local(2.0, 1.0, 15.0, 30.0, 1500.0))
+    return document(
+        "local",
+        [
+            record("bare", "local", BASE, bare),
+            record("flyte", "local", BASE, flyte),
+            record("kfp", "local", BASE, kfp),
+            record("flyte", "local", TUNING, flyte_tuning),
+        ],
+        commit="2222222222222222222222222222222222222222",
+        when="2026-11-02T10:00:00+00:00",
+    )
+
+
+def compare_hash_mismatch() -> dict[str, Any]:
+    """flyte/base measured with 4000 rows: the same name, another workload."""
+    flyte = rounds([10.0] * 5, scopes=local(2.0, 1.0, 6.0, 10.0, 1500.0))
+    return document(
+        "local",
+        [record("flyte", "local", BASE_OTHER_ROWS, flyte)],
+        commit="3333333333333333333333333333333333333333",
+        when="2026-11-03T10:00:00+00:00",
+    )
+
+
+# --- report: local, three platforms, two cases ---------------------------------------------------
+#
+# base      total_s Flyte [116, 118, 118.5, 119, 120] = 118.3 ± 1.483; Kubeflow [193, 195, 197, 198,
+#           199] = 196.4 ± 2.408; Bare [10, 10.5, 11, 11.5, 12] = 11 ± 0.7906.
+#           Kubeflow / Flyte = 196.4 / 118.3 = 1.66×; Flyte over Bare = +107.3 (+975.5 %),
+#           Kubeflow over Bare = +185.4 (+1685.5 %).
+#           CPU peak Flyte [1000, 1050, ..., 1200] = 1100 ± 79.06, Kubeflow [1900, ..., 1940] =
+#           1920 ± 15.81, Bare 1000: over Bare +100 (+10.0 %) and +920 (+92.0 %). CPU average
+#           59 CPU-s / 118 s = 500, 137.48 / 196.4 = 700, 5.5 / 11 = 500 mCPU.
+# no_drift  no retraining: retrain_tune_s is n/a (not applicable) everywhere; one Kubeflow round
+#           fails (80 %); bare's sampler failed, so bare's resources are n/a with that reason.
+
+
+def report_local() -> dict[str, Any]:
+    flyte = rounds(
+        [116.0, 118.0, 118.5, 119.0, 120.0],
+        retrain=[52.0, 53.0, 52.5, 53.0, 53.0],
+        scopes=[local(0.36, 0.24, 59.0, 118.0, 1000.0 + i * 50) for i in range(5)],
+    )
+    kfp = rounds(
+        [193.0, 195.0, 197.0, 198.0, 199.0],
+        retrain=[16.0, 17.0, 16.5, 16.5, 17.0],
+        scopes=[local(1.9 + i * 0.05, 1.8, 137.48, 196.4, 1900.0 + i * 10) for i in range(5)],
+    )
+    bare = rounds(
+        [10.0, 10.5, 11.0, 11.5, 12.0],
+        retrain=2.0,
+        scopes=local(0.25, 0.2, 5.5, 11.0, 1000.0),
+    )
+    flyte_nd = rounds([100.0] * 5, drift=False, scopes=local(0.3, 0.2, 50.0, 100.0, 1000.0))
+    kfp_nd = rounds([150.0, 150.0, 150.0, None, 150.0], drift=False, scopes=local(1.5, 1.2, 105.0, 150.0, 1900.0))
+    bare_nd = rounds(
+        [5.0] * 5, drift=False, missing={**LOCAL_MISSING, "resources": "sampler failed: psutil.AccessDenied"}
+    )
+    return document(
+        "local",
+        [
+            record("flyte", "local", BASE, flyte),
+            record("kfp", "local", BASE, kfp),
+            record("bare", "local", BASE, bare),
+            record("flyte", "local", NO_DRIFT, flyte_nd),
+            record("kfp", "local", NO_DRIFT, kfp_nd),
+            record("bare", "local", NO_DRIFT, bare_nd),
+        ],
+        commit="4444444444444444444444444444444444444444",
+        when="2026-11-04T10:00:00+00:00",
+    )
+
+
+# --- report: cluster, Flyte and Kubeflow, Table 1 of the study -------------------------------------
+#
+# Resources come from the widest scope: `platform`. Kubeflow's platform-scope CPU peak had no
+# Prometheus data, so its Peak Total CPU falls back to `execution`: that row's scopes differ and
+# its ratio is n/a.
+
+
+def cluster(
+    execution: tuple[float, float, float, float | None],
+    platform: tuple[float, float, float, float | None],
+    window: float,
+) -> dict[str, Any]:
+    """(memory peak, memory avg, cpu_seconds, cpu peak) per scope; a None peak had no Prometheus data."""
+    found = {}
+    for scope, (peak, avg, cpu_s, cpu_peak) in (("execution", execution), ("platform", platform)):
+        found[scope] = resources(
+            scope,
+            peak=peak,
+            avg=avg,
+            cpu_s=cpu_s,
+            window=window,
+            cpu_peak=cpu_peak,
+            missing="no data from Prometheus: fewer than 2 samples in the rate window",
+        )
+    return found
+
+
+def report_cluster() -> dict[str, Any]:
+    common = {"startup": None, "missing": CLUSTER_MISSING, "queue": 3.0}
+    flyte = rounds(
+        [116.0, 118.0, 118.5, 119.0, 120.0],
+        retrain=[52.0, 53.0, 52.5, 53.0, 53.0],
+        scopes=[cluster((0.1, 0.05, 0.2, 5.0), (0.37, 0.247, 0.84, 10.79), 118.3)] * 5,
+        **common,
+    )
+    kfp = rounds(
+        [193.0, 195.0, 197.0, 198.0, 199.0],
+        retrain=[16.0, 17.0, 16.5, 16.5, 17.0],
+        scopes=[cluster((0.5, 0.4, 10.0, 313.5), (1.988, 1.849, 27.6, None), 196.4)] * 5,
+        **common,
+    )
+    return document(
+        "cluster",
+        [record("flyte", "cluster", BASE, flyte), record("kfp", "cluster", BASE, kfp)],
+        commit="5555555555555555555555555555555555555555",
+        when="2026-11-05T10:00:00+00:00",
+    )
+
+
+FILES = {
+    "compare-baseline.json": compare_baseline,
+    "compare-current.json": compare_current,
+    "compare-hash-mismatch.json": compare_hash_mismatch,
+    "report-local.json": report_local,
+    "report-cluster.json": report_cluster,
+}
+
+
+def render(name: str) -> str:
+    return json.dumps(FILES[name](), indent=1) + "\n"
+
+
+if __name__ == "__main__":
+    for name in FILES:
+        (DATA / name).write_text(render(name))
+        print(f"wrote {DATA / name}")

@@ -1,0 +1,85 @@
+"""The CI gate script, .ci/bench-gate: base and head side by side, interleaved, merged, compared."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.results import validate
+
+ROOT = Path(__file__).parent.parent
+GATE = ROOT / ".ci" / "bench-gate"
+
+
+def gate(tmp_path: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "BENCH_GATE_CASE": "smoke",
+        "BENCH_GATE_PLATFORM": "bare",
+        "BENCH_GATE_ROUNDS": "1",
+        "BENCH_GATE_WARMUP": "0",
+        "BENCH_GATE_OUT": str(tmp_path / "out"),
+        "BENCH_GATE_PYTHON": sys.executable,
+        "TMPDIR": str(tmp_path),
+    }
+    # One round a side is all noise: a 10 % threshold would fail an A/A run about as often as not.
+    # This test is about the plumbing, so the thresholds are made wide enough never to trip.
+    config = tmp_path / "wide.toml"
+    config.write_text("[thresholds]\n" + "".join(f"{m} = 1000\n" for m in WIDE))
+    env["BENCH_GATE_COMPARE_ARGS"] = f"--config {config}"
+    return subprocess.run([str(GATE), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+WIDE = (
+    "total_s",
+    "retrain_tune_s",
+    "queue_s",
+    "startup_s",
+    "memory_peak_gib",
+    "memory_avg_gib",
+    "cpu_seconds",
+    "cpu_avg_mcpu",
+    "cpu_peak_mcpu",
+)
+
+
+@pytest.mark.slow
+def test_gate_against_head_itself(tmp_path: Path) -> None:
+    done = gate(tmp_path, "HEAD")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = tmp_path / "out"
+    for side in ("base", "head"):
+        document = json.loads((out / f"{side}.json").read_text())
+        validate(document)
+        (benchmark,) = document["benchmarks"]
+        record = benchmark["extra_info"]["retrain_bench"]
+        assert (record["platform"], record["case"]["name"], len(record["rounds"])) == ("bare", "smoke", 1)
+    compare = (out / "compare.md").read_text()
+    assert compare.endswith(": ok (exit 0)\n")
+    assert compare in done.stdout
+    assert (out / "report" / "report.md").exists()
+    assert (out / "report" / "total_s-local.png").exists()
+    # The base worktree is gone, from disk and from git's list.
+    worktrees = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True).stdout
+    assert str(tmp_path) not in worktrees
+    assert not list(tmp_path.glob("bench-gate-base.*"))
+
+
+def test_gate_refuses_an_unknown_base_ref(tmp_path: Path) -> None:
+    done = gate(tmp_path, "no-such-ref-anywhere")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "bench-gate: BASE_REF 'no-such-ref-anywhere' is not a commit here (in CI, fetch it: actions/checkout "
+        "with fetch-depth: 0)\n"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_gate_needs_exactly_one_argument(tmp_path: Path) -> None:
+    done = gate(tmp_path)
+    assert (done.returncode, done.stderr) == (2, "usage: .ci/bench-gate BASE_REF\n")
