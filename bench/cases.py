@@ -38,10 +38,21 @@ class Case:
     #: held-out accuracy on train_data.
     drift_threshold: float = 0.10
     max_iter: int = 1000
+    #: Test-only. A variant runs the same workload (same name, same hash, same results) but
+    #: sleeps ``tune_delay_s`` in every ``tune`` body: a deliberately slower pipeline, to show that
+    #: ``compare`` catches a slowdown without patching any code. Never part of the hash.
+    variant: str = ""
+    tune_delay_s: float = 0.0
+
+    @property
+    def key(self) -> str:
+        """How ``--case`` names it: the name, or ``name:variant``."""
+        return f"{self.name}:{self.variant}" if self.variant else self.name
 
     def knobs(self) -> dict[str, Any]:
         knobs = dataclasses.asdict(self)
-        del knobs["name"]
+        for identity_free in ("name", "variant", "tune_delay_s"):
+            del knobs[identity_free]
         knobs["grid"] = list(self.grid)
         return knobs
 
@@ -52,7 +63,10 @@ class Case:
 
     def as_dict(self) -> dict[str, Any]:
         """The record written into the JSON and handed to every platform."""
-        return {"name": self.name, **self.knobs(), "hash": self.hash}
+        record = {"name": self.name, **self.knobs(), "hash": self.hash}
+        if self.variant:
+            record.update(variant=self.variant, tune_delay_s=self.tune_delay_s)
+        return record
 
     def to_json(self) -> str:
         return json.dumps(self.as_dict(), sort_keys=True)
@@ -82,7 +96,7 @@ def log_grid(k: int) -> tuple[float, ...]:
 
 
 CASES: dict[str, Case] = {
-    case.name: case
+    case.key: case
     for case in (
         Case("base", rows=BASE_ROWS, grid=(1.0,)),
         Case("scaling", rows=3 * BASE_ROWS, grid=(1.0,)),
@@ -91,6 +105,8 @@ CASES: dict[str, Case] = {
         # Not part of the study: a tiny drifting case with a two-value grid, for the suite's own
         # tests and CI, where every second counts.
         Case("smoke", rows=200, grid=(0.1, 1.0)),
+        # Test-only: smoke made measurably slower (0.5 s in each tune), for gating tests.
+        Case("smoke", rows=200, grid=(0.1, 1.0), variant="slow_tune", tune_delay_s=0.5),
     )
 }
 #: What ``--case`` selects by default: the study's three tables plus the control.

@@ -7,6 +7,7 @@ must arrive at the same accuracies, drift decision and best C.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -80,6 +81,8 @@ def detect_drift(
 def tune(case: Case, drifted_data: pd.DataFrame, c: float) -> float:
     """Fit with this C on drifted_data's training split; accuracy on its held-out split."""
     x_train, x_test, y_train, y_test = _split(case, drifted_data)
+    if case.tune_delay_s:
+        time.sleep(case.tune_delay_s)  # a test-only case variant (see Case.variant)
     return float(_fit(case, x_train, y_train, c).score(x_test, y_test))
 
 

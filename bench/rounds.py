@@ -144,11 +144,11 @@ def run_round(
 
     Ctrl-C kills the round's processes and raises ``RoundInterrupted`` carrying the round.
     """
-    workdir = Path(tempfile.mkdtemp(prefix=f"retrain-bench-{platform}-{case.name}-"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"retrain-bench-{platform}-{case.key}-"))
     log.parent.mkdir(parents=True, exist_ok=True)
     fields: dict[str, Any] = dict(
         platform=platform,
-        case=case.name,
+        case=case.key,
         index=index,
         warmup=warmup,
         log=log,

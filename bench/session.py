@@ -67,15 +67,15 @@ class BenchSession:
         return self.results.get((platform, case), [])
 
     def _run_case(self, case: Case) -> None:
-        platforms = self.plan.get(case.name) or []
+        platforms = self.plan.get(case.key) or []
         for p in platforms:
-            self.results[(p, case.name)] = []
+            self.results[(p, case.key)] = []
         total = self.options.warmup + self.options.rounds
         for index, platform in interleaved(platforms, total):
             if self.interrupted:
                 return
             warmup = index < self.options.warmup
-            log = self.log_dir / f"{platform}-{case.name}-{index}.log"
+            log = self.log_dir / f"{platform}-{case.key}-{index}.log"
             try:
                 result = run_round(
                     platform,
@@ -88,11 +88,11 @@ class BenchSession:
                 )
             except RoundInterrupted as stop:
                 result, self.interrupted = stop.result, True
-            self.results[(platform, case.name)].append(result)
+            self.results[(platform, case.key)].append(result)
             self._report(result, total)
         if self.prometheus is not None and not self.interrupted:
             for p in platforms:
-                self.results[(p, case.name)] = self.prometheus.collect(self.results[(p, case.name)], self._warn_once)
+                self.results[(p, case.key)] = self.prometheus.collect(self.results[(p, case.key)], self._warn_once)
 
     def _warn_once(self, message: str) -> None:
         if not self.warned:

@@ -20,7 +20,15 @@ def test_cases_differ_where_the_study_says() -> None:
     assert CASES["scaling"].rows == 3 * CASES["base"].rows
     assert CASES["tuning"].grid == (0.01, 0.1, 1.0, 10.0, 100.0)
     assert CASES["no_drift"].drift == "none"
-    assert len({case.hash for case in CASES.values()}) == len(CASES)
+    workloads = [case for case in CASES.values() if not case.variant]
+    assert len({case.hash for case in workloads}) == len(workloads)
+
+
+def test_a_variant_is_the_same_workload_slowed_down() -> None:
+    slow, smoke = CASES["smoke:slow_tune"], CASES["smoke"]
+    assert (slow.name, slow.hash, slow.grid) == (smoke.name, smoke.hash, smoke.grid)
+    assert slow.tune_delay_s > 0 and smoke.tune_delay_s == 0
+    assert slow.as_dict() == {**smoke.as_dict(), "variant": "slow_tune", "tune_delay_s": slow.tune_delay_s}
 
 
 def test_a_case_survives_the_trip_through_json() -> None:

@@ -121,7 +121,10 @@ def test_min_success_rate_lets_a_partly_failing_benchmark_pass(bench_run: BenchR
     ("option", "message"),
     [
         ("--platform=nope", "--platform: unknown 'nope'; choose from flyte, kfp, bare"),
-        ("--case=base,huge", "--case: unknown 'huge'; choose from base, scaling, tuning, no_drift, smoke"),
+        (
+            "--case=base,huge",
+            "--case: unknown 'huge'; choose from base, scaling, tuning, no_drift, smoke, smoke:slow_tune",
+        ),
         ("--rounds=0", "--rounds: '0' must be at least 1"),
         ("--warmup=x", "--warmup: 'x' is not an integer"),
         ("--min-success-rate=1.5", "--min-success-rate: '1.5' must be between 0 and 1"),

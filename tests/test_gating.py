@@ -1,0 +1,66 @@
+"""compare and report on real output of the suite: a slowed-down pipeline fails, A/A passes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.cases import CASES
+from bench.cli import main
+from tests.helpers import BenchRun
+
+ROOT = Path(__file__).parent.parent
+
+
+def saved(bench_run: BenchRun, path: Path, *args: str) -> str:
+    result, document = bench_run.run("--platform=bare", "--rounds=5", "--warmup=1", *args)
+    assert result.ret == 0 and document is not None, result.stdout.str()
+    path.write_text(json.dumps(document))
+    return str(path)
+
+
+@pytest.mark.slow
+def test_a_slower_pipeline_is_a_regression_naming_the_metric(
+    bench_run: BenchRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = saved(bench_run, tmp_path / "base.json", "--case=smoke")
+    slow = saved(bench_run, tmp_path / "slow.json", "--case=smoke:slow_tune")
+    capsys.readouterr()  # pytester's own lines
+    assert main(["compare", base, slow, "--format", "json"]) == 1
+    verdicts = {(c["metric"], c["verdict"]) for c in json.loads(capsys.readouterr().out)["comparisons"]}
+    # Two tune tasks sleeping 0.5 s each: about a second more, on a round of well under one.
+    assert ("total_s", "regression") in verdicts
+    assert ("retrain_tune_s", "regression") in verdicts
+    assert ("queue_s", "regression") not in verdicts  # the delay is inside tune, after the first task
+    assert not any(metric.startswith("accuracy") or metric == "best_c" for metric, _ in verdicts)
+    assert main(["compare", base, slow]) == 1
+    text = capsys.readouterr().out
+    assert "total_s" in text and "regression" in text
+    assert main(["report", base, "--format", "text"]) == 0
+    report = capsys.readouterr().out
+    assert "Total Pipeline Time (s)" in report and "Bare Python" in report
+    assert CASES["smoke"].hash in report
+
+
+@pytest.mark.slow
+def test_two_runs_of_the_same_code_compare_clean(tmp_path: Path) -> None:
+    # The gate's own A/A: head against itself, rounds interleaved, default thresholds.
+    env = {
+        **os.environ,
+        "BENCH_GATE_CASE": "smoke",
+        "BENCH_GATE_PLATFORM": "bare",
+        "BENCH_GATE_ROUNDS": "5",
+        "BENCH_GATE_OUT": str(tmp_path / "out"),
+        "BENCH_GATE_PYTHON": sys.executable,
+        "TMPDIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [str(ROOT / ".ci" / "bench-gate"), "HEAD"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert (tmp_path / "out" / "compare.md").read_text().endswith(": ok (exit 0)\n")
