@@ -1,10 +1,13 @@
-"""How much the process-tree sampler costs, as ratios measured in one run.
+"""How much the process-tree sampler costs, and how close it gets, measured in one run.
 
     python scripts/sampler_overhead.py [--others 300] [--rounds 7]
 
 1. One sampling tick, incremental walk vs a full scan (psutil's children(recursive=True), which
    reads every process's parent each time), on a host with --others extra idle processes.
 2. A bare/smoke round with the sampler at 10 Hz vs off, interleaved, median of --rounds each.
+3. Accuracy: a tree whose parent starts two children that each burn 0.5 s of CPU while holding
+   200 MiB, then reports its own user+system+children times (the kernel's truth); compared with
+   the sampler's cpu_seconds and memory peak.
 """
 
 from __future__ import annotations
@@ -64,6 +67,42 @@ def round_costs(rounds: int) -> tuple[float, float]:
     return statistics.median(on), statistics.median(off)
 
 
+CHILD = (
+    "import time\nb = bytes(1) * (200 * 1024 * 1024)\n"
+    "end = time.process_time() + 0.5\nwhile time.process_time() < end: pass\n"
+)
+PARENT = f"""
+import os, subprocess, sys
+before = os.times()
+sys.stdin.readline()
+start = os.times()
+children = [subprocess.Popen([sys.executable, "-c", {CHILD!r}]) for _ in range(2)]
+for c in children: c.wait()
+end = os.times()
+used = sum(end[:4]) - sum(start[:4])
+print(used, flush=True)
+sys.stdin.read()
+"""
+
+
+def accuracy() -> tuple[float, float, float]:
+    proc = subprocess.Popen([sys.executable, "-c", PARENT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        sampler = TreeSampler(proc.pid, hz=10)
+        sampler.start()
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        truth = float(proc.stdout.readline())
+        stats = sampler.stop()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert stats.cpu_seconds is not None and stats.memory_peak_gib is not None
+    return truth, stats.cpu_seconds, stats.memory_peak_gib
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--others", type=int, default=300)
@@ -72,6 +111,9 @@ def main() -> None:
     incremental, full = tick_costs(args.others)
     print(f"one tick with {args.others} other processes: incremental {incremental * 1e3:.2f} ms, "
           f"full scan {full * 1e3:.2f} ms, ratio full/incremental {full / incremental:.2f}")  # fmt: skip
+    truth, measured, peak = accuracy()
+    print(f"accuracy: kernel says the tree used {truth:.3f} CPU-s, the sampler {measured:.3f} CPU-s "
+          f"(ratio {measured / truth:.3f}); memory peak {peak * 1024:.0f} MiB for 2 x 200 MiB held")  # fmt: skip
     on, off = round_costs(args.rounds)
     print(f"bare/smoke round, median of {args.rounds}: sampler 10 Hz {on:.3f} s, off {off:.3f} s, "
           f"ratio on/off {on / off:.3f}")  # fmt: skip
