@@ -14,7 +14,7 @@ def prepare() -> None:
     import bench.kfp.pipeline  # noqa: F401
 
 
-def run(case: Case, workdir: Path) -> dict[str, object]:
+def run(case: Case, workdir: Path) -> None:
     from kfp import local
 
     from bench.kfp.pipeline import retrain
@@ -27,5 +27,5 @@ def run(case: Case, workdir: Path) -> dict[str, object]:
         enable_caching=False,
         raise_on_error=True,
     )
+    # The pipeline has no outputs of its own: the round's outcome is read from the task stamps.
     retrain(case_json=case.to_json(), grid=list(case.grid))
-    return {}
