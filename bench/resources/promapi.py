@@ -88,14 +88,24 @@ class PrometheusApi:
         form = {"query": query, "start": _num(start), "end": _num(end), "step": _num(step)}
         return _series(self._post("/api/v1/query_range", form), "matrix")
 
-    def query(self, query: str, time: float) -> Answer:
-        """An instant query at ``time``; each series has one point."""
-        return _series(self._post("/api/v1/query", {"query": query, "time": _num(time)}), "vector")
+    def query(self, query: str, time: float | None) -> Answer:
+        """An instant query at ``time`` (None: the server's own now); each series has one point."""
+        form = {"query": query} if time is None else {"query": query, "time": _num(time)}
+        return _series(self._post("/api/v1/query", form), "vector")
 
-    def _post(self, path: str, form: Mapping[str, str]) -> dict[str, Any]:
+    def get(self, path: str) -> dict[str, Any]:
+        """A GET of the API (``/api/v1/status/buildinfo``, ``/api/v1/status/config``): the body's data."""
+        data: dict[str, Any] = self._post(path, None)["data"]
+        return data
+
+    def _post(self, path: str, form: Mapping[str, str] | None) -> dict[str, Any]:
+        """POST ``form`` to ``path`` (GET when there is no form); the answer's body, checked."""
         where = f"Prometheus at {self.redacted_url}"
         try:
-            response = self._session.post(self.base_url + path, data=form, timeout=self._timeout)
+            if form is None:
+                response = self._session.get(self.base_url + path, timeout=self._timeout)
+            else:
+                response = self._session.post(self.base_url + path, data=form, timeout=self._timeout)
         except requests.exceptions.SSLError as exc:
             raise PrometheusUnavailable(
                 self._scrub(f"TLS to {where} failed ({_reason(exc)}); trust its CA or disable verification")
