@@ -91,7 +91,8 @@ class KubeStandin:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread is not None:  # shutdown() waits for serve_forever: only if it runs
+            self._server.shutdown()
         with self._lock:
             for sock in self._sockets:
                 _abort(sock)
