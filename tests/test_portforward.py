@@ -8,6 +8,7 @@ tests.k8s_standin imitates (so RBAC, readiness and the kubelet's error text are 
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -118,6 +119,7 @@ def test_service_ref_rejects_bad_syntax(text: str) -> None:
 # -- through the tunnel to a real Prometheus -------------------------------------------------------
 
 
+@pytest.mark.prometheus
 def test_named_port_forward_answers_promql(standin: KubeStandin, target: KubeTarget, prometheus_url: str) -> None:
     add_prometheus(standin, address(prometheus_url))
     with PortForward(target, PROM, check=http_ready("/-/ready")) as forward:
@@ -135,6 +137,7 @@ def test_named_port_forward_answers_promql(standin: KubeStandin, target: KubeTar
     assert standin.bad_auth == 0
 
 
+@pytest.mark.prometheus
 def test_endpoints_fallback_and_numbered_ports(standin: KubeStandin, target: KubeTarget, prometheus_url: str) -> None:
     standin.serve_slices = False  # a cluster without discovery.k8s.io/v1
     add_prometheus(standin, address(prometheus_url), target_port=9090)
@@ -144,6 +147,7 @@ def test_endpoints_fallback_and_numbered_ports(standin: KubeStandin, target: Kub
     assert "/api/v1/namespaces/monitoring/endpoints/prometheus-operated" in paths
 
 
+@pytest.mark.prometheus
 def test_concurrent_connections(standin: KubeStandin, target: KubeTarget, prometheus_url: str) -> None:
     add_prometheus(standin, address(prometheus_url))
     with PortForward(target, PROM, check=http_ready()) as forward, ThreadPoolExecutor(6) as pool:
@@ -162,6 +166,7 @@ def raw_get(local: tuple[str, int], path: str) -> bytes:
     return b"".join(chunks)
 
 
+@pytest.mark.prometheus
 def test_a_dropped_connection_then_a_working_one(standin: KubeStandin, target: KubeTarget, prometheus_url: str) -> None:
     add_prometheus(standin, address(prometheus_url))
     path = "/api/v1/query?query=container_cpu_usage_seconds_total&time=" + str(T0 + 100)
@@ -176,6 +181,7 @@ def test_a_dropped_connection_then_a_working_one(standin: KubeStandin, target: K
         assert any("connection dropped" in p for p in forward.problems)
 
 
+@pytest.mark.prometheus
 def test_close_leaves_no_listener_and_no_socket(standin: KubeStandin, target: KubeTarget, prometheus_url: str) -> None:
     add_prometheus(standin, address(prometheus_url))
     api_port = address(standin.url)[1]
@@ -246,6 +252,7 @@ def test_wrong_named_target_port(standin: KubeStandin, target: KubeTarget) -> No
     clean(caught.value)
 
 
+@pytest.mark.prometheus
 def test_rbac_forbids_portforward(standin: KubeStandin, target: KubeTarget, prometheus_url: str) -> None:
     add_prometheus(standin, address(prometheus_url))
     standin.forbidden = {"pods/portforward"}
@@ -279,3 +286,23 @@ def test_endpoint_accepts_and_never_answers(standin: KubeStandin, target: KubeTa
             PortForward(quick, PROM, check=http_ready(timeout_s=0.3)).start()
         assert time.monotonic() - started < 2.0
         clean(caught.value)
+
+
+# -- what the stand-in cannot show: TLS and credential options as the kubeconfig sets them ------------
+
+
+def test_tls_and_auth_options_follow_the_client_configuration() -> None:
+    from kubernetes.client import Configuration
+
+    from bench.cluster.portforward import _auth_headers, _sslopt
+
+    config = Configuration()
+    config.api_key = {"authorization": f"Bearer {TOKEN}"}
+    config.ssl_ca_cert = "/ca.crt"
+    config.cert_file, config.key_file = "/client.crt", "/client.key"
+    assert _auth_headers(config) == [f"authorization: Bearer {TOKEN}"]
+    verified = _sslopt(config)
+    assert verified["cert_reqs"] == ssl.CERT_REQUIRED and verified["ca_certs"] == "/ca.crt"
+    assert (verified["certfile"], verified["keyfile"]) == ("/client.crt", "/client.key")
+    config.verify_ssl = False  # insecure-skip-tls-verify: true in the kubeconfig
+    assert _sslopt(config)["cert_reqs"] == ssl.CERT_NONE

@@ -25,12 +25,14 @@ import socket
 import ssl
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import certifi
 import requests
+import urllib3
 import websocket
 from kubernetes.client.rest import ApiException
 
@@ -184,13 +186,15 @@ def _named_port(kube: Kube, service: ServiceRef, pod: str, target: str, slice_po
 
 
 def http_ready(path: str = "/-/ready", scheme: str = "http", timeout_s: float = 2.0) -> Callable[[str], bool]:
-    """A health check for ``PortForward``: ``GET <scheme>://127.0.0.1:PORT<path>`` answers 200."""
+    """A health check for ``PortForward``: ``GET <scheme>://<local address><path>`` answers 200."""
 
-    def check(base_url: str) -> bool:
+    def check(local_address: str) -> bool:
         with requests.Session() as session:
             session.trust_env = False  # never send loopback through an environment proxy
             session.verify = False  # the tunnel ends at a pod: its certificate is not for 127.0.0.1
-            return session.get(base_url + path, timeout=timeout_s).status_code == 200
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                return session.get(f"{scheme}://{local_address}{path}", timeout=timeout_s).status_code == 200
 
     return check
 
@@ -198,7 +202,7 @@ def http_ready(path: str = "/-/ready", scheme: str = "http", timeout_s: float = 
 class PortForward:
     """A local listener on 127.0.0.1 relaying each connection to ``service``'s ready pod.
 
-    ``start()`` resolves the service, listens, and runs ``check(url("http"))`` until it returns true
+    ``start()`` resolves the service, listens, and runs ``check(local_address)`` until it returns true
     or ``target.connect_timeout_s`` passes. ``close()`` (or leaving the ``with``) stops the listener
     and every relay and joins their threads.
     """
@@ -288,7 +292,7 @@ class PortForward:
         deadline = time.monotonic() + self.target.connect_timeout_s
         while True:
             with contextlib.suppress(Exception):
-                if check(self.url("http")):
+                if check(self.local_address):
                     return
             with self._lock:
                 fatal = next((p for p in self._problems if isinstance(p, Forbidden | ClusterUnreachable)), None)
