@@ -8,6 +8,16 @@ it over the pod port-forward websocket, the way ``kubectl port-forward svc/...``
 
 from bench.cluster.errors import ClusterError
 from bench.cluster.kube import Kube, KubeTarget, api_client
-from bench.cluster.portforward import Endpoint, PortForward, ServiceRef, http_ready
+from bench.cluster.portforward import Endpoint, PortForward, ServiceRef, http_ready, resolve
 
-__all__ = ["ClusterError", "Endpoint", "Kube", "KubeTarget", "PortForward", "ServiceRef", "api_client", "http_ready"]
+__all__ = [
+    "ClusterError",
+    "Endpoint",
+    "Kube",
+    "KubeTarget",
+    "PortForward",
+    "ServiceRef",
+    "api_client",
+    "http_ready",
+    "resolve",
+]

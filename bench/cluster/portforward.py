@@ -114,14 +114,16 @@ def resolve(kube: Kube, service: ServiceRef) -> Endpoint:
         raise PortNotFound(f"service {ns}/{name} {where} has no port {service.port!r} (it has: {have})")
     port = wanted[0]
     target = port.target_port if port.target_port is not None else port.port
-    for pod, slice_port in _ready_pods(kube, service, port.name):
-        if isinstance(target, int) or str(target).isdigit():
-            return Endpoint(service, pod, int(target))
-        return Endpoint(service, pod, _named_port(kube, service, pod, str(target), slice_port))
-    raise NoReadyPod(
-        f"service {ns}/{name} {where} has no ready pod behind it: check "
-        f"`kubectl -n {ns} get endpointslices -l kubernetes.io/service-name={name}` and the pods' readiness"
-    )
+    ready = _ready_pods(kube, service, port.name)
+    if not ready:
+        raise NoReadyPod(
+            f"service {ns}/{name} {where} has no ready pod behind it: check "
+            f"`kubectl -n {ns} get endpointslices -l kubernetes.io/service-name={name}` and the pods' readiness"
+        )
+    pod, slice_port = ready[0]
+    if isinstance(target, int) or str(target).isdigit():
+        return Endpoint(service, pod, int(target))
+    return Endpoint(service, pod, _named_port(kube, service, pod, str(target), slice_port))
 
 
 def _ready_pods(kube: Kube, service: ServiceRef, port_name: str | None) -> list[tuple[str, int | None]]:
@@ -224,6 +226,7 @@ class PortForward:
         self._io_timeout = io_timeout_s
         self.endpoint: Endpoint | None = None
         self._listener: socket.socket | None = None
+        self._address: str | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -234,10 +237,10 @@ class PortForward:
 
     @property
     def local_address(self) -> str:
-        if self._listener is None:
+        """``127.0.0.1:PORT`` of the listener (kept after ``close()`` for messages)."""
+        if self._address is None:
             raise RuntimeError("PortForward not started")
-        host, port = self._listener.getsockname()[:2]
-        return f"{host}:{port}"
+        return self._address
 
     def url(self, scheme: str = "http") -> str:
         return f"{scheme}://{self.local_address}"
@@ -255,6 +258,7 @@ class PortForward:
             self.endpoint = resolve(self._kube, self.service)
             self._listener = socket.create_server(("127.0.0.1", 0))
             self._listener.settimeout(_TICK_S)
+            self._address = "{}:{}".format(*self._listener.getsockname()[:2])
             self._spawn(self._accept_loop, "acceptor")
             if self.check is not None:
                 self._health_check(self.check)
