@@ -331,6 +331,9 @@ class PortForward:
                 continue
             except OSError:
                 return
+            if self._stop.is_set():  # accepted while close() began: do not open a websocket for it
+                conn.close()
+                return
             count += 1
             conn.settimeout(self._io_timeout)
             with self._lock:
