@@ -1,0 +1,527 @@
+"""A STAND-IN for the Kubernetes API server (kube-apiserver), for tests only. It is not a cluster.
+
+It implements just what ``bench.cluster`` calls, shaped as the real apiserver answers, after the
+kubernetes 30.1 Python client's models and ``stream/ws_client.py`` and the apiserver API docs
+(see /work/shared/research/k8s-portforward-standin.md):
+
+- ``GET /version`` (a full ``version.Info``);
+- ``GET /api/v1/namespaces/<ns>/{services,endpoints,pods}/<name>`` and
+  ``GET /apis/discovery.k8s.io/v1/namespaces/<ns>/endpointslices?labelSelector=k=v`` with
+  ``kind``/``apiVersion``/``metadata`` as served; 404 and 403 as v1 ``Status`` objects;
+- ``POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews``: allowed unless the resource
+  (``pods/portforward`` style) is in ``forbidden``;
+- the pod port-forward websocket upgrade (``v4.channel.k8s.io``, one port): the two initial
+  3-byte port frames (data channel 0, error channel 1), then ``[0]+data`` relayed to a real local
+  TCP server, error-channel text when that server refuses (as the kubelet reports it), a 403
+  ``Status`` when ``pods/portforward`` is forbidden, and ``drop_next(after_bytes)`` to abort the
+  next connection mid-stream.
+
+Every request must carry ``Authorization: Bearer <token>`` (else 401), so auth is really sent.
+Plain HTTP on 127.0.0.1 (no TLS), a thread per connection (``ThreadingHTTPServer``), and a
+hand-written RFC 6455 server side: no extra dependency. ``kubeconfig(path)`` writes a kubeconfig
+with the fake token pointing at it.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import io
+import json
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+TOKEN = "fake-token-d0-n0t-le4k-7f3a9c"
+PROTOCOL = "v4.channel.k8s.io"
+_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_BINARY, _CLOSE, _PING, _PONG = 0x2, 0x8, 0x9, 0xA
+
+
+@dataclasses.dataclass(frozen=True)
+class FakePod:
+    """A pod behind a service: its container ports and where a port-forward to them really goes."""
+
+    name: str
+    ready: bool = True
+    #: container port name → number, as the pod spec declares them
+    ports: tuple[tuple[str, int], ...] = ()
+    #: container port number → the real local TCP address a forward to it reaches
+    backends: tuple[tuple[int, tuple[str, int]], ...] = ()
+
+
+class KubeStandin:
+    """The stand-in server and its state; a context manager that starts and stops it."""
+
+    def __init__(self) -> None:
+        self.token = TOKEN
+        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, ns, name) → object
+        self.slices: list[dict[str, Any]] = []
+        self.backends: dict[tuple[str, str, int], tuple[str, int]] = {}
+        #: resources ("services", "pods/portforward", ...) RBAC forbids
+        self.forbidden: set[str] = set()
+        #: without discovery.k8s.io/v1 (a pre-1.21 cluster): clients must fall back to Endpoints
+        self.serve_slices = True
+        self.requests: list[tuple[str, str]] = []
+        self.bad_auth = 0
+        self._drop_after: int | None = None
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.standin = self  # type: ignore[attr-defined]
+        self._thread: threading.Thread | None = None
+        self._sockets: set[socket.socket] = set()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> KubeStandin:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="k8s-standin", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:  # shutdown() waits for serve_forever: only if it runs
+            self._server.shutdown()
+        with self._lock:
+            for sock in self._sockets:
+                _abort(sock)
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> KubeStandin:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def kubeconfig(self, path: Path, *, token: str | None = None, context: str = "standin") -> Path:
+        """A kubeconfig for this server with the fake bearer token; returns ``path``."""
+        path.write_text(
+            "apiVersion: v1\nkind: Config\n"
+            f"clusters:\n- name: standin\n  cluster:\n    server: {self.url}\n"
+            f"users:\n- name: bench\n  user:\n    token: {token or self.token}\n"
+            f"contexts:\n- name: {context}\n  context:\n    cluster: standin\n    user: bench\n"
+            f"current-context: {context}\n"
+        )
+        return path
+
+    def drop_next(self, after_bytes: int) -> None:
+        """Abort (TCP reset) the next port-forward after relaying ``after_bytes`` to the client."""
+        self._drop_after = after_bytes
+
+    def add_service(
+        self,
+        namespace: str,
+        name: str,
+        ports: list[dict[str, Any]],
+        pods: list[FakePod],
+    ) -> None:
+        """A Service with ``ports`` (``{"name", "port", "targetPort"}``), its EndpointSlice, Endpoints and pods."""
+        meta = {"name": name, "namespace": namespace, "uid": f"uid-{name}", "resourceVersion": "1"}
+        self.objects["services", namespace, name] = {
+            "kind": "Service",
+            "apiVersion": "v1",
+            "metadata": meta,
+            "spec": {
+                "type": "ClusterIP",
+                "clusterIP": "10.96.0.10",
+                "selector": {"app": name},
+                "ports": [{"protocol": "TCP", **p} for p in ports],
+            },
+        }
+        resolved = []  # the port list EndpointSlices carry: service port names, target numbers
+        for p in ports:
+            target = p.get("targetPort", p["port"])
+            numbers = (
+                {n for pod in pods for pn, n in pod.ports if pn == target} if isinstance(target, str) else {target}
+            )
+            for number in sorted(numbers)[:1]:
+                resolved.append({"name": p.get("name", ""), "port": number, "protocol": "TCP"})
+        refs = [
+            (i, pod, {"kind": "Pod", "name": pod.name, "namespace": namespace, "uid": f"uid-{pod.name}"})
+            for i, pod in enumerate(pods)
+        ]
+        self.slices.append(
+            {
+                "metadata": {
+                    "name": f"{name}-x7k2p",
+                    "namespace": namespace,
+                    "labels": {"kubernetes.io/service-name": name, "endpointslice.kubernetes.io/managed-by": "standin"},
+                },
+                "addressType": "IPv4",
+                "endpoints": [
+                    {
+                        "addresses": [f"10.244.0.{i + 10}"],
+                        "conditions": {"ready": pod.ready, "serving": pod.ready, "terminating": False},
+                        "targetRef": ref,
+                    }
+                    for i, pod, ref in refs
+                ],
+                "ports": resolved,
+            }
+        )
+        self.objects["endpoints", namespace, name] = {
+            "kind": "Endpoints",
+            "apiVersion": "v1",
+            "metadata": meta,
+            "subsets": [
+                {
+                    "addresses": [{"ip": f"10.244.0.{i + 10}", "targetRef": ref} for i, pod, ref in refs if pod.ready],
+                    "notReadyAddresses": [
+                        {"ip": f"10.244.0.{i + 10}", "targetRef": ref} for i, pod, ref in refs if not pod.ready
+                    ],
+                    "ports": resolved,
+                }
+            ],
+        }
+        for pod in pods:
+            self.objects["pods", namespace, pod.name] = {
+                "kind": "Pod",
+                "apiVersion": "v1",
+                "metadata": {"name": pod.name, "namespace": namespace, "labels": {"app": name}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": "standin",
+                            "ports": [{"name": pn, "containerPort": n, "protocol": "TCP"} for pn, n in pod.ports],
+                        }
+                    ]
+                },
+                "status": {"phase": "Running"},
+            }
+            for number, address in pod.backends:
+                self.backends[namespace, pod.name, number] = address
+
+    def _take_drop(self) -> int | None:
+        with self._lock:
+            drop, self._drop_after = self._drop_after, None
+            return drop
+
+    def _track(self, sock: socket.socket, add: bool) -> None:
+        with self._lock:
+            (self._sockets.add if add else self._sockets.discard)(sock)
+
+
+def status(code: int, reason: str, message: str, **details: str) -> dict[str, Any]:
+    """A v1 ``Status`` as the apiserver returns with errors."""
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "details": details,
+        "code": code,
+    }
+
+
+VERSION = {
+    "major": "1",
+    "minor": "30",
+    "gitVersion": "v1.30.0-standin",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2024-01-01T00:00:00Z",
+    "goVersion": "go1.22.0",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ThreadingHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass  # keep test output clean
+
+    @property
+    def standin(self) -> KubeStandin:
+        return self.server.standin  # type: ignore[attr-defined,no-any-return]
+
+    def _json(self, code: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _authorized(self) -> bool:
+        if self.headers.get("Authorization") == f"Bearer {self.standin.token}":
+            return True
+        self.standin.bad_auth += 1
+        self._json(401, status(401, "Unauthorized", "Unauthorized"))
+        return False
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        self.standin.requests.append(("POST", self.path))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        if not self._authorized():
+            return
+        if urlsplit(self.path).path != "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
+            self._json(404, status(404, "NotFound", "the server could not find the requested resource"))
+            return
+        attrs = body.get("spec", {}).get("resourceAttributes", {})
+        resource = attrs.get("resource", "") + ("/" + attrs["subresource"] if attrs.get("subresource") else "")
+        allowed = resource not in self.standin.forbidden
+        answer = {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": body.get("spec", {}),
+            "status": {"allowed": allowed, **({} if allowed else {"reason": "standin RBAC forbids " + resource})},
+        }
+        self._json(201, answer)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        standin = self.standin
+        standin.requests.append(("GET", self.path))
+        if not self._authorized():
+            return
+        split = urlsplit(self.path)
+        parts = split.path.strip("/").split("/")
+        query = parse_qs(split.query)
+        if split.path.rstrip("/") == "/version":  # the client asks for /version/
+            self._json(200, VERSION)
+            return
+        if parts[:3] == ["apis", "discovery.k8s.io", "v1"] and len(parts) == 6 and parts[5] == "endpointslices":
+            if not standin.serve_slices:
+                self._json(404, status(404, "NotFound", "the server could not find the requested resource"))
+                return
+            if self._forbid("endpointslices", parts[4], "list"):
+                return
+            key, _, value = (query.get("labelSelector") or [""])[0].partition("=")
+            items = [
+                s
+                for s in standin.slices
+                if s["metadata"]["namespace"] == parts[4] and (not key or s["metadata"]["labels"].get(key) == value)
+            ]
+            self._json(
+                200,
+                {
+                    "kind": "EndpointSliceList",
+                    "apiVersion": "discovery.k8s.io/v1",
+                    "metadata": {"resourceVersion": "1"},
+                    "items": items,
+                },
+            )
+            return
+        if (
+            parts[:3] == ["api", "v1", "namespaces"]
+            and len(parts) == 7
+            and parts[4] == "pods"
+            and parts[6] == "portforward"
+        ):
+            self._portforward(parts[3], parts[5], query)
+            return
+        if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 6:
+            ns, kind, name = parts[3], parts[4], parts[5]
+            if self._forbid(kind, ns, "get"):
+                return
+            found = standin.objects.get((kind, ns, name))
+            if found is None:
+                self._json(404, status(404, "NotFound", f'{kind} "{name}" not found', name=name, kind=kind))
+            else:
+                self._json(200, found)
+            return
+        self._json(404, status(404, "NotFound", "the server could not find the requested resource"))
+
+    def _forbid(self, resource: str, namespace: str, verb: str) -> bool:
+        if resource not in self.standin.forbidden:
+            return False
+        kind = resource.partition("/")[0]
+        self._json(
+            403,
+            status(
+                403,
+                "Forbidden",
+                f'{kind} is forbidden: User "bench" cannot {verb} resource "{resource}" in API group "" '
+                f'in the namespace "{namespace}"',
+            ),
+        )
+        return True
+
+    # -- the port-forward websocket -------------------------------------------------------------
+
+    def _portforward(self, namespace: str, pod: str, query: dict[str, list[str]]) -> None:
+        standin = self.standin
+        if self._forbid("pods/portforward", namespace, "create"):
+            return
+        if ("pods", namespace, pod) not in standin.objects:
+            self._json(404, status(404, "NotFound", f'pods "{pod}" not found', name=pod, kind="pods"))
+            return
+        ports = [int(p) for p in ",".join(query.get("ports", [])).split(",") if p]
+        offered = [p.strip() for p in self.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        if len(ports) != 1 or PROTOCOL not in offered or self.headers.get("Upgrade", "").lower() != "websocket":
+            self._json(400, status(400, "BadRequest", "the stand-in forwards one port over v4.channel.k8s.io"))
+            return
+        port = ports[0]
+        key = self.headers["Sec-WebSocket-Key"]
+        accept = base64.b64encode(hashlib.sha1((key + _GUID).encode()).digest()).decode()
+        self.wfile.write(
+            (
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: {PROTOCOL}\r\n\r\n"
+            ).encode()
+        )
+        self.wfile.flush()
+        self.close_connection = True
+        client = self.connection
+        standin._track(client, True)
+        ws = _ServerSocket(client, self.rfile)
+        try:
+            head = port.to_bytes(2, "little")
+            ws.send(bytes([0]) + head)
+            ws.send(bytes([1]) + head)
+            address = standin.backends.get((namespace, pod, port))
+            try:
+                if address is None:
+                    raise ConnectionRefusedError
+                upstream = socket.create_connection(address, timeout=2)
+            except OSError:
+                # What the kubelet writes on the error channel when the pod's port refuses.
+                ws.send(
+                    bytes([1])
+                    + (
+                        f"an error occurred forwarding {port} -> {port}: error forwarding port {port} to pod "
+                        f"{pod}, uid : failed to execute portforward in network namespace: failed to connect "
+                        f"to localhost:{port} inside namespace: connect: connection refused"
+                    ).encode()
+                )
+                ws.close()
+                return
+            self._relay(ws, upstream, standin._take_drop())
+        except OSError:
+            pass
+        finally:
+            standin._track(client, False)
+
+    def _relay(self, ws: _ServerSocket, upstream: socket.socket, drop_after: int | None) -> None:
+        upstream.settimeout(None)
+
+        def client_to_upstream() -> None:
+            try:
+                for opcode, payload in ws.frames():
+                    if opcode == _BINARY and payload[:1] == b"\x00":
+                        upstream.sendall(payload[1:])
+            except OSError:
+                pass
+            finally:
+                _shutdown(upstream)
+
+        reader = threading.Thread(target=client_to_upstream, name="k8s-standin relay", daemon=True)
+        reader.start()
+        sent = 0
+        aborted = False
+        try:
+            while True:
+                data = upstream.recv(65536)
+                if not data:
+                    break
+                if drop_after is not None and sent + len(data) > drop_after:
+                    ws.send(b"\x00" + data[: max(0, drop_after - sent)])
+                    # A TCP reset mid-stream, no close frame, no error text: as a dying node would.
+                    # SHUT_RD wakes the reader without sending anything; the real close (all the
+                    # handler's file objects too) then sends the RST because of SO_LINGER 0.
+                    _abort(ws.sock, shutdown=socket.SHUT_RD)
+                    reader.join(timeout=5)
+                    self.rfile.close()
+                    self.wfile.close()
+                    ws.sock.close()
+                    self.wfile = io.BytesIO()  # http.server flushes it once more after the handler
+                    aborted = True
+                    break
+                ws.send(b"\x00" + data)
+                sent += len(data)
+        except OSError:
+            pass
+        finally:
+            if not aborted:
+                ws.close()
+            upstream.close()
+            reader.join(timeout=5)
+
+
+class _ServerSocket:
+    """The server side of RFC 6455: unmasked frames out, masked frames in, one writer at a time."""
+
+    def __init__(self, sock: socket.socket, rfile: Any) -> None:
+        self.sock = sock
+        self.rfile = rfile  # buffered: it may already hold the first frames
+        self._write = threading.Lock()
+        self._closed = False
+
+    def send(self, payload: bytes, opcode: int = _BINARY) -> None:
+        n = len(payload)
+        if n < 126:
+            head = struct.pack("!BB", 0x80 | opcode, n)
+        elif n < 65536:
+            head = struct.pack("!BBH", 0x80 | opcode, 126, n)
+        else:
+            head = struct.pack("!BBQ", 0x80 | opcode, 127, n)
+        with self._write:
+            self.sock.sendall(head + payload)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            try:
+                self.send(struct.pack("!H", 1000), _CLOSE)
+            except OSError:
+                pass
+        _shutdown(self.sock)
+
+    def frames(self) -> Iterator[tuple[int, bytes]]:
+        """Data frames from the client until it closes or the connection ends."""
+        while True:
+            head = self.rfile.read(2)
+            if len(head) < 2:
+                return
+            opcode, n = head[0] & 0x0F, head[1] & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", self.rfile.read(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", self.rfile.read(8))[0]
+            mask = self.rfile.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+            raw = self.rfile.read(n)
+            if len(raw) < n:
+                return
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(raw))
+            if opcode == _CLOSE:
+                self.close()
+                return
+            if opcode == _PING:
+                self.send(payload, _PONG)
+                continue
+            yield opcode, payload
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _abort(sock: socket.socket, shutdown: int = socket.SHUT_RDWR) -> None:
+    """Make the socket's close a TCP reset (SO_LINGER 0) and wake whoever blocks on it."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(shutdown)
+    except OSError:
+        pass
