@@ -1,2 +1,3 @@
-# Wiring only: the suite's plugin (options, parametrisation, pytest-benchmark hooks).
-pytest_plugins = ("bench.plugin",)
+# Wiring only: the suite's plugin (options, parametrisation, pytest-benchmark hooks) and the
+# cluster endpoint fixtures.
+pytest_plugins = ("bench.plugin", "fixtures.endpoints")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.cases import CASES, DEFAULT_CASES
+from bench.doctor import add_doctor_command
 from bench.errors import BenchError
 from bench.resources.command import add_resources_command
 from bench.runs import Run
@@ -247,6 +248,7 @@ def make_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", metavar="RUN.json")
     validate.set_defaults(run=cmd_validate)
     add_resources_command(commands)
+    add_doctor_command(commands)
     add_report_command(commands)
     add_compare_command(commands)
     add_export_command(commands)

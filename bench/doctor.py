@@ -9,9 +9,12 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import yaml
 
+from bench.cluster.endpoints import ClusterEndpoints
+from bench.cluster.options import ClusterOptions, add_cluster_options, parse_cluster_options
 from bench.errors import PrometheusError
 from bench.resources.promapi import PrometheusApi
 
@@ -116,3 +119,119 @@ def _skew(api: PrometheusApi, now: Callable[[], float]) -> Check:
         f"{skew:+.3f} s (Prometheus minus this machine)",
         "synchronise the clocks (NTP): phase stamps and query windows assume one clock",
     )
+
+
+def cluster_checks(options: ClusterOptions) -> list[Check]:
+    """Everything between this machine and a cluster run, in the order it is needed."""
+    from bench.cluster.apis import flyte_api_check, kfp_api_check
+    from bench.cluster.errors import ClusterError
+    from bench.cluster.kube import Kube
+    from bench.cluster.portforward import resolve
+
+    checks: list[Check] = []
+    kube: Kube | None = None
+    try:
+        kube = Kube(options.target())
+        version = kube.version()
+        checks.append(
+            Check("cluster reachable", True, f"context {kube.context} at {kube.server}, Kubernetes {version}")
+        )
+    except ClusterError as exc:
+        checks.append(Check("cluster reachable", False, str(exc)))
+        if kube is not None:
+            kube.close()
+        kube = None
+    forwarded = [
+        (label, service)
+        for label, service, given in (
+            ("Flyte", options.flyte_service, options.flyte_endpoint),
+            ("KFP", options.kfp_service, options.kfp_host),
+            ("Prometheus", options.prometheus_service, options.prometheus_url),
+        )
+        if not given
+    ]
+    for namespace in dict.fromkeys(service.namespace for _, service in forwarded):
+        name = f"RBAC pods/portforward in {namespace}"
+        if kube is None:
+            checks.append(Check(name, False, "skipped: cluster unreachable"))
+            continue
+        try:
+            allowed = kube.can_i("create", "pods", namespace, subresource="portforward")
+        except ClusterError as exc:
+            checks.append(Check(name, False, str(exc)))
+            continue
+        fix = f"grant create on pods/portforward (`kubectl auth can-i create pods/portforward -n {namespace}`)"
+        checks.append(Check(name, allowed, "allowed" if allowed else "forbidden", fix))
+    for label, service in forwarded:
+        name = f"{label} service {service}"
+        if kube is None:
+            checks.append(Check(name, False, "skipped: cluster unreachable"))
+            continue
+        try:
+            endpoint = resolve(kube, service)
+        except ClusterError as exc:
+            checks.append(Check(name, False, str(exc)))
+            continue
+        checks.append(Check(name, True, f"ready pod {endpoint.pod}, port {endpoint.port}"))
+    endpoints = ClusterEndpoints(options, kube, unreachable=kube is None)
+    try:
+        checks.append(
+            _api_check(
+                "Flyte API",
+                lambda: endpoints.flyte(),
+                lambda got: flyte_api_check(
+                    got[0], insecure=got[1], config_file=options.flyte_config, timeout_s=options.connect_timeout_s
+                ),
+            )
+        )
+        checks.append(
+            _api_check(
+                "KFP API",
+                endpoints.kfp,
+                lambda url: kfp_api_check(
+                    url,
+                    token=options.kfp_token(),
+                    verify_tls=not options.kfp_insecure_skip_verify,
+                    timeout_s=options.connect_timeout_s,
+                ),
+            )
+        )
+        try:
+            prometheus_url = endpoints.prometheus()
+        except ClusterError as exc:
+            checks.append(Check("Prometheus answers", False, str(exc)))
+        else:
+            with PrometheusApi(prometheus_url, timeout_s=options.connect_timeout_s) as api:
+                namespaces = [*options.flyte_namespaces(), *options.kfp_namespaces()]
+                checks.extend(prometheus_checks(api, list(dict.fromkeys(namespaces))))
+    finally:
+        endpoints.close()
+    return checks
+
+
+def _api_check(name: str, address: Callable[[], Any], check: Callable[[Any], Check]) -> Check:
+    from bench.cluster.errors import ClusterError
+
+    try:
+        got = address()
+    except ClusterError as exc:
+        return Check(name, False, str(exc))
+    return check(got)
+
+
+def add_doctor_command(commands: Any) -> None:
+    parser = commands.add_parser("doctor", help="preflight: can we reach and measure everything?")
+    parser.add_argument("--target", default="cluster", choices=["cluster"], help="what to check. Default: cluster")
+    add_cluster_options(parser.add_argument)
+    parser.add_argument("--prometheus-url", default=None, metavar="URL", help="Prometheus; skips the port-forward")
+    parser.set_defaults(run=_run_doctor)
+
+
+def _run_doctor(args: Any) -> int:
+    options = parse_cluster_options(lambda dest: getattr(args, dest))
+    checks = cluster_checks(options)
+    for check in checks:
+        print(check.line())
+    failed = sum(not c.ok for c in checks)
+    print(f"{len(checks) - failed} passed, {failed} failed")
+    return 1 if failed else 0

@@ -67,11 +67,6 @@ def parse_options(
     """Check every option; raise BenchError naming the option, the bad value and the valid ones."""
     if target not in TARGETS:
         raise BenchError(f"--target: unknown {target!r}; choose from {', '.join(TARGETS)}")
-    if target == "cluster":
-        raise BenchError(
-            "--target=cluster is not available yet: cluster runs (port-forwards, FlyteRemote, kfp.Client) "
-            "come in a later release; use --target=local"
-        )
     return BenchOptions(
         platforms=_choices("--platform", platform, list(PLATFORMS), list(PLATFORMS)),
         cases=_choices("--case", case, list(CASES), DEFAULT_CASES),

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from bench.cases import CASES
+from bench.cluster.endpoints import cluster_preflight
+from bench.cluster.options import add_cluster_options, parse_cluster_options
 from bench.errors import BenchError
 from bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, parse_options
 from bench.platforms import PLATFORMS
@@ -94,6 +96,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="do not verify Prometheus's TLS certificate (explicit opt-out)",
     )
+    add_cluster_options(group.addoption)
     group.addoption(
         "--round-logs",
         default=None,
@@ -114,6 +117,14 @@ def pytest_configure(config: pytest.Config) -> None:
             min_success_rate=config.getoption("min_success_rate"),
             sample_hz=config.getoption("sample_hz"),
         )
+        if options.target == "cluster":
+            # Connect now, within --connect-timeout, so a missing cluster is one line and not a
+            # failure per test; runs on the cluster itself come with the remote runners.
+            reachable = cluster_preflight(parse_cluster_options(config.getoption))
+            raise BenchError(
+                f"{reachable}, but remote pipeline runs are not implemented yet: "
+                "`python -m bench doctor --target=cluster` checks the endpoints and Prometheus"
+            )
         prometheus = PrometheusPlan.from_options(
             url=config.getoption("prometheus_url"),
             namespaces=[ns for value in config.getoption("prometheus_namespace") for ns in value.split(",") if ns],

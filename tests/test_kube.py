@@ -58,7 +58,7 @@ def test_no_kubeconfig(tmp_path: Path) -> None:
 
 def test_unknown_context_lists_the_known_ones(standin: KubeStandin, tmp_path: Path) -> None:
     config = standin.kubeconfig(tmp_path / "config")
-    with pytest.raises(KubeconfigError, match="no context 'prod': pass --context one of standin") as caught:
+    with pytest.raises(KubeconfigError, match="no context 'prod': pass --kube-context one of standin") as caught:
         Kube(KubeTarget(str(config), "prod", 1.0))
     clean(caught.value)
 

@@ -131,11 +131,11 @@ def test_min_success_rate_lets_a_partly_failing_benchmark_pass(bench_run: BenchR
         ("--run-timeout=-3", "--run-timeout: '-3' must be at least 0.001"),
         ("--sample-hz=-1", "--sample-hz: '-1' must be between 0 and 1000"),
         ("--target=mars", "--target: unknown 'mars'; choose from local, cluster"),
-        ("--target=cluster", "--target=cluster is not available yet*use --target=local"),
+        ("--target=cluster --kubeconfig=/nonexistent", "--kubeconfig: /nonexistent is not a file"),
     ],
 )
 def test_bad_options_are_usage_errors(bench_run: BenchRun, option: str, message: str) -> None:
-    result, document = bench_run.run(option, timeout=60)
+    result, document = bench_run.run(*option.split(), timeout=60)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {message}"])
     assert "Traceback" not in result.stderr.str()

@@ -58,9 +58,11 @@ def _load(target: KubeTarget) -> tuple[k8s.ApiClient, str]:
     names = [str(c.get("name")) for c in contexts or []]
     context = target.context or (current or {}).get("name")
     if not context:
-        raise KubeconfigError(f"kubeconfig {path} has no current context: pass --context (it has: {_list(names)})")
+        raise KubeconfigError(f"kubeconfig {path} has no current context: pass --kube-context (it has: {_list(names)})")
     if context not in names:
-        raise KubeconfigError(f"kubeconfig {path} has no context {context!r}: pass --context one of {_list(names)}")
+        raise KubeconfigError(
+            f"kubeconfig {path} has no context {context!r}: pass --kube-context one of {_list(names)}"
+        )
     configuration = type.__call__(k8s.Configuration)
     try:
         client = k8s_config.new_client_from_config(

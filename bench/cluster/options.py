@@ -9,6 +9,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.cluster.kube import KubeTarget
+from bench.cluster.portforward import ServiceRef
 from bench.errors import BenchError
 
 DEFAULT_FLYTE_SERVICE = "flyte/flyte-binary-grpc:8089"
@@ -16,7 +18,6 @@ DEFAULT_KFP_SERVICE = "kubeflow/ml-pipeline-ui:80"
 DEFAULT_PROMETHEUS_SERVICE = "monitoring/prometheus-operated:9090"
 #: Where Flyte's task pods run by default: ``{project}-{domain}``.
 DEFAULT_FLYTE_NAMESPACES = ("flyte", "flytesnacks-development")
-_SERVICE = re.compile(r"^(?P<ns>[a-z0-9-]+)/(?P<name>[a-z0-9-]+):(?P<port>[A-Za-z0-9-]+)$")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
 
 
@@ -38,42 +39,34 @@ def add_cluster_options(add: Callable[..., Any]) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class ServiceAddress:
-    namespace: str
-    name: str
-    port: str  # a port name or number, as the Service declares it
-
-    @classmethod
-    def parse(cls, option: str, text: str) -> ServiceAddress:
-        match = _SERVICE.match(text)
-        if not match:
-            raise BenchError(f"{option}: {text!r} is not NAMESPACE/SERVICE:PORT (e.g. {DEFAULT_KFP_SERVICE})")
-        return cls(match["ns"], match["name"], match["port"])
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}:{self.port}"
-
-
-@dataclasses.dataclass(frozen=True)
 class ClusterOptions:
     kubeconfig: str | None
     kube_context: str | None
     connect_timeout_s: float
     flyte_endpoint: str | None
-    flyte_service: ServiceAddress
+    flyte_service: ServiceRef
     flyte_insecure: bool
     flyte_config: str | None
     kfp_host: str | None
-    kfp_service: ServiceAddress
+    kfp_service: ServiceRef
     kfp_insecure_skip_verify: bool
     #: the token itself never lives here: only the variable's name, read when a client is made
     kfp_token_env: str | None
     kfp_namespace: str
     prometheus_url: str | None
-    prometheus_service: ServiceAddress
+    prometheus_service: ServiceRef
 
     def kfp_token(self) -> str | None:
         return os.environ.get(self.kfp_token_env) if self.kfp_token_env else None
+
+    def target(self) -> KubeTarget:
+        return KubeTarget(self.kubeconfig, self.kube_context, self.connect_timeout_s)
+
+    def flyte_namespaces(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((self.flyte_service.namespace, *DEFAULT_FLYTE_NAMESPACES[1:])))
+
+    def kfp_namespaces(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((self.kfp_service.namespace, self.kfp_namespace)))
 
 
 def parse_cluster_options(get: Callable[[str], Any]) -> ClusterOptions:
@@ -102,14 +95,21 @@ def parse_cluster_options(get: Callable[[str], Any]) -> ClusterOptions:
         kube_context=get("kube_context"),
         connect_timeout_s=timeout,
         flyte_endpoint=endpoint,
-        flyte_service=ServiceAddress.parse("--flyte-service", get("flyte_service")),
+        flyte_service=_service("--flyte-service", get("flyte_service")),
         flyte_insecure=bool(get("flyte_insecure")),
         flyte_config=get("flyte_config"),
         kfp_host=host,
-        kfp_service=ServiceAddress.parse("--kfp-service", get("kfp_service")),
+        kfp_service=_service("--kfp-service", get("kfp_service")),
         kfp_insecure_skip_verify=bool(get("kfp_insecure_skip_verify")),
         kfp_token_env=token_env,
         kfp_namespace=get("kfp_namespace"),
         prometheus_url=get("prometheus_url"),
-        prometheus_service=ServiceAddress.parse("--prometheus-service", get("prometheus_service")),
+        prometheus_service=_service("--prometheus-service", get("prometheus_service")),
     )
+
+
+def _service(option: str, text: str) -> ServiceRef:
+    try:
+        return ServiceRef.parse(text)
+    except BenchError as exc:
+        raise BenchError(f"{option}: {exc}") from None

@@ -1,0 +1,113 @@
+"""``python -m bench doctor`` against the Kubernetes API stand-in (tests/k8s_standin.py), which
+forwards to a real Prometheus and to stand-ins of flyteadmin and the KFP API
+(tests/platform_standins.py): everything but a real cluster and real control planes."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from tests.k8s_standin import TOKEN, FakePod, KubeStandin
+from tests.platform_standins import flyteadmin, kfp_api
+from tests.prometheus import GIB, Series, container, remote_write, running_prometheus
+
+NAMESPACES = ("flyte", "flytesnacks-development", "kubeflow")
+
+
+def address(text: str) -> tuple[str, int]:
+    host, _, port = text.removeprefix("http://").rpartition(":")
+    return host, int(port)
+
+
+@contextlib.contextmanager
+def cluster(tmp_path: Path) -> Iterator[KubeStandin]:
+    """Flyte, KFP and Prometheus as their charts expose them, behind the stand-in API server."""
+    with running_prometheus(tmp_path / "prom") as prometheus, flyteadmin("v1.16.8") as admin, kfp_api() as kfp:
+        now, times = time.time(), range(0, 120, 5)
+        for ns in NAMESPACES:
+            remote_write(prometheus, container(ns, "p-0", "main", times=times, cpu=lambda t: t, memory=GIB,
+                                               origin=now - 60), 5)  # fmt: skip
+        node = Series("node_cpu_seconds_total", {"cpu": "0", "mode": "idle"}, tuple((now - 60 + t, t) for t in times))
+        remote_write(prometheus, [node], 5)
+        with KubeStandin() as standin:
+            standin.add_service(
+                "flyte", "flyte-binary-grpc", [{"name": "grpc", "port": 8089, "targetPort": "grpc"}],
+                [FakePod("flyte-binary-0", ports=(("grpc", 8089),), backends=((8089, address(admin)),))],
+            )  # fmt: skip
+            standin.add_service(
+                "kubeflow", "ml-pipeline-ui", [{"name": "http", "port": 80, "targetPort": 3000}],
+                [FakePod("ml-pipeline-ui-0", ports=(("http", 3000),), backends=((3000, address(kfp)),))],
+            )  # fmt: skip
+            standin.add_service(
+                "monitoring", "prometheus-operated", [{"name": "web", "port": 9090, "targetPort": "web"}],
+                [FakePod("prometheus-k8s-0", ports=(("web", 9090),), backends=((9090, address(prometheus)),))],
+            )  # fmt: skip
+            yield standin
+
+
+def doctor(standin: KubeStandin, tmp_path: Path, *extra: str) -> list[str]:
+    kubeconfig = standin.kubeconfig(tmp_path / "kubeconfig")
+    return ["doctor", f"--kubeconfig={kubeconfig}", "--connect-timeout=3", *extra]
+
+
+@pytest.mark.prometheus
+def test_everything_passes_on_a_healthy_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with cluster(tmp_path) as standin:
+        code = main(doctor(standin, tmp_path))
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert code == 0, out
+    assert all(line.startswith("PASS  ") for line in lines[:-1]), out
+    assert lines[0].startswith("PASS  cluster reachable: context standin at http://127.0.0.1:")
+    assert "PASS  RBAC pods/portforward in monitoring: allowed" in lines
+    assert "PASS  Flyte service flyte/flyte-binary-grpc:8089: ready pod flyte-binary-0, port 8089" in lines
+    assert "PASS  KFP service kubeflow/ml-pipeline-ui:80: ready pod ml-pipeline-ui-0, port 3000" in lines
+    assert any(
+        line.startswith("PASS  Flyte API at 127.0.0.1:") and line.endswith("flyteadmin v1.16.8") for line in lines
+    )
+    assert any(line.startswith("PASS  KFP API at http://127.0.0.1:") for line in lines)
+    assert "PASS  cAdvisor series in flytesnacks-development: 1 container CPU series now" in lines
+    assert lines[-1] == f"{len(lines) - 1} passed, 0 failed"
+    assert TOKEN not in out
+
+
+@pytest.mark.prometheus
+def test_forbidden_port_forward_and_a_missing_service_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with cluster(tmp_path) as standin:
+        standin.forbidden.add("pods/portforward")
+        code = main(doctor(standin, tmp_path, "--kfp-service=kubeflow/ml-pipeline:8888"))
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL  RBAC pods/portforward in flyte: forbidden -> grant create on pods/portforward " in out
+    fails = [line for line in out.splitlines() if line.startswith("FAIL  KFP service kubeflow/ml-pipeline:8888: ")]
+    assert len(fails) == 1 and "no service" in fails[0].lower()
+    assert TOKEN not in out
+
+
+def test_no_cluster_fails_every_check_within_the_timeout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    with KubeStandin() as standin:
+        standin.kubeconfig(kubeconfig)
+    # The stand-in is gone: its port refuses, as a stopped cluster's API server does.
+    started = time.monotonic()
+    code = main(["doctor", f"--kubeconfig={kubeconfig}", "--connect-timeout=2"])
+    out = capsys.readouterr().out
+    assert code == 1 and time.monotonic() - started < 10
+    first = out.splitlines()[0]
+    assert first.startswith("FAIL  cluster reachable: cannot reach the API server of context standin")
+    assert out.splitlines()[-1] == "0 passed, 10 failed"
+    assert TOKEN not in out
+
+
+def test_bad_options_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["doctor", "--prometheus-service=monitoring/prometheus"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("retrain-bench: error: --prometheus-service: bad service 'monitoring/prometheus'")
+    assert err.count("\n") == 1

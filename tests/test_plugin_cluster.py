@@ -1,0 +1,65 @@
+"""--target=cluster in the plugin, and the endpoint fixtures, against the Kubernetes API stand-in."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import BenchRun
+from tests.k8s_standin import TOKEN, FakePod, KubeStandin
+from tests.prometheus import running_prometheus
+
+
+def test_no_cluster_is_one_line_within_the_connect_timeout(bench_run: BenchRun, tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    with KubeStandin() as standin:
+        standin.kubeconfig(kubeconfig)
+    started = time.monotonic()
+    result, document = bench_run.run(
+        "--target=cluster", "--platform=flyte", f"--kubeconfig={kubeconfig}", "--connect-timeout=1", timeout=60
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert time.monotonic() - started < 15  # interpreter start-up included
+    errors = [line for line in result.errlines if line.strip()]
+    assert len(errors) == 1
+    assert errors[0].startswith("ERROR: cannot reach the API server of context standin (http://127.0.0.1:")
+    assert "within 1 s" in errors[0] and TOKEN not in result.stderr.str()
+    assert document is None
+
+
+def test_a_reachable_cluster_says_what_is_not_there_yet(bench_run: BenchRun, tmp_path: Path) -> None:
+    with KubeStandin() as standin:
+        kubeconfig = standin.kubeconfig(tmp_path / "kubeconfig")
+        result, _ = bench_run.run("--target=cluster", f"--kubeconfig={kubeconfig}", timeout=60)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: cluster reachable (context standin, Kubernetes v*), but remote pipeline runs are not implemented yet*"]
+    )
+
+
+@pytest.mark.prometheus
+def test_prometheus_fixture_forwards_to_the_service(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    pytester.makepyfile(
+        test_uses_it="""
+        import requests
+
+        def test_query(cluster_prometheus_url):
+            body = requests.get(cluster_prometheus_url + "/api/v1/query", params={"query": "vector(42)"}, timeout=5)
+            assert body.json()["data"]["result"][0]["value"][1] == "42"
+            assert cluster_prometheus_url.startswith("http://127.0.0.1:")
+        """
+    )
+    with running_prometheus(tmp_path / "prom") as prometheus, KubeStandin() as standin:
+        host, _, port = prometheus.removeprefix("http://").rpartition(":")
+        standin.add_service(
+            "monitoring", "prometheus-operated", [{"name": "web", "port": 9090, "targetPort": "web"}],
+            [FakePod("prometheus-k8s-0", ports=(("web", 9090),), backends=((9090, (host, int(port))),))],
+        )  # fmt: skip
+        kubeconfig = standin.kubeconfig(tmp_path / "kubeconfig")
+        result = pytester.runpytest_subprocess(
+            "-p", "bench.plugin", "-p", "fixtures.endpoints", "-p", "no:cacheprovider",
+            f"--kubeconfig={kubeconfig}", "--connect-timeout=3", timeout=60,
+        )  # fmt: skip
+    result.assert_outcomes(passed=1)
