@@ -120,7 +120,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if options.target == "cluster":
             # Connect now, within --connect-timeout, so a missing cluster is one line and not a
             # failure per test; runs on the cluster itself come with the remote runners.
-            reachable = cluster_preflight(parse_cluster_options(config.getoption))
+            reachable = cluster_preflight(parse_cluster_options(config.getoption), options.platforms)
             raise BenchError(
                 f"{reachable}, but remote pipeline runs are not implemented yet: "
                 "`python -m bench doctor --target=cluster` checks the endpoints and Prometheus"

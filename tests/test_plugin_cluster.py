@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import BenchRun
 from tests.k8s_standin import TOKEN, FakePod, KubeStandin
+from tests.platform_standins import flyteadmin
 from tests.prometheus import running_prometheus
 
 
@@ -29,14 +30,41 @@ def test_no_cluster_is_one_line_within_the_connect_timeout(bench_run: BenchRun, 
     assert document is None
 
 
-def test_a_reachable_cluster_says_what_is_not_there_yet(bench_run: BenchRun, tmp_path: Path) -> None:
-    with KubeStandin() as standin:
+def test_a_missing_service_is_one_line(bench_run: BenchRun, tmp_path: Path) -> None:
+    with KubeStandin() as standin:  # a cluster with nothing installed
         kubeconfig = standin.kubeconfig(tmp_path / "kubeconfig")
-        result, _ = bench_run.run("--target=cluster", f"--kubeconfig={kubeconfig}", timeout=60)
+        result, _ = bench_run.run("--target=cluster", "--platform=kfp", f"--kubeconfig={kubeconfig}", timeout=60)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.errlines if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("ERROR: ")
+    assert "kubeflow/ml-pipeline-ui" in errors[0] and "service" in errors[0]
+
+
+@pytest.mark.prometheus
+def test_reached_endpoints_are_named_before_saying_runs_are_not_there_yet(bench_run: BenchRun, tmp_path: Path) -> None:
+    with running_prometheus(tmp_path / "prom") as prometheus, flyteadmin() as admin, KubeStandin() as standin:
+        standin.add_service(
+            "flyte", "flyte-binary-grpc", [{"name": "grpc", "port": 8089, "targetPort": "grpc"}],
+            [FakePod("flyte-binary-0", ports=(("grpc", 8089),), backends=((8089, hostport(admin)),))],
+        )  # fmt: skip
+        standin.add_service(
+            "monitoring", "prometheus-operated", [{"name": "web", "port": 9090, "targetPort": "web"}],
+            [FakePod("prometheus-k8s-0", ports=(("web", 9090),), backends=((9090, hostport(prometheus)),))],
+        )  # fmt: skip
+        kubeconfig = standin.kubeconfig(tmp_path / "kubeconfig")
+        result, _ = bench_run.run("--target=cluster", "--platform=flyte", f"--kubeconfig={kubeconfig}", timeout=60)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["ERROR: cluster reachable (context standin, Kubernetes v*), but remote pipeline runs are not implemented yet*"]
+        [
+            "ERROR: cluster reachable (context standin, Kubernetes v1.30.0-standin; Flyte at 127.0.0.1:*, "
+            "Prometheus at http://127.0.0.1:*), but remote pipeline runs are not implemented yet*"
+        ]
     )
+
+
+def hostport(address: str) -> tuple[str, int]:
+    host, _, port = address.removeprefix("http://").rpartition(":")
+    return host, int(port)
 
 
 @pytest.mark.prometheus
@@ -52,10 +80,9 @@ def test_prometheus_fixture_forwards_to_the_service(pytester: pytest.Pytester, t
         """
     )
     with running_prometheus(tmp_path / "prom") as prometheus, KubeStandin() as standin:
-        host, _, port = prometheus.removeprefix("http://").rpartition(":")
         standin.add_service(
             "monitoring", "prometheus-operated", [{"name": "web", "port": 9090, "targetPort": "web"}],
-            [FakePod("prometheus-k8s-0", ports=(("web", 9090),), backends=((9090, (host, int(port))),))],
+            [FakePod("prometheus-k8s-0", ports=(("web", 9090),), backends=((9090, hostport(prometheus)),))],
         )  # fmt: skip
         kubeconfig = standin.kubeconfig(tmp_path / "kubeconfig")
         result = pytester.runpytest_subprocess(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 from bench.cluster.errors import ClusterError
 from bench.cluster.kube import Kube
 from bench.cluster.options import ClusterOptions
 from bench.cluster.portforward import PortForward, ServiceRef, http_ready
+from bench.resources.promapi import redact_url
 
 #: A health check per endpoint, run through the tunnel before it is handed out.
 PROMETHEUS_READY = "/-/ready"
@@ -84,8 +86,16 @@ def _tcp_open(local_address: str) -> bool:
         return False
 
 
-def cluster_preflight(options: ClusterOptions) -> str:
-    """Connect to the cluster within the connect timeout; a one-line ``ClusterError`` if it is not there."""
-    with Kube(options.target()) as kube:
+def cluster_preflight(options: ClusterOptions, platforms: Sequence[str]) -> str:
+    """Connect, then reach each selected platform's API and Prometheus (forwarding where not given),
+    each within the connect timeout; a one-line ``ClusterError`` for the first that is missing."""
+    with ClusterEndpoints(options) as endpoints:
+        kube = endpoints.kube()
+        reached = []
+        if "flyte" in platforms:
+            reached.append(f"Flyte at {endpoints.flyte()[0]}")
+        if "kfp" in platforms:
+            reached.append(f"KFP at {endpoints.kfp()}")
+        reached.append(f"Prometheus at {redact_url(endpoints.prometheus())}")
         version = kube.version()
-        return f"cluster reachable (context {kube.context}, Kubernetes {version})"
+        return f"cluster reachable (context {kube.context}, Kubernetes {version}; {', '.join(reached)})"
