@@ -15,7 +15,7 @@ from bench.cases import CASES, Case
 from bench.options import BenchOptions
 from bench.replay import REPLAY_CLOCK
 from bench.resources.scopes import PrometheusPlan
-from bench.results import benchmark_record
+from bench.results import SCHEMA, benchmark_record
 from bench.rounds import RoundInterrupted, RoundResult, run_round
 
 VERSIONED = ("flytekit", "kfp", "pytest-benchmark", "pytest", "scikit-learn", "pandas", "pyarrow", "numpy")
@@ -113,7 +113,7 @@ class BenchSession:
     def run_level(self) -> dict[str, Any]:
         """Facts about the whole run, for the top level of the JSON (not machine_info)."""
         return {
-            "schema": 1,
+            "schema": SCHEMA,
             "target": self.options.target,
             "options": self.options.as_dict(),
             "versions": versions(),
