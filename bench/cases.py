@@ -114,5 +114,30 @@ DEFAULT_CASES: tuple[str, ...] = ("base", "scaling", "tuning", "no_drift")
 
 
 def select_cases(names: Iterable[str]) -> tuple[Case, ...]:
-    """The registered cases with these names, in the order given; KeyError for unknown ones."""
-    return tuple(CASES[name] for name in names)
+    """The cases with these keys, in the order given; KeyError for unknown ones."""
+    return tuple(case_for(name) for name in names)
+
+
+#: The case every sweep varies, one dimension at a time.
+SWEEP_BASE = "base"
+
+
+def sweep_keys(scales: Iterable[int], fanouts: Iterable[int]) -> tuple[str, ...]:
+    """Stable keys of the sweep cases: ``base@scale=K`` (K × N rows) and ``base@fanout=K`` (K C values)."""
+    return (*(f"{SWEEP_BASE}@scale={k}" for k in scales), *(f"{SWEEP_BASE}@fanout={k}" for k in fanouts))
+
+
+def case_for(key: str) -> Case:
+    """A registered case, or the sweep case a ``base@scale=K`` / ``base@fanout=K`` key names."""
+    if key in CASES:
+        return CASES[key]
+    base_key, at, spec = key.partition("@")
+    dimension, _, value = spec.partition("=")
+    if not at or base_key not in CASES or not value.isdigit() or int(value) < 1:
+        raise KeyError(key)
+    base, k = CASES[base_key], int(value)
+    if dimension == "scale":
+        return dataclasses.replace(base, name=key, rows=base.rows * k)
+    if dimension == "fanout":
+        return dataclasses.replace(base, name=key, grid=log_grid(k))
+    raise KeyError(key)

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from bench.cases import CASES, DEFAULT_CASES
+from bench.cases import CASES, DEFAULT_CASES, sweep_keys
 from bench.errors import BenchError
 from bench.platforms import PLATFORMS
 
@@ -63,13 +63,15 @@ def parse_options(
     run_timeout: Any,
     min_success_rate: Any,
     sample_hz: Any = 10.0,
+    scale: str | None = None,
+    fanout: str | None = None,
 ) -> BenchOptions:
     """Check every option; raise BenchError naming the option, the bad value and the valid ones."""
     if target not in TARGETS:
         raise BenchError(f"--target: unknown {target!r}; choose from {', '.join(TARGETS)}")
     return BenchOptions(
         platforms=_choices("--platform", platform, list(PLATFORMS), list(PLATFORMS)),
-        cases=_choices("--case", case, list(CASES), DEFAULT_CASES),
+        cases=_cases(case, scale, fanout),
         rounds=_number("--rounds", rounds, int, 1),
         warmup=_number("--warmup", warmup, int, 0),
         target=target,
@@ -77,3 +79,19 @@ def parse_options(
         min_success_rate=_number("--min-success-rate", min_success_rate, float, 0.0, 1.0),
         sample_hz=_number("--sample-hz", sample_hz, float, 0.0, 1000.0),
     )
+
+
+def _factors(option: str, raw: str | None) -> list[int]:
+    values = [v.strip() for v in (raw or "").split(",") if v.strip()]
+    bad = [v for v in values if not v.isdigit() or int(v) < 1]
+    if bad:
+        raise BenchError(f"{option}: {', '.join(map(repr, bad))} not a positive integer; e.g. {option}=1,3,10")
+    return list(dict.fromkeys(int(v) for v in values))
+
+
+def _cases(case: str | None, scale: str | None, fanout: str | None) -> tuple[str, ...]:
+    """--case, plus the sweeps around base; with a sweep and no --case, only the sweep runs."""
+    sweep = sweep_keys(_factors("--scale", scale), _factors("--fanout", fanout))
+    if sweep and not (case and case.strip()):
+        return sweep
+    return tuple(dict.fromkeys((*_choices("--case", case, list(CASES), DEFAULT_CASES), *sweep)))

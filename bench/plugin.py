@@ -40,6 +40,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="LIST",
         help=f"comma list of cases ({', '.join(CASES)}). Default: base,scaling,tuning,no_drift",
     )
+    group.addoption(
+        "--scale", default=None, metavar="LIST", help="sweep: base with N times each factor, e.g. 1,3,10 (base@scale=K)"
+    )
+    group.addoption(
+        "--fanout",
+        default=None,
+        metavar="LIST",
+        help="sweep: base with K C values log-spaced over [0.01, 100], e.g. 1,5,25 (base@fanout=K)",
+    )
     group.addoption("--rounds", default=5, metavar="N", help="measured rounds per platform x case. Default: 5")
     group.addoption("--warmup", default=1, metavar="N", help="warm-up rounds before them, not summarised. Default: 1")
     group.addoption(
@@ -116,6 +125,8 @@ def pytest_configure(config: pytest.Config) -> None:
             run_timeout=config.getoption("run_timeout"),
             min_success_rate=config.getoption("min_success_rate"),
             sample_hz=config.getoption("sample_hz"),
+            scale=config.getoption("scale"),
+            fanout=config.getoption("fanout"),
         )
         if options.target == "cluster":
             # Connect now, within --connect-timeout, so a missing cluster is one line and not a

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench.cases import CASES, Case
+from bench.cases import Case, case_for
 from bench.options import BenchOptions
 from bench.replay import REPLAY_CLOCK
 from bench.resources.scopes import PrometheusPlan
@@ -63,7 +63,7 @@ class BenchSession:
     def rounds_of(self, platform: str, case: str) -> list[RoundResult]:
         """The rounds of this platform and case, running the case's interleaved schedule first."""
         if (platform, case) not in self.results:
-            self._run_case(CASES[case])
+            self._run_case(case_for(case))
         return self.results.get((platform, case), [])
 
     def _run_case(self, case: Case) -> None:
@@ -108,7 +108,7 @@ class BenchSession:
         )
 
     def record(self, platform: str, case: str) -> dict[str, Any]:
-        return benchmark_record(platform, self.options.target, CASES[case], self.results.get((platform, case), []))
+        return benchmark_record(platform, self.options.target, case_for(case), self.results.get((platform, case), []))
 
     def run_level(self) -> dict[str, Any]:
         """Facts about the whole run, for the top level of the JSON (not machine_info)."""

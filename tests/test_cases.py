@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from bench.cases import CASES, Case, log_grid
+from bench.cases import CASES, Case, case_for, log_grid, sweep_keys
 
 
 def test_hash_follows_every_knob_but_not_the_name() -> None:
@@ -49,3 +49,23 @@ def test_log_grid() -> None:
     assert log_grid(3) == (0.01, 1.0, 100.0)
     with pytest.raises(ValueError):
         log_grid(0)
+
+
+def test_sweeps_are_one_dimensional_around_base_and_match_the_study_cases() -> None:
+    base = CASES["base"]
+    assert sweep_keys([1, 3], [5]) == ("base@scale=1", "base@scale=3", "base@fanout=5")
+    # The same workload is the same benchmark whatever it is called: the hash says so.
+    assert case_for("base@scale=1").hash == base.hash
+    assert case_for("base@scale=3").hash == CASES["scaling"].hash
+    assert case_for("base@fanout=5").hash == CASES["tuning"].hash
+    big = case_for("base@scale=100")
+    assert (big.name, big.rows, big.grid) == ("base@scale=100", 100 * base.rows, base.grid)
+    wide = case_for("base@fanout=25")
+    assert len(wide.grid) == 25 and wide.grid[0] == 0.01 and wide.grid[-1] == 100.0 and wide.rows == base.rows
+    assert Case.from_json(wide.to_json()) == wide
+
+
+@pytest.mark.parametrize("key", ["base@scale=0", "base@scale=x", "base@depth=3", "nope@scale=3", "base@"])
+def test_unknown_sweep_keys_are_refused(key: str) -> None:
+    with pytest.raises(KeyError):
+        case_for(key)

@@ -129,6 +129,8 @@ def test_min_success_rate_lets_a_partly_failing_benchmark_pass(bench_run: BenchR
         ("--warmup=x", "--warmup: 'x' is not an integer"),
         ("--min-success-rate=1.5", "--min-success-rate: '1.5' must be between 0 and 1"),
         ("--run-timeout=-3", "--run-timeout: '-3' must be at least 0.001"),
+        ("--scale=1,0", "--scale: '0' not a positive integer; e.g. --scale=1,3,10"),
+        ("--fanout=x", "--fanout: 'x' not a positive integer; e.g. --fanout=1,3,10"),
         ("--sample-hz=-1", "--sample-hz: '-1' must be between 0 and 1000"),
         ("--target=mars", "--target: unknown 'mars'; choose from local, cluster"),
         ("--target=cluster --kubeconfig=/nonexistent", "--kubeconfig: /nonexistent is not a file"),
@@ -140,6 +142,22 @@ def test_bad_options_are_usage_errors(bench_run: BenchRun, option: str, message:
     result.stderr.fnmatch_lines([f"ERROR: {message}"])
     assert "Traceback" not in result.stderr.str()
     assert document is None
+
+
+def test_sweep_options_generate_the_cases(bench_run: BenchRun) -> None:
+    result, _ = bench_run.run("--platform=bare", "--scale=1,10", "--fanout=25", "--collect-only", "-q", timeout=60)
+    assert result.ret == 0
+    ids = [line.split("::")[1] for line in result.outlines if "::" in line]
+    assert ids == [
+        "test_retraining[bare-base@scale=1]",
+        "test_retraining[bare-base@scale=10]",
+        "test_retraining[bare-base@fanout=25]",
+    ]
+    result, _ = bench_run.run("--platform=bare", "--case=smoke", "--scale=3", "--collect-only", "-q", timeout=60)
+    assert [line.split("::")[1] for line in result.outlines if "::" in line] == [
+        "test_retraining[bare-smoke]",
+        "test_retraining[bare-base@scale=3]",
+    ]
 
 
 def test_platform_option_selects_the_benchmarks(bench_run: BenchRun) -> None:
