@@ -525,3 +525,42 @@ def _abort(sock: socket.socket, shutdown: int = socket.SHUT_RDWR) -> None:
         sock.shutdown(shutdown)
     except OSError:
         pass
+
+
+def hostport(address: str) -> tuple[str, int]:
+    """``("127.0.0.1", 9090)`` from ``http://127.0.0.1:9090`` or ``127.0.0.1:9090``."""
+    host, _, port = address.removeprefix("http://").rpartition(":")
+    return host, int(port)
+
+
+# The services as the platforms' charts expose them; ``backend`` is where the pod's port really goes.
+
+
+def add_prometheus(standin: KubeStandin, backend: tuple[str, int], *, target_port: str | int = "web") -> None:
+    """The Prometheus Operator's service shape: port "web" 9090 → the pod's named port "web"."""
+    standin.add_service(
+        "monitoring",
+        "prometheus-operated",
+        [{"name": "web", "port": 9090, "targetPort": target_port}],
+        [FakePod("prometheus-k8s-0", ports=(("web", 9090),), backends=((9090, backend),))],
+    )
+
+
+def add_flyte(standin: KubeStandin, backend: tuple[str, int]) -> None:
+    """flyte-binary's gRPC service: port 8089 → the pod's named port "grpc"."""
+    standin.add_service(
+        "flyte",
+        "flyte-binary-grpc",
+        [{"name": "grpc", "port": 8089, "targetPort": "grpc"}],
+        [FakePod("flyte-binary-0", ports=(("grpc", 8089),), backends=((8089, backend),))],
+    )
+
+
+def add_kfp_ui(standin: KubeStandin, backend: tuple[str, int]) -> None:
+    """KFP's ml-pipeline-ui: port 80 → container port 3000."""
+    standin.add_service(
+        "kubeflow",
+        "ml-pipeline-ui",
+        [{"name": "http", "port": 80, "targetPort": 3000}],
+        [FakePod("ml-pipeline-ui-0", ports=(("http", 3000),), backends=((3000, backend),))],
+    )

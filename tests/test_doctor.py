@@ -12,16 +12,11 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from tests.k8s_standin import TOKEN, FakePod, KubeStandin
+from tests.k8s_standin import TOKEN, KubeStandin, add_flyte, add_kfp_ui, add_prometheus, hostport
 from tests.platform_standins import flyteadmin, kfp_api
 from tests.prometheus import GIB, Series, container, remote_write, running_prometheus
 
 NAMESPACES = ("flyte", "flytesnacks-development", "kubeflow")
-
-
-def address(text: str) -> tuple[str, int]:
-    host, _, port = text.removeprefix("http://").rpartition(":")
-    return host, int(port)
 
 
 @contextlib.contextmanager
@@ -35,18 +30,9 @@ def cluster(tmp_path: Path) -> Iterator[KubeStandin]:
         node = Series("node_cpu_seconds_total", {"cpu": "0", "mode": "idle"}, tuple((now - 60 + t, t) for t in times))
         remote_write(prometheus, [node], 5)
         with KubeStandin() as standin:
-            standin.add_service(
-                "flyte", "flyte-binary-grpc", [{"name": "grpc", "port": 8089, "targetPort": "grpc"}],
-                [FakePod("flyte-binary-0", ports=(("grpc", 8089),), backends=((8089, address(admin)),))],
-            )  # fmt: skip
-            standin.add_service(
-                "kubeflow", "ml-pipeline-ui", [{"name": "http", "port": 80, "targetPort": 3000}],
-                [FakePod("ml-pipeline-ui-0", ports=(("http", 3000),), backends=((3000, address(kfp)),))],
-            )  # fmt: skip
-            standin.add_service(
-                "monitoring", "prometheus-operated", [{"name": "web", "port": 9090, "targetPort": "web"}],
-                [FakePod("prometheus-k8s-0", ports=(("web", 9090),), backends=((9090, address(prometheus)),))],
-            )  # fmt: skip
+            add_flyte(standin, hostport(admin))
+            add_kfp_ui(standin, hostport(kfp))
+            add_prometheus(standin, hostport(prometheus))
             yield standin
 
 

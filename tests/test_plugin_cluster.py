@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import BenchRun
-from tests.k8s_standin import TOKEN, FakePod, KubeStandin
+from tests.k8s_standin import TOKEN, KubeStandin, add_flyte, add_prometheus, hostport
 from tests.platform_standins import flyteadmin
 from tests.prometheus import running_prometheus
 
@@ -43,14 +43,8 @@ def test_a_missing_service_is_one_line(bench_run: BenchRun, tmp_path: Path) -> N
 @pytest.mark.prometheus
 def test_reached_endpoints_are_named_before_saying_runs_are_not_there_yet(bench_run: BenchRun, tmp_path: Path) -> None:
     with running_prometheus(tmp_path / "prom") as prometheus, flyteadmin() as admin, KubeStandin() as standin:
-        standin.add_service(
-            "flyte", "flyte-binary-grpc", [{"name": "grpc", "port": 8089, "targetPort": "grpc"}],
-            [FakePod("flyte-binary-0", ports=(("grpc", 8089),), backends=((8089, hostport(admin)),))],
-        )  # fmt: skip
-        standin.add_service(
-            "monitoring", "prometheus-operated", [{"name": "web", "port": 9090, "targetPort": "web"}],
-            [FakePod("prometheus-k8s-0", ports=(("web", 9090),), backends=((9090, hostport(prometheus)),))],
-        )  # fmt: skip
+        add_flyte(standin, hostport(admin))
+        add_prometheus(standin, hostport(prometheus))
         kubeconfig = standin.kubeconfig(tmp_path / "kubeconfig")
         result, _ = bench_run.run("--target=cluster", "--platform=flyte", f"--kubeconfig={kubeconfig}", timeout=60)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -60,11 +54,6 @@ def test_reached_endpoints_are_named_before_saying_runs_are_not_there_yet(bench_
             "Prometheus at http://127.0.0.1:*), but remote pipeline runs are not implemented yet*"
         ]
     )
-
-
-def hostport(address: str) -> tuple[str, int]:
-    host, _, port = address.removeprefix("http://").rpartition(":")
-    return host, int(port)
 
 
 @pytest.mark.prometheus
@@ -80,10 +69,7 @@ def test_prometheus_fixture_forwards_to_the_service(pytester: pytest.Pytester, t
         """
     )
     with running_prometheus(tmp_path / "prom") as prometheus, KubeStandin() as standin:
-        standin.add_service(
-            "monitoring", "prometheus-operated", [{"name": "web", "port": 9090, "targetPort": "web"}],
-            [FakePod("prometheus-k8s-0", ports=(("web", 9090),), backends=((9090, hostport(prometheus)),))],
-        )  # fmt: skip
+        add_prometheus(standin, hostport(prometheus))
         kubeconfig = standin.kubeconfig(tmp_path / "kubeconfig")
         result = pytester.runpytest_subprocess(
             "-p", "bench.plugin", "-p", "fixtures.endpoints", "-p", "no:cacheprovider",

@@ -30,7 +30,7 @@ from bench.cluster.errors import (
 from bench.cluster.kube import KubeTarget
 from bench.cluster.portforward import PortForward, ServiceRef, http_ready
 from bench.errors import BenchError
-from tests.k8s_standin import TOKEN, FakePod, KubeStandin
+from tests.k8s_standin import TOKEN, FakePod, KubeStandin, add_prometheus, hostport
 from tests.prometheus import MIB, T0, free_port
 
 PROM = ServiceRef("monitoring", "prometheus-operated", "web")
@@ -58,21 +58,6 @@ def standin() -> Iterator[KubeStandin]:
 @pytest.fixture
 def target(standin: KubeStandin, tmp_path: Path) -> KubeTarget:
     return KubeTarget(str(standin.kubeconfig(tmp_path / "config")), None, 2.0)
-
-
-def address(url: str) -> tuple[str, int]:
-    host, _, port = url.removeprefix("http://").partition(":")
-    return host, int(port)
-
-
-def add_prometheus(standin: KubeStandin, backend: tuple[str, int], *, target_port: str | int = "web") -> None:
-    """The Prometheus Operator's service shape: port "web" 9090 → the pod's named port "web"."""
-    standin.add_service(
-        "monitoring",
-        "prometheus-operated",
-        [{"name": "web", "port": 9090, "targetPort": target_port}],
-        [FakePod("prometheus-k8s-0", ports=(("web", 9090),), backends=((9090, backend),))],
-    )
 
 
 def query(base: str, promql: str, at: float | None = None) -> list[dict[str, object]]:
@@ -121,7 +106,7 @@ def test_service_ref_rejects_bad_syntax(text: str) -> None:
 
 @pytest.mark.prometheus
 def test_named_port_forward_answers_promql(standin: KubeStandin, target: KubeTarget, prometheus_url: str) -> None:
-    add_prometheus(standin, address(prometheus_url))
+    add_prometheus(standin, hostport(prometheus_url))
     with PortForward(target, PROM, check=http_ready("/-/ready")) as forward:
         assert forward.endpoint is not None
         assert (forward.endpoint.pod, forward.endpoint.port) == ("prometheus-k8s-0", 9090)
@@ -140,7 +125,7 @@ def test_named_port_forward_answers_promql(standin: KubeStandin, target: KubeTar
 @pytest.mark.prometheus
 def test_endpoints_fallback_and_numbered_ports(standin: KubeStandin, target: KubeTarget, prometheus_url: str) -> None:
     standin.serve_slices = False  # a cluster without discovery.k8s.io/v1
-    add_prometheus(standin, address(prometheus_url), target_port=9090)
+    add_prometheus(standin, hostport(prometheus_url), target_port=9090)
     with PortForward(target, ServiceRef("monitoring", "prometheus-operated", "9090"), check=http_ready()) as forward:
         assert query(forward.url(), "vector(1)")
     paths = {p.split("?")[0] for _, p in standin.requests}
@@ -149,7 +134,7 @@ def test_endpoints_fallback_and_numbered_ports(standin: KubeStandin, target: Kub
 
 @pytest.mark.prometheus
 def test_concurrent_connections(standin: KubeStandin, target: KubeTarget, prometheus_url: str) -> None:
-    add_prometheus(standin, address(prometheus_url))
+    add_prometheus(standin, hostport(prometheus_url))
     with PortForward(target, PROM, check=http_ready()) as forward, ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(lambda i: query(forward.url(), f"vector({i})"), range(12)))
     assert [float(a[0]["value"][1]) for a in answers] == list(range(12))  # type: ignore[index]
@@ -168,10 +153,10 @@ def raw_get(local: tuple[str, int], path: str) -> bytes:
 
 @pytest.mark.prometheus
 def test_a_dropped_connection_then_a_working_one(standin: KubeStandin, target: KubeTarget, prometheus_url: str) -> None:
-    add_prometheus(standin, address(prometheus_url))
+    add_prometheus(standin, hostport(prometheus_url))
     path = "/api/v1/query?query=container_cpu_usage_seconds_total&time=" + str(T0 + 100)
     with PortForward(target, PROM, check=http_ready()) as forward:
-        local = address(forward.url())
+        local = hostport(forward.url())
         whole = raw_get(local, path)
         assert whole.startswith(b"HTTP/1.1 200") and len(whole) > 1000
         standin.drop_next(after_bytes=len(whole) // 2)  # a TCP reset in the middle of the body
@@ -183,10 +168,10 @@ def test_a_dropped_connection_then_a_working_one(standin: KubeStandin, target: K
 
 @pytest.mark.prometheus
 def test_close_leaves_no_listener_and_no_socket(standin: KubeStandin, target: KubeTarget, prometheus_url: str) -> None:
-    add_prometheus(standin, address(prometheus_url))
-    api_port = address(standin.url)[1]
+    add_prometheus(standin, hostport(prometheus_url))
+    api_port = hostport(standin.url)[1]
     forward = PortForward(target, PROM, check=http_ready()).start()
-    local = address(forward.url())
+    local = hostport(forward.url())
     # A connection left open by its client: close() must still end its relay.
     idle = socket.create_connection(local)
     idle.sendall(b"GET /-/ready HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -254,7 +239,7 @@ def test_wrong_named_target_port(standin: KubeStandin, target: KubeTarget) -> No
 
 @pytest.mark.prometheus
 def test_rbac_forbids_portforward(standin: KubeStandin, target: KubeTarget, prometheus_url: str) -> None:
-    add_prometheus(standin, address(prometheus_url))
+    add_prometheus(standin, hostport(prometheus_url))
     standin.forbidden = {"pods/portforward"}
     started = time.monotonic()
     with pytest.raises(Forbidden) as caught:
