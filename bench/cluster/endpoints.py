@@ -25,13 +25,16 @@ class ClusterEndpoints:
         #: the caller already knows the cluster is not there: say so instead of trying again
         self._unreachable = unreachable
         self._forwards: dict[str, PortForward] = {}
+        #: the API server's version, once ``kube()`` has connected
+        self.server_version: str | None = None
 
     def kube(self) -> Kube:
         if self._unreachable:
             raise ClusterError("skipped: cluster unreachable")
         if self._kube is None:
             self._kube = Kube(self.options.target())
-            self._kube.version()  # fail here, within the connect timeout, if the cluster is not there
+            # Fail here, within the connect timeout, if the cluster is not there.
+            self.server_version = self._kube.version()
         return self._kube
 
     def _forward(self, service: ServiceRef, check_path: str | None) -> PortForward:
@@ -97,5 +100,6 @@ def cluster_preflight(options: ClusterOptions, platforms: Sequence[str]) -> str:
         if "kfp" in platforms:
             reached.append(f"KFP at {endpoints.kfp()}")
         reached.append(f"Prometheus at {redact_url(endpoints.prometheus())}")
-        version = kube.version()
-        return f"cluster reachable (context {kube.context}, Kubernetes {version}; {', '.join(reached)})"
+        return (
+            f"cluster reachable (context {kube.context}, Kubernetes {endpoints.server_version}; {', '.join(reached)})"
+        )
