@@ -4,6 +4,10 @@ One definition of the phases on every platform: each task appends one JSON line 
 by ``$BENCH_STAMPS`` (O_APPEND, one ``write`` per line, so parallel KFP iterations do not tear
 each other's lines). The harness reads the file after the round. Stamping writes a side file and
 never touches what the pipeline computes; without ``$BENCH_STAMPS`` it is a no-op.
+
+On a cluster the tasks run in pods that share no file with the harness: there ``$BENCH_STAMPS``
+is ``stdout`` and each stamp is one line ``RETRAIN_BENCH_STAMP {json}`` on the task's standard
+output, which the harness reads back from the pods' logs through the Kubernetes API.
 """
 
 from __future__ import annotations
@@ -12,14 +16,20 @@ import contextlib
 import dataclasses
 import json
 import os
+import socket
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.outcome import Outcome
 
 ENV = "BENCH_STAMPS"
+#: ``$BENCH_STAMPS`` value that sends stamps to standard output (pods on a cluster)
+STDOUT = "stdout"
+#: prefix of a stamp line in a pod's log
+LINE_PREFIX = "RETRAIN_BENCH_STAMP "
 
 
 class _Recorder:
@@ -46,10 +56,15 @@ def stamp(task: str, *, c: float | None = None, unit: str | None = None) -> Iter
         "start_ns": start,
         "end_ns": end,
         "pid": os.getpid(),
-        "unit": unit or f"pid:{os.getpid()}",
+        # pods on a cluster all run their task as pid 1 or so: the host name tells them apart
+        "unit": unit or f"{socket.gethostname()}:pid:{os.getpid()}",
         "c": c,
         "out": recorder.out,
     }
+    if path == STDOUT:
+        sys.stdout.write(LINE_PREFIX + json.dumps(line) + "\n")
+        sys.stdout.flush()
+        return
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         os.write(fd, (json.dumps(line) + "\n").encode())
@@ -81,6 +96,19 @@ class StampLog:
         if not path.exists():
             return cls(())
         return cls(tuple(Stamp(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()))
+
+    @classmethod
+    def from_log_lines(cls, lines: Iterable[str]) -> StampLog:
+        """The stamps among log lines (``RETRAIN_BENCH_STAMP {json}``), other lines ignored.
+
+        Log collectors may prefix lines with a timestamp, so the marker is searched, not anchored.
+        """
+        stamps = []
+        for line in lines:
+            at = line.find(LINE_PREFIX)
+            if at >= 0:
+                stamps.append(Stamp(**json.loads(line[at + len(LINE_PREFIX) :])))
+        return cls(tuple(stamps))
 
     def of(self, task: str) -> list[Stamp]:
         return sorted((s for s in self.stamps if s.task == task), key=lambda s: s.start_ns)
