@@ -35,6 +35,8 @@ PLATFORM = "kfp"
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELED"})
 #: The KFP API reports task and run times in whole seconds (Argo node times as Unix seconds).
 RESOLUTION_S = 1
+#: How long the first contact with the API may take
+CONNECT_TIMEOUT_S = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,6 +231,13 @@ class KfpRunner:
         if self._client is None:
             import kfp
 
+            from bench.cluster.apis import kfp_api_check
+
+            # One healthz first: kfp.Client's own (in its constructor) retries a refused token or a
+            # dead host five times, five seconds apart, before it says anything.
+            check = kfp_api_check(self.host, token=self._token, verify_tls=self.verify_tls, timeout_s=CONNECT_TIMEOUT_S)
+            if not check.ok:
+                raise BenchError(f"{check.name}: {check.detail}; {check.fix}")
             with warnings.catch_warnings(), self._quiet():
                 # kfp.Client warns that it needs a v2 backend on every construction: we know.
                 warnings.simplefilter("ignore", FutureWarning)
