@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import ssl
 import threading
 import urllib.parse
 from collections.abc import Iterator
 from concurrent import futures
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -172,10 +174,11 @@ class KfpRunsStandin:
 
 
 @contextlib.contextmanager
-def kfp_runs_api(token: str | None = None) -> Iterator[KfpRunsStandin]:
+def kfp_runs_api(token: str | None = None, tls: tuple[Path, Path] | None = None) -> Iterator[KfpRunsStandin]:
     """A stand-in for the KFP API server's v2beta1 REST API (healthz, experiments, runs: create,
     get, terminate, archive) on loopback, JSON shaped like kfp-server-api's models. No pipelines
-    run: tests set the runs' states. Requires ``Bearer <token>`` when a token is given."""
+    run: tests set the runs' states. Requires ``Bearer <token>`` when a token is given; serves
+    HTTPS with ``tls=(certificate file, key file)``."""
     standin = KfpRunsStandin(token)
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -204,7 +207,11 @@ def kfp_runs_api(token: str | None = None) -> Iterator[KfpRunsStandin]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    standin.url = f"http://127.0.0.1:{server.server_address[1]}"
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    standin.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, name="kfp-runs-standin", daemon=True)
     thread.start()
     try:

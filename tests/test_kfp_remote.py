@@ -398,3 +398,62 @@ def test_runner_against_standin_unknown_run_and_calls_before_prepare() -> None:
 def test_runner_refuses_a_host_that_is_not_an_http_url() -> None:
     with pytest.raises(BenchError, match=r"^KFP host 'ml-pipeline:8888' is not an http\(s\) URL"):
         KfpRunner("ml-pipeline:8888", None, True, SETTINGS)
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 that no trust store knows (cryptography comes with kfp)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kfp-standin")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+def test_runner_against_tls_standin_verifies_certificates_unless_told_not_to(tmp_path: Path) -> None:
+    with kfp_runs_api(tls=_self_signed(tmp_path)) as api:
+        with pytest.raises(BenchError) as caught:
+            KfpRunner(api.url, None, True, SETTINGS).prepare()
+        assert str(caught.value) == (
+            f"KFP API at {api.url}: no answer (SSLError); "
+            "trust the server's CA, or turn verification off with --kfp-insecure-skip-verify"
+        )
+        assert not api.requests  # the handshake failed: no request reached the API
+        with pytest.warns(Warning, match="Unverified HTTPS request"):  # urllib3 says so on every call
+            manifest = KfpRunner(api.url, None, False, SETTINGS).prepare()
+        assert manifest["experiment_id"] in api.experiments
+
+
+def test_runner_keeps_credentials_in_the_host_url_out_of_messages_and_links() -> None:
+    with kfp_runs_api() as api:
+        host = api.url.replace("http://", "http://alice:pa55word@")
+        runner = KfpRunner(host, None, True, SETTINGS)
+        runner.prepare()
+        submitted = runner.submit(CASES["base"], "kfp-base-r1")
+        assert submitted.url == f"{api.url.replace('http://', 'http://***@')}/#/runs/details/{submitted.run_id}"
+        del api.runs[submitted.run_id]
+        with pytest.raises(BenchError) as caught:
+            runner.poll(submitted)
+        assert "pa55word" not in str(caught.value) and "pa55word" not in repr(runner)

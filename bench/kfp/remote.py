@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from bench.cases import Case
 from bench.errors import BenchError
 from bench.remote import REMOTE_TASK_ENV, Poll, RemoteSettings, Submitted
+from bench.resources.promapi import redact_url
 
 if TYPE_CHECKING:
     import kfp
@@ -127,8 +128,12 @@ class KfpRunner:
 
     def __init__(self, host: str, token: str | None, verify_tls: bool, settings: RemoteSettings) -> None:
         if not host.startswith(("http://", "https://")):
-            raise BenchError(f"KFP host {host!r} is not an http(s) URL; give --kfp-host http(s)://HOST[:PORT]")
+            raise BenchError(
+                f"KFP host {redact_url(host)!r} is not an http(s) URL; give --kfp-host http(s)://HOST[:PORT]"
+            )
         self.host = host.rstrip("/")
+        # what messages and the console link show: user:password@ in the URL never leaves
+        self.shown_host = redact_url(self.host)
         self.verify_tls = verify_tls
         self.settings = settings
         self._token = token or None
@@ -139,7 +144,9 @@ class KfpRunner:
         self._workdir = tempfile.TemporaryDirectory(prefix="retrain-bench-kfp-")
 
     def __repr__(self) -> str:
-        return f"KfpRunner(host={self.host!r}, verify_tls={self.verify_tls}, token={'set' if self._token else None})"
+        return (
+            f"KfpRunner(host={self.shown_host!r}, verify_tls={self.verify_tls}, token={'set' if self._token else None})"
+        )
 
     # -- the RemoteRunner protocol ---------------------------------------------------------------
 
@@ -179,7 +186,7 @@ class KfpRunner:
             run_id=run_id,
             namespace=self.settings.kfp_namespace,
             pod_selector=f"pipeline/runid={run_id}",
-            url=f"{self.host}/#/runs/details/{run_id}",
+            url=f"{self.shown_host}/#/runs/details/{run_id}",
         )
 
     def poll(self, run: Submitted) -> Poll:
@@ -237,7 +244,10 @@ class KfpRunner:
             # dead host five times, five seconds apart, before it says anything.
             check = kfp_api_check(self.host, token=self._token, verify_tls=self.verify_tls, timeout_s=CONNECT_TIMEOUT_S)
             if not check.ok:
-                raise BenchError(f"{check.name}: {check.detail}; {check.fix}")
+                fix = check.fix
+                if "SSLError" in check.detail:
+                    fix = "trust the server's CA, or turn verification off with --kfp-insecure-skip-verify"
+                raise BenchError(f"KFP API at {self.shown_host}: {check.detail}; {fix}")
             with warnings.catch_warnings(), self._quiet():
                 # kfp.Client warns that it needs a v2 backend on every construction: we know.
                 warnings.simplefilter("ignore", FutureWarning)
@@ -265,7 +275,7 @@ class KfpRunner:
             raise
         except Exception as exc:  # the SDK raises ApiException, urllib3 errors, ValueError, ...
             fix = "check --kfp-host, --kfp-token-env, --kfp-namespace and TLS (--kfp-insecure-skip-verify)"
-            raise BenchError(f"KFP at {self.host}: could not {doing}: {self._describe(exc)}; {fix}") from None
+            raise BenchError(f"KFP at {self.shown_host}: could not {doing}: {self._describe(exc)}; {fix}") from None
 
     def _describe(self, exc: Exception) -> str:
         from kfp_server_api import ApiException
