@@ -6,11 +6,16 @@ whose accuracies reach ``select_best`` through ``dsl.Collected``. Components are
 Python components whose bodies import ``bench`` (KFP ships only the function's source), and they
 install nothing at run time (``install_kfp_package=False``): the interpreter, or on a cluster the
 image, already has kfp and the suite.
+
+``retrain`` is the pipeline the local target runs. ``build_pipeline`` makes the same pipeline for
+a cluster: every task from one image, with the same CPU and memory requests and limits, and the
+same environment (``$BENCH_STAMPS=stdout``), so nothing about a task differs but where it runs.
 """
 
 # No `from __future__ import annotations`: kfp reads the annotations as types, not strings.
 import functools
-from typing import NamedTuple
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output
@@ -106,17 +111,56 @@ def select_best(grid: list[float], accuracies: list[float]) -> NamedTuple("Resul
     return namedtuple("Result", ["accuracy", "best_c"])(accuracy, best_c)  # type: ignore[call-arg, arg-type]
 
 
-@dsl.pipeline(name=PIPELINE_NAME)
-def retrain(case_json: str, grid: list[float]) -> None:
-    data = make_data(case_json=case_json).set_caching_options(False)
-    trained = train(case_json=case_json, train_data=data.outputs["train_data"]).set_caching_options(False)
-    checked = detect_drift(
-        case_json=case_json,
-        model=trained.outputs["model"],
-        drifted_data=data.outputs["drifted_data"],
-        initial_accuracy=trained.outputs["Output"],
-    ).set_caching_options(False)
-    with dsl.If(checked.outputs["Output"] == True):  # noqa: E712 (a KFP condition, not Python truth)
-        with dsl.ParallelFor(items=grid) as c:
-            tuned = tune(case_json=case_json, drifted_data=data.outputs["drifted_data"], c=c).set_caching_options(False)
-        select_best(grid=grid, accuracies=dsl.Collected(tuned.output)).set_caching_options(False)
+#: The components in pipeline order; the remote runner's timings keep exactly these task names.
+COMPONENTS = (make_data, train, detect_drift, tune, select_best)
+#: Task name as the compiled pipeline (and so the KFP API) spells it -> the step's name everywhere else
+TASK_NAMES = {c.name: c.python_func.__name__ for c in COMPONENTS}  # type: ignore[attr-defined]
+
+
+def build_pipeline(
+    image: str = BASE_IMAGE, resources: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None
+) -> Callable[..., Any]:
+    """The retraining pipeline with every task from ``image``, with CPU and memory requests equal
+    to limits (``{"cpu": "500m", "memory": "1Gi"}``, Kubernetes quantities) and with ``env`` set.
+    Caching is off on every task. The defaults give exactly the local pipeline."""
+    if image == BASE_IMAGE:
+        parts = COMPONENTS
+    else:
+        # The image is a property of the component, so the functions are wrapped again for it.
+        parts = tuple(
+            dsl.component(c.python_func, base_image=image, install_kfp_package=False)  # type: ignore[attr-defined]
+            for c in COMPONENTS
+        )
+    make_data_c, train_c, detect_drift_c, tune_c, select_best_c = parts
+
+    def task(t: dsl.PipelineTask) -> dsl.PipelineTask:
+        t.set_caching_options(False)
+        if resources is not None:
+            t.set_cpu_request(resources["cpu"]).set_cpu_limit(resources["cpu"])
+            t.set_memory_request(resources["memory"]).set_memory_limit(resources["memory"])
+        for name, value in (env or {}).items():
+            t.set_env_variable(name, value)
+        return t
+
+    @dsl.pipeline(name=PIPELINE_NAME)
+    def retrain(case_json: str, grid: list[float]) -> None:
+        data = task(make_data_c(case_json=case_json))
+        trained = task(train_c(case_json=case_json, train_data=data.outputs["train_data"]))
+        checked = task(
+            detect_drift_c(
+                case_json=case_json,
+                model=trained.outputs["model"],
+                drifted_data=data.outputs["drifted_data"],
+                initial_accuracy=trained.outputs["Output"],
+            )
+        )
+        with dsl.If(checked.outputs["Output"] == True):  # noqa: E712 (a KFP condition, not Python truth)
+            with dsl.ParallelFor(items=grid) as c:
+                tuned = task(tune_c(case_json=case_json, drifted_data=data.outputs["drifted_data"], c=c))
+            task(select_best_c(grid=grid, accuracies=dsl.Collected(tuned.output)))
+
+    return retrain
+
+
+#: The pipeline the local target runs.
+retrain = build_pipeline()
