@@ -8,6 +8,8 @@ kubernetes 30.1 Python client's models and ``stream/ws_client.py`` and the apise
 - ``GET /api/v1/namespaces/<ns>/{services,endpoints,pods}/<name>`` and
   ``GET /apis/discovery.k8s.io/v1/namespaces/<ns>/endpointslices?labelSelector=k=v`` with
   ``kind``/``apiVersion``/``metadata`` as served; 404 and 403 as v1 ``Status`` objects;
+- ``GET /api/v1/nodes`` and ``GET /apis/apps/v1/namespaces/<ns>/deployments`` (lists; ``add_node``,
+  ``add_deployment``), 403 when ``nodes``/``deployments`` is in ``forbidden``;
 - ``POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews``: allowed unless the resource
   (``pods/portforward`` style) is in ``forbidden``;
 - the pod port-forward websocket upgrade (``v4.channel.k8s.io``, one port): the two initial
@@ -205,6 +207,64 @@ class KubeStandin:
             for number, address in pod.backends:
                 self.backends[namespace, pod.name, number] = address
 
+    def add_node(
+        self,
+        name: str,
+        *,
+        instance_type: str | None,
+        cpu: str = "4",
+        memory: str = "16303360Ki",
+        allocatable: tuple[str, str] | None = None,
+        kubelet: str = "v1.30.0",
+        os_image: str = "Debian GNU/Linux 12 (bookworm)",
+    ) -> None:
+        """A Node as ``GET /api/v1/nodes`` lists it: well-known labels, capacity, allocatable and the
+        complete ``nodeInfo`` (the client rejects a NodeSystemInfo missing any of its fields)."""
+        labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
+        if instance_type is not None:
+            labels["node.kubernetes.io/instance-type"] = instance_type
+        cpu_alloc, memory_alloc = allocatable or (cpu, memory)
+        self.objects["nodes", "", name] = {
+            "kind": "Node",
+            "apiVersion": "v1",
+            "metadata": {"name": name, "uid": f"uid-{name}", "resourceVersion": "1", "labels": labels},
+            "spec": {"podCIDR": "10.244.0.0/24"},
+            "status": {
+                "capacity": {"cpu": cpu, "memory": memory, "pods": "110", "ephemeral-storage": "102626232Ki"},
+                "allocatable": {"cpu": cpu_alloc, "memory": memory_alloc, "pods": "110"},
+                "nodeInfo": {
+                    "machineID": "0" * 32,
+                    "systemUUID": f"uuid-{name}",
+                    "bootID": f"boot-{name}",
+                    "kernelVersion": "6.1.0-18-amd64",
+                    "osImage": os_image,
+                    "containerRuntimeVersion": "containerd://1.7.15",
+                    "kubeletVersion": kubelet,
+                    "kubeProxyVersion": kubelet,
+                    "operatingSystem": "linux",
+                    "architecture": "amd64",
+                },
+            },
+        }
+
+    def add_deployment(self, namespace: str, name: str, images: dict[str, str], labels: dict[str, str]) -> None:
+        """A Deployment (apps/v1) with these containers (name -> image) and metadata labels."""
+        selector = {"app": name}
+        self.objects["deployments", namespace, name] = {
+            "kind": "Deployment",
+            "apiVersion": "apps/v1",
+            "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "labels": labels},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": selector},
+                "template": {
+                    "metadata": {"labels": selector},
+                    "spec": {"containers": [{"name": c, "image": image} for c, image in images.items()]},
+                },
+            },
+            "status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1},
+        }
+
     def _take_drop(self) -> int | None:
         with self._lock:
             drop, self._drop_after = self._drop_after, None
@@ -299,6 +359,8 @@ class _Handler(BaseHTTPRequestHandler):
         if split.path.rstrip("/") == "/version":  # the client asks for /version/
             self._json(200, VERSION)
             return
+        if self._inventory_list(split.path):
+            return
         if parts[:3] == ["apis", "discovery.k8s.io", "v1"] and len(parts) == 6 and parts[5] == "endpointslices":
             if not standin.serve_slices:
                 self._json(404, status(404, "NotFound", "the server could not find the requested resource"))
@@ -340,6 +402,27 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, found)
             return
         self._json(404, status(404, "NotFound", "the server could not find the requested resource"))
+
+    def _inventory_list(self, path: str) -> bool:
+        """``GET /api/v1/nodes`` and ``GET /apis/apps/v1/namespaces/<ns>/deployments``; False for other paths."""
+        parts = path.strip("/").split("/")
+        if parts == ["api", "v1", "nodes"]:
+            kind, namespace, list_kind, api_version = "nodes", "", "NodeList", "v1"
+        elif parts[:4] == ["apis", "apps", "v1", "namespaces"] and len(parts) == 6 and parts[5] == "deployments":
+            kind, namespace, list_kind, api_version = "deployments", parts[4], "DeploymentList", "apps/v1"
+        else:
+            return False
+        if kind in self.standin.forbidden:
+            where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+            group = "apps" if namespace else ""
+            message = f'{kind} is forbidden: User "bench" cannot list resource "{kind}" in API group "{group}" {where}'
+            self._json(403, status(403, "Forbidden", message))
+            return True
+        items = [o for (k, ns, _), o in sorted(self.standin.objects.items()) if k == kind and ns == namespace]
+        self._json(
+            200, {"kind": list_kind, "apiVersion": api_version, "metadata": {"resourceVersion": "1"}, "items": items}
+        )
+        return True
 
     def _forbid(self, resource: str, namespace: str, verb: str) -> bool:
         if resource not in self.standin.forbidden:

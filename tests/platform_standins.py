@@ -47,15 +47,17 @@ def flyteadmin(version: str = "v1.16.8") -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def kfp_api(token: str | None = None) -> Iterator[str]:
-    """A KFP healthz stand-in on loopback, requiring ``Bearer <token>`` when a token is given."""
+def kfp_api(token: str | None = None, tag_name: str | None = None) -> Iterator[str]:
+    """A KFP healthz stand-in on loopback, requiring ``Bearer <token>`` when a token is given. With a
+    ``tag_name`` it also answers ``commit_sha`` and ``tag_name``, as the API server's own handler does."""
+    build = {"commit_sha": "0" * 40, "tag_name": tag_name} if tag_name else {}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             if token and self.headers.get("Authorization") != f"Bearer {token}":
                 self._send(401, {"error": "Unauthorized", "code": 16})
             elif self.path == "/apis/v2beta1/healthz":
-                self._send(200, {"multi_user": False, "pipeline_store": "database"})
+                self._send(200, {**build, "multi_user": False, "pipeline_store": "database"})
             else:
                 self._send(404, {"error": "Not Found", "code": 5})
 

@@ -9,6 +9,7 @@ from typing import Any
 import requests
 
 from bench.doctor import Check
+from bench.errors import BenchError
 
 
 def flyte_api_check(address: str, *, insecure: bool, config_file: str | None, timeout_s: float) -> Check:
@@ -86,3 +87,29 @@ def kfp_api_check(base_url: str, *, token: str | None, verify_tls: bool, timeout
         return Check(name, False, f"HTTP {response.status_code}, not the KFP API", "check --kfp-host/--kfp-service")
     facts = ", ".join(f"{k}={body[k]}" for k in ("tag_name", "multi_user", "pipeline_store") if k in body)
     return Check(name, True, f"healthz ok ({facts or 'no details'})")
+
+
+def flyte_version(address: str, *, insecure: bool, config_file: str | None, timeout_s: float) -> str:
+    """flyteadmin's control-plane version (GetVersion), as ``flyte_api_check`` reaches it; raises on failure."""
+    if config_file:
+        return _flytekit_version(address, insecure, config_file, timeout_s)
+    return _raw_version(address, insecure, timeout_s)
+
+
+def kfp_healthz(base_url: str, *, token: str | None, verify_tls: bool, timeout_s: float) -> dict[str, Any]:
+    """The KFP API's healthz body (``tag_name``, ``commit_sha``, ``multi_user``...); a one-line
+    ``BenchError`` otherwise (never the URL: it may carry credentials)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = requests.get(
+            base_url.rstrip("/") + "/apis/v2beta1/healthz", headers=headers, verify=verify_tls, timeout=timeout_s
+        )
+    except requests.RequestException as exc:
+        raise BenchError(f"no answer from the KFP API ({type(exc).__name__})") from None
+    try:
+        body = response.json() if response.status_code == 200 else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise BenchError(f"KFP healthz answered HTTP {response.status_code}, not the KFP API's JSON")
+    return body
