@@ -95,7 +95,9 @@ def select_best(grid: list[float], accuracies: list[float]) -> Result:
     return Result(accuracy=accuracy, best_c=best_c)
 
 
-@dynamic(cache=False)
+# The hints register tune and select_best with the workflow (flytekit would otherwise only meet
+# them inside the pod), so flyteadmin and the console know every task of the pipeline.
+@dynamic(cache=False, node_dependency_hints=[tune, select_best])
 def adapt(
     case_json: str, drift: bool, drifted_data: pd.DataFrame, current_accuracy: float, grid: list[float]
 ) -> Result:
