@@ -39,7 +39,8 @@ from bench.flyte.remote import (
     serialize,
     timings_from_records,
 )
-from bench.remote import RemoteSettings, TaskResources
+from bench.remote import REMOTE_TASK_ENV, Poll, RemoteSettings, TaskResources
+from tests import platform_standins
 
 IMAGE = "ghcr.io/example/retrain-bench-task:test"
 SETTINGS = RemoteSettings(image=IMAGE, resources=TaskResources(cpu="500m", memory="1Gi"))
@@ -406,3 +407,86 @@ def test_poll_synthetic_phases() -> None:
     assert (aborted.done, aborted.ok, aborted.error) == (True, False, "aborted: round timed out")
     timed_out = poll_from_execution(_execution(core_execution_pb2.WorkflowExecution.TIMED_OUT, 1.0, 2.0))
     assert (timed_out.done, timed_out.ok, timed_out.error) == (True, False, "timed_out")
+
+
+# -- the runner over the wire (flyteadmin stand-in) ------------------------------------------
+
+
+def _pb_node(
+    node_id: str, started: float, duration: float, spec: str = "", parent: bool = False
+) -> node_execution_pb2.NodeExecution:
+    return node_execution_pb2.NodeExecution(
+        id=identifier_pb2.NodeExecutionIdentifier(node_id=node_id, execution_id=EXEC_ID),
+        closure=node_execution_pb2.NodeExecutionClosure(
+            phase=NODE_OK, started_at=_ts(started), duration=_dur(duration)
+        ),
+        metadata=node_execution_pb2.NodeExecutionMetaData(spec_node_id=spec, is_parent_node=parent),
+    )
+
+
+def test_standin_flyteadmin_registers_once_submits_polls_times_terminates_and_archives() -> None:
+    with platform_standins.flyteadmin_standin() as (address, admin):
+        runner = FlyteRunner(address, True, None, SETTINGS)
+        manifest = runner.prepare()
+        assert manifest["workflow_version"] == runner.version
+        assert manifest["resources"] == {
+            "requests": {"cpu": "500m", "memory": "1Gi"},
+            "limits": {"cpu": "500m", "memory": "1Gi"},
+        }
+        assert (manifest["image"], manifest["namespace"]) == (IMAGE, "flytesnacks-development")
+        assert {key[2] for key in admin.tasks} == TASKS
+        assert {key[3] for key in [*admin.tasks, *admin.workflows, *admin.launch_plans]} == {runner.version}
+        # a second session with the same code registers nothing new and still works
+        FlyteRunner(address, True, None, SETTINGS).prepare()
+        assert len(admin.tasks) == 6 and len(admin.workflows) == 1 and len(admin.launch_plans) == 1
+
+        run = runner.submit(CASES["tuning"], "rb-t1")
+        assert (run.run_id, run.namespace, run.pod_selector, run.url) == (
+            "rb-t1",
+            "flytesnacks-development",
+            "execution-id=rb-t1",
+            None,  # plaintext gRPC port: the console is elsewhere
+        )
+        request = admin.created["rb-t1"]
+        assert dict((kv.key, kv.value) for kv in request.spec.envs.values) == REMOTE_TASK_ENV
+        assert request.spec.launch_plan.name == PREFIX + "retrain"
+        assert request.spec.launch_plan.version == runner.version
+        assert request.inputs.literals["case_json"].scalar.primitive.string_value == CASES["tuning"].to_json()
+        grid = [lit.scalar.primitive.float_value for lit in request.inputs.literals["grid"].collection.literals]
+        assert grid == [0.01, 0.1, 1.0, 10.0, 100.0]
+
+        assert runner.poll(run) == Poll(done=False, ok=False, state="QUEUED")
+        execution = admin.executions["rb-t1"]
+        execution.closure.phase = core_execution_pb2.WorkflowExecution.SUCCEEDED
+        execution.closure.started_at.CopyFrom(_ts(1.0))
+        execution.closure.duration.CopyFrom(_dur(30.0))
+        assert runner.poll(run) == Poll(done=True, ok=True, state="SUCCEEDED")
+
+        admin.node_executions["rb-t1"] = {
+            "": [_pb_node("n0", 2.0, 3.0, "n0"), _pb_node("n3", 12.0, 9.0, "n3", parent=True)],
+            # more children than one page of 100: 101 tune nodes and select_best
+            "n3": [_pb_node(f"n3-0-dn{i}", 14.0, 1.25, f"dn{i}") for i in range(102)],
+        }
+        timings = runner.platform_timings(run)
+        assert timings["execution"]["duration_s"] == 30.0
+        assert len(timings["nodes"]) == 2 + 102
+        assert timings["nodes"]["n3-0-dn101"]["parent"] == "n3"
+        assert timings["nodes"]["n3-0-dn101"]["duration_s"] == 1.25
+        listed = [detail for method, detail in admin.calls if method == "ListNodeExecutions"]
+        assert listed == ["rb-t1/", "rb-t1/n3", "rb-t1/n3"]  # top level, then the dynamic node's two pages
+        assert not [m for m, _ in admin.calls if "Data" in m]  # no node or execution data fetched
+
+        runner.terminate(run, "round timed out")  # already finished: nothing to do, no error
+        assert execution.closure.phase == core_execution_pb2.WorkflowExecution.SUCCEEDED
+        runner.cleanup(run)
+        assert execution.closure.state_change_details.state == execution_pb2.EXECUTION_ARCHIVED
+
+
+def test_standin_flyteadmin_terminates_a_running_execution() -> None:
+    with platform_standins.flyteadmin_standin() as (address, admin):
+        runner = FlyteRunner(address, True, None, SETTINGS)
+        runner.prepare()
+        run = runner.submit(CASES["base"], "rb-b1")
+        admin.executions["rb-b1"].closure.phase = core_execution_pb2.WorkflowExecution.RUNNING
+        runner.terminate(run, "ctrl-c")
+        assert runner.poll(run) == Poll(done=True, ok=False, state="ABORTED", error="aborted: ctrl-c")
