@@ -234,6 +234,23 @@ def test_submit_needs_prepare_and_a_short_name() -> None:
             runner.submit(CASES["base"], bad)
 
 
+def test_console_url_only_where_the_console_is_derivable(tmp_path: Any) -> None:
+    from flytekit.models.core.identifier import WorkflowExecutionIdentifier
+
+    execution = WorkflowExecutionIdentifier("flytesnacks", "development", "rb-x")
+    # TLS: ingress serves gRPC and the console on one host
+    secure = FlyteRunner("flyte.example:443", False, None, SETTINGS)
+    assert secure._console_url(execution) == (
+        "https://flyte.example:443/console/projects/flytesnacks/domains/development/executions/rb-x"
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text("admin:\n  endpoint: dns:///x:1\n  insecure: true\nconsole:\n  endpoint: http://localhost:8088\n")
+    console = FlyteRunner("127.0.0.1:8089", True, str(config), SETTINGS)
+    assert console._console_url(execution) == (
+        "http://localhost:8088/console/projects/flytesnacks/domains/development/executions/rb-x"
+    )
+
+
 def test_a_config_file_keeps_its_auth_but_takes_our_address(tmp_path: Any) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("admin:\n  endpoint: dns:///flyte.example:443\n  authType: ClientSecret\n  clientId: bench\n")

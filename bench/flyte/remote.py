@@ -270,6 +270,12 @@ class FlyteRunner:
             raise BenchError(f"Flyte execution {run.run_id} could not be terminated: {_detail(exc)}") from exc
 
     def platform_timings(self, run: Submitted) -> dict[str, Any]:
+        try:
+            return self._platform_timings(run)
+        except Exception as exc:
+            raise BenchError(f"flyteadmin records of {run.run_id} could not be read: {_detail(exc)}") from exc
+
+    def _platform_timings(self, run: Submitted) -> dict[str, Any]:
         client = self.remote.client
         execution_id = self._execution_id(run)
         execution = client.get_execution(execution_id)
