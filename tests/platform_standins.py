@@ -1,13 +1,21 @@
 """Stand-ins for the two control planes that cannot run on this machine, speaking their real
-protocols: flyteadmin's gRPC AdminService (only GetVersion, served by grpcio from flyteidl's own
-service definition) and the KFP API's HTTP healthz (``/apis/v2beta1/healthz`` with the JSON
-fields of kfp-server-api's ``V2beta1GetHealthzResponse``). Only what ``doctor`` asks is answered.
-``kfp_runs_api`` stands in for more of the KFP API (experiments and runs) for the remote runner.
+protocols: flyteadmin's gRPC AdminService (served by grpcio from flyteidl's own service definition)
+and the KFP API over HTTP (JSON shaped as kfp-server-api's v2beta1 models).
+
+``flyteadmin()`` answers GetVersion only (what ``doctor`` asks). ``flyteadmin_standin()`` also
+keeps what ``FlyteRunner`` registers and submits: Create/Get of tasks, workflows and launch plans,
+Create/Get/Terminate/UpdateExecution, ListNodeExecutions (by parent) and ListTaskExecutions. It
+runs nothing: a test scripts each execution's phase and its node and task records. Its "compiled"
+workflow is the registered template with its tasks, without flyteadmin's connection analysis.
+``kfp_api()`` answers healthz; ``kfp_runs_api`` stands in for more of the KFP API (experiments and
+runs) for the remote runner.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime
 import http.server
 import json
 import ssl
@@ -19,7 +27,17 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from flyteidl.admin import (
+    execution_pb2,
+    launch_plan_pb2,
+    node_execution_pb2,
+    task_execution_pb2,
+    task_pb2,
+    workflow_pb2,
+)
 from flyteidl.admin.version_pb2 import GetVersionResponse, Version
+from flyteidl.core import compiler_pb2, identifier_pb2
+from flyteidl.core import execution_pb2 as core_execution_pb2
 from flyteidl.service import admin_pb2_grpc
 
 from tests.prometheus import free_port
@@ -42,6 +60,171 @@ def flyteadmin(version: str = "v1.16.8") -> Iterator[str]:
     server.start()
     try:
         yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None).wait()
+
+
+def _key(identifier: identifier_pb2.Identifier) -> tuple[str, str, str, str]:
+    return (identifier.project, identifier.domain, identifier.name, identifier.version)
+
+
+_TERMINAL = {
+    core_execution_pb2.WorkflowExecution.SUCCEEDED,
+    core_execution_pb2.WorkflowExecution.FAILED,
+    core_execution_pb2.WorkflowExecution.ABORTED,
+    core_execution_pb2.WorkflowExecution.TIMED_OUT,
+}
+
+
+@dataclasses.dataclass
+class AdminState:
+    """What the flyteadmin stand-in holds; tests read it and script executions through it."""
+
+    tasks: dict[tuple[str, str, str, str], Any] = dataclasses.field(default_factory=dict)
+    workflows: dict[tuple[str, str, str, str], Any] = dataclasses.field(default_factory=dict)
+    launch_plans: dict[tuple[str, str, str, str], Any] = dataclasses.field(default_factory=dict)
+    #: execution name -> the ExecutionCreateRequest it came from
+    created: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: execution name -> its admin Execution message (tests set closure fields to move it on)
+    executions: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: execution name -> parent unique node id ("" = top level) -> NodeExecution messages
+    node_executions: dict[str, dict[str, list[Any]]] = dataclasses.field(default_factory=dict)
+    #: execution name -> unique node id -> TaskExecution messages
+    task_executions: dict[str, dict[str, list[Any]]] = dataclasses.field(default_factory=dict)
+    #: (method, detail) of every call, in order
+    calls: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+
+class _StatefulAdmin(_Admin):
+    def __init__(self, version: str, state: AdminState) -> None:
+        super().__init__(version)
+        self.state = state
+        self.lock = threading.Lock()
+
+    def _create(self, store: dict[Any, Any], method: str, identifier: Any, value: Any, context: Any) -> None:
+        with self.lock:
+            self.state.calls.append((method, identifier.name))
+            if _key(identifier) in store:
+                # flyteadmin's answer to the same id registered twice
+                context.abort(grpc.StatusCode.ALREADY_EXISTS, f"{identifier.name} already exists")
+            store[_key(identifier)] = value
+
+    def _get(self, store: dict[Any, Any], method: str, identifier: Any, context: Any) -> Any:
+        with self.lock:
+            self.state.calls.append((method, identifier.name))
+            found = store.get(_key(identifier))
+        if found is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"missing entity {identifier.name}")
+        return found
+
+    def CreateTask(self, request: Any, context: Any) -> Any:  # noqa: N802
+        self._create(self.state.tasks, "CreateTask", request.id, request, context)
+        return task_pb2.TaskCreateResponse()
+
+    def CreateWorkflow(self, request: Any, context: Any) -> Any:  # noqa: N802
+        self._create(self.state.workflows, "CreateWorkflow", request.id, request, context)
+        return workflow_pb2.WorkflowCreateResponse()
+
+    def CreateLaunchPlan(self, request: Any, context: Any) -> Any:  # noqa: N802
+        self._create(self.state.launch_plans, "CreateLaunchPlan", request.id, request, context)
+        return launch_plan_pb2.LaunchPlanCreateResponse()
+
+    def GetWorkflow(self, request: Any, context: Any) -> Any:  # noqa: N802
+        created = self._get(self.state.workflows, "GetWorkflow", request.id, context)
+        template = created.spec.template
+        tasks = [
+            compiler_pb2.CompiledTask(template=t.spec.template)
+            for key, t in self.state.tasks.items()
+            if key[3] == request.id.version
+        ]
+        compiled = compiler_pb2.CompiledWorkflowClosure(
+            primary=compiler_pb2.CompiledWorkflow(template=template, connections=compiler_pb2.ConnectionSet()),
+            tasks=tasks,
+        )
+        return workflow_pb2.Workflow(id=created.id, closure=workflow_pb2.WorkflowClosure(compiled_workflow=compiled))
+
+    def GetLaunchPlan(self, request: Any, context: Any) -> Any:  # noqa: N802
+        created = self._get(self.state.launch_plans, "GetLaunchPlan", request.id, context)
+        workflow = self._get(self.state.workflows, "GetWorkflow", created.spec.workflow_id, context)
+        interface = workflow.spec.template.interface
+        closure = launch_plan_pb2.LaunchPlanClosure(expected_outputs=interface.outputs)
+        return launch_plan_pb2.LaunchPlan(id=created.id, spec=created.spec, closure=closure)
+
+    def CreateExecution(self, request: Any, context: Any) -> Any:  # noqa: N802
+        identifier = identifier_pb2.WorkflowExecutionIdentifier(
+            project=request.project, domain=request.domain, name=request.name
+        )
+        with self.lock:
+            self.state.calls.append(("CreateExecution", request.name))
+            if request.name in self.state.executions:
+                context.abort(grpc.StatusCode.ALREADY_EXISTS, f"execution {request.name} already exists")
+            closure = execution_pb2.ExecutionClosure(phase=core_execution_pb2.WorkflowExecution.QUEUED)
+            closure.created_at.FromDatetime(datetime.datetime.now(datetime.UTC).replace(tzinfo=None))
+            self.state.created[request.name] = request
+            self.state.executions[request.name] = execution_pb2.Execution(
+                id=identifier, spec=request.spec, closure=closure
+            )
+        return execution_pb2.ExecutionCreateResponse(id=identifier)
+
+    def _execution(self, method: str, identifier: Any, context: Any) -> Any:
+        with self.lock:
+            self.state.calls.append((method, identifier.name))
+            found = self.state.executions.get(identifier.name)
+        if found is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"missing execution {identifier.name}")
+        return found
+
+    def GetExecution(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return self._execution("GetExecution", request.id, context)
+
+    def TerminateExecution(self, request: Any, context: Any) -> Any:  # noqa: N802
+        execution = self._execution("TerminateExecution", request.id, context)
+        if execution.closure.phase in _TERMINAL:
+            # what flyteadmin's state checks answer for a finished execution
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "execution already in a terminal state")
+        execution.closure.phase = core_execution_pb2.WorkflowExecution.ABORTED
+        execution.closure.abort_metadata.cause = request.cause
+        return execution_pb2.ExecutionTerminateResponse()
+
+    def UpdateExecution(self, request: Any, context: Any) -> Any:  # noqa: N802
+        execution = self._execution("UpdateExecution", request.id, context)
+        execution.closure.state_change_details.state = request.state
+        return execution_pb2.ExecutionUpdateResponse()
+
+    def ListNodeExecutions(self, request: Any, context: Any) -> Any:  # noqa: N802
+        name = request.workflow_execution_id.name
+        with self.lock:
+            self.state.calls.append(("ListNodeExecutions", f"{name}/{request.unique_parent_id}"))
+            nodes = self.state.node_executions.get(name, {}).get(request.unique_parent_id, [])
+        page, token = _page(nodes, request.limit, request.token)
+        return node_execution_pb2.NodeExecutionList(node_executions=page, token=token)
+
+    def ListTaskExecutions(self, request: Any, context: Any) -> Any:  # noqa: N802
+        node = request.node_execution_id
+        with self.lock:
+            self.state.calls.append(("ListTaskExecutions", f"{node.execution_id.name}/{node.node_id}"))
+            tasks = self.state.task_executions.get(node.execution_id.name, {}).get(node.node_id, [])
+        page, token = _page(tasks, request.limit, request.token)
+        return task_execution_pb2.TaskExecutionList(task_executions=page, token=token)
+
+
+def _page(items: list[Any], limit: int, token: str) -> tuple[list[Any], str]:
+    """flyteadmin's offset tokens: the token is the offset of the next page, "" after the last."""
+    start = int(token or 0)
+    end = start + (limit or 100)
+    return items[start:end], (str(end) if end < len(items) else "")
+
+
+@contextlib.contextmanager
+def flyteadmin_standin(version: str = "v1.16.8") -> Iterator[tuple[str, AdminState]]:
+    """A plaintext, stateful flyteadmin stand-in on loopback; yields (HOST:PORT, its state)."""
+    state = AdminState()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(_StatefulAdmin(version, state), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}", state
     finally:
         server.stop(grace=None).wait()
 

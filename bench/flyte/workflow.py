@@ -4,6 +4,10 @@ DataFrames travel between tasks as Flyte's StructuredDataset (parquet); the fitt
 joblib ``FlyteFile``. The adaptive step is a ``@dynamic`` task: it sees the drift decision and
 the grid as plain values at run time and builds one ``tune`` node per C value plus
 ``select_best`` only when there is drift.
+
+No task declares resources or an image: on a cluster both come from the registration's
+serialization settings (``bench/flyte/remote.py``), which flytekit also hands to ``adapt``'s pod so
+the nodes it compiles there get the same; a static ``requests=`` here would override that.
 """
 
 from __future__ import annotations
@@ -91,7 +95,9 @@ def select_best(grid: list[float], accuracies: list[float]) -> Result:
     return Result(accuracy=accuracy, best_c=best_c)
 
 
-@dynamic(cache=False)
+# The hints register tune and select_best with the workflow (flytekit would otherwise only meet
+# them inside the pod), so flyteadmin and the console know every task of the pipeline.
+@dynamic(cache=False, node_dependency_hints=[tune, select_best])
 def adapt(
     case_json: str, drift: bool, drifted_data: pd.DataFrame, current_accuracy: float, grid: list[float]
 ) -> Result:
