@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,7 +58,9 @@ def test_a_pod_created_run_and_deleted_during_the_watch_is_still_reported(standi
     watch = PodWatch(kube, NS, "execution-id=rbq1").start()
     eventually(lambda: feed.watches >= 1 and "rbq1-n0-0" in by_name(watch.seen()))
     # During the watch: a pod appears, runs, finishes and is garbage-collected.
-    created = dict(labels=RUN, node="node-b", created="2024-01-01T00:00:10Z", started="2024-01-01T00:00:12Z")
+    created: dict[str, Any] = dict(
+        labels=RUN, node="node-b", created="2024-01-01T00:00:10Z", started="2024-01-01T00:00:12Z"
+    )
     feed.put_pod(pod_object(NS, "rbq1-n1-0", phase="Pending", **created))
     feed.put_pod(pod_object(NS, "rbq1-n1-0", phase="Running", **created))
     feed.put_pod(pod_object(NS, "rbq1-n1-0", phase="Succeeded", finished="2024-01-01T00:00:20Z", **created))
@@ -115,7 +118,7 @@ KFP_RUN = {"pipeline/runid": "7c1d"}
 
 def test_stamp_lines_come_from_the_main_containers_only(standin: KubeStandin, kube: Kube) -> None:
     feed = standin.pod_feed
-    kfp = dict(labels=KFP_RUN, init_containers=("init", "kfp-launcher"), containers=("wait", "main"))
+    kfp: dict[str, Any] = dict(labels=KFP_RUN, init_containers=("init", "kfp-launcher"), containers=("wait", "main"))
     feed.put_pod(
         pod_object(
             KFP_NS,
@@ -154,7 +157,7 @@ def test_stamp_lines_come_from_the_main_containers_only(standin: KubeStandin, ku
     assert [c.name for c in by_name(pods)[impl1].containers if c.init] == ["init", "kfp-launcher"]
 
 
-def clean(error: BaseException) -> str:
+def clean(error: BaseException | str) -> str:
     text = str(error)
     assert "\n" not in text and TOKEN not in text
     return text
