@@ -60,8 +60,10 @@ def round_record(result: RoundResult) -> dict[str, Any]:
         )
     missing = record["missing"]
     missing.update(result.missing)
-    if not result.resources:
+    if not result.resources and result.target == "local":
         missing["resources"] = "not measured: the sampler was off or the round ended before it started"
+    elif not result.resources:
+        missing["resources"] = "not measured: cluster resources come from Prometheus (--prometheus-url)"
     for scope, stats in result.resources.items():
         missing.update({f"resources.{scope}.{key}": reason for key, reason in stats.missing.items()})
     for key in SUMMARY_KEYS:

@@ -179,7 +179,7 @@ class PodWatch:
         """Stop watching, list once more, and return every pod seen, ordered by creation then name."""
         self._stopped.set()
         try:
-            self._list()
+            self._list(final=True)
         except ClusterError as error:
             self._note(str(error))
         # The thread may sit in a watch read until its timeout; it records nothing after the stop.
@@ -211,7 +211,7 @@ class PodWatch:
                     return  # RBAC does not change by waiting
                 self._stopped.wait(self.retry_pause_s)
 
-    def _list(self) -> str:
+    def _list(self, final: bool = False) -> str:
         core = self.kube.core()
         listing = self.kube.call(
             self.what,
@@ -219,6 +219,14 @@ class PodWatch:
         )
         for pod in listing.items or []:
             self._record(pod_seen(pod))
+        if final:
+            # The last word: a pod seen before and not listed now is gone, whether or not its
+            # DELETED event reached the watch before it stopped.
+            listed = {pod.metadata.name for pod in listing.items or []}
+            with self._lock:
+                for name, pod in self._pods.items():
+                    if name not in listed and not pod.deleted:
+                        self._pods[name] = dataclasses.replace(pod, deleted=True)
         return str(listing.metadata.resource_version)
 
     def _watch(self, version: str) -> str:
