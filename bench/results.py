@@ -47,13 +47,23 @@ def round_record(result: RoundResult) -> dict[str, Any]:
         "startup_s": result.startup_s,
         **outcome,
         "tasks": {"counts": dict(result.task_counts), "execution_units": result.units},
-        "platform_timings": {},
+        "platform_timings": dict(result.platform_timings or {}),
         "resources": {scope: stats.as_dict() for scope, stats in result.resources.items()},
-        "missing": dict(LOCAL_NOTES),
+        "missing": dict(LOCAL_NOTES) if result.target == "local" else {},
     }
+    if result.target != "local":
+        record.update(
+            run_id=result.run_id,
+            run_url=result.run.url if result.run else None,
+            pods=[pod.as_dict() for pod in result.pods],
+            notes=list(result.notes),
+        )
     missing = record["missing"]
-    if not result.resources:
+    missing.update(result.missing)
+    if not result.resources and result.target == "local":
         missing["resources"] = "not measured: the sampler was off or the round ended before it started"
+    elif not result.resources:
+        missing["resources"] = "not measured: cluster resources come from Prometheus (--prometheus-url)"
     for scope, stats in result.resources.items():
         missing.update({f"resources.{scope}.{key}": reason for key, reason in stats.missing.items()})
     for key in SUMMARY_KEYS:

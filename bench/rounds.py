@@ -19,14 +19,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.cases import Case
 from bench.outcome import Outcome
+from bench.remote import Submitted
 from bench.resources.sampler import TreeSampler
 from bench.resources.stats import ResourceStats
 from bench.stamps import StampError, StampLog
+
+if TYPE_CHECKING:  # the kubernetes client is not imported for local rounds
+    from bench.cluster.pods import PodSeen
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOG_TAIL_LINES = 20
@@ -53,6 +58,22 @@ class RoundResult:
     resources: dict[str, ResourceStats] = dataclasses.field(default_factory=dict)
     #: (submit, result) in unix seconds: the window other sources (Prometheus) measure over
     window: tuple[float, float] | None = None
+    #: "local" (a launcher process) or "cluster" (a run on a platform, bench/remote_rounds.py)
+    target: str = "local"
+    #: cluster: the run the platform accepted (id, namespace, pod selector, console URL)
+    run: Submitted | None = None
+    #: cluster: every pod of the run Kubernetes showed, deleted ones included
+    pods: tuple[PodSeen, ...] = ()
+    #: cluster: the platform's own view of the run's timing; None locally (the executors keep none)
+    platform_timings: Mapping[str, Any] | None = None
+    #: reasons for nulls the round knows of, beyond those ``round_record`` derives
+    missing: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: what went wrong around the round without failing it (cleanup, the pod watch)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def run_id(self) -> str | None:
+        return self.run.run_id if self.run else None
 
 
 def _log_tail(log: Path) -> str:

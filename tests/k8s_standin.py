@@ -10,6 +10,13 @@ kubernetes 30.1 Python client's models and ``stream/ws_client.py`` and the apise
   ``kind``/``apiVersion``/``metadata`` as served; 404 and 403 as v1 ``Status`` objects;
 - ``GET /api/v1/nodes`` and ``GET /apis/apps/v1/namespaces/<ns>/deployments`` (lists; ``add_node``,
   ``add_deployment``), 403 when ``nodes``/``deployments`` is in ``forbidden``;
+- ``GET /api/v1/namespaces/<ns>/pods?labelSelector=k=v,...`` (a ``PodList`` with its
+  ``resourceVersion``), the same with ``watch=true`` (``resourceVersion``, ``timeoutSeconds``:
+  HTTP/1.1 chunked JSON event lines ``{"type": "ADDED"|"MODIFIED"|"DELETED", "object": pod}``
+  until the timeout, or an ``ERROR`` event with a 410 ``Status`` once ``expire_watches()`` is
+  called, as a compacted resource version gives) and ``GET .../pods/<name>/log?container=c``
+  (the text; 400 for a missing or unknown container, 404 for a deleted pod), driven by
+  ``put_pod`` / ``delete_pod`` / ``set_log`` (``pod_object`` builds a pod as it is served);
 - ``POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews``: allowed unless the resource
   (``pods/portforward`` style) is in ``forbidden``;
 - the pod port-forward websocket upgrade (``v4.channel.k8s.io``, one port): the two initial
@@ -34,6 +41,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -79,6 +87,7 @@ class KubeStandin:
         self._server.standin = self  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
         self._sockets: set[socket.socket] = set()
+        self.pod_feed = PodFeed()
 
     @property
     def url(self) -> str:
@@ -93,6 +102,7 @@ class KubeStandin:
         return self
 
     def stop(self) -> None:
+        self.pod_feed.close()  # ends the open watches, or their handler threads outlive the server
         if self._thread is not None:  # shutdown() waits for serve_forever: only if it runs
             self._server.shutdown()
         with self._lock:
@@ -275,6 +285,177 @@ class KubeStandin:
             (self._sockets.add if add else self._sockets.discard)(sock)
 
 
+# -- pods: list, watch, log ------------------------------------------------------------------------
+
+
+def pod_object(
+    namespace: str,
+    name: str,
+    *,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    node: str | None = "node-a",
+    phase: str = "Succeeded",
+    containers: tuple[str, ...] = ("main",),
+    init_containers: tuple[str, ...] = (),
+    created: str = "2024-01-01T00:00:00Z",
+    started: str | None = "2024-01-01T00:00:01Z",
+    finished: str | None = "2024-01-01T00:00:09Z",
+) -> dict[str, Any]:
+    """A pod as the apiserver serves it, its container states following ``phase``:
+    Pending (waiting, not scheduled without ``node``), Running, Succeeded or Failed (terminated)."""
+
+    def state(container: str) -> dict[str, Any]:
+        if phase == "Pending":
+            return {"waiting": {"reason": "ContainerCreating"}}
+        if phase == "Running":
+            return {"running": {"startedAt": started}}
+        code = 0 if phase == "Succeeded" else 1
+        reason = "Completed" if code == 0 else "Error"
+        return {"terminated": {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": finished}}
+
+    done = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": started}}
+
+    def statuses(names: tuple[str, ...], init: bool) -> list[dict[str, Any]]:
+        # Init containers have all finished by the time the main ones run.
+        return [
+            {
+                "name": c,
+                "state": done if init else state(c),
+                "ready": phase == "Running" and not init,
+                "restartCount": 0,
+                "image": "standin:1",
+                "imageID": "",
+            }
+            for c in names
+        ]
+
+    status_: dict[str, Any] = {"phase": phase}
+    if node is not None and phase != "Pending":
+        status_.update(startTime=started, containerStatuses=statuses(containers, False))
+        if init_containers:
+            status_["initContainerStatuses"] = statuses(init_containers, True)
+    spec: dict[str, Any] = {"containers": [{"name": c, "image": "standin:1"} for c in containers]}
+    if init_containers:
+        spec["initContainers"] = [{"name": c, "image": "standin:1"} for c in init_containers]
+    if node is not None:
+        spec["nodeName"] = node
+    return {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": f"uid-{namespace}-{name}",
+            "creationTimestamp": created,
+            "labels": dict(labels or {}),
+            "annotations": dict(annotations or {}),
+        },
+        "spec": spec,
+        "status": status_,
+    }
+
+
+def _selected(labels: dict[str, str], selector: str) -> bool:
+    """Equality-based label selectors (``a=b``, ``a==b``, ``a!=b``, comma = and), as kubectl sends them."""
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key) == value:
+                return False
+        else:
+            key, _, value = term.replace("==", "=").partition("=")
+            if labels.get(key) != value:
+                return False
+    return True
+
+
+class PodFeed:
+    """The stand-in's pods as a resource-versioned history, the way list + watch see it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.version = 100
+        #: below this resource version the history is gone (``expire_watches``): watches get 410
+        self.compacted = 0
+        self.pods: dict[tuple[str, str], dict[str, Any]] = {}
+        self.events: list[tuple[int, str, str, dict[str, Any]]] = []  # (rv, namespace, type, pod)
+        self.logs: dict[tuple[str, str, str], str] = {}
+        self.watches = 0  # watch requests served, so tests can see re-watches
+        self.closed = False
+
+    def put_pod(self, pod: dict[str, Any]) -> dict[str, Any]:
+        """Create or update a pod (``pod_object``); watchers get ADDED or MODIFIED."""
+        with self._cond:
+            meta = pod["metadata"]
+            key = (meta["namespace"], meta["name"])
+            self.version += 1
+            stored = json.loads(json.dumps(pod))
+            stored["metadata"]["resourceVersion"] = str(self.version)
+            kind = "MODIFIED" if key in self.pods else "ADDED"
+            self.pods[key] = stored
+            self.events.append((self.version, key[0], kind, stored))
+            self._cond.notify_all()
+            return stored
+
+    def delete_pod(self, namespace: str, name: str) -> None:
+        """Delete a pod (garbage collection); its logs go with it; watchers get DELETED."""
+        with self._cond:
+            stored = self.pods.pop((namespace, name))
+            self.version += 1
+            final = json.loads(json.dumps(stored))
+            final["metadata"]["resourceVersion"] = str(self.version)
+            final["metadata"]["deletionTimestamp"] = final["metadata"]["creationTimestamp"]
+            self.events.append((self.version, namespace, "DELETED", final))
+            for key in [k for k in self.logs if k[:2] == (namespace, name)]:
+                del self.logs[key]
+            self._cond.notify_all()
+
+    def set_log(self, namespace: str, pod: str, container: str, text: str) -> None:
+        with self._cond:
+            self.logs[namespace, pod, container] = text
+
+    def expire_watches(self) -> None:
+        """Compact the history: open watches end, and watching from an older version gives 410 Gone."""
+        with self._cond:
+            self.compacted = self.version + 1  # every version handed out so far is too old
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def listing(self, namespace: str, selector: str) -> tuple[int, list[dict[str, Any]]]:
+        with self._cond:
+            items = [
+                {k: v for k, v in p.items() if k not in ("kind", "apiVersion")}  # list items carry neither
+                for (ns, _), p in sorted(self.pods.items())
+                if ns == namespace and _selected(p["metadata"].get("labels", {}), selector)
+            ]
+            return self.version, items
+
+    def next_events(
+        self, namespace: str, selector: str, after: int, started: int, deadline: float
+    ) -> tuple[list[tuple[int, str, dict[str, Any]]], bool]:
+        """Events after ``after``, waiting until there are some; True once the watch must end."""
+        with self._cond:
+            while True:
+                if self.closed or self.compacted > started:
+                    return [], True
+                found = [
+                    (rv, kind, pod)
+                    for rv, ns, kind, pod in self.events
+                    if rv > after and ns == namespace and _selected(pod["metadata"].get("labels", {}), selector)
+                ]
+                if found:
+                    return found, False
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return [], True
+                self._cond.wait(min(remaining, 0.5))
+
+
 def status(code: int, reason: str, message: str, **details: str) -> dict[str, Any]:
     """A v1 ``Status`` as the apiserver returns with errors."""
     return {
@@ -361,6 +542,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self._inventory_list(split.path):
             return
+        if self._pods_route(parts, query):
+            return
         if parts[:3] == ["apis", "discovery.k8s.io", "v1"] and len(parts) == 6 and parts[5] == "endpointslices":
             if not standin.serve_slices:
                 self._json(404, status(404, "NotFound", "the server could not find the requested resource"))
@@ -438,6 +621,109 @@ class _Handler(BaseHTTPRequestHandler):
             ),
         )
         return True
+
+    # -- pods: list, watch, log -----------------------------------------------------------------
+
+    def _pods_route(self, parts: list[str], query: dict[str, list[str]]) -> bool:
+        """Serve the pod list/watch and pod logs; False when the path is not one of them."""
+        if parts[:3] != ["api", "v1", "namespaces"] or len(parts) < 5 or parts[4] != "pods":
+            return False
+        namespace = parts[3]
+        feed = self.standin.pod_feed
+        if len(parts) == 5:
+            # Go's strconv.ParseBool: the Python client sends "True"
+            watching = (query.get("watch") or [""])[0] in ("1", "t", "T", "true", "TRUE", "True")
+            if self._forbid("pods", namespace, "watch" if watching else "list"):
+                return True
+            selector = (query.get("labelSelector") or [""])[0]
+            if watching:
+                self._watch_pods(namespace, selector, query)
+                return True
+            version, items = feed.listing(namespace, selector)
+            self._json(
+                200,
+                {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": str(version)}, "items": items},
+            )
+            return True
+        if len(parts) == 7 and parts[6] == "log":
+            if self._forbid("pods/log", namespace, "get"):
+                return True
+            self._pod_log(namespace, parts[5], (query.get("container") or [""])[0])
+            return True
+        return False
+
+    def _pod_log(self, namespace: str, name: str, container: str) -> None:
+        feed = self.standin.pod_feed
+        pod = feed.pods.get((namespace, name))
+        if pod is None:
+            self._json(404, status(404, "NotFound", f'pods "{name}" not found', name=name, kind="pods"))
+            return
+        names = [c["name"] for c in pod["spec"]["containers"]]
+        inits = [c["name"] for c in pod["spec"].get("initContainers", [])]
+        if not container:
+            if len(names) != 1:
+                message = f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]" + (
+                    f" or one of the init containers: [{' '.join(inits)}]" if inits else ""
+                )
+                self._json(400, status(400, "BadRequest", message))
+                return
+            container = names[0]
+        if container not in names + inits:
+            self._json(400, status(400, "BadRequest", f"container {container} is not valid for pod {name}"))
+            return
+        states = {s["name"]: s["state"] for s in pod["status"].get("containerStatuses", [])}
+        states.update({s["name"]: s["state"] for s in pod["status"].get("initContainerStatuses", [])})
+        if "waiting" in states.get(container, {"waiting": {}}):
+            reason = states.get(container, {}).get("waiting", {}).get("reason", "PodInitializing")
+            message = f'container "{container}" in pod "{name}" is waiting to start: {reason}'
+            self._json(400, status(400, "BadRequest", message))
+            return
+        data = feed.logs.get((namespace, name, container), "").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _watch_pods(self, namespace: str, selector: str, query: dict[str, list[str]]) -> None:
+        """A watch as the apiserver streams it: HTTP/1.1 chunked, one JSON event per line."""
+        feed = self.standin.pod_feed
+        with feed._cond:
+            feed.watches += 1
+            current = feed.version
+        since = int((query.get("resourceVersion") or ["0"])[0] or 0)
+        deadline = time.monotonic() + float((query.get("timeoutSeconds") or ["1800"])[0])
+        self.wfile.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+            b"Cache-Control: no-cache, private\r\n\r\n"
+        )
+        self.close_connection = True
+
+        def send(event: dict[str, Any]) -> None:
+            line = json.dumps(event).encode() + b"\n"
+            self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+            self.wfile.flush()
+
+        try:
+            if since and since < feed.compacted:
+                message = f"too old resource version: {since} ({feed.compacted})"
+                send({"type": "ERROR", "object": status(410, "Expired", message)})
+            else:
+                if not since:  # "0" or absent: the current state first, as synthetic ADDED events
+                    for pod in feed.listing(namespace, selector)[1]:
+                        send({"type": "ADDED", "object": {"kind": "Pod", "apiVersion": "v1", **pod}})
+                    since = current
+                while True:
+                    events, ended = feed.next_events(namespace, selector, since, current, deadline)
+                    for rv, kind, pod in events:
+                        send({"type": kind, "object": pod})
+                        since = rv
+                    if ended:
+                        break
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            pass  # the client went away: a watch it stopped
 
     # -- the port-forward websocket -------------------------------------------------------------
 
