@@ -11,6 +11,8 @@ from bench.errors import BenchError
 from bench.platforms import PLATFORMS
 
 TARGETS = ("local", "cluster")
+#: bare Python is the local reference: on a cluster only the orchestrators run
+CLUSTER_PLATFORMS = ("flyte", "kfp")
 DEFAULT_RUN_TIMEOUT = 1800.0
 
 
@@ -69,8 +71,16 @@ def parse_options(
     """Check every option; raise BenchError naming the option, the bad value and the valid ones."""
     if target not in TARGETS:
         raise BenchError(f"--target: unknown {target!r}; choose from {', '.join(TARGETS)}")
+    default_platforms = CLUSTER_PLATFORMS if target == "cluster" else tuple(PLATFORMS)
+    platforms = _choices("--platform", platform, list(PLATFORMS), default_platforms)
+    local_only = [p for p in platforms if target == "cluster" and p not in CLUSTER_PLATFORMS]
+    if local_only:
+        raise BenchError(
+            f"--platform: {', '.join(local_only)} runs only on the local target; "
+            f"with --target=cluster choose from {', '.join(CLUSTER_PLATFORMS)}"
+        )
     return BenchOptions(
-        platforms=_choices("--platform", platform, list(PLATFORMS), list(PLATFORMS)),
+        platforms=platforms,
         cases=_cases(case, scale, fanout),
         rounds=_number("--rounds", rounds, int, 1),
         warmup=_number("--warmup", warmup, int, 0),

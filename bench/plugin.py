@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,19 @@ import pytest
 from bench.cases import CASES
 from bench.cluster.endpoints import cluster_preflight
 from bench.cluster.options import add_cluster_options, parse_cluster_options
+from bench.cluster.remote_options import (
+    add_remote_options,
+    check_separate_clusters,
+    parse_remote_options,
+    platform_servers,
+)
+from bench.cluster.target import ClusterTarget, PrometheusChoice
 from bench.errors import BenchError
-from bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, parse_options
+from bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, BenchOptions, parse_options
 from bench.platforms import PLATFORMS
 from bench.replay import REPLAY_CLOCK
-from bench.resources.scopes import PrometheusPlan
+from bench.resources.profile import load_profile
+from bench.resources.scopes import ClusterPrometheusPlan, PrometheusPlan
 from bench.session import BenchSession
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
@@ -101,11 +110,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--scrape-interval", default=30.0, metavar="SECONDS", help="Prometheus scrape interval. Default: 30"
     )
     group.addoption(
+        "--node-resources",
+        action="store_true",
+        help="cluster target: also measure the nodes the run's pods ran on (node-exporter series)",
+    )
+    group.addoption(
         "--prometheus-insecure-skip-verify",
         action="store_true",
         help="do not verify Prometheus's TLS certificate (explicit opt-out)",
     )
     add_cluster_options(group.addoption)
+    add_remote_options(group.addoption)
     group.addoption(
         "--round-logs",
         default=None,
@@ -115,40 +130,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    try:
-        options = parse_options(
-            platform=config.getoption("platform"),
-            case=config.getoption("case"),
-            rounds=config.getoption("rounds"),
-            warmup=config.getoption("warmup"),
-            target=config.getoption("target"),
-            run_timeout=config.getoption("run_timeout"),
-            min_success_rate=config.getoption("min_success_rate"),
-            sample_hz=config.getoption("sample_hz"),
-            scale=config.getoption("scale"),
-            fanout=config.getoption("fanout"),
-        )
-        if options.target == "cluster":
-            # Connect now, within --connect-timeout, so a missing cluster is one line and not a
-            # failure per test; runs on the cluster itself come with the remote runners.
-            reachable = cluster_preflight(parse_cluster_options(config.getoption), options.platforms)
-            raise BenchError(
-                f"{reachable}, but remote pipeline runs are not implemented yet: "
-                "`python -m bench doctor --target=cluster` checks the endpoints and Prometheus"
-            )
-        prometheus = PrometheusPlan.from_options(
-            url=config.getoption("prometheus_url"),
-            namespaces=[ns for value in config.getoption("prometheus_namespace") for ns in value.split(",") if ns],
-            pod_regex=config.getoption("prometheus_pod_regex"),
-            profile=config.getoption("metrics_profile"),
-            scrape_interval=config.getoption("scrape_interval"),
-            insecure_skip_verify=config.getoption("prometheus_insecure_skip_verify"),
-        )
-    except BenchError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    log_dir = Path(config.getoption("round_logs") or config.rootpath / ".retrain-bench" / "logs" / stamp)
-
     def progress(line: str) -> None:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         capture = config.pluginmanager.get_plugin("capturemanager")
@@ -163,8 +144,87 @@ def pytest_configure(config: pytest.Config) -> None:
     def warn(message: str) -> None:
         warnings.warn(ResourcesWarning(message), stacklevel=1)
 
-    config.stash[SESSION_KEY] = BenchSession(options, log_dir, progress, prometheus=prometheus, warn=warn)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    log_dir = Path(config.getoption("round_logs") or config.rootpath / ".retrain-bench" / "logs" / stamp)
+    try:
+        options = parse_options(
+            platform=config.getoption("platform"),
+            case=config.getoption("case"),
+            rounds=config.getoption("rounds"),
+            warmup=config.getoption("warmup"),
+            target=config.getoption("target"),
+            run_timeout=config.getoption("run_timeout"),
+            min_success_rate=config.getoption("min_success_rate"),
+            sample_hz=config.getoption("sample_hz"),
+            scale=config.getoption("scale"),
+            fanout=config.getoption("fanout"),
+        )
+        cluster = _cluster_target(config, options, progress, log_dir) if options.target == "cluster" else None
+        # On a cluster the scopes come from the platforms themselves (bench/cluster/target.py).
+        prometheus = (
+            None
+            if cluster
+            else PrometheusPlan.from_options(
+                url=config.getoption("prometheus_url"),
+                namespaces=[ns for value in config.getoption("prometheus_namespace") for ns in value.split(",") if ns],
+                pod_regex=config.getoption("prometheus_pod_regex"),
+                profile=config.getoption("metrics_profile"),
+                scrape_interval=config.getoption("scrape_interval"),
+                insecure_skip_verify=config.getoption("prometheus_insecure_skip_verify"),
+            )
+        )
+    except BenchError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+    if cluster is not None:
+        for note in cluster.remote.warnings():
+            warn(note)
+    config.stash[SESSION_KEY] = BenchSession(
+        options, log_dir, progress, prometheus=prometheus, warn=warn, cluster=cluster
+    )
     config.addinivalue_line("markers", "retrain_bench: a platform x case benchmark of the retraining pipeline")
+
+
+def _cluster_target(
+    config: pytest.Config, options: BenchOptions, progress: Callable[[str], None], log_dir: Path
+) -> ClusterTarget:
+    """Validate the cluster and remote options and reach every platform's cluster now, within
+    --connect-timeout, so a missing cluster is one line and not a failure per test."""
+    cluster = parse_cluster_options(config.getoption)
+    profile = load_profile(config.getoption("metrics_profile"))
+    try:
+        scrape_interval = float(config.getoption("scrape_interval"))
+    except (TypeError, ValueError):
+        raise BenchError(f"--scrape-interval: {config.getoption('scrape_interval')!r} is not a number") from None
+    remote = parse_remote_options(
+        config.getoption, scrape_interval_s=scrape_interval, rate_window_s=profile.rate_window_s
+    )
+    prometheus = PrometheusChoice(
+        profile=config.getoption("metrics_profile"),
+        insecure_skip_verify=config.getoption("prometheus_insecure_skip_verify"),
+        nodes=config.getoption("node_resources"),
+        scrape_interval_s=scrape_interval,
+    )
+    # Profiles and the inventory file are checked now, before anything connects.
+    ClusterPrometheusPlan.from_options(
+        url=None,
+        profile=prometheus.profile,
+        scrape_interval=scrape_interval,
+        insecure_skip_verify=prometheus.insecure_skip_verify,
+        inventory=remote.platform_inventory,
+        nodes=prometheus.nodes,
+    )
+    check_separate_clusters(
+        platform_servers(remote, cluster.kubeconfig, options.platforms),
+        parallel=parallel_platforms(config),
+        allow_shared=remote.allow_shared_cluster,
+    )
+    target = ClusterTarget(
+        cluster, remote, run_timeout=options.run_timeout, progress=progress, prometheus=prometheus, log_dir=log_dir
+    )
+    for platform in options.platforms:
+        cluster_preflight(target.options_for(platform), [platform])
+    return target
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -205,5 +265,15 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
         item.session.shouldstop = "interrupted (Ctrl-C): rounds run so far are saved"
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    bench = config.stash.get(SESSION_KEY, None)
+    if bench is not None:
+        bench.close()
+
+
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
     output_json["retrain_bench"] = config.stash[SESSION_KEY].run_level()
+
+
+def parallel_platforms(config: pytest.Config) -> bool:  # TEMPORARY until the xdist branch lands
+    return False

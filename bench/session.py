@@ -12,12 +12,23 @@ from typing import Any
 import pytest
 
 from bench.cases import Case, case_for
+from bench.cluster.target import ClusterTarget
 from bench.options import BenchOptions
 from bench.replay import REPLAY_CLOCK
 from bench.resources.scopes import PrometheusPlan
 from bench.results import SCHEMA, benchmark_record
 from bench.rounds import RoundInterrupted, RoundResult, run_round
 
+LOCAL_NOTE = (
+    "local target: each platform's own local executor, one fresh process per round; "
+    "Flyte local runs tasks one after another in one process, kfp.local runs a process "
+    "per task with at most 2 loop iterations at once. These are not cluster numbers."
+)
+CLUSTER_NOTE = (
+    "cluster target: each round is one execution submitted through the platform's API and polled "
+    "at --poll-interval; total_s includes up to one poll interval of detection delay, and queue_s "
+    "compares the client's clock with the nodes' clocks"
+)
 VERSIONED = ("flytekit", "kfp", "pytest-benchmark", "pytest", "scikit-learn", "pandas", "pyarrow", "numpy")
 
 
@@ -54,6 +65,8 @@ class BenchSession:
     interrupted: bool = False
     warned: bool = False
     replayed: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+    #: the cluster target's platforms, endpoints and runners; None on the local target
+    cluster: ClusterTarget | None = None
 
     def add_to_plan(self, platform: str, case: str) -> None:
         platforms = self.plan.setdefault(case, [])
@@ -77,22 +90,29 @@ class BenchSession:
             warmup = index < self.options.warmup
             log = self.log_dir / f"{platform}-{case.key}-{index}.log"
             try:
-                result = run_round(
-                    platform,
-                    case,
-                    index,
-                    warmup=warmup,
-                    run_timeout=self.options.run_timeout,
-                    log=log,
-                    sample_hz=self.options.sample_hz or None,
-                )
+                if self.cluster is not None:
+                    result = self.cluster.run_round(platform, case, index, warmup=warmup)
+                else:
+                    result = run_round(
+                        platform,
+                        case,
+                        index,
+                        warmup=warmup,
+                        run_timeout=self.options.run_timeout,
+                        log=log,
+                        sample_hz=self.options.sample_hz or None,
+                    )
             except RoundInterrupted as stop:
                 result, self.interrupted = stop.result, True
             self.results[(platform, case.key)].append(result)
             self._report(result, total)
-        if self.prometheus is not None and not self.interrupted:
-            for p in platforms:
+        if self.interrupted:
+            return
+        for p in platforms:
+            if self.prometheus is not None:
                 self.results[(p, case.key)] = self.prometheus.collect(self.results[(p, case.key)], self._warn_once)
+            if self.cluster is not None:
+                self.results[(p, case.key)] = self.cluster.collect(p, self.results[(p, case.key)], self._warn_once)
 
     def _warn_once(self, message: str) -> None:
         if not self.warned:
@@ -120,12 +140,14 @@ class BenchSession:
             "order": "interleaved: round-robin over platforms per case, starting platform rotating each round",
             "interrupted": self.interrupted,
             "prometheus": self.prometheus.run_level() if self.prometheus else None,
-            "notes": [
-                "local target: each platform's own local executor, one fresh process per round; "
-                "Flyte local runs tasks one after another in one process, kfp.local runs a process "
-                "per task with at most 2 loop iterations at once. These are not cluster numbers."
-            ],
+            "notes": [CLUSTER_NOTE if self.cluster else LOCAL_NOTE],
+            "cluster": self.cluster.run_level() if self.cluster else None,
         }
+
+    def close(self) -> None:
+        """Close what the session opened (port-forwards, API clients)."""
+        if self.cluster is not None:
+            self.cluster.close()
 
     def all_replayed(self) -> bool:
         """Every benchmark whose rounds ran has been handed to pytest-benchmark."""

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import BenchRun
-from tests.k8s_standin import TOKEN, KubeStandin, add_flyte, add_prometheus, hostport
-from tests.platform_standins import flyteadmin
+from tests.k8s_standin import TOKEN, KubeStandin, add_prometheus, hostport
 from tests.prometheus import running_prometheus
 
 
@@ -38,22 +37,6 @@ def test_a_missing_service_is_one_line(bench_run: BenchRun, tmp_path: Path) -> N
     errors = [line for line in result.errlines if line.strip()]
     assert len(errors) == 1 and errors[0].startswith("ERROR: ")
     assert "kubeflow/ml-pipeline-ui" in errors[0] and "service" in errors[0]
-
-
-@pytest.mark.prometheus
-def test_reached_endpoints_are_named_before_saying_runs_are_not_there_yet(bench_run: BenchRun, tmp_path: Path) -> None:
-    with running_prometheus(tmp_path / "prom") as prometheus, flyteadmin() as admin, KubeStandin() as standin:
-        add_flyte(standin, hostport(admin))
-        add_prometheus(standin, hostport(prometheus))
-        kubeconfig = standin.kubeconfig(tmp_path / "kubeconfig")
-        result, _ = bench_run.run("--target=cluster", "--platform=flyte", f"--kubeconfig={kubeconfig}", timeout=60)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(
-        [
-            "ERROR: cluster reachable (context standin, Kubernetes v1.30.0-standin; Flyte at 127.0.0.1:*, "
-            "Prometheus at http://127.0.0.1:*), but remote pipeline runs are not implemented yet*"
-        ]
-    )
 
 
 @pytest.mark.prometheus

@@ -1,0 +1,169 @@
+"""`pytest bench/ --target=cluster` end to end, against STAND-INS of what cannot run here.
+
+What is real: the plugin, the session, the remote round, the pod watch and log reads, the
+port-forwards, kfp.Client and the KFP runner, the Prometheus collector and a real Prometheus.
+What stands in: the Kubernetes API server (tests/k8s_standin.py) and the KFP API server
+(tests/platform_standins.py ``kfp_runs_api``). No pipeline runs: a scripted controller thread
+(``ScriptedKfp`` below) plays Argo and the KFP backend — for every run the suite creates it adds the
+run's pods to the API stand-in, with logs carrying stamp lines written by hand, then moves the run
+to RUNNING and SUCCEEDED with task details, as the real backend reports them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.stamps import LINE_PREFIX
+from tests.helpers import BenchRun, records
+from tests.k8s_standin import KubeStandin, add_kfp_ui, add_prometheus, hostport, pod_object
+from tests.platform_standins import KfpRunsStandin, kfp_runs_api
+from tests.prometheus import running_prometheus
+
+pytestmark = pytest.mark.prometheus
+
+#: stamps of one run, as (task, C, start offset s, end offset s, recorded outputs); offsets are
+#: from the moment the scripted controller saw the run. detect_drift ends at 0.50 s, select_best at
+#: 1.75 s: retrain_tune_s = 1.75 - 0.50 = 1.25 s on every round.
+STAMPS = (
+    ("make_data", None, 0.10, 0.20, {}),
+    ("train", None, 0.25, 0.35, {"accuracy": 0.9}),
+    ("detect_drift", None, 0.40, 0.50, {"accuracy": 0.5, "drift": True}),
+    ("tune", 0.1, 0.60, 1.00, {"accuracy": 0.7}),
+    ("tune", 1.0, 0.60, 1.20, {"accuracy": 0.8}),
+    ("select_best", None, 1.50, 1.75, {"best_c": 1.0, "accuracy": 0.8}),
+)
+
+
+def _line(task: str, c: float | None, start_ns: int, end_ns: int, out: dict[str, Any], pod: str) -> str:
+    stamp = {"task": task, "start_ns": start_ns, "end_ns": end_ns, "pid": 1, "unit": pod, "c": c, "out": out}
+    return LINE_PREFIX + json.dumps(stamp)
+
+
+class ScriptedKfp:
+    """Plays the KFP backend and Argo for every new run: pods with stamp logs, then the run's states."""
+
+    def __init__(self, api: KfpRunsStandin, kube: KubeStandin) -> None:
+        self.api, self.kube = api, kube
+        self.done: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> ScriptedKfp:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.05):
+            with self.api.lock:
+                new = [run_id for run_id, run in self.api.runs.items() if run_id not in self.done]
+            for run_id in new:
+                self.done.add(run_id)
+                self._play(run_id)
+
+    def _play(self, run_id: str) -> None:
+        zero = time.time_ns()
+        feed = self.kube.pod_feed
+        for number, (task, c, start, end, out) in enumerate(STAMPS):
+            pod = f"{run_id}-system-container-impl-{number}"
+            labels = {"pipeline/runid": run_id}
+            feed.put_pod(pod_object("kubeflow", pod, labels=labels, init_containers=("kfp-launcher",)))
+            feed.set_log(
+                "kubeflow", pod, "main", _line(task, c, zero + int(start * 1e9), zero + int(end * 1e9), out, pod)
+            )
+            # a driver pod: no stamps, and the launcher's init container logs nothing of ours
+            feed.put_pod(pod_object("kubeflow", f"{run_id}-system-container-driver-{number}", labels=labels))
+        with self.api.lock:
+            self.api.runs[run_id]["state"] = "RUNNING"
+        time.sleep(0.3)
+        with self.api.lock:
+            run = self.api.runs[run_id]
+            run["state"] = "SUCCEEDED"
+            run["finished_at"] = "2026-08-21T10:02:07Z"
+            # the backend's whole-second task records: train 10:00:10 -> 10:00:32 is 22 s
+            run["run_details"] = {
+                "task_details": [
+                    {"run_id": run_id, "task_id": "t1", "display_name": "train", "state": "SUCCEEDED",
+                     "create_time": "2026-08-21T10:00:10Z", "start_time": "2026-08-21T10:00:10Z",
+                     "end_time": "2026-08-21T10:00:32Z"},
+                    {"run_id": run_id, "task_id": "t0", "display_name": "train-driver", "state": "SUCCEEDED",
+                     "create_time": "2026-08-21T10:00:05Z", "start_time": "2026-08-21T10:00:05Z",
+                     "end_time": "2026-08-21T10:00:09Z"},
+                ]
+            }  # fmt: skip
+
+
+@pytest.fixture
+def kfp_cluster(tmp_path: Path) -> Iterator[tuple[Path, KfpRunsStandin]]:
+    """A kubeconfig whose cluster serves KFP (ml-pipeline-ui) and a real Prometheus, both forwarded."""
+    with (
+        running_prometheus(tmp_path / "prom") as prometheus,
+        kfp_runs_api() as api,
+        KubeStandin() as kube,
+        ScriptedKfp(api, kube),
+    ):
+        add_kfp_ui(kube, hostport(api.url.removeprefix("http://")))
+        add_prometheus(kube, hostport(prometheus))
+        yield kube.kubeconfig(tmp_path / "kubeconfig"), api
+
+
+def test_kfp_rounds_on_a_standin_cluster_are_recorded_like_the_study(
+    bench_run: BenchRun, kfp_cluster: tuple[Path, KfpRunsStandin]
+) -> None:
+    kubeconfig, api = kfp_cluster
+    result, document = bench_run.run(
+        "--target=cluster", "--platform=kfp", "--case=smoke", "--rounds=2", "--warmup=0",
+        f"--kubeconfig={kubeconfig}", "--connect-timeout=5", "--poll-interval=0.1", "--cooldown=0",
+        "--scrape-interval=1", "--task-image=ghcr.io/example/retrain-bench-task:test",
+        "--task-cpu=500m", "--task-memory=1Gi",
+        timeout=180,
+    )  # fmt: skip
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    assert document is not None
+    record = records(document)["kfp-smoke"]
+    assert record["target"] == "cluster" and record["success_rate"] == 1.0
+    rounds = record["rounds"]
+    assert len(rounds) == 2
+    for r in rounds:
+        assert r["ok"], r["error"]
+        assert r["retrain_tune_s"] == pytest.approx(1.25, abs=1e-6)
+        assert r["accuracy"] == {"initial": 0.9, "drifted": 0.5, "final": 0.8}
+        assert r["drift_detected"] is True and r["best_c"] == 1.0
+        assert r["tasks"]["counts"] == {"make_data": 1, "train": 1, "detect_drift": 1, "tune": 2, "select_best": 1}
+        # the platform's own view keeps the user's task and drops the driver: 22 whole seconds
+        assert [(t["name"], t["duration_s"]) for t in r["platform_timings"]["tasks"]] == [("train", 22)]
+        # the run's pods as Kubernetes saw them: six executors and six drivers
+        assert len(r["pods"]) == 12
+        # nothing was scraped for these pods: null with a reason, never 0
+        execution = r["resources"]["execution"]
+        assert execution["cpu_seconds"] is None and "resources.execution.cpu_seconds" in r["missing"]
+        assert execution["details"]["kubernetes"]["pods_seen"] == 12
+    run_ids = [r["run_id"] for r in rounds]
+    assert len(set(run_ids)) == 2
+    # every run was submitted with caching off and then archived (--cleanup is on by default)
+    submitted = [body for method, path, _, body in api.requests if (method, path) == ("POST", "/apis/v2beta1/runs")]
+    assert len(submitted) == 2
+    archived = {path for method, path, _, _ in api.requests if method == "POST" and path.endswith(":archive")}
+    assert archived == {f"/apis/v2beta1/runs/{run_id}:archive" for run_id in run_ids}
+    cluster = document["retrain_bench"]["cluster"]
+    assert cluster["options"]["resources"] == {"cpu": "500m", "memory": "1Gi"}
+    assert cluster["manifests"]["kfp"]["platform"] == "kfp"
+    result.stdout.fnmatch_lines(["*kfp/smoke round 1/2 *s ok*", "*kfp/smoke round 2/2 *s ok*"])
+
+
+def test_bare_is_refused_on_the_cluster_target(bench_run: BenchRun) -> None:
+    result, document = bench_run.run("--target=cluster", "--platform=bare")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and document is None
+    result.stderr.fnmatch_lines(
+        ["ERROR: --platform: bare runs only on the local target; with --target=cluster choose from flyte, kfp"]
+    )
