@@ -2,11 +2,12 @@
 
 What is real: the plugin, the session, the remote round, the pod watch and log reads, the
 port-forwards, kfp.Client and the KFP runner, the Prometheus collector and a real Prometheus.
-What stands in: the Kubernetes API server (tests/k8s_standin.py) and the KFP API server
-(tests/platform_standins.py ``kfp_runs_api``). No pipeline runs: a scripted controller thread
-(``ScriptedKfp`` below) plays Argo and the KFP backend — for every run the suite creates it adds the
-run's pods to the API stand-in, with logs carrying stamp lines written by hand, then moves the run
-to RUNNING and SUCCEEDED with task details, as the real backend reports them.
+What stands in: the Kubernetes API server (tests/k8s_standin.py), the KFP API server
+(tests/platform_standins.py ``kfp_runs_api``) and flyteadmin (``flyteadmin_standin``, gRPC). No
+pipeline runs: scripted controller threads (``ScriptedKfp``, ``ScriptedFlyte`` below) play Argo and
+the KFP backend, or flytepropeller — for every run the suite creates they add the run's pods to the
+API stand-in, with logs carrying stamp lines written by hand, then move the run on to its end, as
+the real backends report it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flyteidl.core import execution_pb2 as core_execution_pb2
 
 from bench.stamps import LINE_PREFIX
 from tests.helpers import BenchRun, records
-from tests.k8s_standin import KubeStandin, add_kfp_ui, add_prometheus, hostport, pod_object
-from tests.platform_standins import KfpRunsStandin, kfp_runs_api
+from tests.k8s_standin import KubeStandin, add_flyte, add_kfp_ui, add_prometheus, hostport, pod_object
+from tests.platform_standins import AdminState, KfpRunsStandin, flyteadmin_standin, kfp_runs_api
 from tests.prometheus import running_prometheus
 
 pytestmark = pytest.mark.prometheus
@@ -167,3 +169,110 @@ def test_bare_is_refused_on_the_cluster_target(bench_run: BenchRun) -> None:
     result.stderr.fnmatch_lines(
         ["ERROR: --platform: bare runs only on the local target; with --target=cluster choose from flyte, kfp"]
     )
+
+
+class ScriptedFlyte:
+    """Plays flytepropeller for every new execution: its pods with stamp logs, then SUCCEEDED —
+    or, with ``hang``, leaves it RUNNING forever so the harness must terminate it."""
+
+    def __init__(self, admin: AdminState, kube: KubeStandin, *, hang: bool = False) -> None:
+        self.admin, self.kube, self.hang = admin, kube, hang
+        self.done: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> ScriptedFlyte:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.05):
+            for name in [n for n in list(self.admin.executions) if n not in self.done]:
+                self.done.add(name)
+                self._play(name)
+
+    def _play(self, name: str) -> None:
+        zero = time.time_ns()
+        namespace = "flytesnacks-development"
+        for number, (task, c, start, end, out) in enumerate(STAMPS):
+            pod = f"{name}-n{number}-0"
+            self.kube.pod_feed.put_pod(pod_object(namespace, pod, labels={"execution-id": name}))
+            line = _line(task, c, zero + int(start * 1e9), zero + int(end * 1e9), out, pod)
+            self.kube.pod_feed.set_log(namespace, pod, "main", line)
+        execution = self.admin.executions[name]
+        execution.closure.started_at.GetCurrentTime()
+        execution.closure.phase = core_execution_pb2.WorkflowExecution.RUNNING
+        if self.hang:
+            return
+        time.sleep(0.3)
+        execution.closure.duration.FromMilliseconds(2500)
+        execution.closure.phase = core_execution_pb2.WorkflowExecution.SUCCEEDED
+
+
+@pytest.fixture
+def flyte_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Path, AdminState]]:
+    """A kubeconfig whose cluster serves flyteadmin (flyte-binary-grpc) and a real Prometheus."""
+    with (
+        running_prometheus(tmp_path / "prom") as prometheus,
+        flyteadmin_standin() as (address, admin),
+        KubeStandin() as kube,
+        ScriptedFlyte(admin, kube, hang=getattr(request, "param", False)),
+    ):
+        add_flyte(kube, hostport(address))
+        add_prometheus(kube, hostport(prometheus))
+        yield kube.kubeconfig(tmp_path / "kubeconfig"), admin
+
+
+CLUSTER_ARGS = (
+    "--target=cluster", "--case=smoke", "--warmup=0", "--connect-timeout=5", "--poll-interval=0.1",
+    "--cooldown=0", "--scrape-interval=1", "--task-image=ghcr.io/example/retrain-bench-task:test",
+)  # fmt: skip
+
+
+def test_flyte_rounds_on_a_standin_cluster_register_once_and_read_stamps_from_pod_logs(
+    bench_run: BenchRun, flyte_cluster: tuple[Path, AdminState]
+) -> None:
+    kubeconfig, admin = flyte_cluster
+    result, document = bench_run.run(
+        *CLUSTER_ARGS, "--platform=flyte", "--rounds=2", f"--kubeconfig={kubeconfig}", timeout=180
+    )
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    assert document is not None
+    rounds = records(document)["flyte-smoke"]["rounds"]
+    assert [r["ok"] for r in rounds] == [True, True]
+    for r in rounds:
+        assert r["retrain_tune_s"] == pytest.approx(1.25, abs=1e-6)
+        assert (r["drift_detected"], r["best_c"]) == (True, 1.0)
+        assert r["platform_timings"]["execution"]["duration_s"] == 2.5
+        assert sorted(p["name"] for p in r["pods"]) == sorted(f"{r['run_id']}-n{i}-0" for i in range(6))
+    # registered once for the session (six tasks, one workflow), one execution per round, each archived
+    assert len(admin.tasks) == 6 and len(admin.workflows) == 1
+    assert sorted(admin.created) == sorted(r["run_id"] for r in rounds)
+    archived = [detail for method, detail in admin.calls if method == "UpdateExecution"]
+    assert sorted(archived) == sorted(admin.created)
+    # the tasks' environment sends stamps to the pod log
+    for request in admin.created.values():
+        assert {kv.key: kv.value for kv in request.spec.envs.values}["BENCH_STAMPS"] == "stdout"
+
+
+@pytest.mark.parametrize("flyte_cluster", [True], indirect=True)
+def test_a_flyte_execution_past_the_run_timeout_is_terminated_and_recorded_as_failed(
+    bench_run: BenchRun, flyte_cluster: tuple[Path, AdminState]
+) -> None:
+    kubeconfig, admin = flyte_cluster
+    result, document = bench_run.run(
+        *CLUSTER_ARGS, "--platform=flyte", "--rounds=1", "--run-timeout=1", f"--kubeconfig={kubeconfig}", timeout=180
+    )
+    # the benchmark fails (success rate 0 < 1.0) but the JSON is written with the failed round
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert document is not None
+    (only,) = records(document)["flyte-smoke"]["rounds"]
+    assert not only["ok"] and only["error"].startswith("timed out after 1s (--run-timeout)")
+    terminated = [detail for method, detail in admin.calls if method == "TerminateExecution"]
+    assert terminated == [only["run_id"]]
+    execution = admin.executions[only["run_id"]]
+    assert execution.closure.phase == core_execution_pb2.WorkflowExecution.ABORTED
