@@ -42,6 +42,16 @@ CONTENTION = (
     "which distorts their time and resource figures; run with -n 0 for numbers to compare"
 )
 
+#: pytest-benchmark's options that a worker must not act on
+WORKER_OFF: dict[str, Any] = {
+    "benchmark_json": None,
+    "benchmark_save": None,
+    "benchmark_autosave": False,
+    "benchmark_compare": False,
+    "benchmark_compare_fail": None,
+    "benchmark_histogram": None,
+}
+
 
 class ParallelPlatformsWarning(pytest.PytestWarning):
     """Platforms run at once on the local target, so each slows the other down."""
@@ -83,6 +93,10 @@ def configure(config: pytest.Config, bench: BenchSession) -> None:
         config.addinivalue_line("markers", "xdist_group(name): pytest-xdist's group for --dist loadgroup")
     if is_worker(config):
         bench.per_platform = True
+        # Before pytest-benchmark builds its session (trylast): the controller loads the runs to
+        # compare with, compares, saves and displays, once, for the merged run.
+        for option, off in WORKER_OFF.items():
+            setattr(config.option, option, off)
         channel = config.workerinput.get(KEY)  # type: ignore[attr-defined]
         if channel is not None:
             bench.progress = channel.send
@@ -121,8 +135,6 @@ def enable_worker_benchmarks(config: pytest.Config, items: Sequence[pytest.Item]
         return
     bs.disabled = config.getoption("benchmark_disable") and not config.getoption("benchmark_enable")
     bs.xdist_warning = False  # it would warn that benchmarks are disabled
-    # The controller saves, compares and displays the merged run once.
-    bs.json, bs.save, bs.autosave, bs.histogram, bs.compare_fail = None, None, False, False, None
 
 
 @dataclasses.dataclass(frozen=True)
