@@ -111,8 +111,14 @@ def open_progress_channel(node: Any, bench: BenchSession) -> None:
     waiting for xdist events, and a failed write must not take the gateway down.
     """
 
+    reporter = node.config.pluginmanager.get_plugin("terminalreporter")
+
     def show(line: object) -> None:
         try:
+            # xdist writes its status letters without a path prefix, so write_line would not
+            # start a fresh line after them.
+            if reporter is not None and reporter._tw.width_of_current_line:
+                reporter.write("\n")
             bench.progress(str(line))
         except Exception:  # noqa: BLE001 - a lost progress line must not kill the worker's gateway
             pass
