@@ -110,7 +110,6 @@ def open_progress_channel(node: Any, bench: BenchSession) -> None:
     execnet calls the callback in its receiver thread; the controller's main thread is then mostly
     waiting for xdist events, and a failed write must not take the gateway down.
     """
-
     reporter = node.config.pluginmanager.get_plugin("terminalreporter")
 
     def show(line: object) -> None:
@@ -159,7 +158,6 @@ class ShippedBenchmark:
     has_error: bool
     #: position in the collection (the same on every worker): the order without xdist
     order: int
-    worker: str
     cprofile_stats: None = None
 
     def __post_init__(self) -> None:
@@ -181,7 +179,6 @@ class ShippedBenchmark:
                 data=tuple(shipped["stats"]["data"]),
                 has_error=bool(shipped["has_error"]),
                 order=int(shipped["order"]),
-                worker=str(shipped["worker"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BenchError(f"a worker shipped a malformed benchmark ({exc!r})") from None
@@ -210,9 +207,14 @@ def ship(session: pytest.Session, bench: BenchSession) -> None:
         flat = json.loads(safe_dumps(meta.as_dict(include_data=True)))
         flat["fullname"] = original.get(meta.fullname, meta.fullname)
         flat.update(has_error=bool(meta.has_error), order=order.get(meta.fullname, len(order)))
-        flat["worker"] = worker_id(config)
         shipped.append(flat)
-    config.workeroutput[KEY] = {"benchmarks": shipped, "interrupted": bench.interrupted}  # type: ignore[attr-defined]
+    ran = sorted(f"{platform}/{case}" for platform, case in bench.results)
+    config.workeroutput[KEY] = {  # type: ignore[attr-defined]
+        "benchmarks": shipped,
+        "ran": ran,
+        "interrupted": bench.interrupted,
+        "worker": worker_id(config),
+    }
     bs.groups = None  # the controller displays the merged table; the worker's would be partial
 
 
@@ -224,11 +226,9 @@ def merge(node: Any, bench: BenchSession) -> None:
     if not ours:
         return  # crashed before session finish, or ran none of our benchmarks
     bs = node.config._benchmarksession
-    for shipped in map(ShippedBenchmark.from_output, ours["benchmarks"]):
-        bs.benchmarks.append(shipped.metadata())
-        record = shipped.extra_info.get("retrain_bench") or {}
-        bench.workers[f"{record.get('platform')}/{(record.get('case') or {}).get('name')}"] = shipped.worker
+    bs.benchmarks.extend(ShippedBenchmark.from_output(shipped).metadata() for shipped in ours["benchmarks"])
     bs.benchmarks.sort(key=lambda meta: meta.fixture.order)
+    bench.workers.update({key: ours["worker"] for key in ours["ran"]})
     bench.interrupted = bench.interrupted or bool(ours["interrupted"])
 
 

@@ -127,7 +127,6 @@ def shipped(**changes: Any) -> dict[str, Any]:
         "stats": {"iterations": 1, "data": [1.0, 2.0, 4.0]},
         "has_error": False,
         "order": 0,
-        "worker": "gw1",
     }
     return {**base, **changes}
 
