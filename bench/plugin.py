@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bench import xdist
 from bench.cases import CASES
 from bench.cluster.endpoints import cluster_preflight
 from bench.cluster.options import add_cluster_options, parse_cluster_options
@@ -182,6 +183,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = BenchSession(
         options, log_dir, progress, prometheus=prometheus, warn=warn, cluster=cluster
     )
+    xdist.configure(config, config.stash[SESSION_KEY])
     config.addinivalue_line("markers", "retrain_bench: a platform x case benchmark of the retraining pipeline")
 
 
@@ -216,7 +218,7 @@ def _cluster_target(
     )
     check_separate_clusters(
         platform_servers(remote, cluster.kubeconfig, options.platforms),
-        parallel=parallel_platforms(config),
+        parallel=xdist.parallel_platforms(config),
         allow_shared=remote.allow_shared_cluster,
     )
     target = ClusterTarget(
@@ -238,7 +240,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 platform,
                 case,
                 id=f"{platform}-{case}",
-                marks=[pytest.mark.benchmark(group=case, timer=REPLAY_CLOCK.now), pytest.mark.retrain_bench],
+                marks=[
+                    pytest.mark.benchmark(group=case, timer=REPLAY_CLOCK.now),
+                    pytest.mark.retrain_bench,
+                    xdist.group_mark(platform),
+                ],
             )
             for case in options.cases
             for platform in options.platforms
@@ -272,8 +278,26 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
-    output_json["retrain_bench"] = config.stash[SESSION_KEY].run_level()
+    output_json["retrain_bench"] = xdist.run_level(config.stash[SESSION_KEY])
 
 
-def parallel_platforms(config: pytest.Config) -> bool:  # TEMPORARY until the xdist branch lands
-    return False
+# -- pytest-xdist: platforms on their own workers, one merged JSON (the logic is in bench/xdist.py) --
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    xdist.open_progress_channel(node, node.config.stash[SESSION_KEY])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    xdist.enable_worker_benchmarks(config, items)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    xdist.ship(session, session.config.stash[SESSION_KEY])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object | None) -> None:
+    xdist.merge(node, node.config.stash[SESSION_KEY])

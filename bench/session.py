@@ -67,6 +67,14 @@ class BenchSession:
     replayed: set[tuple[str, str]] = dataclasses.field(default_factory=set)
     #: the cluster target's platforms, endpoints and runners; None on the local target
     cluster: ClusterTarget | None = None
+    # -- pytest-xdist (bench/xdist.py) --
+    #: on a worker: a case runs only the asking platform's rounds, as the worker cannot know which
+    #: other platforms it will be given (interleaving needs them all in one process)
+    per_platform: bool = False
+    #: on the controller: "<platform>/<case>" -> the worker that ran it
+    workers: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: on the controller: the cluster run levels the workers shipped
+    worker_clusters: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def add_to_plan(self, platform: str, case: str) -> None:
         platforms = self.plan.setdefault(case, [])
@@ -76,11 +84,11 @@ class BenchSession:
     def rounds_of(self, platform: str, case: str) -> list[RoundResult]:
         """The rounds of this platform and case, running the case's interleaved schedule first."""
         if (platform, case) not in self.results:
-            self._run_case(case_for(case))
+            self._run_case(case_for(case), only=platform if self.per_platform else None)
         return self.results.get((platform, case), [])
 
-    def _run_case(self, case: Case) -> None:
-        platforms = self.plan.get(case.key) or []
+    def _run_case(self, case: Case, only: str | None = None) -> None:
+        platforms = [only] if only else self.plan.get(case.key) or []
         for p in platforms:
             self.results[(p, case.key)] = []
         total = self.options.warmup + self.options.rounds

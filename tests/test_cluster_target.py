@@ -276,3 +276,51 @@ def test_a_flyte_execution_past_the_run_timeout_is_terminated_and_recorded_as_fa
     assert terminated == [only["run_id"]]
     execution = admin.executions[only["run_id"]]
     assert execution.closure.phase == core_execution_pb2.WorkflowExecution.ABORTED
+
+
+@pytest.fixture
+def both_platforms_cluster(tmp_path: Path) -> Iterator[Path]:
+    """One stand-in cluster serving flyteadmin, KFP and a real Prometheus."""
+    with (
+        running_prometheus(tmp_path / "prom") as prometheus,
+        flyteadmin_standin() as (address, admin),
+        kfp_runs_api() as api,
+        KubeStandin() as kube,
+        ScriptedFlyte(admin, kube),
+        ScriptedKfp(api, kube),
+    ):
+        add_flyte(kube, hostport(address))
+        add_kfp_ui(kube, hostport(api.url.removeprefix("http://")))
+        add_prometheus(kube, hostport(prometheus))
+        yield kube.kubeconfig(tmp_path / "kubeconfig")
+
+
+def test_xdist_refuses_two_platforms_on_one_cluster(bench_run: BenchRun, tmp_path: Path) -> None:
+    with KubeStandin() as kube:
+        kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig")
+        result, document = bench_run.run(
+            *CLUSTER_ARGS, "-n", "2", "--dist", "loadgroup", f"--kubeconfig={kubeconfig}", timeout=120
+        )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and document is None
+    result.stderr.fnmatch_lines(["ERROR: *flyte and kfp*same cluster*--allow-shared-cluster*"])
+
+
+def test_xdist_runs_each_platform_on_its_worker_and_merges_their_manifests(
+    bench_run: BenchRun, both_platforms_cluster: Path
+) -> None:
+    result, document = bench_run.run(
+        *CLUSTER_ARGS, "-n", "2", "--dist", "loadgroup", "--allow-shared-cluster", "--rounds=1",
+        f"--kubeconfig={both_platforms_cluster}", timeout=240,
+    )  # fmt: skip
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    assert document is not None
+    found = records(document)
+    assert sorted(found) == ["flyte-smoke", "kfp-smoke"]
+    assert all(r["ok"] for record in found.values() for r in record["rounds"])
+    level = document["retrain_bench"]
+    workers = level["xdist"]["workers"]
+    assert workers["flyte/smoke"] != workers["kfp/smoke"]
+    # each platform's manifest comes from the worker that ran it
+    assert sorted(level["cluster"]["manifests"]) == ["flyte", "kfp"]
+    assert level["cluster"]["manifests"]["flyte"]["runner"]["namespace"] == "flytesnacks-development"
+    assert level["cluster"]["manifests"]["kfp"]["runner"]["experiment"] == "retrain-bench"
