@@ -111,11 +111,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--scrape-interval", default=30.0, metavar="SECONDS", help="Prometheus scrape interval. Default: 30"
     )
     group.addoption(
-        "--node-resources",
-        action="store_true",
-        help="cluster target: also measure the nodes the run's pods ran on (node-exporter series)",
-    )
-    group.addoption(
         "--prometheus-insecure-skip-verify",
         action="store_true",
         help="do not verify Prometheus's TLS certificate (explicit opt-out)",

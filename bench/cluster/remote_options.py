@@ -71,6 +71,11 @@ def add_remote_options(add: Callable[..., Any]) -> None:
         action="store_true",
         help="let parallel platforms share one cluster (their measurements then contaminate each other)",
     )
+    add(
+        "--node-resources",
+        action="store_true",
+        help="also measure the nodes the run's pods ran on (node-exporter series)",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
