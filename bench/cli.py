@@ -20,6 +20,7 @@ from bench.runs import Run
 
 if TYPE_CHECKING:
     from bench.compare import CompareOptions
+    from bench.cost import Prices
 
 
 def load_run(path: str) -> dict[str, Any]:
@@ -92,7 +93,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench.runs import entries
 
     runs = [Run(path, load_run(path)) for path in args.files]
-    report = build_report(runs, entries(runs, merge_rounds=args.merge_rounds))
+    prices = report_prices(runs, args.price_vcpu_hour, args.price_gib_hour)
+    report = build_report(runs, entries(runs, merge_rounds=args.merge_rounds), prices)
     text = render_report(report, args.format)
     print(text, end="")
     if args.out is not None:
@@ -102,6 +104,33 @@ def cmd_report(args: argparse.Namespace) -> int:
         charts = draw_charts(report, out)
         print(f"retrain-bench: wrote the report and {len(charts)} charts to {out}", file=sys.stderr)
     return 0
+
+
+def report_prices(runs: Sequence[Run], vcpu_hour: str | None, gib_hour: str | None) -> Prices | None:
+    """The given prices over the runs' recorded ones (or the defaults); None when neither: no cost shown."""
+    from bench.cost import DEFAULT_PRICES, parse_prices, prices_from
+
+    recorded = list(dict.fromkeys(p for run in runs if (p := prices_from(run.document.get("retrain_bench")))))
+    if vcpu_hour is None and gib_hour is None:
+        if len(recorded) > 1:
+            raise BenchError(
+                "the runs were priced differently; pass --price-vcpu-hour and --price-gib-hour to price them alike"
+            )
+        return recorded[0] if recorded else None
+    return parse_prices(vcpu_hour, gib_hour, recorded[0] if len(recorded) == 1 else DEFAULT_PRICES)
+
+
+def add_price_options(parser: Any) -> None:
+    parser.add_argument(
+        "--price-vcpu-hour",
+        metavar="USD",
+        help="re-price the runs: dollars per vCPU-hour (default: the runs' recorded price, else Fargate's list price)",
+    )
+    parser.add_argument(
+        "--price-gib-hour",
+        metavar="USD",
+        help="re-price the runs: dollars per GiB-hour (default: the runs' recorded price, else Fargate's list price)",
+    )
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -188,6 +217,7 @@ def add_report_command(commands: Any) -> None:
     report.add_argument(
         "--merge-rounds", action="store_true", help="pool the rounds of a benchmark found in several files"
     )
+    add_price_options(report)
     report.set_defaults(run=cmd_report)
 
 

@@ -105,6 +105,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="do not verify Prometheus's TLS certificate (explicit opt-out)",
     )
+    group.addoption(
+        "--price-vcpu-hour",
+        default=None,
+        metavar="USD",
+        help="dollars per vCPU-hour for each round's cost. Default: AWS Fargate us-east-1 list price 0.04048",
+    )
+    group.addoption(
+        "--price-gib-hour",
+        default=None,
+        metavar="USD",
+        help="dollars per GiB-hour for each round's cost. Default: AWS Fargate us-east-1 list price 0.004445",
+    )
     add_cluster_options(group.addoption)
     group.addoption(
         "--round-logs",
@@ -127,6 +139,8 @@ def pytest_configure(config: pytest.Config) -> None:
             sample_hz=config.getoption("sample_hz"),
             scale=config.getoption("scale"),
             fanout=config.getoption("fanout"),
+            price_vcpu_hour=config.getoption("price_vcpu_hour"),
+            price_gib_hour=config.getoption("price_gib_hour"),
         )
         if options.target == "cluster":
             # Connect now, within --connect-timeout, so a missing cluster is one line and not a

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from bench.cases import Case
+from bench.cost import DEFAULT_PRICES, Prices, cost_keys, round_cost
 from bench.resources.stats import FIGURES
 from bench.rounds import RoundResult
 
@@ -25,7 +26,7 @@ SUMMARY_KEYS = ("total_s", "queue_s", "retrain_tune_s", "startup_s")
 LOCAL_NOTES = {"platform_timings": "local executors keep no timings of their own"}
 
 
-def round_record(result: RoundResult) -> dict[str, Any]:
+def round_record(result: RoundResult, prices: Prices = DEFAULT_PRICES, target: str = "local") -> dict[str, Any]:
     """One round as DESIGN.md's ``rounds[]`` entry; every null carries its reason in ``missing``."""
     outcome = (
         result.outcome.as_dict()
@@ -67,6 +68,9 @@ def round_record(result: RoundResult) -> dict[str, Any]:
             missing[key] = "round failed"
     elif result.outcome.best_c is None:
         missing["best_c"] = "not_applicable: no drift, no tuning"
+    # Allocation needs the run level's fairness manifest, which a record does not see: `report` prices it.
+    record["cost"], gone = round_cost(record, result.platform, target, None, prices)
+    missing.update(gone)
     return record
 
 
@@ -104,11 +108,17 @@ def success_rate(rounds: Iterable[Mapping[str, Any]]) -> float | None:
 def summary_keys(results: Sequence[RoundResult]) -> list[str]:
     """The time keys, then every resource figure of every scope that any round measured."""
     scopes = sorted({scope for r in results for scope in r.resources})
-    return [*SUMMARY_KEYS, *(f"resources.{scope}.{figure}" for scope in scopes for figure in FIGURES)]
+    return [
+        *SUMMARY_KEYS,
+        *(f"resources.{scope}.{figure}" for scope in scopes for figure in FIGURES),
+        *cost_keys(scopes),
+    ]
 
 
-def benchmark_record(platform: str, target: str, case: Case, results: Sequence[RoundResult]) -> dict[str, Any]:
-    rounds = [round_record(r) for r in results]
+def benchmark_record(
+    platform: str, target: str, case: Case, results: Sequence[RoundResult], prices: Prices = DEFAULT_PRICES
+) -> dict[str, Any]:
+    rounds = [round_record(r, prices, target) for r in results]
     return strict(
         {
             "schema": SCHEMA,
