@@ -295,7 +295,8 @@ def growth_row(series: Series) -> list[str]:
         growth_metric(series),
         format_number(fit.a),
         format_number(fit.b),
-        f"{format_number(fit.k)} ± {format_number(fit.se_k)}",
+        # Exponents live in 0..4: three decimals show an se worth reading and hide round-off of exact fits.
+        f"{fit.k:.3f} ± {fit.se_k:.3f}",
         points,
     ]
 
