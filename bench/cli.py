@@ -139,6 +139,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     options = compare_options(args, Path.cwd())
     baseline, current = Run(args.baseline, load_run(args.baseline)), Run(args.current, load_run(args.current))
+    if args.price_vcpu_hour is not None or args.price_gib_hour is not None:
+        from bench.results import reprice
+
+        # Both sides at the same prices, recomputed from their resources: a price change is not a regression.
+        prices = report_prices([current], args.price_vcpu_hour, args.price_gib_hour)
+        if prices is not None:
+            baseline = Run(baseline.path, reprice(baseline.document, prices))
+            current = Run(current.path, reprice(current.document, prices))
     result = compare_runs(baseline, current, options)
     for warning in result.warnings:
         print(f"retrain-bench: warning: {warning}", file=sys.stderr)
@@ -246,6 +254,7 @@ def add_compare_command(commands: Any) -> None:
         help="TOML file with a [tool.retrain-bench.thresholds] or [thresholds] table. Default: ./pyproject.toml",
     )
     compare.add_argument("--format", choices=("md", "text", "json"), default="md", help="Default: md")
+    add_price_options(compare)
     compare.set_defaults(run=cmd_compare)
 
 

@@ -6,6 +6,7 @@ Schema history (``SCHEMA``):
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import statistics
@@ -130,6 +131,25 @@ def benchmark_record(
             "success_rate": success_rate(rounds),
         }
     )
+
+
+def reprice(document: Mapping[str, Any], prices: Prices) -> dict[str, Any]:
+    """The document with every round's cost, its reasons and the cost summaries recomputed at ``prices``
+    from the rounds' resources, and the run level saying so; nothing else changes."""
+    priced = copy.deepcopy(dict(document))
+    run_level = priced.get("retrain_bench")
+    for benchmark in priced["benchmarks"]:
+        record = benchmark["extra_info"]["retrain_bench"]
+        for round_ in record["rounds"]:
+            cost, gone = round_cost(round_, record["platform"], record["target"], run_level, prices)
+            kept = {k: v for k, v in round_.get("missing", {}).items() if not k.startswith("cost.")}
+            round_["cost"], round_["missing"] = cost, {**kept, **gone}
+        scopes = {scope for r in record["rounds"] for scope in r.get("resources", {})}
+        summary = {k: v for k, v in record["summary"].items() if not k.startswith("cost.")}
+        record["summary"] = {**summary, **summarise(record["rounds"], cost_keys(scopes))}
+    if isinstance(run_level, dict):
+        run_level.setdefault("options", {})["prices"] = prices.as_dict()
+    return strict(priced)
 
 
 def strict(value: Any) -> Any:

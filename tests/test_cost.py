@@ -254,3 +254,25 @@ def test_a_bad_price_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) 
 def test_prices_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         DEFAULT_PRICES.vcpu_hour = 0.0  # type: ignore[misc]
+
+
+def test_compare_reprices_both_sides_alike(capsys: pytest.CaptureFixture[str]) -> None:
+    # $3600 per vCPU-hour = $1 per CPU-second, memory free: usage = cpu_seconds in dollars.
+    # bare/base: 4 CPU-s → 3.6 CPU-s, $4 → $3.6 = −10 %, inside the 15 % threshold: unchanged.
+    # kfp/base: 10 CPU-s both sides; one current round failed (5 vs 4 rounds).
+    code = main(
+        ["compare", str(DATA / "compare-baseline.json"), str(DATA / "compare-current.json"), "--format", "text"]
+        + ["--price-vcpu-hour", "3600", "--price-gib-hour", "0"]
+    )
+    lines = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines() if "cost." in line]
+    assert code == 1  # the golden regressions of compare-current.json, not the cost
+    assert lines == [
+        "flyte/base (local, dc1daecf77ee) cost.usage.process_tree_usd 6 ± 0 (n=5) 6 ± 0 (n=5) +0.0% 15% exact exact "
+        "unchanged zero variance on both sides: exact",
+        "kfp/base (local, dc1daecf77ee) cost.usage.process_tree_usd 10 ± 0 (n=5) 10 ± 0 (n=4) +0.0% 15% - - "
+        "unchanged fewer than 5 ok rounds (5 vs 4): threshold alone",
+        "bare/base (local, dc1daecf77ee) cost.usage.process_tree_usd 4 ± 0 (n=5) 3.6 ± 0 (n=5) -10.0% 15% exact exact "
+        "unchanged zero variance on both sides: exact",
+        "flyte/tuning (local, ecea38f63cd3) cost.usage.process_tree_usd 15 ± 0 (n=5) 15 ± 0 (n=5) +0.0% 15% exact "
+        "exact unchanged zero variance on both sides: exact",
+    ]
