@@ -61,7 +61,7 @@ def draw_growth_chart(axis: AxisGrowth, metric: str, path: Path) -> bool:
         axes.scatter([x for x, _ in shown], [v for _, v in shown], s=14, color=colour, alpha=0.7, label=name)
         fit = one.fit
         if fit.k is not None:
-            label = f"{name}: {fit.a:.3g} + {fit.b:.3g}·x^{fit.k:.2f} (k ± {fit.se_k:.2g})"
+            label = f"{name}: {fit.a:.3g} + {fit.b:.3g}·x^k, k = {fit.k:.3f} ± {fit.se_k:.3f}"
             axes.plot(grid, fit.at(grid), color=colour, linewidth=1.2, label=label)
     axes.set_xscale("log")
     axes.set_yscale("log")
