@@ -109,6 +109,9 @@ def fit_power(xs: Sequence[float], ys: Sequence[float]) -> Fit:
         return Fit(distinct, n, missing=f"not fitted: the fit failed ({failure})")
     _, popt, pcov = best
     a, b, k = (float(v) for v in popt)
+    if a < 1e-12 * float(np.max(np.abs(y))):
+        # The bound a ≥ 0 is active: what the optimiser leaves above it is round-off, not an intercept.
+        a = 0.0
     se = np.sqrt(np.diag(pcov))
     if b * (x.max() ** k - x.min() ** k) <= FLAT * spread or k <= K_BOUNDS[0] + 1e-6:
         return Fit(distinct, n, missing="not fitted: no growth with x (b·x^k is flat), so k is undefined")

@@ -73,6 +73,9 @@ def test_linear_and_quadratic_laws() -> None:
     xs = [1.0, 2.0, 4.0, 8.0, 16.0]
     assert fit_power(xs, [3 + 0.2 * x for x in xs]).k == pytest.approx(1.0, abs=1e-6)
     assert fit_power(xs, [0.5 + 0.01 * x**2 for x in xs]).k == pytest.approx(2.0, abs=1e-6)
+    # No intercept: the bound a ≥ 0 is active and a is exactly 0, not round-off like 1e-25.
+    through_zero = fit_power(xs, [0.5 * x**1.5 for x in xs])
+    assert through_zero.a == 0.0 and through_zero.k == pytest.approx(1.5, abs=1e-6)
 
 
 def test_three_points_are_not_fitted() -> None:
