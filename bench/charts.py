@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.growth import AXIS_LABELS, AxisGrowth
+from bench.metrics import UNITS
 from bench.report import PLATFORM_NAMES, ROWS, SUCCESS, CaseTable, Report, Row, RowSpec
 
 
@@ -29,7 +31,49 @@ def draw_charts(report: Report, out: Path) -> list[Path]:
                 path = out / chart_name(spec, target)
                 draw_chart(spec, target, tables, rows, path)
                 written.append(path)
+    for axis in report.growth:
+        for metric in dict.fromkeys(s.metric for s in axis.series if not s.overhead):
+            path = out / f"growth-{axis.axis}-{metric}-{axis.target}.png"
+            if draw_growth_chart(axis, metric, path):
+                written.append(path)
     return written
+
+
+def draw_growth_chart(axis: AxisGrowth, metric: str, path: Path) -> bool:
+    """Log-log: every round's value per platform and, where fitted, the curve a + b·x^k. False if nothing to draw."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    series = [s for s in axis.series if s.metric == metric and not s.overhead and s.points]
+    if not series:
+        return False
+    figure = Figure(figsize=(6.0, 4.0), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    xs = [x for s in series for x, _ in s.points]
+    grid = np.geomspace(min(xs), max(xs), 100) if min(xs) > 0 else np.linspace(min(xs), max(xs), 100)
+    for index, one in enumerate(series):
+        colour = f"C{index}"
+        name = PLATFORM_NAMES.get(one.platform, one.platform)
+        # Log axes cannot show a value ≤ 0; such rounds are left out of the picture, not of the fit.
+        shown = [(x, v) for x, v in one.points if x > 0 and v > 0]
+        axes.scatter([x for x, _ in shown], [v for _, v in shown], s=14, color=colour, alpha=0.7, label=name)
+        fit = one.fit
+        if fit.k is not None:
+            label = f"{name}: {fit.a:.3g} + {fit.b:.3g}·x^k, k = {fit.k:.3f} ± {fit.se_k:.3f}"
+            axes.plot(grid, fit.at(grid), color=colour, linewidth=1.2, label=label)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel(AXIS_LABELS[axis.axis])
+    scope = next((s.scope for s in series if s.scope), None)
+    axes.set_ylabel(f"{metric} ({UNITS[metric]})" + (f", {scope} scope" if scope else ""))
+    axes.set_title(
+        f"{metric} against {AXIS_LABELS[axis.axis]}: rounds and fitted a + b·x^k ({axis.target})", fontsize=9
+    )
+    axes.legend(fontsize=7)
+    figure.savefig(path, format="png", dpi=100)
+    return True
 
 
 def draw_chart(spec: RowSpec, target: str, tables: Sequence[CaseTable], rows: Sequence[Row], path: Path) -> None:

@@ -20,6 +20,7 @@ from bench.runs import Run
 
 if TYPE_CHECKING:
     from bench.compare import CompareOptions
+    from bench.cost import Prices
 
 
 def load_run(path: str) -> dict[str, Any]:
@@ -92,7 +93,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench.runs import entries
 
     runs = [Run(path, load_run(path)) for path in args.files]
-    report = build_report(runs, entries(runs, merge_rounds=args.merge_rounds))
+    prices = report_prices(runs, args.price_vcpu_hour, args.price_gib_hour)
+    report = build_report(runs, entries(runs, merge_rounds=args.merge_rounds), prices)
     text = render_report(report, args.format)
     print(text, end="")
     if args.out is not None:
@@ -104,12 +106,47 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def report_prices(runs: Sequence[Run], vcpu_hour: str | None, gib_hour: str | None) -> Prices | None:
+    """The given prices over the runs' recorded ones (or the defaults); None when neither: no cost shown."""
+    from bench.cost import DEFAULT_PRICES, parse_prices, prices_from
+
+    recorded = list(dict.fromkeys(p for run in runs if (p := prices_from(run.document.get("retrain_bench")))))
+    if vcpu_hour is None and gib_hour is None:
+        if len(recorded) > 1:
+            raise BenchError(
+                "the runs were priced differently; pass --price-vcpu-hour and --price-gib-hour to price them alike"
+            )
+        return recorded[0] if recorded else None
+    return parse_prices(vcpu_hour, gib_hour, recorded[0] if len(recorded) == 1 else DEFAULT_PRICES)
+
+
+def add_price_options(parser: Any) -> None:
+    parser.add_argument(
+        "--price-vcpu-hour",
+        metavar="USD",
+        help="re-price the runs: dollars per vCPU-hour (default: the runs' recorded price, else Fargate's list price)",
+    )
+    parser.add_argument(
+        "--price-gib-hour",
+        metavar="USD",
+        help="re-price the runs: dollars per GiB-hour (default: the runs' recorded price, else Fargate's list price)",
+    )
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from bench.compare import compare_runs
     from bench.render import render_compare
 
     options = compare_options(args, Path.cwd())
     baseline, current = Run(args.baseline, load_run(args.baseline)), Run(args.current, load_run(args.current))
+    if args.price_vcpu_hour is not None or args.price_gib_hour is not None:
+        from bench.results import reprice
+
+        # Both sides at the same prices, recomputed from their resources: a price change is not a regression.
+        prices = report_prices([current], args.price_vcpu_hour, args.price_gib_hour)
+        if prices is not None:
+            baseline = Run(baseline.path, reprice(baseline.document, prices))
+            current = Run(current.path, reprice(current.document, prices))
     result = compare_runs(baseline, current, options)
     for warning in result.warnings:
         print(f"retrain-bench: warning: {warning}", file=sys.stderr)
@@ -188,6 +225,7 @@ def add_report_command(commands: Any) -> None:
     report.add_argument(
         "--merge-rounds", action="store_true", help="pool the rounds of a benchmark found in several files"
     )
+    add_price_options(report)
     report.set_defaults(run=cmd_report)
 
 
@@ -216,6 +254,7 @@ def add_compare_command(commands: Any) -> None:
         help="TOML file with a [tool.retrain-bench.thresholds] or [thresholds] table. Default: ./pyproject.toml",
     )
     compare.add_argument("--format", choices=("md", "text", "json"), default="md", help="Default: md")
+    add_price_options(compare)
     compare.set_defaults(run=cmd_compare)
 
 

@@ -26,6 +26,8 @@ TOTAL_SCOPES = ("platform", "execution", "process_tree")
 #: What the pipeline computed; equal on both sides unless the workload or the ML code changed.
 OUTPUT_KEYS = ("accuracy.initial", "accuracy.drifted", "accuracy.final", "drift_detected", "best_c")
 SUCCESS_RATE = "success_rate"
+#: Dollars per run (bench/cost.py): ``cost.usage.<scope>_usd`` and ``cost.allocation_usd``.
+COST_NAMES = ("usage_usd", "allocation_usd")
 
 UNITS = {
     "total_s": "s",
@@ -37,6 +39,8 @@ UNITS = {
     "cpu_seconds": "CPU-s",
     "cpu_avg_mcpu": "mCPU",
     "cpu_peak_mcpu": "mCPU",
+    "usage_usd": "USD",
+    "allocation_usd": "USD",
 }
 
 
@@ -64,11 +68,17 @@ def parse_metric(key: str) -> Metric | None:
     parts = key.split(".")
     if len(parts) == 3 and parts[0] == "resources" and parts[1] in SCOPES and parts[2] in FIGURES:
         return Metric(key, parts[2], parts[1])
+    if key == "cost.allocation_usd":
+        return Metric(key, "allocation_usd", None)
+    if len(parts) == 3 and parts[:2] == ["cost", "usage"] and parts[2].removesuffix("_usd") in SCOPES:
+        return Metric(key, "usage_usd", parts[2].removesuffix("_usd"))
     return None
 
 
 def metric_order(metric: Metric) -> tuple[int, int, int]:
-    """Times first (in TIME_KEYS order), then resources by scope, then figure."""
+    """Times first (in TIME_KEYS order), then resources by scope, then figure, then costs."""
+    if metric.name in COST_NAMES:
+        return (2, SCOPES.index(metric.scope) if metric.scope else len(SCOPES), 0)
     if metric.scope is None:
         return (0, TIME_KEYS.index(metric.name), 0)
     return (1, SCOPES.index(metric.scope), FIGURES.index(metric.name))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.cases import CASES, DEFAULT_CASES, sweep_keys
+from bench.cost import DEFAULT_PRICES, Prices, parse_prices
 from bench.errors import BenchError
 from bench.platforms import PLATFORMS
 
@@ -27,6 +28,8 @@ class BenchOptions:
     min_success_rate: float
     #: process-tree samples per second on the local target; 0 turns the sampler off
     sample_hz: float = 10.0
+    #: what a vCPU-hour and a GiB-hour cost, for each round's cost (bench.cost)
+    prices: Prices = DEFAULT_PRICES
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -67,6 +70,8 @@ def parse_options(
     sample_hz: Any = 10.0,
     scale: str | None = None,
     fanout: str | None = None,
+    price_vcpu_hour: Any = None,
+    price_gib_hour: Any = None,
 ) -> BenchOptions:
     """Check every option; raise BenchError naming the option, the bad value and the valid ones."""
     if target not in TARGETS:
@@ -88,6 +93,7 @@ def parse_options(
         run_timeout=_number("--run-timeout", run_timeout, float, 0.001),
         min_success_rate=_number("--min-success-rate", min_success_rate, float, 0.0, 1.0),
         sample_hz=_number("--sample-hz", sample_hz, float, 0.0, 1000.0),
+        prices=parse_prices(price_vcpu_hour, price_gib_hour),
     )
 
 

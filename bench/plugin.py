@@ -115,6 +115,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="do not verify Prometheus's TLS certificate (explicit opt-out)",
     )
+    group.addoption(
+        "--price-vcpu-hour",
+        default=None,
+        metavar="USD",
+        help="dollars per vCPU-hour for each round's cost. Default: AWS Fargate us-east-1 list price 0.04048",
+    )
+    group.addoption(
+        "--price-gib-hour",
+        default=None,
+        metavar="USD",
+        help="dollars per GiB-hour for each round's cost. Default: AWS Fargate us-east-1 list price 0.004445",
+    )
     add_cluster_options(group.addoption)
     add_remote_options(group.addoption)
     group.addoption(
@@ -154,6 +166,8 @@ def pytest_configure(config: pytest.Config) -> None:
             sample_hz=config.getoption("sample_hz"),
             scale=config.getoption("scale"),
             fanout=config.getoption("fanout"),
+            price_vcpu_hour=config.getoption("price_vcpu_hour"),
+            price_gib_hour=config.getoption("price_gib_hour"),
         )
         cluster = _cluster_target(config, options, progress, log_dir) if options.target == "cluster" else None
         # On a cluster the scopes come from the platforms themselves (bench/cluster/target.py).

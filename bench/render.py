@@ -10,8 +10,9 @@ import math
 from collections.abc import Sequence
 
 from bench.compare import EXACT, MIN_ROUNDS_FOR_TEST, VERDICTS, WELCH, CompareResult, Comparison, Side
+from bench.growth import AXIS_LABELS, MIN_POINTS, REFERENCE, AxisGrowth, Series
 from bench.metrics import format_number, format_pct, format_values
-from bench.report import PLATFORM_NAMES, CaseTable, Cell, Derived, Report, Row
+from bench.report import PLATFORM_NAMES, CaseTable, Cell, CostTable, Derived, Report, Row
 from bench.results import strict
 
 DASH = "-"
@@ -235,10 +236,81 @@ def render_report(report: Report, fmt: str) -> str:
         lines += [bold("Local target.", fmt) + " " + LOCAL_NOTE, ""]
     if "cluster" in report.targets:
         lines += [bold("Cluster target.", fmt) + " " + CLUSTER_NOTE, ""]
+    costs = {(c.case, c.target, c.hash): c for c in report.costs}
     for case in report.tables:
         lines += heading(f"{case.case} (target {case.target}, case hash {case.hash})", 2, fmt)
         lines += ["", *case_table(case, fmt), ""]
+        cost = costs.get((case.case, case.target, case.hash))
+        if cost is not None and report.prices is not None:
+            lines += [*cost_table(cost, fmt), "", f"Prices: {report.prices.describe()}.", COST_READING, ""]
+    for axis in report.growth:
+        lines += heading(f"Growth: {AXIS_LABELS[axis.axis]} (target {axis.target})", 2, fmt)
+        lines += ["", *growth_table(axis, fmt), ""]
     return "\n".join(lines)
+
+
+COST_READING = (
+    "Usage = $/vCPU-hour × cpu_seconds / 3600 + $/GiB-hour × memory_avg_gib × window_s / 3600, per measured "
+    "scope. Allocation (clusters) = the task requests × the task pods' summed durations + the control plane's "
+    "requests × the round's total_s. Mean ± sample standard deviation over the ok measured rounds."
+)
+
+
+def cost_table(cost: CostTable, fmt: str) -> list[str]:
+    notes = Footnotes()
+    headers = ["Cost per run", *(f"{PLATFORM_NAMES.get(p, p)} (Mean ± Std Dev)" for p in cost.platforms)]
+    body = []
+    for row in cost.rows:
+        cells = []
+        for cell in row.cells:
+            if cell.missing is not None or cell.sample is None:
+                cells.append(notes.mark(cell.missing or "no value", PLATFORM_NAMES.get(cell.platform, cell.platform)))
+            else:
+                cells.append(
+                    f"{format_number(cell.sample.mean)} ± {format_number(cell.sample.stddev)} (n={cell.sample.n})"
+                )
+        body.append([row.label, *cells])
+    return [*table(headers, body, fmt), *notes.lines()]
+
+
+GROWTH_HEADERS = ("Platform", "metric", "a", "b", "k ± se", "points")
+
+
+def growth_platform(series: Series) -> str:
+    name = PLATFORM_NAMES.get(series.platform, series.platform)
+    return f"{name} − {PLATFORM_NAMES[REFERENCE]}" if series.overhead else name
+
+
+def growth_metric(series: Series) -> str:
+    return series.metric if series.scope is None else f"{series.metric} [{series.scope}]"
+
+
+def growth_row(series: Series) -> list[str]:
+    fit = series.fit
+    points = f"{fit.points} x, {fit.values} values"
+    if fit.missing is not None or fit.k is None:
+        return [growth_platform(series), growth_metric(series), DASH, DASH, fit.missing or "not fitted", points]
+    return [
+        growth_platform(series),
+        growth_metric(series),
+        format_number(fit.a),
+        format_number(fit.b),
+        # Exponents live in 0..4: three decimals show an se worth reading and hide round-off of exact fits.
+        f"{fit.k:.3f} ± {fit.se_k:.3f}",
+        points,
+    ]
+
+
+def growth_table(axis: AxisGrowth, fmt: str) -> list[str]:
+    where = ", ".join(f"{code(case, fmt)} x={x:g}" for case, x in axis.cases)
+    reading = (
+        f"Fitted t = a + b·x^k (scipy curve_fit, a ≥ 0, b ≥ 0, 0 ≤ k ≤ 4) on every ok measured round, not on "
+        "the means; se = standard error from the fit's covariance (scaled by the residual variance). "
+        f"Rows \"X − {PLATFORM_NAMES[REFERENCE]}\": the same fit on the platform's value minus bare's in the round of "
+        "the same index at each x, so a fixed start-up cost sits in a, not in k. "
+        f"Fewer than {MIN_POINTS} distinct x: not fitted. Resource metrics read the widest scope measured."
+    )
+    return [f"Points: {where}.", "", *table(GROWTH_HEADERS, [growth_row(s) for s in axis.series], fmt), "", reading]
 
 
 def case_table(case: CaseTable, fmt: str) -> list[str]:

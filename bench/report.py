@@ -13,7 +13,10 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bench.cost import ALLOCATION, USAGE, Prices, round_cost
+from bench.growth import AxisGrowth, build_growth
 from bench.metrics import (
+    SCOPES,
     TOTAL_SCOPES,
     Sample,
     counted_rounds,
@@ -112,16 +115,40 @@ class CaseTable:
 
 
 @dataclasses.dataclass(frozen=True)
+class CostRow:
+    label: str
+    #: ``cost.usage.<scope>_usd`` or ``cost.allocation_usd``
+    key: str
+    cells: tuple[Cell, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class CostTable:
+    """What one run of a case cost per platform, priced from the rounds' resources at ``Report.prices``."""
+
+    case: str
+    target: str
+    hash: str
+    platforms: tuple[str, ...]
+    rows: tuple[CostRow, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class Report:
     inputs: tuple[Run, ...]
     tables: tuple[CaseTable, ...]
+    #: The sweeps' growth laws; empty for a run without sweeps.
+    growth: tuple[AxisGrowth, ...] = ()
+    #: Costs are shown only when priced: the runs recorded prices, or prices were given.
+    prices: Prices | None = None
+    costs: tuple[CostTable, ...] = ()
 
     @property
     def targets(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t.target for t in self.tables))
 
 
-def build_report(runs: Sequence[Run], found: Sequence[Entry]) -> Report:
+def build_report(runs: Sequence[Run], found: Sequence[Entry], prices: Prices | None = None) -> Report:
     tables = []
     by_case: dict[tuple[str, str, str], dict[str, Entry]] = {}
     for entry in found:
@@ -132,7 +159,42 @@ def build_report(runs: Sequence[Run], found: Sequence[Entry]) -> Report:
         rows = tuple(build_row(spec, columns, platforms, target) for spec in ROWS)
         sources = tuple(dict.fromkeys(s for e in platforms.values() for s in e.sources))
         tables.append(CaseTable(case, target, hash_, columns, rows, sources))
-    return Report(tuple(runs), tuple(tables))
+    costs: tuple[CostTable, ...] = ()
+    if prices is not None:
+        run_levels = {run.path: run.document.get("retrain_bench") for run in runs}
+        costs = tuple(build_cost_table(t, by_case[(t.case, t.target, t.hash)], run_levels, prices) for t in tables)
+    return Report(tuple(runs), tuple(tables), build_growth(found), prices, costs)
+
+
+def build_cost_table(
+    table: CaseTable, entries_: Mapping[str, Entry], run_levels: Mapping[str, Any], prices: Prices
+) -> CostTable:
+    """Usage per measured scope and allocation, recomputed from each counted round at these prices."""
+    priced: dict[str, list[tuple[dict[str, Any], dict[str, str]]]] = {}
+    for platform, entry in entries_.items():
+        run_level = run_levels.get(entry.sources[0])
+        priced[platform] = [
+            round_cost(r, platform, entry.key.target, run_level, prices) for r in counted_rounds(entry.record)
+        ]
+    scopes = {scope for rounds in priced.values() for cost, _ in rounds for scope in cost[USAGE]}
+    keys = [(f"Usage cost (USD) [{s} scope]", f"cost.{USAGE}.{s}_usd") for s in SCOPES if f"{s}_usd" in scopes]
+    keys.append(("Allocation cost (USD)", f"cost.{ALLOCATION}"))
+    rows = []
+    for label, key in keys:
+        cells = []
+        for platform in table.platforms:
+            if platform not in priced:
+                cells.append(Cell(platform, missing="not run for this case"))
+                continue
+            values = tuple(float(v) for cost, _ in priced[platform] if (v := dotted({"cost": cost}, key)) is not None)
+            if values:
+                cells.append(Cell(platform, Sample(values), key))
+                continue
+            reasons = [gone[key] for _, gone in priced[platform] if key in gone]
+            fallback = missing_reason(entries_[platform].record, key) if not priced[platform] else "not recorded"
+            cells.append(Cell(platform, key=key, missing=reasons[0] if reasons else fallback))
+        rows.append(CostRow(label, key, tuple(cells)))
+    return CostTable(table.case, table.target, table.hash, table.platforms, tuple(rows))
 
 
 def _platforms(names: Any) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ Schema history (``SCHEMA``):
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import statistics
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from bench.cases import Case
+from bench.cost import DEFAULT_PRICES, Prices, cost_keys, round_cost
 from bench.resources.stats import FIGURES
 from bench.rounds import RoundResult
 
@@ -25,7 +27,7 @@ SUMMARY_KEYS = ("total_s", "queue_s", "retrain_tune_s", "startup_s")
 LOCAL_NOTES = {"platform_timings": "local executors keep no timings of their own"}
 
 
-def round_record(result: RoundResult) -> dict[str, Any]:
+def round_record(result: RoundResult, prices: Prices = DEFAULT_PRICES, target: str = "local") -> dict[str, Any]:
     """One round as DESIGN.md's ``rounds[]`` entry; every null carries its reason in ``missing``."""
     outcome = (
         result.outcome.as_dict()
@@ -77,6 +79,9 @@ def round_record(result: RoundResult) -> dict[str, Any]:
             missing[key] = "round failed"
     elif result.outcome.best_c is None:
         missing["best_c"] = "not_applicable: no drift, no tuning"
+    # Allocation needs the run level's fairness manifest, which a record does not see: `report` prices it.
+    record["cost"], gone = round_cost(record, result.platform, target, None, prices)
+    missing.update(gone)
     return record
 
 
@@ -114,11 +119,17 @@ def success_rate(rounds: Iterable[Mapping[str, Any]]) -> float | None:
 def summary_keys(results: Sequence[RoundResult]) -> list[str]:
     """The time keys, then every resource figure of every scope that any round measured."""
     scopes = sorted({scope for r in results for scope in r.resources})
-    return [*SUMMARY_KEYS, *(f"resources.{scope}.{figure}" for scope in scopes for figure in FIGURES)]
+    return [
+        *SUMMARY_KEYS,
+        *(f"resources.{scope}.{figure}" for scope in scopes for figure in FIGURES),
+        *cost_keys(scopes),
+    ]
 
 
-def benchmark_record(platform: str, target: str, case: Case, results: Sequence[RoundResult]) -> dict[str, Any]:
-    rounds = [round_record(r) for r in results]
+def benchmark_record(
+    platform: str, target: str, case: Case, results: Sequence[RoundResult], prices: Prices = DEFAULT_PRICES
+) -> dict[str, Any]:
+    rounds = [round_record(r, prices, target) for r in results]
     return strict(
         {
             "schema": SCHEMA,
@@ -130,6 +141,25 @@ def benchmark_record(platform: str, target: str, case: Case, results: Sequence[R
             "success_rate": success_rate(rounds),
         }
     )
+
+
+def reprice(document: Mapping[str, Any], prices: Prices) -> dict[str, Any]:
+    """The document with every round's cost, its reasons and the cost summaries recomputed at ``prices``
+    from the rounds' resources, and the run level saying so; nothing else changes."""
+    priced = copy.deepcopy(dict(document))
+    run_level = priced.get("retrain_bench")
+    for benchmark in priced["benchmarks"]:
+        record = benchmark["extra_info"]["retrain_bench"]
+        for round_ in record["rounds"]:
+            cost, gone = round_cost(round_, record["platform"], record["target"], run_level, prices)
+            kept = {k: v for k, v in round_.get("missing", {}).items() if not k.startswith("cost.")}
+            round_["cost"], round_["missing"] = cost, {**kept, **gone}
+        scopes = {scope for r in record["rounds"] for scope in r.get("resources", {})}
+        summary = {k: v for k, v in record["summary"].items() if not k.startswith("cost.")}
+        record["summary"] = {**summary, **summarise(record["rounds"], cost_keys(scopes))}
+    if isinstance(run_level, dict):
+        run_level.setdefault("options", {})["prices"] = prices.as_dict()
+    return strict(priced)
 
 
 def strict(value: Any) -> Any:

@@ -136,7 +136,8 @@ class BenchSession:
         )
 
     def record(self, platform: str, case: str) -> dict[str, Any]:
-        return benchmark_record(platform, self.options.target, case_for(case), self.results.get((platform, case), []))
+        results = self.results.get((platform, case), [])
+        return benchmark_record(platform, self.options.target, case_for(case), results, self.options.prices)
 
     def run_level(self) -> dict[str, Any]:
         """Facts about the whole run, for the top level of the JSON (not machine_info)."""

@@ -29,6 +29,9 @@ DEFAULTS: Mapping[str, float] = {
     "cpu_seconds": 15.0,
     "memory_peak_gib": 25.0,
     "cpu_peak_mcpu": 25.0,
+    # Dollars per run follow CPU-seconds and average memory: their threshold.
+    "usage_usd": 15.0,
+    "allocation_usd": 15.0,
 }
 TABLE = "[tool.retrain-bench.thresholds]"
 

@@ -106,6 +106,7 @@ GOLDEN = {
     "compare-hash-mismatch.json": ("flyte-base",),
     "report-local.json": ("flyte-base", "kfp-base", "bare-base", "flyte-no_drift", "kfp-no_drift", "bare-no_drift"),
     "report-cluster.json": ("flyte-base", "kfp-base"),
+    "report-sweep.json": ("flyte-base", "kfp-base", "bare-base@scale=30", "kfp-base@fanout=4"),
 }
 
 

@@ -63,6 +63,9 @@ def test_records_relate_to_the_rounds_they_summarise(bench_run: BenchRun) -> Non
         assert tree["memory_peak_gib"] >= tree["memory_avg_gib"] > 0
         assert tree["details"]["memory_rss_peak_gib"] >= tree["memory_peak_gib"]  # PSS never exceeds RSS
         assert abs(tree["window_s"] - r["total_s"]) < 0.2  # the sampler brackets go -> result
+        # Each round's usage cost at the default (Fargate list) prices, from its own figures.
+        usage = 0.04048 * tree["cpu_seconds"] / 3600 + 0.004445 * tree["memory_avg_gib"] * tree["window_s"] / 3600
+        assert r["cost"] == {"usage": {"process_tree_usd": pytest.approx(usage)}, "allocation_usd": None}
     cpu = [r["resources"]["process_tree"]["cpu_seconds"] for r in measured]
     assert record["summary"]["resources.process_tree.cpu_seconds"]["median"] == statistics.median(cpu)
     assert "resources" not in measured[0]["missing"]
@@ -132,6 +135,7 @@ def test_min_success_rate_lets_a_partly_failing_benchmark_pass(bench_run: BenchR
         ("--scale=1,0", "--scale: '0' not a positive integer; e.g. --scale=1,3,10"),
         ("--fanout=x", "--fanout: 'x' not a positive integer; e.g. --fanout=1,3,10"),
         ("--sample-hz=-1", "--sample-hz: '-1' must be between 0 and 1000"),
+        ("--price-gib-hour=-2", "--price-gib-hour: '-2' must be a finite number ≥ 0 (dollars)"),
         ("--target=mars", "--target: unknown 'mars'; choose from local, cluster"),
         ("--target=cluster --kubeconfig=/nonexistent", "--kubeconfig: /nonexistent is not a file"),
     ],

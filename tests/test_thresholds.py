@@ -34,6 +34,8 @@ def test_defaults_are_designs(tmp_path: Path) -> None:
         "cpu_seconds": 15.0,
         "memory_peak_gib": 25.0,
         "cpu_peak_mcpu": 25.0,
+        "usage_usd": 15.0,
+        "allocation_usd": 15.0,
     }
     assert percent("resources.execution.cpu_peak_mcpu", cwd=tmp_path) == 25.0
 
