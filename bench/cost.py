@@ -6,18 +6,19 @@ USAGE, per measured resource scope: what the round actually consumed, priced per
 
 ALLOCATION (cluster only): what the cluster had to hold for the round, priced per unit reserved::
 
-    task requests (cpu cores, memory GiB) × the task pods' summed durations
+    Σ over the run's pods of (its requests × how long it ran)
     + the always-on control plane's requests × the round's duration (total_s)
 
 The control plane (Flyte's flyte-binary, KFP's API server, Argo, databases...) runs whether or
 not a pipeline does; charging each run for its requests over the run's own duration amortises it
 over back-to-back runs, one at a time (concurrent runs would share it, so this is an upper bound for
-them). The inputs are read from the JSON: run level ``fairness.task_resources`` (``{"cpu": "1",
-"memory": "1Gi"}``, the same requests for every task of both platforms), run level
-``fairness.control_plane_requests.<platform>`` (summed requests of that platform's always-on pods)
-and round ``tasks.pod_seconds`` (the run's task pods, creation to finish, summed). On the local
-target nothing is allocated: allocation is null with a ``not_applicable`` reason. Any missing or
-unreadable input makes the cost null with the reason, never 0.
+them). The inputs are read from the JSON: round ``tasks.allocated`` (``cpu_core_seconds`` and
+``memory_gib_seconds``: each pod of the run, drivers included, its requests × start-to-finish) and
+run level ``cluster.manifests.<platform>.control_plane_requests`` (``cpu`` cores and
+``memory_gib`` requested by the deployments of that platform's namespaces). The manifest is written
+at the end of the session, so a round record carries allocation null and ``report`` prices it. On
+the local target nothing is allocated: allocation is null with a ``not_applicable`` reason. Any
+missing or unreadable input makes the cost null with the reason, never 0.
 """
 
 from __future__ import annotations
@@ -170,25 +171,22 @@ def usage_cost(stats: Mapping[str, Any], prices: Prices) -> tuple[float | None, 
 def allocation_cost(
     round_: Mapping[str, Any], platform: str, target: str, run_level: Mapping[str, Any] | None, prices: Prices
 ) -> tuple[float | None, str | None]:
-    """(dollars, None) or (None, why): task requests × pod seconds + control-plane requests × total_s."""
+    """(dollars, None) or (None, why): the pods' requests × their durations + control plane × total_s."""
     if target != "cluster":
         return None, f"not_applicable: {target} target, nothing is allocated (no pods, no requests)"
     if not round_.get("ok"):
         return None, "round failed"
-    fairness = dotted_get(run_level, "fairness")
-    if not isinstance(fairness, Mapping):
-        return None, "no task requests: the run level has no fairness manifest (fairness.task_resources)"
-    pod_seconds, total = dotted_get(round_, "tasks.pod_seconds"), round_.get("total_s")
-    if pod_seconds is None:
-        return None, "no task pod durations in this round (tasks.pod_seconds)"
+    held = dotted_get(round_, "tasks.allocated")
+    if not isinstance(held, Mapping) or held.get("cpu_core_seconds") is None or held.get("memory_gib_seconds") is None:
+        return None, "no pod of this round stated requests and ran to the end (tasks.allocated)"
+    total = round_.get("total_s")
     if total is None:
         return None, "no total_s in this round"
-    try:
-        tasks = Requests.parse(fairness.get("task_resources"))
-        control = Requests.parse(dotted_get(fairness, f"control_plane_requests.{platform}"))
-    except ValueError as exc:
-        return None, f"unreadable requests in the fairness manifest: {exc}"
-    return tasks.dollars(float(pod_seconds), prices) + control.dollars(float(total), prices), None
+    control = dotted_get(run_level, f"cluster.manifests.{platform}.control_plane_requests")
+    if not isinstance(control, Mapping) or control.get("cpu") is None or control.get("memory_gib") is None:
+        return None, f"no control-plane requests for {platform} in the run's fairness manifest"
+    pods = Requests(float(held["cpu_core_seconds"]), float(held["memory_gib_seconds"])).dollars(1.0, prices)
+    return pods + Requests(float(control["cpu"]), float(control["memory_gib"])).dollars(float(total), prices), None
 
 
 def round_cost(

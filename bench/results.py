@@ -7,12 +7,13 @@ Schema history (``SCHEMA``):
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from bench.cases import Case
 from bench.cost import DEFAULT_PRICES, Prices, cost_keys, round_cost
 from bench.resources.stats import FIGURES
 from bench.rounds import RoundResult
+
+if TYPE_CHECKING:
+    from bench.cluster.pods import PodSeen
 
 SCHEMA = 1
 #: Round keys summarised over ok, non-warmup rounds.
@@ -60,6 +64,7 @@ def round_record(result: RoundResult, prices: Prices = DEFAULT_PRICES, target: s
             pods=[pod.as_dict() for pod in result.pods],
             notes=list(result.notes),
         )
+        record["tasks"]["allocated"] = allocated(result.pods)
     missing = record["missing"]
     missing.update(result.missing)
     if not result.resources and result.target == "local":
@@ -83,6 +88,32 @@ def round_record(result: RoundResult, prices: Prices = DEFAULT_PRICES, target: s
     record["cost"], gone = round_cost(record, result.platform, target, None, prices)
     missing.update(gone)
     return record
+
+
+def allocated(pods: Sequence[PodSeen]) -> dict[str, Any]:
+    """What the run's pods held: their requests × how long each ran (start → last container
+    finished), summed. Pods without requests or without both times are counted apart."""
+    cpu = memory = 0.0
+    counted, without = 0, []
+    for pod in pods:
+        start, end = _instant(pod.started), _instant(pod.finished)
+        if pod.cpu_request is None or pod.memory_request_gib is None or start is None or end is None:
+            without.append(pod.name)
+            continue
+        seconds = max(0.0, end - start)
+        cpu += pod.cpu_request * seconds
+        memory += pod.memory_request_gib * seconds
+        counted += 1
+    return {
+        "cpu_core_seconds": cpu if counted else None,
+        "memory_gib_seconds": memory if counted else None,
+        "pods_counted": counted,
+        "pods_not_counted": without,
+    }
+
+
+def _instant(iso: str | None) -> float | None:
+    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() if iso else None
 
 
 def _describe(values: Sequence[float]) -> dict[str, Any]:

@@ -257,22 +257,39 @@ class KubeStandin:
             },
         }
 
-    def add_deployment(self, namespace: str, name: str, images: dict[str, str], labels: dict[str, str]) -> None:
-        """A Deployment (apps/v1) with these containers (name -> image) and metadata labels."""
+    def add_deployment(
+        self,
+        namespace: str,
+        name: str,
+        images: dict[str, str],
+        labels: dict[str, str],
+        *,
+        replicas: int = 1,
+        requests: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        """A Deployment (apps/v1) with these containers (name -> image), metadata labels, and
+        optionally container requests (container name -> {"cpu": ..., "memory": ...})."""
+
+        def container(c: str, image: str) -> dict[str, Any]:
+            found: dict[str, Any] = {"name": c, "image": image}
+            if requests and c in requests:
+                found["resources"] = {"requests": requests[c]}
+            return found
+
         selector = {"app": name}
         self.objects["deployments", namespace, name] = {
             "kind": "Deployment",
             "apiVersion": "apps/v1",
             "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "labels": labels},
             "spec": {
-                "replicas": 1,
+                "replicas": replicas,
                 "selector": {"matchLabels": selector},
                 "template": {
                     "metadata": {"labels": selector},
-                    "spec": {"containers": [{"name": c, "image": image} for c, image in images.items()]},
+                    "spec": {"containers": [container(c, image) for c, image in images.items()]},
                 },
             },
-            "status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1},
+            "status": {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas},
         }
 
     def _take_drop(self) -> int | None:
@@ -301,6 +318,7 @@ def pod_object(
     created: str = "2024-01-01T00:00:00Z",
     started: str | None = "2024-01-01T00:00:01Z",
     finished: str | None = "2024-01-01T00:00:09Z",
+    requests: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A pod as the apiserver serves it, its container states following ``phase``:
     Pending (waiting, not scheduled without ``node``), Running, Succeeded or Failed (terminated)."""
@@ -335,7 +353,8 @@ def pod_object(
         status_.update(startTime=started, containerStatuses=statuses(containers, False))
         if init_containers:
             status_["initContainerStatuses"] = statuses(init_containers, True)
-    spec: dict[str, Any] = {"containers": [{"name": c, "image": "standin:1"} for c in containers]}
+    resources = {"resources": {"requests": requests, "limits": requests}} if requests else {}
+    spec: dict[str, Any] = {"containers": [{"name": c, "image": "standin:1", **resources} for c in containers]}
     if init_containers:
         spec["initContainers"] = [{"name": c, "image": "standin:1"} for c in init_containers]
     if node is not None:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from flyteidl.core import execution_pb2 as core_execution_pb2
 
+from bench.cost import DEFAULT_PRICES, allocation_cost
 from bench.stamps import LINE_PREFIX
 from tests.helpers import BenchRun, records
 from tests.k8s_standin import KubeStandin, add_flyte, add_kfp_ui, add_prometheus, hostport, pod_object
@@ -41,6 +42,9 @@ STAMPS = (
     ("tune", 1.0, 0.60, 1.20, {"accuracy": 0.8}),
     ("select_best", None, 1.50, 1.75, {"best_c": 1.0, "accuracy": 0.8}),
 )
+
+
+TASK_REQUESTS = {"cpu": "500m", "memory": "1Gi"}
 
 
 def _line(task: str, c: float | None, start_ns: int, end_ns: int, out: dict[str, Any], pod: str) -> str:
@@ -79,7 +83,11 @@ class ScriptedKfp:
         for number, (task, c, start, end, out) in enumerate(STAMPS):
             pod = f"{run_id}-system-container-impl-{number}"
             labels = {"pipeline/runid": run_id}
-            feed.put_pod(pod_object("kubeflow", pod, labels=labels, init_containers=("kfp-launcher",)))
+            # executors request what --task-cpu/--task-memory asked for and run 00:00:01 -> 00:00:09
+            executor = pod_object(
+                "kubeflow", pod, labels=labels, init_containers=("kfp-launcher",), requests=TASK_REQUESTS
+            )
+            feed.put_pod(executor)
             feed.set_log(
                 "kubeflow", pod, "main", _line(task, c, zero + int(start * 1e9), zero + int(end * 1e9), out, pod)
             )
@@ -116,6 +124,11 @@ def kfp_cluster(tmp_path: Path) -> Iterator[tuple[Path, KfpRunsStandin]]:
     ):
         add_kfp_ui(kube, hostport(api.url.removeprefix("http://")))
         add_prometheus(kube, hostport(prometheus))
+        # the control plane the allocation cost amortises: 2 × (1 core, 2Gi)
+        kube.add_deployment(
+            "kubeflow", "ml-pipeline", {"api": "kfp-api-server:2.17.0"}, {}, replicas=2,
+            requests={"api": {"cpu": "1", "memory": "2Gi"}},
+        )  # fmt: skip
         yield kube.kubeconfig(tmp_path / "kubeconfig"), api
 
 
@@ -159,7 +172,17 @@ def test_kfp_rounds_on_a_standin_cluster_are_recorded_like_the_study(
     assert archived == {f"/apis/v2beta1/runs/{run_id}:archive" for run_id in run_ids}
     cluster = document["retrain_bench"]["cluster"]
     assert cluster["options"]["resources"] == {"cpu": "500m", "memory": "1Gi"}
-    assert cluster["manifests"]["kfp"]["platform"] == "kfp"
+    assert cluster["manifests"]["kfp"]["control_plane_requests"] == {"cpu": 2.0, "memory_gib": 4.0}
+    for r in rounds:
+        # six executors × 8 s × 0.5 core = 24 core-s and × 1 GiB = 48 GiB-s; the drivers state no requests
+        held = r["tasks"]["allocated"]
+        assert (held["cpu_core_seconds"], held["memory_gib_seconds"], held["pods_counted"]) == (24.0, 48.0, 6)
+        assert len(held["pods_not_counted"]) == 6
+        # priced from the run level: pods + control plane (2 cores, 4 GiB) over the round's total_s
+        dollars, why = allocation_cost(r, "kfp", "cluster", document["retrain_bench"], DEFAULT_PRICES)
+        vcpu, gib = DEFAULT_PRICES.vcpu_hour, DEFAULT_PRICES.gib_hour
+        expected = (24 * vcpu + 48 * gib) / 3600 + (2 * vcpu + 4 * gib) * r["total_s"] / 3600
+        assert why is None and dollars == pytest.approx(expected, rel=1e-12)
     result.stdout.fnmatch_lines(["*kfp/smoke round 1/2 *s ok*", "*kfp/smoke round 2/2 *s ok*"])
 
 

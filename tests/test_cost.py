@@ -85,41 +85,39 @@ def test_bad_quantities_are_refused(raw: str) -> None:
         parse_quantity(raw)
 
 
-FAIRNESS = {
-    "fairness": {
-        "task_resources": {"cpu": "1", "memory": "1Gi"},
-        "control_plane_requests": {"flyte": {"cpu": "500m", "memory": "2Gi"}},
+MANIFESTS = {
+    "cluster": {
+        "manifests": {"flyte": {"control_plane_requests": {"cpu": 0.5, "memory_gib": 2.0}}},
     }
 }
 
 
 def cluster_round(**change: Any) -> dict[str, Any]:
-    return {"ok": True, "total_s": 720.0, "tasks": {"pod_seconds": 360.0}, "resources": {}, **change}
+    held = {"cpu_core_seconds": 360.0, "memory_gib_seconds": 360.0, "pods_counted": 6, "pods_not_counted": []}
+    return {"ok": True, "total_s": 720.0, "tasks": {"allocated": held}, "resources": {}, **change}
 
 
-def test_allocation_is_task_requests_times_pod_seconds_plus_the_control_plane_over_the_round() -> None:
-    # tasks: (1 vCPU × $0.04048 + 1 GiB × $0.004445) × 360 s / 3600 = $0.044925 × 0.1 = $0.0044925
+def test_allocation_is_the_pods_requests_over_their_durations_plus_the_control_plane_over_the_round() -> None:
+    # pods: 360 core-s × $0.04048/3600 + 360 GiB-s × $0.004445/3600 = $0.004048 + $0.0004445 = $0.0044925
     # control plane: (0.5 × $0.04048 + 2 × $0.004445) × 720 s / 3600 = $0.02913 × 0.2 = $0.005826
-    dollars, why = allocation_cost(cluster_round(), "flyte", "cluster", FAIRNESS, FARGATE)
+    dollars, why = allocation_cost(cluster_round(), "flyte", "cluster", MANIFESTS, FARGATE)
     assert why is None
     assert dollars == pytest.approx(0.0103185, abs=1e-12)
+
+
+NO_REQUESTS = {"cpu_core_seconds": None, "memory_gib_seconds": None, "pods_counted": 0, "pods_not_counted": ["p"]}
 
 
 @pytest.mark.parametrize(
     ("round_", "platform", "target", "run_level", "reason"),
     [
-        (cluster_round(), "flyte", "local", FAIRNESS, "not_applicable: local target, nothing is allocated"),
-        (cluster_round(), "flyte", "cluster", {}, "no task requests: the run level has no fairness manifest"),
-        (cluster_round(tasks={}), "flyte", "cluster", FAIRNESS, "no task pod durations in this round"),
-        (cluster_round(), "kfp", "cluster", FAIRNESS, "unreadable requests in the fairness manifest: None is not"),
-        (cluster_round(ok=False), "flyte", "cluster", FAIRNESS, "round failed"),
-        (
-            cluster_round(),
-            "flyte",
-            "cluster",
-            {"fairness": {**FAIRNESS["fairness"], "task_resources": {"cpu": "1", "memory": "1GB"}}},
-            "unreadable requests in the fairness manifest: '1GB' is not a Kubernetes quantity",
-        ),
+        (cluster_round(), "flyte", "local", MANIFESTS, "not_applicable: local target, nothing is allocated"),
+        (cluster_round(), "flyte", "cluster", {}, "no control-plane requests for flyte"),
+        (cluster_round(tasks={}), "flyte", "cluster", MANIFESTS, "no pod of this round stated requests"),
+        (cluster_round(tasks={"allocated": NO_REQUESTS}), "flyte", "cluster", MANIFESTS, "no pod of this round"),
+        (cluster_round(), "kfp", "cluster", MANIFESTS, "no control-plane requests for kfp"),
+        (cluster_round(ok=False), "flyte", "cluster", MANIFESTS, "round failed"),
+        (cluster_round(total_s=None), "flyte", "cluster", MANIFESTS, "no total_s in this round"),
     ],
 )
 def test_allocation_is_null_with_a_reason(
@@ -131,7 +129,7 @@ def test_allocation_is_null_with_a_reason(
 
 def test_round_cost_has_one_usage_per_scope_and_the_reasons() -> None:
     round_ = cluster_round(resources={"execution": stats(), "platform": stats(cpu_s=None)})
-    cost, missing = round_cost(round_, "flyte", "cluster", FAIRNESS, FARGATE)
+    cost, missing = round_cost(round_, "flyte", "cluster", MANIFESTS, FARGATE)
     assert cost == {
         "usage": {"execution_usd": pytest.approx(0.0048498), "platform_usd": None},
         "allocation_usd": pytest.approx(0.0103185),

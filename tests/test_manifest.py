@@ -36,6 +36,8 @@ def standin() -> Iterator[KubeStandin]:
             "flyte-binary",
             {"flyte": "cr.flyte.org/flyteorg/flyte-binary-release:v1.16.8"},
             {CHART: "flyte-binary-v1.16.8", VERSION: "1.16.8", "app.kubernetes.io/name": "flyte-binary"},
+            replicas=2,
+            requests={"flyte": {"cpu": "250m", "memory": "512Mi"}},
         )
         server.add_deployment("flyte", "postgres", {"postgres": "postgres:15"}, {"app": "postgres"})
         server.add_deployment(
@@ -113,9 +115,19 @@ def test_flyte_manifest_on_the_nodes_its_pods_ran_on(standin: KubeStandin, tmp_p
                 "chart": "flyte-binary-v1.16.8",
                 "app_version": "1.16.8",
                 "images": ["cr.flyte.org/flyteorg/flyte-binary-release:v1.16.8"],
+                "replicas": 2,
+                # 2 replicas × 250m = 0.5 cores; 2 × 512Mi = 1 GiB
+                "requests": {"cpu": 0.5, "memory_gib": 1.0},
             },
-            "flyte/postgres": {"chart": None, "app_version": None, "images": ["postgres:15"]},
+            "flyte/postgres": {
+                "chart": None,
+                "app_version": None,
+                "images": ["postgres:15"],
+                "replicas": 1,
+                "requests": {"cpu": 0.0, "memory_gib": 0.0},  # states no requests
+            },
         },
+        "control_plane_requests": {"cpu": 0.5, "memory_gib": 1.0},
         "task": {"image": "retrain-bench-task:0.1.0", "resources": {"cpu": "1", "memory": "1Gi"}, "python": None},
         "runner": {},
         "missing": {"task.python": "the runner did not report the tasks' Python version"},

@@ -113,6 +113,9 @@ def collect_manifest(
         "versions": versions,
         "charts": [{"chart": c, "app_version": v} for c, v in charts] or None,
         "deployments": deployments if "deployments" not in missing else None,
+        # requests of the deployments in the platform's namespaces (StatefulSets, e.g. a database
+        # installed as one, are not counted): the always-on part that allocation cost amortises
+        "control_plane_requests": control_plane_requests(deployments) if "deployments" not in missing else None,
         "sdk": {**{name: _version(name) for name in SDKS}, "python": _platform.python_version()},
         "task": {"image": settings.image, "resources": settings.resources.as_dict(), "python": python},
         "runner": facts,
@@ -174,12 +177,40 @@ def _deployments(kube: Kube, namespaces: Sequence[str]) -> dict[str, dict[str, A
         for item in listed.items:
             labels = item.metadata.labels or {}
             containers = item.spec.template.spec.containers if item.spec and item.spec.template.spec else []
+            replicas = item.spec.replicas if item.spec and item.spec.replicas is not None else 1
             found[f"{namespace}/{item.metadata.name}"] = {
                 "chart": labels.get(CHART),
                 "app_version": labels.get(APP_VERSION),
                 "images": [c.image for c in containers],
+                "replicas": replicas,
+                "requests": {
+                    "cpu": _summed(containers, "cpu", 1.0, replicas),
+                    "memory_gib": _summed(containers, "memory", float(1024**3), replicas),
+                },
             }
     return dict(sorted(found.items()))
+
+
+def _summed(containers: Sequence[Any], resource: str, unit: float, replicas: int) -> float:
+    """replicas × the containers' requests of ``resource`` (cores, GiB); unstated requests count 0."""
+    from bench.cost import parse_quantity
+
+    total = 0.0
+    for c in containers:
+        quantity = (c.resources.requests or {}).get(resource) if c.resources else None
+        if quantity is not None:
+            total += parse_quantity(quantity) / unit
+    return replicas * total
+
+
+def control_plane_requests(deployments: Mapping[str, Mapping[str, Any]] | None) -> dict[str, float] | None:
+    """What the platform's always-on deployments request together: cores and GiB."""
+    if not deployments:
+        return None
+    return {
+        "cpu": sum(d["requests"]["cpu"] for d in deployments.values()),
+        "memory_gib": sum(d["requests"]["memory_gib"] for d in deployments.values()),
+    }
 
 
 def _argo(deployments: Mapping[str, Mapping[str, Any]], namespace: str, missing: dict[str, str]) -> str | None:

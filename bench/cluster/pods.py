@@ -65,6 +65,10 @@ class PodSeen:
     #: the containers whose logs hold the task's output: the default container if the pod names one
     log_containers: tuple[str, ...]
     deleted: bool = False
+    #: what the pod's main containers request, summed (Kubernetes quantities read as cores and
+    #: GiB); None when no container states a request. Init containers run before and are not held.
+    cpu_request: float | None = None
+    memory_request_gib: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +80,7 @@ class PodSeen:
             "started": self.started,
             "finished": self.finished,
             "deleted": self.deleted,
+            "requests": {"cpu": self.cpu_request, "memory_gib": self.memory_request_gib},
             "containers": [dataclasses.asdict(c) for c in self.containers],
         }
 
@@ -110,7 +115,22 @@ def pod_seen(pod: Any, deleted: bool = False) -> PodSeen:
         containers=containers,
         log_containers=(default,) if default in main else tuple(main),
         deleted=deleted,
+        cpu_request=_requested(spec.containers, "cpu", 1.0),
+        memory_request_gib=_requested(spec.containers, "memory", float(1024**3)),
     )
+
+
+def _requested(containers: Any, resource: str, unit: float) -> float | None:
+    from bench.cost import parse_quantity
+
+    found = [((c.resources.requests or {}).get(resource) if c.resources else None) for c in (containers or [])]
+    stated = [q for q in found if q is not None]
+    if not stated:
+        return None
+    try:
+        return sum(parse_quantity(q) for q in stated) / unit
+    except ValueError:
+        return None
 
 
 def _container(name: str, init: bool, status: Any) -> ContainerSeen:
