@@ -236,6 +236,7 @@ def render_report(report: Report, fmt: str) -> str:
         lines += [bold("Local target.", fmt) + " " + LOCAL_NOTE, ""]
     if "cluster" in report.targets:
         lines += [bold("Cluster target.", fmt) + " " + CLUSTER_NOTE, ""]
+        lines += [*(f"- {fact}" for fact in report.cluster_facts), *([""] if report.cluster_facts else [])]
     costs = {(c.case, c.target, c.hash): c for c in report.costs}
     for case in report.tables:
         lines += heading(f"{case.case} (target {case.target}, case hash {case.hash})", 2, fmt)
@@ -251,8 +252,8 @@ def render_report(report: Report, fmt: str) -> str:
 
 COST_READING = (
     "Usage = $/vCPU-hour × cpu_seconds / 3600 + $/GiB-hour × memory_avg_gib × window_s / 3600, per measured "
-    "scope. Allocation (clusters) = the task requests × the task pods' summed durations + the control plane's "
-    "requests × the round's total_s. Mean ± sample standard deviation over the ok measured rounds."
+    "scope. Allocation (clusters) = each pod's requests × how long it ran, summed over the run's pods, + the "
+    "control plane's requests × the round's total_s. Mean ± sample standard deviation over the ok measured rounds."
 )
 
 

@@ -142,6 +142,8 @@ class Report:
     #: Costs are shown only when priced: the runs recorded prices, or prices were given.
     prices: Prices | None = None
     costs: tuple[CostTable, ...] = ()
+    #: cluster runs: what each platform scope contained, and the fairness warnings, one line each
+    cluster_facts: tuple[str, ...] = ()
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -163,7 +165,24 @@ def build_report(runs: Sequence[Run], found: Sequence[Entry], prices: Prices | N
     if prices is not None:
         run_levels = {run.path: run.document.get("retrain_bench") for run in runs}
         costs = tuple(build_cost_table(t, by_case[(t.case, t.target, t.hash)], run_levels, prices) for t in tables)
-    return Report(tuple(runs), tuple(tables), build_growth(found), prices, costs)
+    return Report(tuple(runs), tuple(tables), build_growth(found), prices, costs, cluster_facts(runs))
+
+
+def cluster_facts(runs: Sequence[Run]) -> tuple[str, ...]:
+    """The platform scopes' inventories and the fairness warnings of cluster runs, one line each."""
+    lines: list[str] = []
+    for run in runs:
+        cluster = (run.document.get("retrain_bench") or {}).get("cluster") or {}
+        platforms = (cluster.get("inventory") or {}).get("platforms") or {}
+        measured = cluster.get("manifests") or {}
+        for name, entry in platforms.items():
+            if measured and name not in measured:
+                continue
+            where = ", ".join(entry.get("namespaces") or [])
+            pods = f", pods matching {entry['pod_regex']}" if entry.get("pod_regex") else ", every pod"
+            lines.append(f"{_name(name)} platform scope: namespaces {where}{pods}")
+        lines += [f"Fairness warning: {w}" for w in cluster.get("fairness_warnings") or []]
+    return tuple(dict.fromkeys(lines))
 
 
 def build_cost_table(

@@ -13,6 +13,8 @@ the real backends report it.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -184,6 +186,13 @@ def test_kfp_rounds_on_a_standin_cluster_are_recorded_like_the_study(
         expected = (24 * vcpu + 48 * gib) / 3600 + (2 * vcpu + 4 * gib) * r["total_s"] / 3600
         assert why is None and dollars == pytest.approx(expected, rel=1e-12)
     result.stdout.fnmatch_lines(["*kfp/smoke round 1/2 *s ok*", "*kfp/smoke round 2/2 *s ok*"])
+    # the report says what the platform scope held (the built-in inventory: namespace kubeflow)
+    out = bench_run.pytester.path / "out.json"
+    report = subprocess.run(
+        [sys.executable, "-m", "bench", "report", str(out), "--out", str(bench_run.pytester.path / "report")],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    assert "- Kubeflow platform scope: namespaces kubeflow, every pod" in report.stdout.splitlines()
 
 
 def test_bare_is_refused_on_the_cluster_target(bench_run: BenchRun) -> None:
