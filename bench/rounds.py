@@ -53,6 +53,8 @@ class RoundResult:
     resources: dict[str, ResourceStats] = dataclasses.field(default_factory=dict)
     #: (submit, result) in unix seconds: the window other sources (Prometheus) measure over
     window: tuple[float, float] | None = None
+    #: the process groups of the round's launchers (their pids), for leak checks after the round
+    process_groups: tuple[int, ...] = ()
 
 
 def _log_tail(log: Path) -> str:
@@ -165,6 +167,7 @@ def run_round(
     try:
         started = time.perf_counter()
         launcher = Launcher(platform, case, workdir, log)
+        fields["process_groups"] = (launcher.process.pid,)
         ready = launcher.read_status(run_timeout)
         if not ready or not ready.get("ready"):
             reason = (ready or {}).get("error") or f"launcher not ready within {run_timeout:g}s"
