@@ -25,6 +25,8 @@ class BenchOptions:
     min_success_rate: float
     #: process-tree samples per second on the local target; 0 turns the sampler off
     sample_hz: float = 10.0
+    #: executions submitted at once per round; 1 is a round of one execution
+    concurrency: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -65,6 +67,7 @@ def parse_options(
     sample_hz: Any = 10.0,
     scale: str | None = None,
     fanout: str | None = None,
+    concurrency: Any = 1,
 ) -> BenchOptions:
     """Check every option; raise BenchError naming the option, the bad value and the valid ones."""
     if target not in TARGETS:
@@ -78,6 +81,7 @@ def parse_options(
         run_timeout=_number("--run-timeout", run_timeout, float, 0.001),
         min_success_rate=_number("--min-success-rate", min_success_rate, float, 0.0, 1.0),
         sample_hz=_number("--sample-hz", sample_hz, float, 0.0, 1000.0),
+        concurrency=_number("--concurrency", concurrency, int, 1),
     )
 
 

@@ -76,6 +76,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="process-tree samples per second for local CPU and memory; 0 turns sampling off. Default: 10",
     )
     group.addoption(
+        "--concurrency",
+        default=1,
+        metavar="N",
+        help="executions of the same case submitted at once per round; total_s is then the makespan. Default: 1",
+    )
+    group.addoption(
         "--prometheus-url",
         default=None,
         metavar="URL",
@@ -127,6 +133,7 @@ def pytest_configure(config: pytest.Config) -> None:
             sample_hz=config.getoption("sample_hz"),
             scale=config.getoption("scale"),
             fanout=config.getoption("fanout"),
+            concurrency=config.getoption("concurrency"),
         )
         if options.target == "cluster":
             # Connect now, within --connect-timeout, so a missing cluster is one line and not a

@@ -22,6 +22,8 @@ from bench.rounds import RoundResult
 SCHEMA = 1
 #: Round keys summarised over ok, non-warmup rounds.
 SUMMARY_KEYS = ("total_s", "queue_s", "retrain_tune_s", "startup_s")
+#: Summarised too when the rounds ran N executions at once (--concurrency N > 1).
+CONCURRENCY_SUMMARY_KEY = "concurrency.throughput_per_min"
 LOCAL_NOTES = {"platform_timings": "local executors keep no timings of their own"}
 
 
@@ -51,7 +53,11 @@ def round_record(result: RoundResult) -> dict[str, Any]:
         "resources": {scope: stats.as_dict() for scope, stats in result.resources.items()},
         "missing": dict(LOCAL_NOTES),
     }
+    if result.concurrency is not None:
+        record["concurrency"] = result.concurrency.as_dict()
     missing = record["missing"]
+    if result.concurrency is not None:
+        missing.update(result.concurrency.missing())
     if not result.resources:
         missing["resources"] = "not measured: the sampler was off or the round ended before it started"
     for scope, stats in result.resources.items():
@@ -104,7 +110,8 @@ def success_rate(rounds: Iterable[Mapping[str, Any]]) -> float | None:
 def summary_keys(results: Sequence[RoundResult]) -> list[str]:
     """The time keys, then every resource figure of every scope that any round measured."""
     scopes = sorted({scope for r in results for scope in r.resources})
-    return [*SUMMARY_KEYS, *(f"resources.{scope}.{figure}" for scope in scopes for figure in FIGURES)]
+    concurrent = [CONCURRENCY_SUMMARY_KEY] if any(r.concurrency is not None for r in results) else []
+    return [*SUMMARY_KEYS, *(f"resources.{scope}.{figure}" for scope in scopes for figure in FIGURES), *concurrent]
 
 
 def benchmark_record(platform: str, target: str, case: Case, results: Sequence[RoundResult]) -> dict[str, Any]:

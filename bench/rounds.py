@@ -20,13 +20,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.cases import Case
 from bench.outcome import Outcome
 from bench.resources.sampler import TreeSampler
 from bench.resources.stats import ResourceStats
 from bench.stamps import StampError, StampLog
+
+if TYPE_CHECKING:
+    from bench.concurrency import Concurrency
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOG_TAIL_LINES = 20
@@ -55,6 +58,8 @@ class RoundResult:
     window: tuple[float, float] | None = None
     #: the process groups of the round's launchers (their pids), for leak checks after the round
     process_groups: tuple[int, ...] = ()
+    #: the N executions of a --concurrency N round (N > 1); None for a round of one execution
+    concurrency: Concurrency | None = None
 
 
 def _log_tail(log: Path) -> str:

@@ -6,12 +6,14 @@ import dataclasses
 import importlib.metadata
 import platform as platform_module
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench.cases import Case, case_for
+from bench.concurrency import run_concurrent_round
 from bench.options import BenchOptions
 from bench.replay import REPLAY_CLOCK
 from bench.resources.scopes import PrometheusPlan
@@ -76,8 +78,13 @@ class BenchSession:
                 return
             warmup = index < self.options.warmup
             log = self.log_dir / f"{platform}-{case.key}-{index}.log"
+            run = (
+                run_round
+                if self.options.concurrency == 1
+                else partial(run_concurrent_round, concurrency=self.options.concurrency)
+            )
             try:
-                result = run_round(
+                result = run(
                     platform,
                     case,
                     index,
@@ -123,9 +130,19 @@ class BenchSession:
             "notes": [
                 "local target: each platform's own local executor, one fresh process per round; "
                 "Flyte local runs tasks one after another in one process, kfp.local runs a process "
-                "per task with at most 2 loop iterations at once. These are not cluster numbers."
+                "per task with at most 2 loop iterations at once. These are not cluster numbers.",
+                *self._concurrency_notes(),
             ],
         }
+
+    def _concurrency_notes(self) -> list[str]:
+        n = self.options.concurrency
+        if n == 1:
+            return []
+        return [
+            f"concurrency {n}: every round released {n} executions of its case together; total_s is the makespan "
+            "(first go -> last result), queue_s and retrain_tune_s the medians over the executions"
+        ]
 
     def all_replayed(self) -> bool:
         """Every benchmark whose rounds ran has been handed to pytest-benchmark."""
