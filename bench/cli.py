@@ -17,6 +17,7 @@ from bench.doctor import add_doctor_command
 from bench.errors import BenchError
 from bench.resources.command import add_resources_command
 from bench.runs import Run
+from bench.soak import add_soak_command
 
 if TYPE_CHECKING:
     from bench.compare import CompareOptions
@@ -292,6 +293,7 @@ def make_parser() -> argparse.ArgumentParser:
     add_compare_command(commands)
     add_export_command(commands)
     add_merge_command(commands)
+    add_soak_command(commands)
     return parser
 
 

@@ -30,6 +30,8 @@ class BenchOptions:
     sample_hz: float = 10.0
     #: what a vCPU-hour and a GiB-hour cost, for each round's cost (bench.cost)
     prices: Prices = DEFAULT_PRICES
+    #: executions submitted at once per round; 1 is a round of one execution
+    concurrency: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -72,6 +74,7 @@ def parse_options(
     fanout: str | None = None,
     price_vcpu_hour: Any = None,
     price_gib_hour: Any = None,
+    concurrency: Any = 1,
 ) -> BenchOptions:
     """Check every option; raise BenchError naming the option, the bad value and the valid ones."""
     if target not in TARGETS:
@@ -94,6 +97,7 @@ def parse_options(
         min_success_rate=_number("--min-success-rate", min_success_rate, float, 0.0, 1.0),
         sample_hz=_number("--sample-hz", sample_hz, float, 0.0, 1000.0),
         prices=parse_prices(price_vcpu_hour, price_gib_hour),
+        concurrency=_number("--concurrency", concurrency, int, 1),
     )
 
 

@@ -86,6 +86,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="process-tree samples per second for local CPU and memory; 0 turns sampling off. Default: 10",
     )
     group.addoption(
+        "--concurrency",
+        default=1,
+        metavar="N",
+        help="executions of the same case submitted at once per round; total_s is then the makespan. Default: 1",
+    )
+    group.addoption(
         "--prometheus-url",
         default=None,
         metavar="URL",
@@ -168,6 +174,7 @@ def pytest_configure(config: pytest.Config) -> None:
             fanout=config.getoption("fanout"),
             price_vcpu_hour=config.getoption("price_vcpu_hour"),
             price_gib_hour=config.getoption("price_gib_hour"),
+            concurrency=config.getoption("concurrency"),
         )
         cluster = _cluster_target(config, options, progress, log_dir) if options.target == "cluster" else None
         # On a cluster the scopes come from the platforms themselves (bench/cluster/target.py).

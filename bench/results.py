@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 SCHEMA = 1
 #: Round keys summarised over ok, non-warmup rounds.
 SUMMARY_KEYS = ("total_s", "queue_s", "retrain_tune_s", "startup_s")
+#: Summarised too when the rounds ran N executions at once (--concurrency N > 1).
+CONCURRENCY_SUMMARY_KEY = "concurrency.throughput_per_min"
 LOCAL_NOTES = {"platform_timings": "local executors keep no timings of their own"}
 
 
@@ -65,8 +67,12 @@ def round_record(result: RoundResult, prices: Prices = DEFAULT_PRICES, target: s
             notes=list(result.notes),
         )
         record["tasks"]["allocated"] = allocated(result.pods)
+    if result.concurrency is not None:
+        record["concurrency"] = result.concurrency.as_dict()
     missing = record["missing"]
     missing.update(result.missing)
+    if result.concurrency is not None:
+        missing.update(result.concurrency.missing())
     if not result.resources and result.target == "local":
         missing["resources"] = "not measured: the sampler was off or the round ended before it started"
     elif not result.resources:
@@ -150,9 +156,11 @@ def success_rate(rounds: Iterable[Mapping[str, Any]]) -> float | None:
 def summary_keys(results: Sequence[RoundResult]) -> list[str]:
     """The time keys, then every resource figure of every scope that any round measured."""
     scopes = sorted({scope for r in results for scope in r.resources})
+    concurrent = [CONCURRENCY_SUMMARY_KEY] if any(r.concurrency is not None for r in results) else []
     return [
         *SUMMARY_KEYS,
         *(f"resources.{scope}.{figure}" for scope in scopes for figure in FIGURES),
+        *concurrent,
         *cost_keys(scopes),
     ]
 

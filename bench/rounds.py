@@ -32,6 +32,7 @@ from bench.stamps import StampError, StampLog
 
 if TYPE_CHECKING:  # the kubernetes client is not imported for local rounds
     from bench.cluster.pods import PodSeen
+    from bench.concurrency import Concurrency
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOG_TAIL_LINES = 20
@@ -70,6 +71,10 @@ class RoundResult:
     missing: Mapping[str, str] = dataclasses.field(default_factory=dict)
     #: what went wrong around the round without failing it (cleanup, the pod watch)
     notes: tuple[str, ...] = ()
+    #: the process groups of the round's launchers (their pids), for leak checks after the round
+    process_groups: tuple[int, ...] = ()
+    #: the N executions of a --concurrency N round (N > 1); None for a round of one execution
+    concurrency: Concurrency | None = None
 
     @property
     def run_id(self) -> str | None:
@@ -186,6 +191,7 @@ def run_round(
     try:
         started = time.perf_counter()
         launcher = Launcher(platform, case, workdir, log)
+        fields["process_groups"] = (launcher.process.pid,)
         ready = launcher.read_status(run_timeout)
         if not ready or not ready.get("ready"):
             reason = (ready or {}).get("error") or f"launcher not ready within {run_timeout:g}s"

@@ -6,6 +6,7 @@ import dataclasses
 import importlib.metadata
 import platform as platform_module
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from bench.cases import Case, case_for
 from bench.cluster.target import ClusterTarget
+from bench.concurrency import run_concurrent_round
 from bench.options import BenchOptions
 from bench.replay import REPLAY_CLOCK
 from bench.resources.scopes import PrometheusPlan
@@ -97,11 +99,16 @@ class BenchSession:
                 return
             warmup = index < self.options.warmup
             log = self.log_dir / f"{platform}-{case.key}-{index}.log"
+            run = (
+                run_round
+                if self.options.concurrency == 1
+                else partial(run_concurrent_round, concurrency=self.options.concurrency)
+            )
             try:
                 if self.cluster is not None:
                     result = self.cluster.run_round(platform, case, index, warmup=warmup)
                 else:
-                    result = run_round(
+                    result = run(
                         platform,
                         case,
                         index,
@@ -149,7 +156,7 @@ class BenchSession:
             "order": "interleaved: round-robin over platforms per case, starting platform rotating each round",
             "interrupted": self.interrupted,
             "prometheus": self.prometheus.run_level() if self.prometheus else None,
-            "notes": [CLUSTER_NOTE if self.cluster else LOCAL_NOTE],
+            "notes": [CLUSTER_NOTE if self.cluster else LOCAL_NOTE, *self._concurrency_notes()],
             "cluster": self.cluster.run_level() if self.cluster else None,
         }
 
@@ -157,6 +164,15 @@ class BenchSession:
         """Close what the session opened (port-forwards, API clients)."""
         if self.cluster is not None:
             self.cluster.close()
+
+    def _concurrency_notes(self) -> list[str]:
+        n = self.options.concurrency
+        if n == 1:
+            return []
+        return [
+            f"concurrency {n}: every round released {n} executions of its case together; total_s is the makespan "
+            "(first go -> last result), queue_s and retrain_tune_s the medians over the executions"
+        ]
 
     def all_replayed(self) -> bool:
         """Every benchmark whose rounds ran has been handed to pytest-benchmark."""

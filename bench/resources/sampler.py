@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import psutil
 
@@ -39,12 +39,16 @@ def _tree_cpu(proc: psutil.Process) -> float:
 
 
 class TreeSampler:
-    """Sample one process tree at ``hz`` between ``start()`` and ``stop()``."""
+    """Sample one process tree, or the sum of several (``root_pid`` a sequence: concurrent
+    executions), at ``hz`` between ``start()`` and ``stop()``."""
 
-    def __init__(self, root_pid: int, hz: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, root_pid: int | Sequence[int], hz: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if hz <= 0:
             raise ValueError(f"sampling rate must be positive, got {hz}")
-        self.root_pid = root_pid
+        self.root_pids = (root_pid,) if isinstance(root_pid, int) else tuple(root_pid)
+        self.root_pid = self.root_pids[0]
         self.interval = 1.0 / hz
         self._clock = clock
         self._parents: dict[int, int] = {}
@@ -67,7 +71,7 @@ class TreeSampler:
                 self._parents[pid] = psutil.Process(pid).ppid()
             except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                 continue
-        tree = {self.root_pid}
+        tree = set(self.root_pids)
         grew = True
         while grew:
             found = {pid for pid, ppid in self._parents.items() if ppid in tree} - tree
@@ -99,7 +103,7 @@ class TreeSampler:
                 except psutil.NoSuchProcess:
                     del self._members[pid]
             if not self._members:
-                return  # the root itself is gone: nothing to attribute to this instant
+                return  # every root is gone: nothing to attribute to this instant
             self._times.append(now)
             self._cpu.append(cpu)
             self._pss.append(pss)

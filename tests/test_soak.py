@@ -1,0 +1,130 @@
+"""The soak: its arithmetic on hand-made values, then real rounds of the bare platform through the
+real harness (launcher processes included), clean and with a leak injected into the harness."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.cases import CASES
+from bench.cli import main
+from bench.soak import PROBES, SoakReport, SoakSettings, judge, render, slope, soak
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_slope_is_the_least_squares_growth_per_round() -> None:
+    assert slope([7, 7, 7, 7]) == 0
+    assert slope([0, 100, 200]) == 100
+    # x = 0..3, mean 1.5; y mean 3: (-1.5*0 + -0.5*4 + 0.5*0 + 1.5*8) / (2.25+0.25+0.25+2.25) = 10 / 5
+    assert slope([0, 4, 0, 8]) == 2
+    assert slope([5]) == 0
+
+
+def test_exact_probes_fail_on_any_rise_after_the_first_judged_round() -> None:
+    # Rounds 1..4 may grow (caches fill); judged from round 5: 6, 6, 6 then a one-off 7.
+    calm = judge("fds", [3, 4, 5, 6, 6, 6, 6], 5, 0)
+    assert not calm.leaks and calm.growth == 0
+    blip = judge("fds", [3, 4, 5, 6, 6, 7, 6], 5, 0)
+    assert blip.leaks and blip.growth == 1
+    # Falling is not leaking.
+    assert not judge("temp_dirs", [0, 0, 0, 2, 2, 1, 0], 5, 0).leaks
+
+
+def test_heap_fails_only_when_its_slope_reaches_the_bound() -> None:
+    kib = 1024
+    # 100 KiB/round leaked from round 5 on: slope exactly 100 KiB.
+    leak = judge("heap_bytes", [0, 400 * kib, 400 * kib, 400 * kib, 500 * kib, 600 * kib, 700 * kib], 5, 20 * kib)
+    assert leak.slope == 100 * kib and leak.leaks
+    # A one-off 400 KiB step (a cache filling) halfway through 46 judged rounds. For a step of
+    # height h between two halves of m points: sum((x - mean)^2) = m(4m^2 - 1)/6 and
+    # sum((x - mean) * y) = h m^2 / 2, so the slope is 3hm / (4m^2 - 1); m = 23 gives 13.05 KiB.
+    values = [0] * 4 + [0] * 23 + [400 * kib] * 23
+    step = judge("heap_bytes", values, 5, 20 * kib)
+    assert step.slope == pytest.approx(400 * kib * 3 * 23 / (4 * 23 * 23 - 1))
+    assert not step.leaks
+
+
+def run_soak(tmp_path: Path, rounds: int, after_round: Callable[[int], None]) -> SoakReport:
+    settings = SoakSettings(platform="bare", case=CASES["smoke"], rounds=rounds, run_timeout=120, log_dir=tmp_path)
+    return soak(settings, progress=lambda line: None, after_round=after_round)
+
+
+def test_clean_soak_of_the_real_harness_passes_from_the_command_line(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "soak", "--platform=bare", "--case=smoke", "--rounds=12",
+         f"--round-logs={tmp_path / 'logs'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "bare/smoke, 12 rounds (12 ok); verdicts over rounds 5..12" in done.stdout
+    table = {line.split()[0]: line for line in done.stdout.splitlines()[2:9]}
+    assert set(table) == {"heap_kib", *PROBES[1:]}
+    assert all(line.endswith("flat") for line in table.values())
+    assert done.stdout.rstrip().endswith("verdict: no leak")
+    # The launchers ran this worktree's code and logged one file per round.
+    assert len(list((tmp_path / "logs").glob("bare-smoke-*.log"))) == 12
+    assert len([line for line in done.stderr.splitlines() if line.startswith("[soak] bare/smoke round")]) == 12
+
+
+@pytest.fixture
+def spawned() -> Iterator[list[int]]:
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+
+
+LEAKS = ("fds", "heap_bytes", "temp_dirs", "processes")
+
+
+@pytest.mark.parametrize("leak", LEAKS)
+def test_an_injected_leak_is_caught_and_named(tmp_path: Path, leak: str, spawned: list[int]) -> None:
+    kept: list[object] = []
+    fds: list[int] = []
+
+    def leak_one(index: int) -> None:
+        if leak == "fds":
+            fds.append(os.open(os.devnull, os.O_RDONLY))
+        elif leak == "heap_bytes":
+            kept.append(bytes(100 * 1024))  # bytes are not gc-tracked: only the heap probe sees this
+        elif leak == "temp_dirs":
+            tempfile.mkdtemp(prefix="retrain-bench-leaked-")  # the soak's private temp root
+        else:
+            spawned.append(os.posix_spawn("/bin/sleep", ["sleep", "600"], os.environ))
+
+    try:
+        report = run_soak(tmp_path, 7, leak_one)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert report.ok_rounds == 7
+    assert report.leaking == (leak,)
+    (verdict,) = [v for v in report.verdicts if v.name == leak]
+    if verdict.exact:
+        assert verdict.growth == 2  # one per round over rounds 5, 6, 7
+        assert verdict.values[-1] - verdict.values[0] == 6  # and one per round since round 1
+    else:
+        assert verdict.slope == pytest.approx(100 * 1024, abs=4 * 1024)
+    assert not report.passed
+    assert f"verdict: LEAK in {leak}" in render(report)
+
+
+def test_bad_soak_options_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["soak", "--platform=nope"]) == 2
+    assert main(["soak", "--platform=bare", "--rounds=5"]) == 2
+    assert main(["soak", "--platform=bare", "--case=huge"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "retrain-bench: error: --platform: unknown 'nope'; choose from flyte, kfp, bare",
+        "retrain-bench: error: --rounds: '5' must be at least 6",
+        "retrain-bench: error: --case: unknown 'huge'; `python -m bench cases` lists them",
+    ]
