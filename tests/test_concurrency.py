@@ -19,7 +19,7 @@ from tests.test_plugin import leftover_processes
 
 ROUND_KEYS = {
     "index", "warmup", "ok", "error", "total_s", "queue_s", "retrain_tune_s", "startup_s", "accuracy",
-    "drift_detected", "best_c", "tasks", "platform_timings", "resources", "missing",
+    "drift_detected", "best_c", "tasks", "platform_timings", "resources", "missing", "cost",
 }  # fmt: skip
 OUTCOME = Outcome(0.8, 0.5, True, 0.75, 0.1)
 

@@ -17,8 +17,11 @@ if _spec:
     def make_data(case):  # type: ignore[no-untyped-def]
         fd = os.open(_counter, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         os.write(fd, b".")
+        # With O_APPEND the write lands at the end atomically and leaves this descriptor's offset
+        # just past it: our call's number, even when concurrent executions append at once.
+        call = os.lseek(fd, 0, os.SEEK_CUR)
         os.close(fd)
-        if os.path.getsize(_counter) == int(_nth):
+        if call == int(_nth):
             raise RuntimeError(f"injected fault in make_data call {_nth}")
         return _original(case)
 
