@@ -421,6 +421,14 @@ def environment_warnings(baseline: Run, current: Run) -> tuple[str, ...]:
     versions_c = current.document.get("retrain_bench", {}).get("versions", {})
     if versions_b != versions_c:
         found.append(f"versions differ ({_differences(versions_b, versions_c)}): the change may not be the code's")
+    # Files written before --concurrency existed ran one execution per round.
+    concurrency_b = baseline.document.get("retrain_bench", {}).get("options", {}).get("concurrency", 1)
+    concurrency_c = current.document.get("retrain_bench", {}).get("options", {}).get("concurrency", 1)
+    if concurrency_b != concurrency_c:
+        found.append(
+            f"--concurrency differs ({concurrency_b} → {concurrency_c}): above 1 a round's total_s is the makespan "
+            "of that many executions at once, so the times measure different things"
+        )
     return tuple(found)
 
 

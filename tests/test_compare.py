@@ -303,6 +303,18 @@ def test_differing_machines_and_versions_warn(tmp_path: Path, capsys: pytest.Cap
     )
 
 
+def test_differing_concurrency_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    document = json.loads((DATA / BASE).read_text())
+    document["retrain_bench"]["options"]["concurrency"] = 4
+    code, _, err = run(capsys, BASE, write(tmp_path, "current.json", document))
+    assert code == 0
+    # the golden baseline predates --concurrency: it ran one execution per round
+    assert err == (
+        "retrain-bench: warning: --concurrency differs (1 → 4): above 1 a round's total_s is the makespan of that "
+        "many executions at once, so the times measure different things\n"
+    )
+
+
 def other_target(tmp_path: Path) -> str:
     document = copy.deepcopy(json.loads((DATA / CURRENT).read_text()))
     document["retrain_bench"]["target"] = "cluster"
