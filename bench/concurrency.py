@@ -270,12 +270,12 @@ class LocalExecution:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _median(values: Sequence[float | None]) -> float | None:
+def median(values: Sequence[float | None]) -> float | None:
     known = [v for v in values if v is not None]
     return statistics.median(known) if known else None
 
 
-def _verdict(results: Sequence[ExecutionResult]) -> tuple[bool, str | None, Outcome | None]:
+def combined_verdict(results: Sequence[ExecutionResult]) -> tuple[bool, str | None, Outcome | None]:
     n = len(results)
     for k, r in enumerate(results):
         if not r.ok:
@@ -319,7 +319,7 @@ def run_concurrent_round(
         for execution in executions:
             execution.close()
     results = together.executions
-    ok, error, outcome = _verdict(results)
+    ok, error, outcome = combined_verdict(results)
     counts: dict[str, int] = {}
     for r in results:
         for task, count in r.task_counts.items():
@@ -327,8 +327,8 @@ def run_concurrent_round(
     fields.update(
         total_s=together.makespan_s,
         startup_s=together.startup_s,
-        queue_s=_median([r.queue_s for r in results]),
-        retrain_tune_s=_median([r.retrain_tune_s for r in results]),
+        queue_s=median([r.queue_s for r in results]),
+        retrain_tune_s=median([r.retrain_tune_s for r in results]),
         outcome=outcome,
         task_counts=counts,
         units=sum(r.units for r in results),

@@ -21,8 +21,9 @@ import itertools
 import re
 import secrets
 import string
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,11 +108,13 @@ def run_remote_round(
     sleep: Callable[[float], None] = time.sleep,
     wall_ns: Callable[[], int] = time.time_ns,
     pod_watch: Callable[[Kube, str, str], PodWatch] = PodWatch,
+    stop: threading.Event | None = None,
 ) -> RoundResult:
     """Run one round on the runner's platform and return what happened (see the module docstring).
 
     With ``cleanup`` the runner retires the run afterwards, whatever its end; a failure there is
-    only noted on the round.
+    only noted on the round. ``stop`` set from another thread acts as Ctrl-C does here (a round
+    running in a worker thread never sees the KeyboardInterrupt itself).
     """
     try:
         result = _round(
@@ -128,9 +131,10 @@ def run_remote_round(
             sleep=sleep,
             wall_ns=wall_ns,
             pod_watch=pod_watch,
+            stop=stop,
         )
-    except RoundInterrupted as stop:
-        raise RoundInterrupted(_cleaned(runner, stop.result, cleanup)) from None
+    except RoundInterrupted as interrupted:
+        raise RoundInterrupted(_cleaned(runner, interrupted.result, cleanup)) from None
     return _cleaned(runner, result, cleanup)
 
 
@@ -159,6 +163,7 @@ def _round(
     sleep: Callable[[float], None] = time.sleep,
     wall_ns: Callable[[], int] = time.time_ns,
     pod_watch: Callable[[Kube, str, str], PodWatch] = PodWatch,
+    stop: threading.Event | None = None,
 ) -> RoundResult:
     log.parent.mkdir(parents=True, exist_ok=True)
     out = _Log(log)
@@ -193,7 +198,9 @@ def _round(
         fields["run"] = run
         out.line(f"submitted {run.platform} run {run.run_id} as {name} ({run.url or 'no console URL'})")
         watch = pod_watch(kube, run.namespace, run.pod_selector).start()
-        poll, failure = _poll_until_done(runner, run, out, notes, started, poll_interval, run_timeout, clock, sleep)
+        poll, failure = _poll_until_done(
+            runner, run, out, notes, started, poll_interval, run_timeout, clock, sleep, stop
+        )
         fields["total_s"] = clock() - started
         fields["window"] = (submit_ns / 1e9, wall_ns() / 1e9)
         pods = watch.stop()
@@ -247,10 +254,13 @@ def _poll_until_done(
     run_timeout: float,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
+    stop: threading.Event | None = None,
 ) -> tuple[Poll | None, str | None]:
     """Poll every ``poll_interval`` on the monotonic clock: (the terminal poll, None) or (None, why not)."""
     due, errors, state = started, 0, None
     while True:
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt
         try:
             poll: Poll | None = runner.poll(run)
             errors = 0
@@ -277,7 +287,11 @@ def _poll_until_done(
         due += poll_interval
         if due < now:
             due = now
-        sleep(max(0.0, min(due, started + run_timeout) - now))
+        pause = max(0.0, min(due, started + run_timeout) - now)
+        if stop is not None:
+            stop.wait(pause)
+        else:
+            sleep(pause)
 
 
 def _terminate(runner: RemoteRunner, run: Submitted, reason: str, notes: list[str], out: _Log) -> bool:
@@ -315,3 +329,97 @@ def _platform_timings(runner: RemoteRunner, run: Submitted, missing: dict[str, s
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:500]
+
+
+def run_remote_rounds_together(
+    runner: RemoteRunner,
+    case: Case,
+    index: int,
+    *,
+    names: Sequence[str],
+    warmup: bool,
+    poll_interval: float,
+    run_timeout: float,
+    kube: Kube,
+    cleanup: bool,
+    log: Path,
+) -> RoundResult:
+    """``--concurrency N`` on a cluster: N runs of the case submitted at once, each polled in its own
+    thread; one round whose ``total_s`` is the makespan (first submit -> last terminal state seen),
+    with the ``concurrency`` block of a local concurrent round. Ctrl-C terminates every run."""
+
+    n = len(names)
+    stop = threading.Event()
+    results: list[RoundResult | None] = [None] * n
+
+    def one(k: int) -> None:
+        try:
+            results[k] = run_remote_round(
+                runner, case, index, warmup=warmup, poll_interval=poll_interval, run_timeout=run_timeout,
+                name=names[k], kube=kube, cleanup=cleanup, log=log.with_name(f"{log.stem}.{k + 1}{log.suffix}"),
+                stop=stop,
+            )  # fmt: skip
+        except RoundInterrupted as interrupted:
+            results[k] = interrupted.result
+
+    threads = [threading.Thread(target=one, args=(k,), name=f"run-{k}", daemon=True) for k in range(n)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)  # short joins: Ctrl-C reaches the main thread between them
+    except KeyboardInterrupt:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+        raise RoundInterrupted(_together(runner, case, index, warmup, log, results, interrupted=True)) from None
+    return _together(runner, case, index, warmup, log, results, interrupted=False)
+
+
+def _together(
+    runner: RemoteRunner,
+    case: Case,
+    index: int,
+    warmup: bool,
+    log: Path,
+    found: Sequence[RoundResult | None],
+    *,
+    interrupted: bool,
+) -> RoundResult:
+    from bench.concurrency import Concurrency, ExecutionResult, combined_verdict, median
+
+    rounds = [r for r in found if r is not None]
+    executions = tuple(
+        ExecutionResult(
+            ok=r.ok, error=r.error, total_s=r.total_s, queue_s=r.queue_s, retrain_tune_s=r.retrain_tune_s,
+            outcome=r.outcome, task_counts=dict(r.task_counts), units=r.units,
+        )
+        for r in rounds
+    )  # fmt: skip
+    windows = [r.window for r in rounds if r.window is not None]
+    window = (min(w[0] for w in windows), max(w[1] for w in windows)) if windows else None
+    makespan = window[1] - window[0] if window else None
+    ok, error, outcome = combined_verdict(executions)
+    if interrupted:
+        ok, error = False, "interrupted (Ctrl-C); executions terminated"
+    counts: dict[str, int] = {}
+    for r in rounds:
+        for task, count in r.task_counts.items():
+            counts[task] = counts.get(task, 0) + count
+    missing = dict(CLUSTER_MISSING)
+    for r in rounds:
+        missing.update(r.missing)
+    first = rounds[0].run if rounds else None
+    runs = [r.run.run_id for r in rounds if r.run is not None]
+    return RoundResult(
+        platform=runner.platform, case=case.key, index=index, warmup=warmup, ok=ok, error=error,
+        total_s=makespan, startup_s=None, queue_s=median([e.queue_s for e in executions]),
+        retrain_tune_s=median([e.retrain_tune_s for e in executions]), outcome=outcome, task_counts=counts,
+        units=sum(r.units for r in rounds), log=log, window=window, target="cluster", run=first,
+        pods=tuple(p for r in rounds for p in r.pods),
+        platform_timings={r.run.run_id: dict(r.platform_timings or {}) for r in rounds if r.run is not None},
+        missing=missing,
+        notes=(f"runs of this round: {', '.join(runs)}", *(n for r in rounds for n in r.notes)),
+        concurrency=Concurrency(len(found), executions, makespan),
+    )  # fmt: skip

@@ -33,7 +33,7 @@ CONCURRENCY_SUMMARY_KEY = "concurrency.throughput_per_min"
 LOCAL_NOTES = {"platform_timings": "local executors keep no timings of their own"}
 
 
-def round_record(result: RoundResult, prices: Prices = DEFAULT_PRICES, target: str = "local") -> dict[str, Any]:
+def round_record(result: RoundResult, prices: Prices = DEFAULT_PRICES) -> dict[str, Any]:
     """One round as DESIGN.md's ``rounds[]`` entry; every null carries its reason in ``missing``."""
     outcome = (
         result.outcome.as_dict()
@@ -91,7 +91,12 @@ def round_record(result: RoundResult, prices: Prices = DEFAULT_PRICES, target: s
     elif result.outcome.best_c is None:
         missing["best_c"] = "not_applicable: no drift, no tuning"
     # Allocation needs the run level's fairness manifest, which a record does not see: `report` prices it.
-    record["cost"], gone = round_cost(record, result.platform, target, None, prices)
+    record["cost"], gone = round_cost(record, result.platform, result.target, None, prices)
+    if result.target == "cluster" and gone.get("cost.allocation_usd", "").startswith("no control-plane requests"):
+        # the manifest is written at the end of the session, after every round's record
+        gone["cost.allocation_usd"] = (
+            "priced by `python -m bench report` from the run level's fairness manifest (written after the rounds)"
+        )
     missing.update(gone)
     return record
 
@@ -168,7 +173,7 @@ def summary_keys(results: Sequence[RoundResult]) -> list[str]:
 def benchmark_record(
     platform: str, target: str, case: Case, results: Sequence[RoundResult], prices: Prices = DEFAULT_PRICES
 ) -> dict[str, Any]:
-    rounds = [round_record(r, prices, target) for r in results]
+    rounds = [round_record(r, prices) for r in results]
     return strict(
         {
             "schema": SCHEMA,

@@ -106,7 +106,9 @@ class BenchSession:
             )
             try:
                 if self.cluster is not None:
-                    result = self.cluster.run_round(platform, case, index, warmup=warmup)
+                    result = self.cluster.run_round(
+                        platform, case, index, warmup=warmup, concurrency=self.options.concurrency
+                    )
                 else:
                     result = run(
                         platform,

@@ -180,6 +180,9 @@ def test_kfp_rounds_on_a_standin_cluster_are_recorded_like_the_study(
         held = r["tasks"]["allocated"]
         assert (held["cpu_core_seconds"], held["memory_gib_seconds"], held["pods_counted"]) == (24.0, 48.0, 6)
         assert len(held["pods_not_counted"]) == 6
+        # the record cannot price it (the manifest comes after the rounds): it says who does
+        assert r["cost"]["allocation_usd"] is None
+        assert r["missing"]["cost.allocation_usd"].startswith("priced by `python -m bench report`")
         # priced from the run level: pods + control plane (2 cores, 4 GiB) over the round's total_s
         dollars, why = allocation_cost(r, "kfp", "cluster", document["retrain_bench"], DEFAULT_PRICES)
         vcpu, gib = DEFAULT_PRICES.vcpu_hour, DEFAULT_PRICES.gib_hour
@@ -356,3 +359,29 @@ def test_xdist_runs_each_platform_on_its_worker_and_merges_their_manifests(
     assert sorted(level["cluster"]["manifests"]) == ["flyte", "kfp"]
     assert level["cluster"]["manifests"]["flyte"]["runner"]["namespace"] == "flytesnacks-development"
     assert level["cluster"]["manifests"]["kfp"]["runner"]["experiment"] == "retrain-bench"
+
+
+def test_concurrency_submits_that_many_runs_at_once_and_records_their_throughput(
+    bench_run: BenchRun, kfp_cluster: tuple[Path, KfpRunsStandin]
+) -> None:
+    kubeconfig, api = kfp_cluster
+    result, document = bench_run.run(
+        *CLUSTER_ARGS, "--platform=kfp", "--rounds=1", "--concurrency=2", f"--kubeconfig={kubeconfig}", timeout=180
+    )
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    assert document is not None
+    (only,) = records(document)["kfp-smoke"]["rounds"]
+    assert only["ok"], only["error"]
+    block = only["concurrency"]
+    assert block["n"] == 2 and [e["ok"] for e in block["executions"]] == [True, True]
+    # the round's time is the makespan over both runs, at least as long as each of them
+    assert all(e["total_s"] <= only["total_s"] for e in block["executions"])
+    assert block["throughput_per_min"] == pytest.approx(2 / only["total_s"] * 60, rel=1e-12)
+    assert only["retrain_tune_s"] == pytest.approx(1.25, abs=1e-6)  # the median of two 1.25 s phases
+    assert len(only["pods"]) == 24  # twelve pods per run
+    assert only["tasks"]["counts"]["tune"] == 4
+    created = list(api.runs)
+    assert len(created) == 2
+    assert set(only["notes"][0].removeprefix("runs of this round: ").split(", ")) == set(created)
+    assert sorted(only["platform_timings"]) == sorted(created)
+    assert all(api.runs[run_id]["storage_state"] == "ARCHIVED" for run_id in created)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.concurrency import Concurrency, ExecutionResult, _verdict
+from bench.concurrency import Concurrency, ExecutionResult, combined_verdict
 from bench.outcome import Outcome
 from bench.resources.sampler import TreeSampler
 from tests.helpers import BenchRun, records
@@ -49,11 +49,11 @@ def test_the_block_is_worked_out_from_the_executions() -> None:
 
 def test_a_round_is_ok_only_when_every_execution_is_and_they_agree() -> None:
     ok = ExecutionResult(ok=True, error=None, total_s=1.0, outcome=OUTCOME)
-    assert _verdict([ok, ok]) == (True, None, OUTCOME)
+    assert combined_verdict([ok, ok]) == (True, None, OUTCOME)
     failed = ExecutionResult(ok=False, error="RuntimeError: x")
-    assert _verdict([ok, failed]) == (False, "execution 2/2: RuntimeError: x", None)
+    assert combined_verdict([ok, failed]) == (False, "execution 2/2: RuntimeError: x", None)
     other = ExecutionResult(ok=True, error=None, total_s=1.0, outcome=Outcome(0.8, 0.5, True, 0.7, 1.0))
-    agree, error, outcome = _verdict([ok, other])
+    agree, error, outcome = combined_verdict([ok, other])
     assert not agree and outcome is None
     assert error is not None and error.startswith("the 2 executions computed different outcomes")
 

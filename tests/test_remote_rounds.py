@@ -221,6 +221,8 @@ def test_an_ok_round_has_the_phases_and_outcome_of_its_stamps(standin: KubeStand
     assert record["missing"] == {
         "startup_s": "local only: no launcher process on the cluster target",
         "resources": "not measured: cluster resources come from Prometheus (--prometheus-url)",
+        # the scripted pods state no requests: nothing to price
+        "cost.allocation_usd": "no pod of this round stated requests and ran to the end (tasks.allocated)",
     }
     assert record["run_id"] == "rbt0" and record["run_url"] == "http://console/rbt0"
     assert len(record["pods"]) == 7 and record["platform_timings"] == {"duration_s": 14.25}

@@ -25,7 +25,7 @@ from bench.cluster.options import ClusterOptions
 from bench.cluster.remote_options import RemoteOptions
 from bench.errors import BenchError
 from bench.remote import RemoteRunner
-from bench.remote_rounds import ExecutionNames, run_remote_round
+from bench.remote_rounds import ExecutionNames, run_remote_round, run_remote_rounds_together
 from bench.resources.scopes import ClusterPrometheusPlan
 from bench.rounds import RoundResult
 
@@ -124,9 +124,28 @@ class ClusterTarget:
             self.progress(f"[retrain-bench] cooling down {remaining:.0f}s (--cooldown)")
             self._sleep(remaining)
 
-    def run_round(self, platform: str, case: Case, index: int, *, warmup: bool) -> RoundResult:
+    def run_round(self, platform: str, case: Case, index: int, *, warmup: bool, concurrency: int = 1) -> RoundResult:
         side = self.platform(platform)
         self.cool_down()
+        if concurrency > 1:
+            names = [self.names.next() for _ in range(concurrency)]
+            try:
+                result = run_remote_rounds_together(
+                    side.runner,
+                    case,
+                    index,
+                    names=names,
+                    warmup=warmup,
+                    poll_interval=self.remote.poll_interval_s,
+                    run_timeout=self.run_timeout,
+                    kube=side.endpoints.kube(),
+                    cleanup=self.remote.cleanup,
+                    log=self.log_dir / f"{platform}-{case.key}-{index}-{names[0]}.log",
+                )
+            finally:
+                self._last_end = self._clock()
+            self._nodes.setdefault(platform, set()).update(p.node for p in result.pods if p.node)
+            return result
         name = self.names.next()
         try:
             result = run_remote_round(
