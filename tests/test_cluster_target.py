@@ -54,16 +54,15 @@ def _line(task: str, c: float | None, start_ns: int, end_ns: int, out: dict[str,
     return LINE_PREFIX + json.dumps(stamp)
 
 
-class ScriptedKfp:
-    """Plays the KFP backend and Argo for every new run: pods with stamp logs, then the run's states."""
+class Scripted:
+    """A controller thread: every run that appears in ``pending()`` is played once by ``play()``."""
 
-    def __init__(self, api: KfpRunsStandin, kube: KubeStandin) -> None:
-        self.api, self.kube = api, kube
+    def __init__(self) -> None:
         self.done: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> ScriptedKfp:
+    def __enter__(self) -> Scripted:
         self._thread.start()
         return self
 
@@ -73,11 +72,27 @@ class ScriptedKfp:
 
     def _loop(self) -> None:
         while not self._stop.wait(0.05):
-            with self.api.lock:
-                new = [run_id for run_id, run in self.api.runs.items() if run_id not in self.done]
-            for run_id in new:
-                self.done.add(run_id)
-                self._play(run_id)
+            for run in [r for r in self.pending() if r not in self.done]:
+                self.done.add(run)
+                self._play(run)
+
+    def pending(self) -> list[str]:
+        raise NotImplementedError
+
+    def _play(self, run: str) -> None:
+        raise NotImplementedError
+
+
+class ScriptedKfp(Scripted):
+    """Plays the KFP backend and Argo for every new run: pods with stamp logs, then the run's states."""
+
+    def __init__(self, api: KfpRunsStandin, kube: KubeStandin) -> None:
+        super().__init__()
+        self.api, self.kube = api, kube
+
+    def pending(self) -> list[str]:
+        with self.api.lock:
+            return list(self.api.runs)
 
     def _play(self, run_id: str) -> None:
         zero = time.time_ns()
@@ -206,29 +221,16 @@ def test_bare_is_refused_on_the_cluster_target(bench_run: BenchRun) -> None:
     )
 
 
-class ScriptedFlyte:
+class ScriptedFlyte(Scripted):
     """Plays flytepropeller for every new execution: its pods with stamp logs, then SUCCEEDED —
     or, with ``hang``, leaves it RUNNING forever so the harness must terminate it."""
 
     def __init__(self, admin: AdminState, kube: KubeStandin, *, hang: bool = False) -> None:
+        super().__init__()
         self.admin, self.kube, self.hang = admin, kube, hang
-        self.done: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> ScriptedFlyte:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(0.05):
-            for name in [n for n in list(self.admin.executions) if n not in self.done]:
-                self.done.add(name)
-                self._play(name)
+    def pending(self) -> list[str]:
+        return list(self.admin.executions)
 
     def _play(self, name: str) -> None:
         zero = time.time_ns()

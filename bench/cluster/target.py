@@ -125,41 +125,23 @@ class ClusterTarget:
             self._sleep(remaining)
 
     def run_round(self, platform: str, case: Case, index: int, *, warmup: bool, concurrency: int = 1) -> RoundResult:
+        """One round: one run, or ``concurrency`` runs submitted at once (one round, its makespan)."""
         side = self.platform(platform)
         self.cool_down()
-        if concurrency > 1:
-            names = [self.names.next() for _ in range(concurrency)]
-            try:
-                result = run_remote_rounds_together(
-                    side.runner,
-                    case,
-                    index,
-                    names=names,
-                    warmup=warmup,
-                    poll_interval=self.remote.poll_interval_s,
-                    run_timeout=self.run_timeout,
-                    kube=side.endpoints.kube(),
-                    cleanup=self.remote.cleanup,
-                    log=self.log_dir / f"{platform}-{case.key}-{index}-{names[0]}.log",
-                )
-            finally:
-                self._last_end = self._clock()
-            self._nodes.setdefault(platform, set()).update(p.node for p in result.pods if p.node)
-            return result
-        name = self.names.next()
+        names = [self.names.next() for _ in range(concurrency)]
+        common: dict[str, Any] = dict(
+            warmup=warmup,
+            poll_interval=self.remote.poll_interval_s,
+            run_timeout=self.run_timeout,
+            kube=side.endpoints.kube(),
+            cleanup=self.remote.cleanup,
+            log=self.log_dir / f"{platform}-{case.key}-{index}-{names[0]}.log",
+        )
         try:
-            result = run_remote_round(
-                side.runner,
-                case,
-                index,
-                warmup=warmup,
-                poll_interval=self.remote.poll_interval_s,
-                run_timeout=self.run_timeout,
-                name=name,
-                kube=side.endpoints.kube(),
-                cleanup=self.remote.cleanup,
-                log=self.log_dir / f"{platform}-{case.key}-{index}-{name}.log",
-            )
+            if concurrency > 1:
+                result = run_remote_rounds_together(side.runner, case, index, names=names, **common)
+            else:
+                result = run_remote_round(side.runner, case, index, name=names[0], **common)
         finally:
             self._last_end = self._clock()
         self._nodes.setdefault(platform, set()).update(p.node for p in result.pods if p.node)
