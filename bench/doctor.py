@@ -162,6 +162,22 @@ def cluster_checks(options: ClusterOptions) -> list[Check]:
             continue
         fix = f"grant create on pods/portforward (`kubectl auth can-i create pods/portforward -n {namespace}`)"
         checks.append(Check(name, allowed, "allowed" if allowed else "forbidden", fix))
+    # Cluster rounds watch their run's pods and read the stamps from the pods' logs.
+    run_namespaces = (*options.flyte_namespaces()[1:], options.kfp_namespace)
+    for namespace in dict.fromkeys(run_namespaces):
+        name = f"RBAC to watch pods and read their logs in {namespace}"
+        if kube is None:
+            checks.append(Check(name, False, "skipped: cluster unreachable"))
+            continue
+        try:
+            watch = kube.can_i("watch", "pods", namespace)
+            logs = kube.can_i("get", "pods", namespace, subresource="log")
+        except ClusterError as exc:
+            checks.append(Check(name, False, str(exc)))
+            continue
+        denied = [what for what, ok in (("watch pods", watch), ("get pods/log", logs)) if not ok]
+        fix = f"grant {' and '.join(denied)} in {namespace} (`kubectl auth can-i get pods/log -n {namespace}`)"
+        checks.append(Check(name, not denied, "allowed" if not denied else f"forbidden: {', '.join(denied)}", fix))
     for label, service in forwarded:
         name = f"{label} service {service}"
         if kube is None:

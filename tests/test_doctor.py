@@ -51,6 +51,8 @@ def test_everything_passes_on_a_healthy_cluster(tmp_path: Path, capsys: pytest.C
     assert all(line.startswith("PASS  ") for line in lines[:-1]), out
     assert lines[0].startswith("PASS  cluster reachable: context standin at http://127.0.0.1:")
     assert "PASS  RBAC pods/portforward in monitoring: allowed" in lines
+    assert "PASS  RBAC to watch pods and read their logs in flytesnacks-development: allowed" in lines
+    assert "PASS  RBAC to watch pods and read their logs in kubeflow: allowed" in lines
     assert "PASS  Flyte service flyte/flyte-binary-grpc:8089: ready pod flyte-binary-0, port 8089" in lines
     assert "PASS  KFP service kubeflow/ml-pipeline-ui:80: ready pod ml-pipeline-ui-0, port 3000" in lines
     assert any(
@@ -73,8 +75,22 @@ def test_forbidden_port_forward_and_a_missing_service_are_named(
     assert code == 1
     assert "FAIL  RBAC pods/portforward in flyte: forbidden -> grant create on pods/portforward " in out
     fails = [line for line in out.splitlines() if line.startswith("FAIL  KFP service kubeflow/ml-pipeline:8888: ")]
+    assert "PASS  RBAC to watch pods and read their logs in kubeflow: allowed" in out
     assert len(fails) == 1 and "no service" in fails[0].lower()
     assert TOKEN not in out
+
+
+@pytest.mark.prometheus
+def test_unreadable_pod_logs_are_named_with_the_namespace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with cluster(tmp_path) as standin:
+        standin.forbidden.add("pods/log")
+        code = main(doctor(standin, tmp_path))
+    out = capsys.readouterr().out
+    assert code == 1
+    assert (
+        "FAIL  RBAC to watch pods and read their logs in kubeflow: forbidden: get pods/log -> grant get pods/log in "
+        "kubeflow (`kubectl auth can-i get pods/log -n kubeflow`)"
+    ) in out.splitlines()
 
 
 def test_no_cluster_fails_every_check_within_the_timeout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -88,7 +104,9 @@ def test_no_cluster_fails_every_check_within_the_timeout(tmp_path: Path, capsys:
     assert code == 1 and time.monotonic() - started < 10
     first = out.splitlines()[0]
     assert first.startswith("FAIL  cluster reachable: cannot reach the API server of context standin")
-    assert out.splitlines()[-1] == "0 passed, 10 failed"
+    # cluster, 3 port-forward RBAC namespaces (flyte, kubeflow, monitoring), 2 run namespaces
+    # (flytesnacks-development, kubeflow), 3 services, Flyte API, KFP API, Prometheus = 12
+    assert out.splitlines()[-1] == "0 passed, 12 failed"
     assert TOKEN not in out
 
 
