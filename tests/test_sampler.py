@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -107,3 +108,25 @@ def test_follows_grandchildren_and_ignores_processes_outside_the_tree(tmp_path: 
     # Three interpreters starting up cost CPU; the outsider's busy loop, running all along, must not count.
     assert stats.cpu_seconds is not None and stats.cpu_seconds < 0.6 * elapsed
     assert stats.samples >= 10
+
+
+def test_a_process_gone_between_the_listing_and_the_sample_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The race a sweep hit once in ~100 rounds: /proc listed a task process that exited before
+    # the sampler opened it, and the sampler thread died with NoSuchProcess. Replay it exactly: a
+    # listing taken while the child lived, the child then gone and reaped.
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        listing = os.listdir("/proc")
+        sampler = TreeSampler(os.getpid(), hz=10)
+        sampler.sample()  # learns the child as a member of the tree
+    finally:
+        child.kill()
+        child.wait()
+    fresh = TreeSampler(os.getpid(), hz=10)
+    fresh._parents = dict(sampler._parents)  # the child's parent is known, as after earlier samples
+    monkeypatch.setattr(os, "listdir", lambda path: listing)
+    fresh.sample()  # must not raise: the child is skipped
+    monkeypatch.undo()
+    fresh.sample()
+    stats = fresh.stats()
+    assert stats.samples == 2 and stats.cpu_seconds is not None

@@ -77,7 +77,16 @@ class TreeSampler:
             found = {pid for pid, ppid in self._parents.items() if ppid in tree} - tree
             tree |= found
             grew = bool(found)
-        self._members = {pid: self._members.get(pid) or psutil.Process(pid) for pid in tree if pid in pids}
+        members = {}
+        for pid in tree & pids:
+            proc = self._members.get(pid)
+            if proc is None:
+                try:
+                    proc = psutil.Process(pid)
+                except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+                    continue  # exited between the listing of /proc and now: nothing left to measure
+            members[pid] = proc
+        self._members = members
 
     def sample(self) -> None:
         """Take one sample now (the thread calls this; so do start and stop)."""
