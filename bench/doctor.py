@@ -15,7 +15,7 @@ import yaml
 
 from bench.cluster.endpoints import ClusterEndpoints
 from bench.cluster.options import ClusterOptions, add_cluster_options, parse_cluster_options
-from bench.errors import PrometheusError
+from bench.errors import BenchError, PrometheusError
 from bench.resources.promapi import PrometheusApi
 
 #: Clock skew between this machine and Prometheus above which phase stamps and windows disagree.
@@ -121,8 +121,8 @@ def _skew(api: PrometheusApi, now: Callable[[], float]) -> Check:
     )
 
 
-def cluster_checks(options: ClusterOptions) -> list[Check]:
-    """Everything between this machine and a cluster run, in the order it is needed."""
+def cluster_checks(options: ClusterOptions, platforms: Sequence[str] = ("flyte", "kfp")) -> list[Check]:
+    """Everything between this machine and a cluster run of ``platforms``, in the order it is needed."""
     from bench.cluster.apis import flyte_api_check, kfp_api_check
     from bench.cluster.errors import ClusterError
     from bench.cluster.kube import Kube
@@ -148,7 +148,7 @@ def cluster_checks(options: ClusterOptions) -> list[Check]:
             ("KFP", options.kfp_service, options.kfp_host),
             ("Prometheus", options.prometheus_service, options.prometheus_url),
         )
-        if not given
+        if not given and (label == "Prometheus" or label.lower() in platforms)
     ]
     for namespace in dict.fromkeys(service.namespace for _, service in forwarded):
         name = f"RBAC pods/portforward in {namespace}"
@@ -163,7 +163,10 @@ def cluster_checks(options: ClusterOptions) -> list[Check]:
         fix = f"grant create on pods/portforward (`kubectl auth can-i create pods/portforward -n {namespace}`)"
         checks.append(Check(name, allowed, "allowed" if allowed else "forbidden", fix))
     # Cluster rounds watch their run's pods and read the stamps from the pods' logs.
-    run_namespaces = (*options.flyte_namespaces()[1:], options.kfp_namespace)
+    run_namespaces = (
+        *(options.flyte_namespaces()[1:] if "flyte" in platforms else ()),
+        *((options.kfp_namespace,) if "kfp" in platforms else ()),
+    )
     for namespace in dict.fromkeys(run_namespaces):
         name = f"RBAC to watch pods and read their logs in {namespace}"
         if kube is None:
@@ -191,34 +194,39 @@ def cluster_checks(options: ClusterOptions) -> list[Check]:
         checks.append(Check(name, True, f"ready pod {endpoint.pod}, port {endpoint.port}"))
     endpoints = ClusterEndpoints(options, kube, unreachable=kube is None)
     try:
-        checks.append(
-            _api_check(
-                "Flyte API",
-                lambda: endpoints.flyte(),
-                lambda got: flyte_api_check(
-                    got[0], insecure=got[1], config_file=options.flyte_config, timeout_s=options.connect_timeout_s
-                ),
+        if "flyte" in platforms:
+            checks.append(
+                _api_check(
+                    "Flyte API",
+                    lambda: endpoints.flyte(),
+                    lambda got: flyte_api_check(
+                        got[0], insecure=got[1], config_file=options.flyte_config, timeout_s=options.connect_timeout_s
+                    ),
+                )
             )
-        )
-        checks.append(
-            _api_check(
-                "KFP API",
-                endpoints.kfp,
-                lambda url: kfp_api_check(
-                    url,
-                    token=options.kfp_token(),
-                    verify_tls=not options.kfp_insecure_skip_verify,
-                    timeout_s=options.connect_timeout_s,
-                ),
+        if "kfp" in platforms:
+            checks.append(
+                _api_check(
+                    "KFP API",
+                    endpoints.kfp,
+                    lambda url: kfp_api_check(
+                        url,
+                        token=options.kfp_token(),
+                        verify_tls=not options.kfp_insecure_skip_verify,
+                        timeout_s=options.connect_timeout_s,
+                    ),
+                )
             )
-        )
         try:
             prometheus_url = endpoints.prometheus()
         except ClusterError as exc:
             checks.append(Check("Prometheus answers", False, str(exc)))
         else:
             with PrometheusApi(prometheus_url, timeout_s=options.connect_timeout_s) as api:
-                namespaces = [*options.flyte_namespaces(), *options.kfp_namespaces()]
+                namespaces = [
+                    *(options.flyte_namespaces() if "flyte" in platforms else ()),
+                    *(options.kfp_namespaces() if "kfp" in platforms else ()),
+                ]
                 checks.extend(prometheus_checks(api, list(dict.fromkeys(namespaces))))
     finally:
         endpoints.close()
@@ -240,12 +248,19 @@ def add_doctor_command(commands: Any) -> None:
     parser.add_argument("--target", default="cluster", choices=["cluster"], help="what to check. Default: cluster")
     add_cluster_options(parser.add_argument)
     parser.add_argument("--prometheus-url", default=None, metavar="URL", help="Prometheus; skips the port-forward")
+    parser.add_argument(
+        "--platform", default="flyte,kfp", metavar="LIST", help="check only these platforms (flyte, kfp). Default: both"
+    )
     parser.set_defaults(run=_run_doctor)
 
 
 def _run_doctor(args: Any) -> int:
     options = parse_cluster_options(lambda dest: getattr(args, dest))
-    checks = cluster_checks(options)
+    platforms = [p.strip() for p in str(args.platform).split(",") if p.strip()]
+    unknown = [p for p in platforms if p not in ("flyte", "kfp")]
+    if unknown or not platforms:
+        raise BenchError(f"--platform: {', '.join(map(repr, unknown)) or 'nothing'} given; choose from flyte, kfp")
+    checks = cluster_checks(options, platforms)
     for check in checks:
         print(check.line())
     failed = sum(not c.ok for c in checks)

@@ -93,6 +93,23 @@ def test_unreadable_pod_logs_are_named_with_the_namespace(tmp_path: Path, capsys
     ) in out.splitlines()
 
 
+@pytest.mark.prometheus
+def test_one_platform_is_checked_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with cluster(tmp_path) as standin:
+        # KFP is not installed on this cluster: a Flyte-only check must not care
+        standin.objects.pop(("services", "kubeflow", "ml-pipeline-ui"), None)
+        code = main(doctor(standin, tmp_path, "--platform=flyte"))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "kubeflow" not in out and "KFP" not in out
+    assert any(line.startswith("PASS  Flyte API at 127.0.0.1:") for line in out.splitlines())
+
+
+def test_an_unknown_doctor_platform_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["doctor", "--platform=bare"]) == 2
+    assert capsys.readouterr().err == "retrain-bench: error: --platform: 'bare' given; choose from flyte, kfp\n"
+
+
 def test_no_cluster_fails_every_check_within_the_timeout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     with KubeStandin() as standin:

@@ -130,3 +130,24 @@ def test_a_process_gone_between_the_listing_and_the_sample_is_skipped(monkeypatc
     fresh.sample()
     stats = fresh.stats()
     assert stats.samples == 2 and stats.cpu_seconds is not None
+
+
+def test_an_unreadable_instant_is_skipped_and_counted_not_the_end_of_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    real_listdir, calls = os.listdir, []
+
+    def listdir(path: str) -> list[str]:
+        calls.append(path)
+        if len(calls) == 2:  # the thread's first sample, after start()'s baseline
+            raise PermissionError(13, "Permission denied", "/proc")
+        return real_listdir(path)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    sampler = TreeSampler(child.pid, hz=50)
+    sampler.start()
+    child.wait()
+    stats = sampler.stop()
+    assert stats.details["skipped_samples"] == 1
+    assert str(stats.details["first_skip"]).startswith("PermissionError:")
+    # sampling went on after the skip: far more than the baseline and the final sample
+    assert stats.samples > 5 and stats.cpu_seconds is not None

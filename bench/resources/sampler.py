@@ -20,6 +20,7 @@ What it cannot see, by construction:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -61,6 +62,8 @@ class TreeSampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        #: samples that could not be taken (a process table that changed under us), as errors
+        self._failed: list[str] = []
 
     def _refresh_tree(self) -> None:
         pids = {int(name) for name in os.listdir("/proc") if name.isdigit()}
@@ -120,7 +123,11 @@ class TreeSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.sample()
+            try:
+                self.sample()
+            except (psutil.Error, OSError) as exc:
+                # One unreadable instant must not end the round's sampling: skip it, count it.
+                self._failed.append(f"{type(exc).__name__}: {exc}")
 
     def start(self) -> None:
         """Sample once now (the baseline) and keep sampling in a thread."""
@@ -141,7 +148,11 @@ class TreeSampler:
         return self.stats()
 
     def stats(self) -> ResourceStats:
-        return tree_stats(self._times, self._cpu, self._pss if self._pss_ok else None, self._rss, self.interval)
+        found = tree_stats(self._times, self._cpu, self._pss if self._pss_ok else None, self._rss, self.interval)
+        if not self._failed:
+            return found
+        skipped = {"skipped_samples": len(self._failed), "first_skip": self._failed[0][:300]}
+        return dataclasses.replace(found, details={**found.details, **skipped})
 
 
 def tree_stats(
