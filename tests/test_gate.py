@@ -45,6 +45,9 @@ WIDE = (
     "cpu_seconds",
     "cpu_avg_mcpu",
     "cpu_peak_mcpu",
+    # dollars follow CPU-seconds and memory: as noisy as they are with one round a side
+    "usage_usd",
+    "allocation_usd",
 )
 
 
