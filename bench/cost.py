@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from bench.errors import BenchError
 from bench.metrics import SCOPES
+from bench.quantities import parse_quantity
 
 GIB = 1024**3
 SECONDS_PER_HOUR = 3600.0
@@ -101,29 +101,6 @@ def dotted_get(mapping: Any, key: str) -> Any:
     value = mapping
     for part in key.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None
-    return value
-
-
-# --- Kubernetes quantities ----------------------------------------------------------------------
-
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
-_SUFFIX = {
-    None: 1.0, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
-}  # fmt: skip
-
-
-def parse_quantity(raw: Any) -> float:
-    """A Kubernetes quantity (``500m``, ``1``, ``1.5Gi``, ``512M``, ``1e3``) in base units; ValueError if not one."""
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        value = float(raw)
-    else:
-        found = _QUANTITY.match(str(raw).strip())
-        if found is None:
-            raise ValueError(f"{raw!r} is not a Kubernetes quantity (e.g. 500m, 1, 512Mi, 1Gi)")
-        value = float(found.group(1)) * _SUFFIX[found.group(2)]
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{raw!r} is not a non-negative quantity")
     return value
 
 

@@ -16,13 +16,13 @@ from bench.cost import (
     Prices,
     allocation_cost,
     parse_prices,
-    parse_quantity,
     round_cost,
     usage_cost,
 )
 from bench.errors import BenchError
 from bench.options import parse_options
 from bench.outcome import Outcome
+from bench.quantities import parse_quantity
 from bench.resources.stats import ResourceStats
 from bench.results import benchmark_record, validate
 from bench.rounds import RoundResult

@@ -20,9 +20,9 @@ from bench.cluster.remote_options import (
     cluster_server,
     parse_remote_options,
     platform_servers,
-    quantity_value,
 )
 from bench.errors import BenchError
+from bench.quantities import quantity_value
 from bench.remote import RemoteSettings, TaskResources
 
 ROOT = Path(__file__).resolve().parent.parent

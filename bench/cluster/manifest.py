@@ -23,6 +23,7 @@ from bench.cluster.endpoints import ClusterEndpoints
 from bench.cluster.kube import Kube, status_message
 from bench.cluster.options import ClusterOptions
 from bench.errors import BenchError
+from bench.quantities import requested
 from bench.remote import RemoteSettings
 
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
@@ -184,23 +185,12 @@ def _deployments(kube: Kube, namespaces: Sequence[str]) -> dict[str, dict[str, A
                 "images": [c.image for c in containers],
                 "replicas": replicas,
                 "requests": {
-                    "cpu": _summed(containers, "cpu", 1.0, replicas),
-                    "memory_gib": _summed(containers, "memory", float(1024**3), replicas),
+                    # unstated requests count 0: the deployment holds nothing it did not ask for
+                    "cpu": replicas * (requested(containers, "cpu", 1.0) or 0.0),
+                    "memory_gib": replicas * (requested(containers, "memory", float(1024**3)) or 0.0),
                 },
             }
     return dict(sorted(found.items()))
-
-
-def _summed(containers: Sequence[Any], resource: str, unit: float, replicas: int) -> float:
-    """replicas × the containers' requests of ``resource`` (cores, GiB); unstated requests count 0."""
-    from bench.cost import parse_quantity
-
-    total = 0.0
-    for c in containers:
-        quantity = (c.resources.requests or {}).get(resource) if c.resources else None
-        if quantity is not None:
-            total += parse_quantity(quantity) / unit
-    return replicas * total
 
 
 def control_plane_requests(deployments: Mapping[str, Mapping[str, Any]] | None) -> dict[str, float] | None:

@@ -27,6 +27,7 @@ from kubernetes.client.rest import ApiException
 
 from bench.cluster.errors import ClusterError, ClusterUnreachable, Forbidden
 from bench.cluster.kube import Kube, status_message
+from bench.quantities import requested
 from bench.stamps import StampLog
 
 #: The annotation naming a pod's main container (Argo sets it to ``main``; its ``wait`` sidecar is not ours).
@@ -121,16 +122,10 @@ def pod_seen(pod: Any, deleted: bool = False) -> PodSeen:
 
 
 def _requested(containers: Any, resource: str, unit: float) -> float | None:
-    from bench.cost import parse_quantity
-
-    found = [((c.resources.requests or {}).get(resource) if c.resources else None) for c in (containers or [])]
-    stated = [q for q in found if q is not None]
-    if not stated:
-        return None
     try:
-        return sum(parse_quantity(q) for q in stated) / unit
+        return requested(containers, resource, unit)
     except ValueError:
-        return None
+        return None  # not a quantity Kubernetes would have accepted: not counted
 
 
 def _container(name: str, init: bool, status: Any) -> ContainerSeen:

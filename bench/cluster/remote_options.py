@@ -14,7 +14,7 @@ import importlib.metadata
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +23,7 @@ from kubernetes.config.kube_config import KubeConfigMerger
 from bench.cluster.errors import KubeconfigError
 from bench.cluster.kube import KubeTarget
 from bench.errors import BenchError
+from bench.quantities import quantity_value
 from bench.remote import RemoteSettings, TaskResources
 
 #: The platforms that run on a cluster (``bare`` has no control plane).
@@ -184,34 +185,6 @@ def parse_remote_options(get: Callable[[str], Any], *, scrape_interval_s: float,
 
 
 # -- Kubernetes quantities ------------------------------------------------------------------------
-
-# resource.Quantity's grammar: a decimal number and a binary-SI, decimal-SI or exponent suffix.
-_QUANTITY = re.compile(
-    r"^\+?(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
-)
-_FACTORS = {
-    "": Decimal(1),
-    **{s: Decimal(1024) ** (i + 1) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    **{s: Decimal(1000) ** (i + 1) for i, s in enumerate(("k", "M", "G", "T", "P", "E"))},
-}
-
-
-def quantity_value(text: str) -> Decimal | None:
-    """The value of a Kubernetes quantity (``500m`` -> 0.5, ``1Gi`` -> 1073741824); None if it is not one."""
-    match = _QUANTITY.match(text.strip())
-    if match is None:
-        return None
-    try:
-        number = Decimal(match["number"])
-    except InvalidOperation:
-        return None
-    suffix = match["suffix"] or ""
-    if suffix[:1] in ("e", "E"):
-        return number * Decimal(10) ** int(suffix[1:])
-    return number * _FACTORS[suffix]
 
 
 def cpu_quantity(option: str, raw: Any) -> str:
