@@ -31,7 +31,7 @@ from bench.cases import Case
 from bench.outcome import Outcome
 from bench.resources.sampler import TreeSampler
 from bench.resources.stats import ResourceStats
-from bench.rounds import Launcher, RoundInterrupted, RoundResult, _with_tail
+from bench.rounds import Launcher, RoundInterrupted, RoundResult, _with_tail, unmeasured
 from bench.stamps import StampError, StampLog
 
 PHASES = ("total_s", "queue_s", "retrain_tune_s")
@@ -287,6 +287,25 @@ def combined_verdict(results: Sequence[ExecutionResult]) -> tuple[bool, str | No
     return True, None, results[0].outcome
 
 
+def folded(results: Sequence[ExecutionResult]) -> dict[str, Any]:
+    """The round's fields that N executions decide together: the verdict and outcome, the phases'
+    medians, the summed task counts and execution units (local and cluster rounds alike)."""
+    ok, error, outcome = combined_verdict(results)
+    counts: dict[str, int] = {}
+    for r in results:
+        for task, count in r.task_counts.items():
+            counts[task] = counts.get(task, 0) + count
+    return dict(
+        ok=ok,
+        error=error,
+        outcome=outcome,
+        queue_s=median([r.queue_s for r in results]),
+        retrain_tune_s=median([r.retrain_tune_s for r in results]),
+        task_counts=counts,
+        units=sum(r.units for r in results),
+    )
+
+
 def run_concurrent_round(
     platform: str,
     case: Case,
@@ -301,10 +320,7 @@ def run_concurrent_round(
     """``run_round`` with N launchers released together; logs ``<log stem>.<k>.log`` for k = 1..N."""
     log.parent.mkdir(parents=True, exist_ok=True)
     logs = [log.with_name(f"{log.stem}.{k + 1}{log.suffix}") for k in range(concurrency)]
-    fields: dict[str, Any] = dict(
-        platform=platform, case=case.key, index=index, warmup=warmup, log=logs[0], total_s=None, startup_s=None,
-        queue_s=None, retrain_tune_s=None, outcome=None, task_counts={}, units=0,
-    )  # fmt: skip
+    fields = unmeasured(platform, case, index, warmup, logs[0])
     executions: list[LocalExecution] = []
     try:
         started = time.perf_counter()
@@ -318,22 +334,12 @@ def run_concurrent_round(
     finally:
         for execution in executions:
             execution.close()
-    results = together.executions
-    ok, error, outcome = combined_verdict(results)
-    counts: dict[str, int] = {}
-    for r in results:
-        for task, count in r.task_counts.items():
-            counts[task] = counts.get(task, 0) + count
     fields.update(
+        folded(together.executions),
         total_s=together.makespan_s,
         startup_s=together.startup_s,
-        queue_s=median([r.queue_s for r in results]),
-        retrain_tune_s=median([r.retrain_tune_s for r in results]),
-        outcome=outcome,
-        task_counts=counts,
-        units=sum(r.units for r in results),
         resources=together.resources,
         window=together.window,
-        concurrency=Concurrency(concurrency, results, together.makespan_s),
+        concurrency=Concurrency(concurrency, together.executions, together.makespan_s),
     )
-    return RoundResult(ok=ok, error=error, **fields)
+    return RoundResult(**fields)

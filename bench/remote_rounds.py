@@ -33,7 +33,7 @@ from bench.cluster.kube import Kube
 from bench.cluster.pods import PodLogs, PodSeen, PodWatch, read_stamps
 from bench.errors import BenchError
 from bench.remote import Poll, RemoteRunner, Submitted
-from bench.rounds import RoundInterrupted, RoundResult, _with_tail
+from bench.rounds import RoundInterrupted, RoundResult, _with_tail, unmeasured
 from bench.stamps import StampError
 
 #: Flyte hashes pod names over 50 characters (``<execution>-<node>-<attempt>``): keep names short.
@@ -167,22 +167,8 @@ def _round(
 ) -> RoundResult:
     log.parent.mkdir(parents=True, exist_ok=True)
     out = _Log(log)
-    fields: dict[str, Any] = dict(
-        platform=runner.platform,
-        case=case.key,
-        index=index,
-        warmup=warmup,
-        log=log,
-        total_s=None,
-        startup_s=None,
-        queue_s=None,
-        retrain_tune_s=None,
-        outcome=None,
-        task_counts={},
-        units=0,
-        target="cluster",
-        missing=dict(CLUSTER_MISSING),
-    )
+    fields = {**unmeasured(runner.platform, case, index, warmup, log), "target": "cluster"}
+    fields["missing"] = dict(CLUSTER_MISSING)
     notes: list[str] = []
     run: Submitted | None = None
     watch: PodWatch | None = None
@@ -387,7 +373,7 @@ def _together(
     *,
     interrupted: bool,
 ) -> RoundResult:
-    from bench.concurrency import Concurrency, ExecutionResult, combined_verdict, median
+    from bench.concurrency import Concurrency, ExecutionResult, folded
 
     rounds = [r for r in found if r is not None]
     executions = tuple(
@@ -400,23 +386,17 @@ def _together(
     windows = [r.window for r in rounds if r.window is not None]
     window = (min(w[0] for w in windows), max(w[1] for w in windows)) if windows else None
     makespan = window[1] - window[0] if window else None
-    ok, error, outcome = combined_verdict(executions)
+    fields = folded(executions)
     if interrupted:
-        ok, error = False, "interrupted (Ctrl-C); executions terminated"
-    counts: dict[str, int] = {}
-    for r in rounds:
-        for task, count in r.task_counts.items():
-            counts[task] = counts.get(task, 0) + count
+        fields.update(ok=False, error="interrupted (Ctrl-C); executions terminated")
     missing = dict(CLUSTER_MISSING)
     for r in rounds:
         missing.update(r.missing)
     first = rounds[0].run if rounds else None
     runs = [r.run.run_id for r in rounds if r.run is not None]
     return RoundResult(
-        platform=runner.platform, case=case.key, index=index, warmup=warmup, ok=ok, error=error,
-        total_s=makespan, startup_s=None, queue_s=median([e.queue_s for e in executions]),
-        retrain_tune_s=median([e.retrain_tune_s for e in executions]), outcome=outcome, task_counts=counts,
-        units=sum(r.units for r in rounds), log=log, window=window, target="cluster", run=first,
+        platform=runner.platform, case=case.key, index=index, warmup=warmup, log=log, total_s=makespan,
+        startup_s=None, **fields, window=window, target="cluster", run=first,
         pods=tuple(p for r in rounds for p in r.pods),
         platform_timings={r.run.run_id: dict(r.platform_timings or {}) for r in rounds if r.run is not None},
         missing=missing,

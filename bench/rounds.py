@@ -81,6 +81,24 @@ class RoundResult:
         return self.run.run_id if self.run else None
 
 
+def unmeasured(platform: str, case: Case, index: int, warmup: bool, log: Path) -> dict[str, Any]:
+    """A round's ``RoundResult`` fields before anything is measured: every figure still None."""
+    return dict(
+        platform=platform,
+        case=case.key,
+        index=index,
+        warmup=warmup,
+        log=log,
+        total_s=None,
+        startup_s=None,
+        queue_s=None,
+        retrain_tune_s=None,
+        outcome=None,
+        task_counts={},
+        units=0,
+    )
+
+
 def _log_tail(log: Path) -> str:
     try:
         lines = log.read_text(errors="replace").splitlines()
@@ -172,20 +190,7 @@ def run_round(
     """
     workdir = Path(tempfile.mkdtemp(prefix=f"retrain-bench-{platform}-{case.key}-"))
     log.parent.mkdir(parents=True, exist_ok=True)
-    fields: dict[str, Any] = dict(
-        platform=platform,
-        case=case.key,
-        index=index,
-        warmup=warmup,
-        log=log,
-        total_s=None,
-        startup_s=None,
-        queue_s=None,
-        retrain_tune_s=None,
-        outcome=None,
-        task_counts={},
-        units=0,
-    )
+    fields = unmeasured(platform, case, index, warmup, log)
     launcher: Launcher | None = None
     sampler: TreeSampler | None = None
     try:
