@@ -175,6 +175,17 @@ class PrometheusSettings:
         # a millisecond late leaves a step with no sample, and that step would count 0 bytes.
         return self.lookback_s if self.lookback_s is not None else 2 * self.scrape_interval_s
 
+    def run_level(self) -> dict[str, Any]:
+        """How the run queried, for the JSON's run level (the URL without credentials)."""
+        return {
+            "url": self.redacted_url,
+            "scrape_interval_s": self.scrape_interval_s,
+            "step_s": self.step,
+            "rate_window_s": self.rate_window,
+            "profile": {"name": self.profile.name, "sha256": self.profile.sha256},
+            "tls_verify": self.verify_tls,
+        }
+
     @property
     def redacted_url(self) -> str:
         return redact_url(self.url)

@@ -62,16 +62,7 @@ class PrometheusPlan:
         return cls(settings, Scope(tuple(namespaces), pod_regex=pod_regex, name="platform"))
 
     def run_level(self) -> dict[str, Any]:
-        s = self.settings
-        return {
-            "url": s.redacted_url,
-            "scrape_interval_s": s.scrape_interval_s,
-            "step_s": s.step,
-            "rate_window_s": s.rate_window,
-            "profile": {"name": s.profile.name, "sha256": s.profile.sha256},
-            "scope": {"name": self.scope.name, **self.scope.as_dict()},
-            "tls_verify": s.verify_tls,
-        }
+        return {**self.settings.run_level(), "scope": {"name": self.scope.name, **self.scope.as_dict()}}
 
     def collect(
         self, results: Sequence[RoundResult], warn: Callable[[str], None], sleep: Callable[[float], None] = time.sleep
@@ -201,13 +192,8 @@ class ClusterPrometheusPlan:
         return cls(settings, platforms, node_settings)
 
     def run_level(self) -> dict[str, Any]:
-        s = self.settings
         return {
-            "url": s.redacted_url,
-            "scrape_interval_s": s.scrape_interval_s,
-            "step_s": s.step,
-            "rate_window_s": s.rate_window,
-            "profile": {"name": s.profile.name, "sha256": s.profile.sha256},
+            **self.settings.run_level(),
             "node_profile": (
                 {"name": self.node_settings.profile.name, "sha256": self.node_settings.profile.sha256}
                 if self.node_settings
@@ -215,7 +201,6 @@ class ClusterPrometheusPlan:
             ),
             "scopes": ["execution", "platform", *(["node"] if self.node_settings else [])],
             "inventory": self.inventory.as_dict(),
-            "tls_verify": s.verify_tls,
         }
 
     def collect(
