@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from bench.cluster.kube import Kube, KubeTarget
 from tests.helpers import BenchRun
+from tests.k8s_standin import KubeStandin
 from tests.prometheus import prometheus_url  # noqa: F401 - a session fixture: one server for all tests
 
 pytest_plugins = ("pytester",)
@@ -13,3 +18,17 @@ pytest_plugins = ("pytester",)
 @pytest.fixture
 def bench_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> BenchRun:
     return BenchRun(pytester, monkeypatch)
+
+
+@pytest.fixture
+def standin() -> Iterator[KubeStandin]:
+    """The Kubernetes API stand-in, empty; tests add what they need."""
+    with KubeStandin() as server:
+        yield server
+
+
+@pytest.fixture
+def kube(standin: KubeStandin, tmp_path: Path) -> Iterator[Kube]:
+    """A client of ``standin`` with a 2 s connect timeout."""
+    with Kube(KubeTarget(str(standin.kubeconfig(tmp_path / "config")), None, 2.0)) as k:
+        yield k

@@ -229,6 +229,16 @@ def flyteadmin_standin(version: str = "v1.16.8") -> Iterator[tuple[str, AdminSta
         server.stop(grace=None).wait()
 
 
+def _send_json(handler: http.server.BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+    """Answer as the KFP API server does: JSON with its length."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 @contextlib.contextmanager
 def kfp_api(token: str | None = None, tag_name: str | None = None) -> Iterator[str]:
     """A KFP healthz stand-in on loopback, requiring ``Bearer <token>`` when a token is given. With a
@@ -238,19 +248,11 @@ def kfp_api(token: str | None = None, tag_name: str | None = None) -> Iterator[s
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             if token and self.headers.get("Authorization") != f"Bearer {token}":
-                self._send(401, {"error": "Unauthorized", "code": 16})
+                _send_json(self, 401, {"error": "Unauthorized", "code": 16})
             elif self.path == "/apis/v2beta1/healthz":
-                self._send(200, {**build, "multi_user": False, "pipeline_store": "database"})
+                _send_json(self, 200, {**build, "multi_user": False, "pipeline_store": "database"})
             else:
-                self._send(404, {"error": "Not Found", "code": 5})
-
-        def _send(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+                _send_json(self, 404, {"error": "Not Found", "code": 5})
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -381,12 +383,7 @@ def kfp_runs_api(token: str | None = None, tls: tuple[Path, Path] | None = None)
                 status, answer = standin.handle(self.command, self.path, self.headers.get("Authorization"), body)
             except Exception as exc:  # a request the stand-in does not understand: say so, do not hang up
                 status, answer = 500, {"code": 13, "message": f"stand-in: {exc!r}", "details": []}
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            _send_json(self, status, answer)
 
         def log_message(self, *args: Any) -> None:
             pass

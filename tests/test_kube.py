@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,12 +11,6 @@ from bench.cluster.errors import ClusterError, ClusterUnreachable, KubeconfigErr
 from bench.cluster.kube import Kube, KubeTarget, api_client
 from tests.k8s_standin import TOKEN, KubeStandin
 from tests.prometheus import free_port
-
-
-@pytest.fixture
-def standin() -> Iterator[KubeStandin]:
-    with KubeStandin() as server:
-        yield server
 
 
 def clean(error: BaseException) -> str:

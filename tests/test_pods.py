@@ -5,32 +5,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from bench.cluster.errors import ClusterError, Forbidden
-from bench.cluster.kube import Kube, KubeTarget
+from bench.cluster.kube import Kube
 from bench.cluster.pods import PodSeen, PodWatch, nodes_of, read_stamps
 from bench.stamps import LINE_PREFIX
 from tests.k8s_standin import TOKEN, KubeStandin, pod_object
 
 NS = "flytesnacks-development"
 RUN = {"execution-id": "rbq1"}
-
-
-@pytest.fixture
-def standin() -> Iterator[KubeStandin]:
-    with KubeStandin() as server:
-        yield server
-
-
-@pytest.fixture
-def kube(standin: KubeStandin, tmp_path: Path) -> Iterator[Kube]:
-    with Kube(KubeTarget(str(standin.kubeconfig(tmp_path / "config")), None, 2.0)) as k:
-        yield k
 
 
 def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -50,12 +50,6 @@ def no_leftovers() -> Iterator[None]:
 
 
 @pytest.fixture
-def standin() -> Iterator[KubeStandin]:
-    with KubeStandin() as server:
-        yield server
-
-
-@pytest.fixture
 def target(standin: KubeStandin, tmp_path: Path) -> KubeTarget:
     return KubeTarget(str(standin.kubeconfig(tmp_path / "config")), None, 2.0)
 

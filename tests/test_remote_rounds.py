@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 
 from bench.cases import CASES, Case
-from bench.cluster.kube import Kube, KubeTarget
+from bench.cluster.kube import Kube
 from bench.errors import BenchError
 from bench.remote import Poll, Submitted
 from bench.remote_rounds import ExecutionNames, execution_name, run_remote_round
@@ -149,18 +149,6 @@ class FakeClock:
 
 RUNNING = Poll(done=False, state="RUNNING")
 SUCCEEDED = Poll(done=True, ok=True, state="SUCCEEDED")
-
-
-@pytest.fixture
-def standin() -> Iterator[KubeStandin]:
-    with KubeStandin() as server:
-        yield server
-
-
-@pytest.fixture
-def kube(standin: KubeStandin, tmp_path: Path) -> Iterator[Kube]:
-    with Kube(KubeTarget(str(standin.kubeconfig(tmp_path / "config")), None, 2.0)) as k:
-        yield k
 
 
 def play(
