@@ -26,7 +26,7 @@ from bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, BenchOptions, parse_opti
 from bench.platforms import PLATFORMS
 from bench.replay import REPLAY_CLOCK
 from bench.resources.profile import load_profile
-from bench.resources.scopes import ClusterPrometheusPlan, PrometheusPlan
+from bench.resources.scopes import ClusterPrometheusPlan, PrometheusPlan, scrape_interval_s
 from bench.session import BenchSession
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
@@ -210,10 +210,7 @@ def _cluster_target(
     --connect-timeout, so a missing cluster is one line and not a failure per test."""
     cluster = parse_cluster_options(config.getoption)
     profile = load_profile(config.getoption("metrics_profile"))
-    try:
-        scrape_interval = float(config.getoption("scrape_interval"))
-    except (TypeError, ValueError):
-        raise BenchError(f"--scrape-interval: {config.getoption('scrape_interval')!r} is not a number") from None
+    scrape_interval = scrape_interval_s(config.getoption("scrape_interval"))
     remote = parse_remote_options(
         config.getoption, scrape_interval_s=scrape_interval, rate_window_s=profile.rate_window_s
     )

@@ -28,6 +28,25 @@ if TYPE_CHECKING:  # bench.cluster imports the kubernetes client: not for the lo
     from bench.cluster.inventory import Inventory
 
 
+def scrape_interval_s(raw: Any) -> float:
+    """``--scrape-interval`` as seconds; BenchError when it is not a number."""
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        raise BenchError(f"--scrape-interval: {raw!r} is not a number of seconds") from None
+
+
+def _scraped(results: Sequence[RoundResult], settings: PrometheusSettings, sleep: Callable[[float], None]) -> bool:
+    """Wait until Prometheus has scraped past the last round's window; False when no round has one."""
+    ends = [r.window[1] for r in results if r.window is not None]
+    if not ends:
+        return False
+    settle = max(ends) + settings.scrape_interval_s - time.time()
+    if settle > 0:
+        sleep(settle)
+    return True
+
+
 @dataclasses.dataclass(frozen=True)
 class PrometheusPlan:
     settings: PrometheusSettings
@@ -52,10 +71,7 @@ class PrometheusPlan:
             return None
         if not namespaces:
             raise BenchError("--prometheus-url needs at least one --prometheus-namespace to measure")
-        try:
-            interval = float(scrape_interval)
-        except (TypeError, ValueError):
-            raise BenchError(f"--scrape-interval: {scrape_interval!r} is not a number of seconds") from None
+        interval = scrape_interval_s(scrape_interval)
         settings = PrometheusSettings(
             url=url, scrape_interval_s=interval, profile=loaded, verify_tls=not insecure_skip_verify
         )
@@ -68,12 +84,8 @@ class PrometheusPlan:
         self, results: Sequence[RoundResult], warn: Callable[[str], None], sleep: Callable[[float], None] = time.sleep
     ) -> list[RoundResult]:
         """The rounds with ``resources.platform`` added; a failing Prometheus gives nulls with a reason."""
-        timed = [r for r in results if r.window is not None]
-        if not timed:
+        if not _scraped(results, self.settings, sleep):
             return list(results)
-        settle = max(r.window[1] for r in timed if r.window) + self.settings.scrape_interval_s - time.time()
-        if settle > 0:
-            sleep(settle)
         out = []
         with PrometheusCollector(self.settings) as collector:
             for result in results:
@@ -182,10 +194,7 @@ class ClusterPrometheusPlan:
         node_loaded = load_profile(node_profile or default_profile_path().with_name(f"{NODE_PROFILE}.yaml"))
         if not url:
             return None
-        try:
-            interval = float(scrape_interval)
-        except (TypeError, ValueError):
-            raise BenchError(f"--scrape-interval: {scrape_interval!r} is not a number of seconds") from None
+        interval = scrape_interval_s(scrape_interval)
         verify = not insecure_skip_verify
         settings = PrometheusSettings(url=url, scrape_interval_s=interval, profile=loaded, verify_tls=verify)
         node_settings = dataclasses.replace(settings, profile=node_loaded) if nodes else None
@@ -207,12 +216,8 @@ class ClusterPrometheusPlan:
         self, results: Sequence[RoundResult], warn: Callable[[str], None], sleep: Callable[[float], None] = time.sleep
     ) -> list[RoundResult]:
         """The rounds with their cluster scopes added; a failing Prometheus gives nulls with a reason."""
-        timed = [r for r in results if r.window is not None and r.run is not None]
-        if not timed:
+        if not _scraped([r for r in results if r.run is not None], self.settings, sleep):
             return list(results)
-        settle = max(r.window[1] for r in timed if r.window) + self.settings.scrape_interval_s - time.time()
-        if settle > 0:
-            sleep(settle)
         out = []
         with PrometheusCollector(self.settings) as collector:
             nodes = PrometheusCollector(self.node_settings) if self.node_settings else None
