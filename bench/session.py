@@ -6,7 +6,6 @@ import dataclasses
 import importlib.metadata
 import platform as platform_module
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -97,28 +96,8 @@ class BenchSession:
         for index, platform in interleaved(platforms, total):
             if self.interrupted:
                 return
-            warmup = index < self.options.warmup
-            log = self.log_dir / f"{platform}-{case.key}-{index}.log"
-            run = (
-                run_round
-                if self.options.concurrency == 1
-                else partial(run_concurrent_round, concurrency=self.options.concurrency)
-            )
             try:
-                if self.cluster is not None:
-                    result = self.cluster.run_round(
-                        platform, case, index, warmup=warmup, concurrency=self.options.concurrency
-                    )
-                else:
-                    result = run(
-                        platform,
-                        case,
-                        index,
-                        warmup=warmup,
-                        run_timeout=self.options.run_timeout,
-                        log=log,
-                        sample_hz=self.options.sample_hz or None,
-                    )
+                result = self._round(platform, case, index, warmup=index < self.options.warmup)
             except RoundInterrupted as stop:
                 result, self.interrupted = stop.result, True
             self.results[(platform, case.key)].append(result)
@@ -130,6 +109,21 @@ class BenchSession:
                 self.results[(p, case.key)] = self.prometheus.collect(self.results[(p, case.key)], self._warn_once)
             if self.cluster is not None:
                 self.results[(p, case.key)] = self.cluster.collect(p, self.results[(p, case.key)], self._warn_once)
+
+    def _round(self, platform: str, case: Case, index: int, *, warmup: bool) -> RoundResult:
+        """One round where the options send it: a cluster, N local executions at once, or one."""
+        n = self.options.concurrency
+        if self.cluster is not None:
+            return self.cluster.run_round(platform, case, index, warmup=warmup, concurrency=n)
+        local: dict[str, Any] = dict(
+            warmup=warmup,
+            run_timeout=self.options.run_timeout,
+            log=self.log_dir / f"{platform}-{case.key}-{index}.log",
+            sample_hz=self.options.sample_hz or None,
+        )
+        if n > 1:
+            return run_concurrent_round(platform, case, index, concurrency=n, **local)
+        return run_round(platform, case, index, **local)
 
     def _warn_once(self, message: str) -> None:
         if not self.warned:
