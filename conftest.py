@@ -1,3 +1,3 @@
-# Wiring only: the suite's plugin (options, parametrisation, pytest-benchmark hooks) and the
-# cluster endpoint fixtures.
-pytest_plugins = ("bench.plugin", "fixtures.endpoints")
+# Wiring only. The suite's plugin (options, parametrisation, pytest-benchmark hooks) loads through
+# its pytest11 entry point; this adds the cluster endpoint fixtures of this repository.
+pytest_plugins = ("fixtures.endpoints",)

@@ -1,7 +1,7 @@
 """The benchmark: the retraining pipeline on every selected platform x case.
 
 Parametrised by the plugin from --platform and --case; the rounds themselves run interleaved
-across platforms (see bench/session.py) and are replayed here into pytest-benchmark.
+across platforms (see src/retrain_bench/harness/session.py) and are replayed here into pytest-benchmark.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bench.session import BenchSession
+from retrain_bench.harness.session import BenchSession
 
 
 def test_retraining(benchmark: Any, retrain_bench: BenchSession, bench_platform: str, bench_case: str) -> None:

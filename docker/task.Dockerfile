@@ -24,7 +24,7 @@ COPY bench ./bench
 COPY fixtures ./fixtures
 # Not editable: the pods import bench.* from site-packages, the same code the harness registered.
 RUN pip install -c constraints.txt . \
-    && python -c "import bench.retraining, bench.flyte.workflow, bench.kfp.pipeline, flytekit, kfp" \
+    && python -c "import retrain_bench.workload.retraining, bench.flyte.workflow, bench.kfp.pipeline, flytekit, kfp" \
     && rm -rf /src
 
 # Root, as KFP's default python:3.11 image: the KFP launcher stages artifacts under local paths such

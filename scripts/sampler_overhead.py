@@ -21,9 +21,9 @@ from pathlib import Path
 
 import psutil
 
-from bench.cases import CASES
-from bench.resources.sampler import TreeSampler
-from bench.rounds import run_round
+from retrain_bench.harness.rounds import run_round
+from retrain_bench.measure.sampler import TreeSampler
+from retrain_bench.workload.cases import CASES
 
 
 def tick_costs(others: int, ticks: int = 200) -> tuple[float, float]:

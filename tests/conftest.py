@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cluster.kube import Kube, KubeTarget
+from retrain_bench.cluster.kube import Kube, KubeTarget
 from tests.helpers import BenchRun
 from tests.k8s_standin import KubeStandin
 from tests.prometheus import prometheus_url  # noqa: F401 - a session fixture: one server for all tests

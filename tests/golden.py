@@ -6,7 +6,7 @@ are exactly what this module writes. After changing a value here, regenerate wit
 
     PYTHONPATH=. python -m tests.golden
 
-Records are built like the harness builds them (``bench.results.summarise`` over the rounds,
+Records are built like the harness builds them (``retrain_bench.results.contract.summarise`` over the rounds,
 ``ResourceStats.as_dict`` for each scope, pytest-benchmark's own ``Stats`` for ``stats``), with
 the resource summary keys ``resources.<scope>.<figure>`` the resource samplers add.
 """
@@ -18,11 +18,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.cases import CASES, Case
-from bench.metrics import TIME_KEYS, resource_key
-from bench.resources.stats import FIGURES, ResourceStats
-from bench.results import SCHEMA, strict, success_rate, summarise
-from bench.runs import benchmark_stats
+from retrain_bench.analysis.metrics import TIME_KEYS, resource_key
+from retrain_bench.measure.stats import FIGURES, ResourceStats
+from retrain_bench.results.contract import SCHEMA, strict, success_rate, summarise
+from retrain_bench.results.runs import benchmark_stats
+from retrain_bench.workload.cases import CASES, Case
 
 DATA = Path(__file__).parent / "data"
 BASE = CASES["base"]
@@ -420,7 +420,7 @@ def sweep_record(platform: str, case: Case, totals: list[float]) -> dict[str, An
 
 
 def report_sweep() -> dict[str, Any]:
-    from bench.cases import case_for
+    from retrain_bench.workload.cases import case_for
 
     records = []
     for x in SWEEP_X:

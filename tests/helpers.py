@@ -9,9 +9,16 @@ from typing import Any
 
 import pytest
 
-from bench.results import validate
+from retrain_bench.results.contract import validate
 
 FAULTS = Path(__file__).parent / "faults"
+#: The repository: ``bench`` (the benchmark) and ``fixtures`` live here, not in site-packages.
+REPO = Path(__file__).resolve().parents[1]
+
+
+def repo_pythonpath() -> str:
+    """PYTHONPATH for a child pytest that imports ``bench``/``fixtures`` from outside the repository."""
+    return os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 
 
 class BenchRun:
@@ -24,6 +31,7 @@ class BenchRun:
         self.tmp.mkdir()
         # Round directories land under here, so tests can see what a round left behind.
         monkeypatch.setenv("TMPDIR", str(self.tmp))
+        monkeypatch.setenv("PYTHONPATH", repo_pythonpath())
         pytester.makepyfile(test_bench="from bench.test_retraining import test_retraining  # noqa: F401\n")
 
     def inject_fault(self, nth_call: int) -> None:
@@ -34,8 +42,6 @@ class BenchRun:
     def run(self, *args: str, timeout: float = 300) -> tuple[pytest.RunResult, dict[str, Any] | None]:
         out = self.pytester.path / "out.json"
         result = self.pytester.runpytest_subprocess(
-            "-p",
-            "bench.plugin",
             "-p",
             "no:cacheprovider",
             f"--benchmark-json={out}",

@@ -1,6 +1,6 @@
 """A STAND-IN for the Kubernetes API server (kube-apiserver), for tests only. It is not a cluster.
 
-It implements just what ``bench.cluster`` calls, shaped as the real apiserver answers, after the
+It implements just what ``retrain_bench.cluster`` calls, shaped as the real apiserver answers, after the
 kubernetes 30.1 Python client's models and ``stream/ws_client.py`` and the apiserver API docs
 (see /work/shared/research/k8s-portforward-standin.md):
 

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from bench.cases import CASES, Case, case_for, log_grid, sweep_keys
+from retrain_bench.workload.cases import CASES, Case, case_for, log_grid, sweep_keys
 
 
 def test_hash_follows_every_knob_but_not_the_name() -> None:

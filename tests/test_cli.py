@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
+from retrain_bench.cli.main import main
 
 DATA = Path(__file__).parent / "data"
 GOOD = DATA / "smoke-run.json"
@@ -93,7 +93,7 @@ def test_an_ok_round_with_an_error_is_not_valid(tmp_path: Path) -> None:
 
 def test_module_entry_point_exits_with_the_code() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "validate", "/nonexistent.json"], capture_output=True, text=True
+        [sys.executable, "-m", "retrain_bench", "validate", "/nonexistent.json"], capture_output=True, text=True
     )
     assert done.returncode == 2
     assert done.stderr == "retrain-bench: error: /nonexistent.json: cannot read it (No such file or directory)\n"
@@ -127,7 +127,7 @@ def test_upstream_pytest_benchmark_compare_loads_our_json(tmp_path: Path, name: 
 
 
 def test_every_json_under_tests_data_is_listed_and_valid() -> None:
-    from bench.results import validate
+    from retrain_bench.results.contract import validate
 
     assert sorted(p.name for p in DATA.glob("*.json")) == GOOD_FILES
     for name in GOOD_FILES:
@@ -142,7 +142,7 @@ def test_golden_files_are_what_tests_golden_writes() -> None:
 
 
 def test_merge_pools_rounds_into_a_valid_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from bench.results import validate
+    from retrain_bench.results.contract import validate
 
     cluster = str(DATA / "report-cluster.json")
     out = tmp_path / "merged.json"
@@ -157,5 +157,7 @@ def test_merge_pools_rounds_into_a_valid_file(tmp_path: Path, capsys: pytest.Cap
     # pytest-benchmark's own stats follow the pooled rounds, so upstream tools agree with ours.
     assert (flyte["stats"]["rounds"], flyte["stats"]["mean"]) == (10, pytest.approx(118.3))
     assert flyte["stats"]["data"] == [116.0, 118.0, 118.5, 119.0, 120.0] * 2
-    assert merged["retrain_bench"]["notes"][-1] == "merged: rounds pooled from 2 files by `python -m bench merge`"
+    assert (
+        merged["retrain_bench"]["notes"][-1] == "merged: rounds pooled from 2 files by `python -m retrain_bench merge`"
+    )
     assert capsys.readouterr().out == ""

@@ -36,15 +36,15 @@ from pathlib import Path
 
 import pytest
 
-from bench.cluster.inventory import load_inventory, parse_inventory
-from bench.cluster.pods import PodSeen
-from bench.errors import BenchError
-from bench.remote import Submitted
-from bench.resources.profile import default_profile_path, load_profile
-from bench.resources.prometheus import PrometheusSettings
-from bench.resources.scopes import ClusterPrometheusPlan
-from bench.resources.stats import GIB, ResourceStats
-from bench.rounds import RoundResult
+from retrain_bench.cluster.inventory import load_inventory, parse_inventory
+from retrain_bench.cluster.pods import PodSeen
+from retrain_bench.errors import BenchError
+from retrain_bench.harness.rounds import RoundResult
+from retrain_bench.measure.profile import default_profile_path, load_profile
+from retrain_bench.measure.prometheus import PrometheusSettings
+from retrain_bench.measure.scopes import ClusterPrometheusPlan
+from retrain_bench.measure.stats import GIB, ResourceStats
+from retrain_bench.platforms.remote import Submitted
 from tests.prometheus import MIB, T0, Series, container, free_port, running_prometheus
 
 ALL = range(0, 301, 5)

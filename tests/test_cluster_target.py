@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 from flyteidl.core import execution_pb2 as core_execution_pb2
 
-from bench.cost import DEFAULT_PRICES, allocation_cost
-from bench.stamps import LINE_PREFIX
+from retrain_bench.measure.cost import DEFAULT_PRICES, allocation_cost
+from retrain_bench.workload.stamps import LINE_PREFIX
 from tests.helpers import BenchRun, records
 from tests.k8s_standin import KubeStandin, add_flyte, add_kfp_ui, add_prometheus, hostport, pod_object
 from tests.platform_standins import AdminState, KfpRunsStandin, flyteadmin_standin, kfp_runs_api
@@ -197,7 +197,7 @@ def test_kfp_rounds_on_a_standin_cluster_are_recorded_like_the_study(
         assert len(held["pods_not_counted"]) == 6
         # the record cannot price it (the manifest comes after the rounds): it says who does
         assert r["cost"]["allocation_usd"] is None
-        assert r["missing"]["cost.allocation_usd"].startswith("priced by `python -m bench report`")
+        assert r["missing"]["cost.allocation_usd"].startswith("priced by `python -m retrain_bench report`")
         # priced from the run level: pods + control plane (2 cores, 4 GiB) over the round's total_s
         dollars, why = allocation_cost(r, "kfp", "cluster", document["retrain_bench"], DEFAULT_PRICES)
         vcpu, gib = DEFAULT_PRICES.vcpu_hour, DEFAULT_PRICES.gib_hour
@@ -207,7 +207,7 @@ def test_kfp_rounds_on_a_standin_cluster_are_recorded_like_the_study(
     # the report says what the platform scope held (the built-in inventory: namespace kubeflow)
     out = bench_run.pytester.path / "out.json"
     report = subprocess.run(
-        [sys.executable, "-m", "bench", "report", str(out), "--out", str(bench_run.pytester.path / "report")],
+        [sys.executable, "-m", "retrain_bench", "report", str(out), "--out", str(bench_run.pytester.path / "report")],
         capture_output=True, text=True, check=True, timeout=120,
     )  # fmt: skip
     assert "- Kubeflow platform scope: namespaces kubeflow, every pod" in report.stdout.splitlines()

@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
-import bench.plugin
-from bench.cli import make_parser
-from bench.cluster.remote_options import add_remote_options
+import retrain_bench.pytest_plugin.plugin
+from retrain_bench.cli.main import make_parser
+from retrain_bench.cluster.remote_options import add_remote_options
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "bench-cluster.yml"
@@ -45,14 +45,14 @@ def pytest_options() -> set[str]:
     from pytest_benchmark import plugin as benchmark_plugin
 
     recorder = Recorder()
-    bench.plugin.pytest_addoption(recorder)  # type: ignore[arg-type]
+    retrain_bench.pytest_plugin.plugin.pytest_addoption(recorder)  # type: ignore[arg-type]
     benchmark_plugin.pytest_addoption(recorder)
     add_remote_options(recorder.addoption)
     return set(recorder.options)
 
 
 def bench_options(command: str) -> set[str]:
-    """The options of `python -m bench <command>`, from the CLI's own parser."""
+    """The options of `python -m retrain_bench <command>`, from the CLI's own parser."""
     parser = make_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return {name for action in commands.choices[command]._actions for name in action.option_strings}
@@ -91,7 +91,7 @@ def test_every_option_the_workflow_passes_is_registered() -> None:
         argv = shlex.split(line.split(" | ")[0])
         if argv[:3] == ["python", "-m", "pytest"]:
             known = accepted
-        elif argv[:3] == ["python", "-m", "bench"]:
+        elif argv[:3] == ["python", "-m", "retrain_bench"]:
             known = bench_options(argv[3])
         else:
             continue

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from scipy import stats
 
-from bench.cli import main
-from bench.compare import holm
+from retrain_bench.analysis.compare import holm
+from retrain_bench.cli.main import main
 from tests import golden
 
 DATA = Path(__file__).parent / "data"
@@ -412,7 +412,7 @@ def test_text_format_is_aligned(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_beyond_is_strict_and_ignores_float_noise() -> None:
-    from bench.compare import beyond, change_pct
+    from retrain_bench.analysis.compare import beyond, change_pct
 
     assert change_pct(0.3, 0.33) == 10.000000000000009  # binary floating point
     assert not beyond(change_pct(0.3, 0.33), 10.0)

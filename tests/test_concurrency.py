@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.concurrency import Concurrency, ExecutionResult, combined_verdict
-from bench.outcome import Outcome
-from bench.resources.sampler import TreeSampler
+from retrain_bench.harness.concurrency import Concurrency, ExecutionResult, combined_verdict
+from retrain_bench.measure.sampler import TreeSampler
+from retrain_bench.workload.outcome import Outcome
 from tests.helpers import BenchRun, records
 from tests.test_plugin import leftover_processes
 

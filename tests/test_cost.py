@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from bench.cases import CASES
-from bench.cli import main
-from bench.cost import (
+from retrain_bench.cli.main import main
+from retrain_bench.errors import BenchError
+from retrain_bench.harness.rounds import RoundResult
+from retrain_bench.measure.cost import (
     DEFAULT_PRICES,
     Prices,
     allocation_cost,
@@ -19,13 +20,12 @@ from bench.cost import (
     round_cost,
     usage_cost,
 )
-from bench.errors import BenchError
-from bench.options import parse_options
-from bench.outcome import Outcome
-from bench.quantities import parse_quantity
-from bench.resources.stats import ResourceStats
-from bench.results import benchmark_record, validate
-from bench.rounds import RoundResult
+from retrain_bench.measure.quantities import parse_quantity
+from retrain_bench.measure.stats import ResourceStats
+from retrain_bench.options import parse_options
+from retrain_bench.results.contract import benchmark_record, validate
+from retrain_bench.workload.cases import CASES
+from retrain_bench.workload.outcome import Outcome
 from tests import golden
 
 DATA = Path(__file__).parent / "data"

@@ -1,4 +1,4 @@
-"""``python -m bench doctor`` against the Kubernetes API stand-in (tests/k8s_standin.py), which
+"""``python -m retrain_bench doctor`` against the Kubernetes API stand-in (tests/k8s_standin.py), which
 forwards to a real Prometheus and to stand-ins of flyteadmin and the KFP API
 (tests/platform_standins.py): everything but a real cluster and real control planes."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
+from retrain_bench.cli.main import main
 from tests.k8s_standin import TOKEN, KubeStandin, add_flyte, add_kfp_ui, add_prometheus, hostport
 from tests.platform_standins import flyteadmin, kfp_api
 from tests.prometheus import GIB, Series, container, remote_write, running_prometheus

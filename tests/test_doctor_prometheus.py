@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bench.doctor import prometheus_checks
-from bench.resources.promapi import PrometheusApi
+from retrain_bench.cli.doctor import prometheus_checks
+from retrain_bench.measure.promapi import PrometheusApi
 from tests.prometheus import GIB, Series, container, free_port, remote_write, running_prometheus
 
 

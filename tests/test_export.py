@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench.cli import main
+from retrain_bench.cli.main import main
 from tests import golden
 
 DATA = Path(__file__).parent / "data"

@@ -27,11 +27,9 @@ from flytekit.models.node_execution import NodeExecution
 from flytekit.models.task import TaskSpec
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from bench import retraining
-from bench.cases import CASES
-from bench.errors import BenchError
 from bench.flyte import workflow
-from bench.flyte.remote import (
+from retrain_bench.errors import BenchError
+from retrain_bench.platforms.flyte.remote import (
     ERROR_CAP,
     FlyteRunner,
     poll_from_execution,
@@ -39,7 +37,9 @@ from bench.flyte.remote import (
     serialize,
     timings_from_records,
 )
-from bench.remote import REMOTE_TASK_ENV, Poll, RemoteSettings, TaskResources
+from retrain_bench.platforms.remote import REMOTE_TASK_ENV, Poll, RemoteSettings, TaskResources
+from retrain_bench.workload import retraining
+from retrain_bench.workload.cases import CASES
 from tests import platform_standins
 
 IMAGE = "ghcr.io/example/retrain-bench-task:test"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.results import validate
+from retrain_bench.results.contract import validate
 
 ROOT = Path(__file__).parent.parent
 GATE = ROOT / ".ci" / "bench-gate"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.cases import CASES
-from bench.cli import main
+from retrain_bench.cli.main import main
+from retrain_bench.workload.cases import CASES
 from tests.helpers import BenchRun
 
 ROOT = Path(__file__).parent.parent

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.cases import case_for
-from bench.cli import main
-from bench.growth import Fit, build_growth, fit_power
-from bench.runs import Entry, key_of
+from retrain_bench.analysis.growth import Fit, build_growth, fit_power
+from retrain_bench.cli.main import main
+from retrain_bench.results.runs import Entry, key_of
+from retrain_bench.workload.cases import case_for
 from tests import golden
 
 DATA = Path(__file__).parent / "data"

@@ -13,11 +13,11 @@ import kfp_server_api
 import pytest
 import yaml
 
-from bench.cases import CASES
-from bench.errors import BenchError
 from bench.kfp.pipeline import build_pipeline
-from bench.kfp.remote import KfpRunner, compile_package, run_parameters, timings_from_run
-from bench.remote import RemoteSettings, TaskResources
+from retrain_bench.errors import BenchError
+from retrain_bench.platforms.kfp.remote import KfpRunner, compile_package, run_parameters, timings_from_run
+from retrain_bench.platforms.remote import RemoteSettings, TaskResources
+from retrain_bench.workload.cases import CASES
 from tests.platform_standins import KFP_UNSET_TIME, kfp_runs_api
 
 IMAGE = "ghcr.io/example/retrain-bench-task:test"

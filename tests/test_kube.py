@@ -1,4 +1,4 @@
-"""bench.cluster.kube against the kube-apiserver stand-in: version, RBAC checks, one-line errors, no secrets."""
+"""retrain_bench.cluster.kube against the kube-apiserver stand-in: version, RBAC checks, one-line errors, no secrets."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.cluster.errors import ClusterError, ClusterUnreachable, KubeconfigError
-from bench.cluster.kube import Kube, KubeTarget, api_client
+from retrain_bench.cluster.errors import ClusterError, ClusterUnreachable, KubeconfigError
+from retrain_bench.cluster.kube import Kube, KubeTarget, api_client
 from tests.k8s_standin import TOKEN, KubeStandin
 from tests.prometheus import free_port
 

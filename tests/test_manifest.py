@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from bench.cluster.endpoints import ClusterEndpoints
-from bench.cluster.kube import Kube, KubeTarget
-from bench.cluster.manifest import collect_manifest, control_plane_version, fairness_warnings, image_tag
-from bench.cluster.options import ClusterOptions, parse_cluster_options
-from bench.remote import RemoteSettings, TaskResources
+from retrain_bench.cluster.endpoints import ClusterEndpoints
+from retrain_bench.cluster.kube import Kube, KubeTarget
+from retrain_bench.cluster.manifest import collect_manifest, control_plane_version, fairness_warnings, image_tag
+from retrain_bench.cluster.options import ClusterOptions, parse_cluster_options
+from retrain_bench.platforms.remote import RemoteSettings, TaskResources
 from tests.k8s_standin import TOKEN, KubeStandin
 from tests.platform_standins import flyteadmin, kfp_api
 from tests.prometheus import free_port

@@ -15,9 +15,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench.cases import CASES
-from bench.results import validate
-from tests.helpers import BenchRun, records
+from retrain_bench.results.contract import validate
+from retrain_bench.workload.cases import CASES
+from tests.helpers import BenchRun, records, repo_pythonpath
 
 
 def leftover_processes(tmp: Path) -> list[psutil.Process]:
@@ -191,14 +191,12 @@ def test_ctrl_c_kills_the_round_and_still_writes_the_json(tmp_path: Path) -> Non
     tmp.mkdir()
     out = tmp_path / "out.json"
     (tmp_path / "test_bench.py").write_text("from bench.test_retraining import test_retraining  # noqa: F401\n")
-    env = {**os.environ, "TMPDIR": str(tmp)}
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": repo_pythonpath()}
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "pytest",
-            "-p",
-            "bench.plugin",
             "-p",
             "no:cacheprovider",
             "test_bench.py",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import BenchRun
+from tests.helpers import BenchRun, repo_pythonpath
 from tests.k8s_standin import TOKEN, KubeStandin, add_prometheus, hostport
 from tests.prometheus import running_prometheus
 
@@ -40,7 +40,10 @@ def test_a_missing_service_is_one_line(bench_run: BenchRun, tmp_path: Path) -> N
 
 
 @pytest.mark.prometheus
-def test_prometheus_fixture_forwards_to_the_service(pytester: pytest.Pytester, tmp_path: Path) -> None:
+def test_prometheus_fixture_forwards_to_the_service(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", repo_pythonpath())
     pytester.makepyfile(
         test_uses_it="""
         import requests
@@ -55,7 +58,7 @@ def test_prometheus_fixture_forwards_to_the_service(pytester: pytest.Pytester, t
         add_prometheus(standin, hostport(prometheus))
         kubeconfig = standin.kubeconfig(tmp_path / "kubeconfig")
         result = pytester.runpytest_subprocess(
-            "-p", "bench.plugin", "-p", "fixtures.endpoints", "-p", "no:cacheprovider",
+            "-p", "fixtures.endpoints", "-p", "no:cacheprovider",
             f"--kubeconfig={kubeconfig}", "--connect-timeout=3", timeout=60,
         )  # fmt: skip
     result.assert_outcomes(passed=1)

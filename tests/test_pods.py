@@ -1,4 +1,4 @@
-"""bench.cluster.pods against the kube-apiserver STAND-IN (tests/k8s_standin.py): list + watch of a
+"""retrain_bench.cluster.pods against the kube-apiserver STAND-IN (tests/k8s_standin.py): list + watch of a
 run's pods in a thread, re-watch and re-list, stamp lines from the right containers, one-line errors."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from bench.cluster.errors import ClusterError, Forbidden
-from bench.cluster.kube import Kube
-from bench.cluster.pods import PodSeen, PodWatch, nodes_of, read_stamps
-from bench.stamps import LINE_PREFIX
+from retrain_bench.cluster.errors import ClusterError, Forbidden
+from retrain_bench.cluster.kube import Kube
+from retrain_bench.cluster.pods import PodSeen, PodWatch, nodes_of, read_stamps
+from retrain_bench.workload.stamps import LINE_PREFIX
 from tests.k8s_standin import TOKEN, KubeStandin, pod_object
 
 NS = "flytesnacks-development"

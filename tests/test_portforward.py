@@ -1,4 +1,4 @@
-"""bench.cluster.portforward through the kube-apiserver stand-in to a real Prometheus (and to bad targets).
+"""retrain_bench.cluster.portforward through the kube-apiserver stand-in to a real Prometheus (and to bad targets).
 
 What is real here: the Prometheus (tests.prometheus), the kubernetes 30.x client's REST calls and
 models, websocket-client, the TCP sockets. What is not: the API server and kubelet, which
@@ -19,7 +19,7 @@ import psutil
 import pytest
 import requests
 
-from bench.cluster.errors import (
+from retrain_bench.cluster.errors import (
     ClusterUnreachable,
     EndpointSilent,
     Forbidden,
@@ -27,9 +27,9 @@ from bench.cluster.errors import (
     PortNotFound,
     ServiceNotFound,
 )
-from bench.cluster.kube import KubeTarget
-from bench.cluster.portforward import PortForward, ServiceRef, http_ready
-from bench.errors import BenchError
+from retrain_bench.cluster.kube import KubeTarget
+from retrain_bench.cluster.portforward import PortForward, ServiceRef, http_ready
+from retrain_bench.errors import BenchError
 from tests.k8s_standin import TOKEN, FakePod, KubeStandin, add_prometheus, hostport
 from tests.prometheus import MIB, T0, free_port
 
@@ -273,7 +273,7 @@ def test_endpoint_accepts_and_never_answers(standin: KubeStandin, target: KubeTa
 def test_tls_and_auth_options_follow_the_client_configuration() -> None:
     from kubernetes.client import Configuration
 
-    from bench.cluster.portforward import _auth_headers, _sslopt
+    from retrain_bench.cluster.portforward import _auth_headers, _sslopt
 
     config = Configuration()
     config.api_key = {"authorization": f"Bearer {TOKEN}"}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import ProfileError
-from bench.resources.profile import METRICS, default_profile_path, load_profile
+from retrain_bench.errors import ProfileError
+from retrain_bench.measure.profile import METRICS, default_profile_path, load_profile
 
 DEFAULT = default_profile_path().read_text()
 
@@ -30,8 +30,8 @@ def test_the_default_profile_is_kube_prometheus_stack_cadvisor() -> None:
 
 def test_the_default_profile_ships_as_package_data() -> None:
     pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
-    assert '"resources/profiles/*.yaml"' in pyproject
-    assert default_profile_path().is_relative_to(Path(__file__).parents[1] / "bench")
+    assert '"measure/profiles/*.yaml"' in pyproject
+    assert default_profile_path().is_relative_to(Path(__file__).parents[1] / "src" / "retrain_bench")
 
 
 def test_a_user_profile_replaces_the_default(tmp_path: Path) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import BenchError, PrometheusQueryError, PrometheusUnavailable
-from bench.resources.profile import default_profile_path, load_profile
-from bench.resources.promapi import PrometheusApi, redact_url
-from bench.resources.prometheus import (
+from retrain_bench.errors import BenchError, PrometheusQueryError, PrometheusUnavailable
+from retrain_bench.measure.profile import default_profile_path, load_profile
+from retrain_bench.measure.promapi import PrometheusApi, redact_url
+from retrain_bench.measure.prometheus import (
     PrometheusCollector,
     PrometheusSettings,
     Scope,
@@ -23,8 +23,8 @@ from bench.resources.prometheus import (
     collect_resources,
     unavailable_stats,
 )
-from bench.resources.promql import check_regex, duration, escape_for_promql, escape_re2, pod_matcher
-from bench.resources.stats import ResourceStats
+from retrain_bench.measure.promql import check_regex, duration, escape_for_promql, escape_re2, pod_matcher
+from retrain_bench.measure.stats import ResourceStats
 from tests.prometheus import GIB, MIB, T0, T1, free_port
 
 WINDOW = Window(T0 + 62, T0 + 242)

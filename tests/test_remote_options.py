@@ -12,25 +12,25 @@ from typing import Any
 
 import pytest
 
-from bench.cluster.errors import KubeconfigError
-from bench.cluster.options import add_cluster_options
-from bench.cluster.remote_options import (
+from retrain_bench.cluster.errors import KubeconfigError
+from retrain_bench.cluster.options import add_cluster_options
+from retrain_bench.cluster.remote_options import (
     RemoteOptions,
     check_separate_clusters,
     cluster_server,
     parse_remote_options,
     platform_servers,
 )
-from bench.errors import BenchError
-from bench.quantities import quantity_value
-from bench.remote import RemoteSettings, TaskResources
+from retrain_bench.errors import BenchError
+from retrain_bench.measure.quantities import quantity_value
+from retrain_bench.platforms.remote import RemoteSettings, TaskResources
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def parse(*argv: str, scrape: float = 30.0, rate: float = 60.0) -> RemoteOptions:
     """Through argparse with the cluster options beside ours, as pytest registers both on one group."""
-    from bench.cluster.remote_options import add_remote_options
+    from retrain_bench.cluster.remote_options import add_remote_options
 
     parser = argparse.ArgumentParser()
     add_cluster_options(parser.add_argument)

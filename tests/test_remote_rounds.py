@@ -1,4 +1,4 @@
-"""bench.remote_rounds: one cluster round against a SCRIPTED control plane and the Kubernetes API STAND-IN.
+"""harness.remote_rounds: one cluster round against a SCRIPTED control plane and the Kubernetes API STAND-IN.
 
 ``ScriptedRunner`` stands in for a platform's control plane (flyteadmin / the KFP API server, which
 cannot run here): it implements ``RemoteRunner``, answers polls from a script, and on submit creates
@@ -19,14 +19,14 @@ from typing import Any
 import jsonschema
 import pytest
 
-from bench.cases import CASES, Case
-from bench.cluster.kube import Kube
-from bench.errors import BenchError
-from bench.remote import Poll, Submitted
-from bench.remote_rounds import ExecutionNames, execution_name, run_remote_round
-from bench.results import round_record, schema
-from bench.rounds import RoundInterrupted, RoundResult
-from bench.stamps import LINE_PREFIX
+from retrain_bench.cluster.kube import Kube
+from retrain_bench.errors import BenchError
+from retrain_bench.harness.remote_rounds import ExecutionNames, execution_name, run_remote_round
+from retrain_bench.harness.rounds import RoundInterrupted, RoundResult
+from retrain_bench.platforms.remote import Poll, Submitted
+from retrain_bench.results.contract import round_record, schema
+from retrain_bench.workload.cases import CASES, Case
+from retrain_bench.workload.stamps import LINE_PREFIX
 from tests.k8s_standin import KubeStandin, pod_object
 
 NS = "flytesnacks-development"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bench.cli import main
+from retrain_bench.cli.main import main
 
 DATA = Path(__file__).parent / "data"
 LOCAL = "report-local.json"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
+from retrain_bench.cli.main import main
 from tests.prometheus import GIB, MIB, T0, free_port
 
 # 2024-01-01T00:01:02Z … 00:04:02Z: the window of tests/test_prometheus.py.
@@ -183,7 +183,7 @@ def test_an_unreachable_server_is_one_line_without_credentials(capsys: pytest.Ca
 def test_python_m_bench_exits_2_without_a_traceback(tmp_path: Path) -> None:
     args = planted(f"http://alice:s3cret@127.0.0.1:{free_port()}")
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "resources", *args],
+        [sys.executable, "-m", "retrain_bench", "resources", *args],
         capture_output=True,
         text=True,
         timeout=60,

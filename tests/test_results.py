@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.cases import CASES
-from bench.outcome import Outcome
-from bench.results import benchmark_record, strict, summarise
-from bench.rounds import RoundResult
+from retrain_bench.harness.rounds import RoundResult
+from retrain_bench.results.contract import benchmark_record, strict, summarise
+from retrain_bench.workload.cases import CASES
+from retrain_bench.workload.outcome import Outcome
 
 
 def result(

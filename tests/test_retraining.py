@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench import retraining
-from bench.cases import CASES
+from retrain_bench.workload import retraining
+from retrain_bench.workload.cases import CASES
 
 
 @pytest.mark.parametrize("name", ["base", "scaling", "tuning", "smoke"])

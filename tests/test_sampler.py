@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.resources.sampler import TreeSampler, tree_stats
-from bench.resources.stats import GIB
+from retrain_bench.measure.sampler import TreeSampler, tree_stats
+from retrain_bench.measure.stats import GIB
 
 BURN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass\n"
 

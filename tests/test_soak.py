@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.cases import CASES
-from bench.cli import main
-from bench.soak import PROBES, SoakReport, SoakSettings, judge, render, slope, soak
+from retrain_bench.cli.main import main
+from retrain_bench.harness.soak import PROBES, SoakReport, SoakSettings, judge, render, slope, soak
+from retrain_bench.workload.cases import CASES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +59,7 @@ def run_soak(tmp_path: Path, rounds: int, after_round: Callable[[int], None]) ->
 def test_clean_soak_of_the_real_harness_passes_from_the_command_line(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "soak", "--platform=bare", "--case=smoke", "--rounds=12",
+        [sys.executable, "-m", "retrain_bench", "soak", "--platform=bare", "--case=smoke", "--rounds=12",
          f"--round-logs={tmp_path / 'logs'}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -126,5 +126,5 @@ def test_bad_soak_options_are_one_line_errors(capsys: pytest.CaptureFixture[str]
     assert err == [
         "retrain-bench: error: --platform: unknown 'nope'; choose from flyte, kfp, bare",
         "retrain-bench: error: --rounds: '5' must be at least 6",
-        "retrain-bench: error: --case: unknown 'huge'; `python -m bench cases` lists them",
+        "retrain-bench: error: --case: unknown 'huge'; `python -m retrain_bench cases` lists them",
     ]

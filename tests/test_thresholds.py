@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import BenchError
-from bench.metrics import parse_metric
-from bench.thresholds import DEFAULTS, parse_threshold, resolve
+from retrain_bench.analysis.metrics import parse_metric
+from retrain_bench.analysis.thresholds import DEFAULTS, parse_threshold, resolve
+from retrain_bench.errors import BenchError
 
 VALID = (
     "valid metrics: total_s, retrain_tune_s, queue_s, startup_s, memory_peak_gib, memory_avg_gib, "

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from bench.errors import BenchError
-from bench.xdist import ShippedBenchmark
+from retrain_bench.errors import BenchError
+from retrain_bench.pytest_plugin.xdist import ShippedBenchmark
 from tests.helpers import BenchRun, records
 
 SMOKE = ("--platform=bare,flyte", "--case=smoke", "--rounds=2", "--warmup=0")

@@ -6,7 +6,8 @@ the grid as plain values at run time and builds one ``tune`` node per C value pl
 ``select_best`` only when there is drift.
 
 No task declares resources or an image: on a cluster both come from the registration's
-serialization settings (``bench/flyte/remote.py``), which flytekit also hands to ``adapt``'s pod so
+serialization settings (``src/retrain_bench/platforms/flyte/remote.py``), which flytekit also
+hands to ``adapt``'s pod so
 the nodes it compiles there get the same; a static ``requests=`` here would override that.
 """
 
@@ -21,9 +22,9 @@ import pandas as pd
 from flytekit import dynamic, task, workflow
 from flytekit.types.file import FlyteFile
 
-from bench import retraining
-from bench.cases import Case
-from bench.stamps import stamp
+from retrain_bench.workload import retraining
+from retrain_bench.workload.cases import Case
+from retrain_bench.workload.stamps import stamp
 
 
 def _unit() -> str:

@@ -30,9 +30,9 @@ component = functools.partial(dsl.component, base_image=BASE_IMAGE, install_kfp_
 
 @component
 def make_data(case_json: str, train_data: Output[Dataset], drifted_data: Output[Dataset]) -> None:
-    from bench import retraining
-    from bench.cases import Case
-    from bench.stamps import stamp
+    from retrain_bench.workload import retraining
+    from retrain_bench.workload.cases import Case
+    from retrain_bench.workload.stamps import stamp
 
     with stamp("make_data"):
         train, drifted = retraining.make_data(Case.from_json(case_json))
@@ -45,9 +45,9 @@ def train(case_json: str, train_data: Input[Dataset], model: Output[Model]) -> f
     import joblib
     import pandas as pd
 
-    from bench import retraining
-    from bench.cases import Case
-    from bench.stamps import stamp
+    from retrain_bench.workload import retraining
+    from retrain_bench.workload.cases import Case
+    from retrain_bench.workload.stamps import stamp
 
     with stamp("train") as s:
         fitted, accuracy = retraining.train(Case.from_json(case_json), pd.read_parquet(train_data.path))
@@ -69,9 +69,9 @@ def detect_drift(
     import joblib
     import pandas as pd
 
-    from bench import retraining
-    from bench.cases import Case
-    from bench.stamps import stamp
+    from retrain_bench.workload import retraining
+    from retrain_bench.workload.cases import Case
+    from retrain_bench.workload.stamps import stamp
 
     with stamp("detect_drift") as s:
         drifted_accuracy, drift = retraining.detect_drift(
@@ -87,9 +87,9 @@ def detect_drift(
 def tune(case_json: str, drifted_data: Input[Dataset], c: float) -> float:
     import pandas as pd
 
-    from bench import retraining
-    from bench.cases import Case
-    from bench.stamps import stamp
+    from retrain_bench.workload import retraining
+    from retrain_bench.workload.cases import Case
+    from retrain_bench.workload.stamps import stamp
 
     with stamp("tune", c=c) as s:
         accuracy = retraining.tune(Case.from_json(case_json), pd.read_parquet(drifted_data.path), c)
@@ -101,8 +101,8 @@ def tune(case_json: str, drifted_data: Input[Dataset], c: float) -> float:
 def select_best(grid: list[float], accuracies: list[float]) -> NamedTuple("Result", [("accuracy", float), ("best_c", float)]):  # type: ignore[valid-type]  # noqa: E501, UP014  # fmt: skip
     from collections import namedtuple
 
-    from bench import retraining
-    from bench.stamps import stamp
+    from retrain_bench.workload import retraining
+    from retrain_bench.workload.stamps import stamp
 
     with stamp("select_best") as s:
         best_c, accuracy = retraining.select_best(grid, accuracies)

@@ -9,7 +9,7 @@ import os
 
 _spec = os.environ.get("RETRAIN_BENCH_FAULT")
 if _spec:
-    import bench.retraining as _retraining
+    import retrain_bench.workload.retraining as _retraining
 
     _counter, _, _nth = _spec.rpartition(":")
     _original = _retraining.make_data
