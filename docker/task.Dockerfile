@@ -20,12 +20,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 # Only what the package build needs (pyproject names README.md as the readme).
 COPY pyproject.toml constraints.txt README.md ./
-COPY bench ./bench
-COPY fixtures ./fixtures
-# Not editable: the pods import bench.* from site-packages, the same code the harness registered.
-RUN pip install -c constraints.txt . \
-    && python -c "import retrain_bench.workload.retraining, bench.flyte.workflow, bench.kfp.pipeline, flytekit, kfp" \
-    && rm -rf /src
+COPY src ./src
+# Not editable: the pods import retrain_bench from site-packages, the same code the harness registered.
+RUN pip install -c constraints.txt . && rm -rf /src
+# The pipelines are not installed (bench/ is the repository's benchmark, not a library): Flyte's pods
+# import bench.flyte.workflow by name, so bench/ lies in a directory of its own on PYTHONPATH, where no
+# other folder of the repository can shadow an installed package.
+COPY bench /opt/retrain-bench/bench
+ENV PYTHONPATH=/opt/retrain-bench
+RUN python -c "import retrain_bench.workload.retraining, bench.flyte.workflow, bench.kfp.pipeline, flytekit, kfp"
 
 # Root, as KFP's default python:3.11 image: the KFP launcher stages artifacts under local paths such
 # as /minio/... or /s3/... at the filesystem root, which a non-root user cannot create.
