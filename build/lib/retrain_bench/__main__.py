@@ -1,0 +1,3 @@
+from retrain_bench.cli.main import main
+
+raise SystemExit(main())

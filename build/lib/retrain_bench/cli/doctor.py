@@ -1,0 +1,268 @@
+"""``python -m retrain_bench doctor``: a preflight, one pass/fail line per check with what to do.
+
+Every check is a small function returning a ``Check``; a check that cannot run because an earlier
+one failed says so and fails too, so the exit code is 0 only when everything was really verified.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import yaml
+
+from retrain_bench.cluster.endpoints import ClusterEndpoints
+from retrain_bench.cluster.options import ClusterOptions, add_cluster_options, parse_cluster_options
+from retrain_bench.errors import BenchError, PrometheusError
+from retrain_bench.measure.promapi import PrometheusApi
+
+#: Clock skew between this machine and Prometheus above which phase stamps and windows disagree.
+MAX_SKEW_S = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        status = "PASS" if self.ok else "FAIL"
+        text = f"{status}  {self.name}: {self.detail}"
+        return f"{text} -> {self.fix}" if self.fix and not self.ok else text
+
+
+def prometheus_checks(
+    api: PrometheusApi, namespaces: Sequence[str], now: Callable[[], float] = time.time
+) -> list[Check]:
+    """Prometheus answering, its scrape interval, cAdvisor series per namespace, node-exporter, skew."""
+    where = api.redacted_url
+    try:
+        build = api.get("/api/v1/status/buildinfo")
+    except PrometheusError as exc:
+        fix = "check --prometheus-url / --prometheus-service and that Prometheus runs"
+        skipped = "skipped: Prometheus does not answer"
+        return [
+            Check("Prometheus answers", False, str(exc), fix),
+            *(Check(f"cAdvisor series in {ns}", False, skipped) for ns in namespaces),
+            Check("node-exporter series", False, skipped),
+            Check("clock skew to Prometheus", False, skipped),
+        ]
+    checks = [Check("Prometheus answers", True, f"{where}, version {build.get('version', '?')}")]
+    checks.append(_scrape_interval(api))
+    at = now()
+    for ns in namespaces:
+        query = f'count(container_cpu_usage_seconds_total{{namespace="{ns}",container!=""}})'
+        count = _count(api, query, at)
+        checks.append(
+            Check(
+                f"cAdvisor series in {ns}",
+                count > 0,
+                f"{count} container CPU series now",
+                f"no cAdvisor data for namespace {ns}: is the kubelet's /metrics/cadvisor scraped "
+                "(kube-prometheus-stack) and does the namespace run pods?",
+            )
+        )
+    nodes = _count(api, "count(node_cpu_seconds_total)", at)
+    checks.append(
+        Check(
+            "node-exporter series",
+            nodes > 0,
+            f"{nodes} node CPU series now",
+            "install prometheus-node-exporter (kube-prometheus-stack does) for the node scope",
+        )
+    )
+    checks.append(_skew(api, now))
+    return checks
+
+
+def _count(api: PrometheusApi, query: str, at: float) -> int:
+    try:
+        answer = api.query(query, at)
+    except PrometheusError:
+        return 0
+    return int(sum(point[1] for series in answer.series for point in series.points))
+
+
+def _scrape_interval(api: PrometheusApi) -> Check:
+    try:
+        config = yaml.safe_load(api.get("/api/v1/status/config").get("yaml", "")) or {}
+    except (PrometheusError, yaml.YAMLError) as exc:
+        return Check("scrape interval", False, f"cannot read the configuration: {exc}")
+    interval = (config.get("global") or {}).get("scrape_interval", "1m (Prometheus's default)")
+    jobs = {
+        job.get("job_name"): job.get("scrape_interval")
+        for job in config.get("scrape_configs") or []
+        if "cadvisor" in str(job.get("job_name", "")) or "kubelet" in str(job.get("job_name", ""))
+    }
+    own = ", ".join(f"{name} {value or interval}" for name, value in jobs.items())
+    detail = f"global {interval}" + (f"; {own}" if own else "")
+    return Check("scrape interval", True, detail + " (pass it as --scrape-interval)")
+
+
+def _skew(api: PrometheusApi, now: Callable[[], float]) -> Check:
+    before = now()
+    try:
+        # Without a time, Prometheus evaluates at its own now, so time() is the server's clock.
+        answer = api.query("vector(time())", None)
+    except PrometheusError as exc:
+        return Check("clock skew to Prometheus", False, str(exc))
+    after = now()
+    server = answer.series[0].points[0][1]
+    skew = server - (before + after) / 2
+    return Check(
+        "clock skew to Prometheus",
+        abs(skew) <= MAX_SKEW_S,
+        f"{skew:+.3f} s (Prometheus minus this machine)",
+        "synchronise the clocks (NTP): phase stamps and query windows assume one clock",
+    )
+
+
+def cluster_checks(options: ClusterOptions, platforms: Sequence[str] = ("flyte", "kfp")) -> list[Check]:
+    """Everything between this machine and a cluster run of ``platforms``, in the order it is needed."""
+    from retrain_bench.cluster.apis import flyte_api_check, kfp_api_check
+    from retrain_bench.cluster.errors import ClusterError
+    from retrain_bench.cluster.kube import Kube
+    from retrain_bench.cluster.portforward import resolve
+
+    checks: list[Check] = []
+    kube: Kube | None = None
+    try:
+        kube = Kube(options.target())
+        version = kube.version()
+        checks.append(
+            Check("cluster reachable", True, f"context {kube.context} at {kube.server}, Kubernetes {version}")
+        )
+    except ClusterError as exc:
+        checks.append(Check("cluster reachable", False, str(exc)))
+        if kube is not None:
+            kube.close()
+        kube = None
+    forwarded = [
+        (label, service)
+        for label, service, given in (
+            ("Flyte", options.flyte_service, options.flyte_endpoint),
+            ("KFP", options.kfp_service, options.kfp_host),
+            ("Prometheus", options.prometheus_service, options.prometheus_url),
+        )
+        if not given and (label == "Prometheus" or label.lower() in platforms)
+    ]
+    for namespace in dict.fromkeys(service.namespace for _, service in forwarded):
+        name = f"RBAC pods/portforward in {namespace}"
+        if kube is None:
+            checks.append(Check(name, False, "skipped: cluster unreachable"))
+            continue
+        try:
+            allowed = kube.can_i("create", "pods", namespace, subresource="portforward")
+        except ClusterError as exc:
+            checks.append(Check(name, False, str(exc)))
+            continue
+        fix = f"grant create on pods/portforward (`kubectl auth can-i create pods/portforward -n {namespace}`)"
+        checks.append(Check(name, allowed, "allowed" if allowed else "forbidden", fix))
+    # Cluster rounds watch their run's pods and read the stamps from the pods' logs.
+    run_namespaces = (
+        *(options.flyte_namespaces()[1:] if "flyte" in platforms else ()),
+        *((options.kfp_namespace,) if "kfp" in platforms else ()),
+    )
+    for namespace in dict.fromkeys(run_namespaces):
+        name = f"RBAC to watch pods and read their logs in {namespace}"
+        if kube is None:
+            checks.append(Check(name, False, "skipped: cluster unreachable"))
+            continue
+        try:
+            watch = kube.can_i("watch", "pods", namespace)
+            logs = kube.can_i("get", "pods", namespace, subresource="log")
+        except ClusterError as exc:
+            checks.append(Check(name, False, str(exc)))
+            continue
+        denied = [what for what, ok in (("watch pods", watch), ("get pods/log", logs)) if not ok]
+        fix = f"grant {' and '.join(denied)} in {namespace} (`kubectl auth can-i get pods/log -n {namespace}`)"
+        checks.append(Check(name, not denied, "allowed" if not denied else f"forbidden: {', '.join(denied)}", fix))
+    for label, service in forwarded:
+        name = f"{label} service {service}"
+        if kube is None:
+            checks.append(Check(name, False, "skipped: cluster unreachable"))
+            continue
+        try:
+            endpoint = resolve(kube, service)
+        except ClusterError as exc:
+            checks.append(Check(name, False, str(exc)))
+            continue
+        checks.append(Check(name, True, f"ready pod {endpoint.pod}, port {endpoint.port}"))
+    endpoints = ClusterEndpoints(options, kube, unreachable=kube is None)
+    try:
+        if "flyte" in platforms:
+            checks.append(
+                _api_check(
+                    "Flyte API",
+                    lambda: endpoints.flyte(),
+                    lambda got: flyte_api_check(
+                        got[0], insecure=got[1], config_file=options.flyte_config, timeout_s=options.connect_timeout_s
+                    ),
+                )
+            )
+        if "kfp" in platforms:
+            checks.append(
+                _api_check(
+                    "KFP API",
+                    endpoints.kfp,
+                    lambda url: kfp_api_check(
+                        url,
+                        token=options.kfp_token(),
+                        verify_tls=not options.kfp_insecure_skip_verify,
+                        timeout_s=options.connect_timeout_s,
+                    ),
+                )
+            )
+        try:
+            prometheus_url = endpoints.prometheus()
+        except ClusterError as exc:
+            checks.append(Check("Prometheus answers", False, str(exc)))
+        else:
+            with PrometheusApi(prometheus_url, timeout_s=options.connect_timeout_s) as api:
+                namespaces = [
+                    *(options.flyte_namespaces() if "flyte" in platforms else ()),
+                    *(options.kfp_namespaces() if "kfp" in platforms else ()),
+                ]
+                checks.extend(prometheus_checks(api, list(dict.fromkeys(namespaces))))
+    finally:
+        endpoints.close()
+    return checks
+
+
+def _api_check(name: str, address: Callable[[], Any], check: Callable[[Any], Check]) -> Check:
+    from retrain_bench.cluster.errors import ClusterError
+
+    try:
+        got = address()
+    except ClusterError as exc:
+        return Check(name, False, str(exc))
+    return check(got)
+
+
+def add_doctor_command(commands: Any) -> None:
+    parser = commands.add_parser("doctor", help="preflight: can we reach and measure everything?")
+    parser.add_argument("--target", default="cluster", choices=["cluster"], help="what to check. Default: cluster")
+    add_cluster_options(parser.add_argument)
+    parser.add_argument("--prometheus-url", default=None, metavar="URL", help="Prometheus; skips the port-forward")
+    parser.add_argument(
+        "--platform", default="flyte,kfp", metavar="LIST", help="check only these platforms (flyte, kfp). Default: both"
+    )
+    parser.set_defaults(run=_run_doctor)
+
+
+def _run_doctor(args: Any) -> int:
+    options = parse_cluster_options(lambda dest: getattr(args, dest))
+    platforms = [p.strip() for p in str(args.platform).split(",") if p.strip()]
+    unknown = [p for p in platforms if p not in ("flyte", "kfp")]
+    if unknown or not platforms:
+        raise BenchError(f"--platform: {', '.join(map(repr, unknown)) or 'nothing'} given; choose from flyte, kfp")
+    checks = cluster_checks(options, platforms)
+    for check in checks:
+        print(check.line())
+    failed = sum(not c.ok for c in checks)
+    print(f"{len(checks) - failed} passed, {failed} failed")
+    return 1 if failed else 0

@@ -1,0 +1,307 @@
+"""``python -m retrain_bench`` / ``retrain-bench``: commands over the suite's JSON and cases.
+
+Every user error is a ``BenchError``, caught once here: one line on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retrain_bench.cli.doctor import add_doctor_command
+from retrain_bench.cli.resources import add_resources_command
+from retrain_bench.errors import BenchError
+from retrain_bench.harness.soak import add_soak_command
+from retrain_bench.results.runs import Run
+from retrain_bench.workload.cases import CASES, DEFAULT_CASES
+
+if TYPE_CHECKING:
+    from retrain_bench.analysis.compare import CompareOptions
+    from retrain_bench.measure.cost import Prices
+
+
+def load_run(path: str) -> dict[str, Any]:
+    """A saved run, checked against the schema; BenchError naming the file and the problem."""
+    import jsonschema
+
+    from retrain_bench.results.contract import validate
+
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise BenchError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        document = json.loads(text, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise BenchError(f"{path}: not valid JSON ({exc}); pass a file written with --benchmark-json") from None
+    if not isinstance(document, dict) or "benchmarks" not in document:
+        raise BenchError(
+            f"{path}: not pytest-benchmark JSON (no 'benchmarks'); pass a file written with --benchmark-json"
+        )
+    _check_schema_version(path, document)
+    try:
+        validate(document)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "top level"
+        raise BenchError(f"{path}: does not match the retrain-bench schema at {where}: {exc.message}") from None
+    return document
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_schema_version(path: str, document: dict[str, Any]) -> None:
+    """Name an unsupported schema version plainly, before the schema's generic "1 was expected"."""
+    from retrain_bench.results.contract import SCHEMA
+
+    records = [document.get("retrain_bench")]
+    for benchmark in document["benchmarks"] if isinstance(document["benchmarks"], list) else []:
+        extra = benchmark.get("extra_info") if isinstance(benchmark, dict) else None
+        records.append(extra.get("retrain_bench") if isinstance(extra, dict) else None)
+    found = {r.get("schema") for r in records if isinstance(r, dict)}
+    other = sorted(v for v in found if isinstance(v, int) and not isinstance(v, bool) and v != SCHEMA)
+    if other:
+        raise BenchError(
+            f"{path}: written with retrain-bench JSON schema {other[0]}; this release reads schema {SCHEMA}: "
+            "use the release that wrote it, or re-run the benchmark"
+        )
+
+
+def cmd_cases(args: argparse.Namespace) -> int:
+    for case in CASES.values():
+        default = "" if case.name in DEFAULT_CASES else "  (not run by default)"
+        grid = ",".join(f"{c:g}" for c in case.grid)
+        print(f"{case.name:<9} {case.hash}  rows={case.rows} grid=[{grid}] drift={case.drift}{default}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    for path in args.files:
+        document = load_run(path)
+        print(f"{path}: ok, {len(document['benchmarks'])} benchmarks")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from retrain_bench.analysis.report import build_report
+    from retrain_bench.output.charts import draw_charts
+    from retrain_bench.output.render import render_report
+    from retrain_bench.results.runs import entries
+
+    runs = [Run(path, load_run(path)) for path in args.files]
+    prices = report_prices(runs, args.price_vcpu_hour, args.price_gib_hour)
+    report = build_report(runs, entries(runs, merge_rounds=args.merge_rounds), prices)
+    text = render_report(report, args.format)
+    print(text, end="")
+    if args.out is not None:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"report.{REPORT_SUFFIX[args.format]}").write_text(text)
+        charts = draw_charts(report, out)
+        print(f"retrain-bench: wrote the report and {len(charts)} charts to {out}", file=sys.stderr)
+    return 0
+
+
+def report_prices(runs: Sequence[Run], vcpu_hour: str | None, gib_hour: str | None) -> Prices | None:
+    """The given prices over the runs' recorded ones (or the defaults); None when neither: no cost shown."""
+    from retrain_bench.measure.cost import DEFAULT_PRICES, parse_prices, prices_from
+
+    recorded = list(dict.fromkeys(p for run in runs if (p := prices_from(run.document.get("retrain_bench")))))
+    if vcpu_hour is None and gib_hour is None:
+        if len(recorded) > 1:
+            raise BenchError(
+                "the runs were priced differently; pass --price-vcpu-hour and --price-gib-hour to price them alike"
+            )
+        return recorded[0] if recorded else None
+    return parse_prices(vcpu_hour, gib_hour, recorded[0] if len(recorded) == 1 else DEFAULT_PRICES)
+
+
+def add_price_options(parser: Any) -> None:
+    parser.add_argument(
+        "--price-vcpu-hour",
+        metavar="USD",
+        help="re-price the runs: dollars per vCPU-hour (default: the runs' recorded price, else Fargate's list price)",
+    )
+    parser.add_argument(
+        "--price-gib-hour",
+        metavar="USD",
+        help="re-price the runs: dollars per GiB-hour (default: the runs' recorded price, else Fargate's list price)",
+    )
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from retrain_bench.analysis.compare import compare_runs
+    from retrain_bench.output.render import render_compare
+
+    options = compare_options(args, Path.cwd())
+    baseline, current = Run(args.baseline, load_run(args.baseline)), Run(args.current, load_run(args.current))
+    if args.price_vcpu_hour is not None or args.price_gib_hour is not None:
+        from retrain_bench.results.contract import reprice
+
+        # Both sides at the same prices, recomputed from their resources: a price change is not a regression.
+        prices = report_prices([current], args.price_vcpu_hour, args.price_gib_hour)
+        if prices is not None:
+            baseline = Run(baseline.path, reprice(baseline.document, prices))
+            current = Run(current.path, reprice(current.document, prices))
+    result = compare_runs(baseline, current, options)
+    for warning in result.warnings:
+        print(f"retrain-bench: warning: {warning}", file=sys.stderr)
+    print(render_compare(result, args.format), end="")
+    return result.exit_code
+
+
+def compare_options(args: argparse.Namespace, cwd: Path) -> CompareOptions:
+    from retrain_bench.analysis.compare import CompareOptions
+    from retrain_bench.analysis.thresholds import resolve
+
+    alpha = _fraction("--alpha", args.alpha, inclusive=False)
+    floor = None if args.min_success_rate is None else _fraction("--min-success-rate", args.min_success_rate)
+    return CompareOptions(
+        thresholds=resolve(args.threshold, args.config, cwd),
+        alpha=alpha,
+        min_success_rate=floor,
+        allow_missing=args.allow_missing,
+        allow_output_change=args.allow_output_change,
+    )
+
+
+def _fraction(option: str, raw: str, *, inclusive: bool = True) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BenchError(f"{option}: {raw!r} is not a number") from None
+    inside = 0 <= value <= 1 if inclusive else 0 < value < 1
+    if not inside:
+        bound = "between 0 and 1" if inclusive else "strictly between 0 and 1"
+        raise BenchError(f"{option}: {raw!r} must be {bound}")
+    return value
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from retrain_bench.output.export import bmf, github_action_benchmark
+    from retrain_bench.output.render import dumps
+    from retrain_bench.results.runs import entries
+
+    runs = [Run(path, load_run(path)) for path in args.files]
+    found = entries(runs, merge_rounds=args.merge_rounds)
+    text = dumps(github_action_benchmark(found) if args.format == "github-action-benchmark" else bmf(found))
+    _emit(text, args.out)
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from retrain_bench.output.render import dumps
+    from retrain_bench.results.contract import validate
+    from retrain_bench.results.runs import merged_document
+
+    document = merged_document([Run(path, load_run(path)) for path in args.files])
+    validate(document)
+    _emit(dumps(document), args.out)
+    return 0
+
+
+def _emit(text: str, out: str | None) -> None:
+    if out is None:
+        print(text, end="")
+        return
+    try:
+        Path(out).write_text(text)
+    except OSError as exc:
+        raise BenchError(f"{out}: cannot write it ({exc.strerror or exc})") from None
+
+
+REPORT_SUFFIX = {"md": "md", "csv": "csv", "text": "txt"}
+
+
+def add_report_command(commands: Any) -> None:
+    report = commands.add_parser("report", help="the study's tables per case (mean ± std dev) and PNG charts")
+    report.add_argument("files", nargs="+", metavar="RUN.json", help="runs to put in one report")
+    report.add_argument("--out", metavar="DIR", help="also write report.<ext> and one PNG chart per metric here")
+    report.add_argument("--format", choices=tuple(REPORT_SUFFIX), default="md", help="Default: md")
+    report.add_argument(
+        "--merge-rounds", action="store_true", help="pool the rounds of a benchmark found in several files"
+    )
+    add_price_options(report)
+    report.set_defaults(run=cmd_report)
+
+
+def add_compare_command(commands: Any) -> None:
+    compare = commands.add_parser(
+        "compare", help="baseline vs current per metric: change, significance, verdict; exit 1 on regression"
+    )
+    compare.add_argument("baseline", metavar="BASELINE.json")
+    compare.add_argument("current", metavar="CURRENT.json")
+    compare.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="METRIC=PCT",
+        help="regression threshold in percent for a metric (repeatable); overrides the TOML config",
+    )
+    compare.add_argument("--alpha", default="0.05", metavar="A", help="significance level. Default: 0.05")
+    compare.add_argument(
+        "--min-success-rate", default=None, metavar="R", help="also fail a success rate below R (0..1). Default: off"
+    )
+    compare.add_argument("--allow-missing", action="store_true", help="a benchmark or metric missing now does not fail")
+    compare.add_argument("--allow-output-change", action="store_true", help="a changed output does not fail")
+    compare.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML file with a [tool.retrain-bench.thresholds] or [thresholds] table. Default: ./pyproject.toml",
+    )
+    compare.add_argument("--format", choices=("md", "text", "json"), default="md", help="Default: md")
+    add_price_options(compare)
+    compare.set_defaults(run=cmd_compare)
+
+
+def add_export_command(commands: Any) -> None:
+    export = commands.add_parser(
+        "export", help="the numbers as github-action-benchmark (customSmallerIsBetter) or Bencher BMF JSON"
+    )
+    export.add_argument("files", nargs="+", metavar="RUN.json")
+    export.add_argument("--format", choices=("github-action-benchmark", "bmf"), required=True)
+    export.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    export.add_argument(
+        "--merge-rounds", action="store_true", help="pool the rounds of a benchmark found in several files"
+    )
+    export.set_defaults(run=cmd_export)
+
+
+def add_merge_command(commands: Any) -> None:
+    merge = commands.add_parser("merge", help="pool the rounds of several runs into one pytest-benchmark JSON file")
+    merge.add_argument("files", nargs="+", metavar="RUN.json")
+    merge.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    merge.set_defaults(run=cmd_merge)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="retrain-bench", description=__doc__.splitlines()[0] if __doc__ else None)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cases = commands.add_parser("cases", help="list the cases with their hashes")
+    cases.set_defaults(run=cmd_cases)
+    validate = commands.add_parser("validate", help="check saved runs against the JSON schema")
+    validate.add_argument("files", nargs="+", metavar="RUN.json")
+    validate.set_defaults(run=cmd_validate)
+    add_resources_command(commands)
+    add_doctor_command(commands)
+    add_report_command(commands)
+    add_compare_command(commands)
+    add_export_command(commands)
+    add_merge_command(commands)
+    add_soak_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except BenchError as exc:
+        print(f"retrain-bench: error: {exc}", file=sys.stderr)
+        return 2
+    return code

@@ -1,0 +1,150 @@
+"""``retrain-bench resources``: one scope's cluster figures over a time window, from Prometheus.
+
+Every value is checked here, not by argparse, so a bad one is a ``BenchError``: one line on
+stderr and exit 2 (argparse would print the usage block too). The Prometheus modules (requests,
+yaml) are imported only when the command runs, so other commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from retrain_bench.errors import BenchError
+from retrain_bench.measure.stats import FIGURES, ResourceStats
+
+if TYPE_CHECKING:
+    from retrain_bench.measure.prometheus import Window
+
+#: The keys of ``--json``, in order; ``missing`` follows when any figure is null.
+JSON_KEYS = ("memory_peak_gib", "memory_avg_gib", "cpu_peak_mcpu", "cpu_avg_mcpu", "cpu_seconds", "samples")
+
+
+def add_resources_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``resources`` subcommand on ``make_parser``'s subparsers."""
+    parser = commands.add_parser(
+        "resources",
+        help="CPU and memory of namespaces/pods over a time window, from Prometheus",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    parser.add_argument("--prometheus", required=True, metavar="URL", help="base URL, e.g. http://127.0.0.1:9090")
+    parser.add_argument(
+        "--namespace", required=True, action="append", metavar="NS", help="a namespace to measure (repeatable)"
+    )
+    pods = parser.add_mutually_exclusive_group()
+    pods.add_argument("--pod-regex", metavar="RE", help="RE2 pattern for pod names, fully anchored (e.g. 'run-.*')")
+    pods.add_argument("--pod", action="append", metavar="NAME", help="an exact pod name (repeatable)")
+    parser.add_argument("--start", required=True, metavar="T", help="ISO-8601 time with a zone, or unix seconds")
+    parser.add_argument("--end", required=True, metavar="T", help="ISO-8601 time with a zone, or unix seconds")
+    parser.add_argument("--scrape-interval", default="30", metavar="SECONDS", help="of the cAdvisor job (default 30)")
+    parser.add_argument("--step", metavar="SECONDS", help="range query step (default: the scrape interval)")
+    parser.add_argument("--rate-window", metavar="SECONDS", help="window of the CPU peak (default: the profile's)")
+    parser.add_argument(
+        "--lookback", metavar="SECONDS", help="how long a container's last sample counts (default: scrape interval)"
+    )
+    parser.add_argument(
+        "--metrics-profile", metavar="FILE", help="YAML metric profile (default: kube-prometheus-stack)"
+    )
+    parser.add_argument("--timeout", default="30", metavar="SECONDS", help="per request (default 30)")
+    parser.add_argument(
+        "--insecure-skip-tls-verify", action="store_true", help="do not verify the server's TLS certificate"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.set_defaults(run=cmd_resources)
+
+
+def cmd_resources(args: argparse.Namespace) -> int:
+    from retrain_bench.measure.profile import load_profile
+    from retrain_bench.measure.prometheus import PrometheusCollector, PrometheusSettings, Scope, Window
+
+    window = Window(parse_time(args.start, "--start"), parse_time(args.end, "--end"))
+    pods = tuple(args.pod) if args.pod else None
+    scope = Scope(
+        tuple(args.namespace),
+        pod_regex=args.pod_regex,
+        pods=pods,
+        name="execution" if args.pod_regex is not None or pods else "platform",
+    )
+    settings = PrometheusSettings(
+        args.prometheus,
+        scrape_interval_s=_seconds(args.scrape_interval, "--scrape-interval") or 30.0,
+        step_s=_seconds(args.step, "--step"),
+        rate_window_s=_seconds(args.rate_window, "--rate-window"),
+        lookback_s=_seconds(args.lookback, "--lookback"),
+        profile=load_profile(args.metrics_profile),
+        verify_tls=not args.insecure_skip_tls_verify,
+        timeout_s=_seconds(args.timeout, "--timeout") or 30.0,
+    )
+    with PrometheusCollector(settings) as collector:
+        stats = collector.collect(window, scope)
+    print(json.dumps(as_json(stats), allow_nan=False) if args.json else render_table(stats, window))
+    return 0
+
+
+def parse_time(text: str, option: str) -> float:
+    """Unix seconds from ISO-8601 with a zone (``Z`` or ``+02:00``) or from unix seconds."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(seconds) or seconds < 0:
+            raise BenchError(f"{option}: {text!r} is not a time; give unix seconds or ISO-8601 with a zone")
+        return seconds
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise BenchError(
+            f"{option}: {text!r} is not a time; give unix seconds or ISO-8601 with a zone, e.g. 2024-01-01T00:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise BenchError(f"{option}: {text!r} has no time zone; add one (Z, +02:00) or give unix seconds")
+    return moment.timestamp()
+
+
+def _seconds(text: str | None, option: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise BenchError(f"{option}: {text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise BenchError(f"{option}: {text!r} must be a positive number of seconds")
+    return value
+
+
+def as_json(stats: ResourceStats) -> dict[str, Any]:
+    """The ``--json`` object: the figures and samples, plus ``missing`` when any figure is null."""
+    data: dict[str, Any] = {key: getattr(stats, key) for key in JSON_KEYS}
+    if any(getattr(stats, name) is None for name in FIGURES):
+        data["missing"] = dict(stats.missing)
+    return data
+
+
+def render_table(stats: ResourceStats, window: Window) -> str:
+    details = stats.details
+    rows = [
+        ("memory peak", _figure(stats.memory_peak_gib, "{:.3f} GiB")),
+        ("memory avg", _figure(stats.memory_avg_gib, "{:.3f} GiB")),
+        ("cpu peak", _figure(stats.cpu_peak_mcpu, f"{{:.0f}} mCPU (rate over {stats.cpu_peak_window_s:g} s)")),
+        ("cpu avg", _figure(stats.cpu_avg_mcpu, "{:.0f} mCPU")),
+        ("cpu seconds", _figure(stats.cpu_seconds, "{:.2f} s")),
+        ("samples", str(stats.samples)),
+        ("pods seen", str(len(details.get("pods_seen", ())))),
+    ]
+    head = [
+        f"prometheus   {details.get('prometheus', '?')}",
+        f"selector     {details.get('selector', '?')}",
+        f"window       {window.start_iso} + {window.duration_s:g} s, step {details.get('step_s', 0):g} s",
+    ]
+    lines = head + [f"{name:<12} {value}" for name, value in rows]
+    lines += [f"missing      {key}: {reason}" for key, reason in stats.missing.items()]
+    return "\n".join(lines)
+
+
+def _figure(value: float | None, form: str) -> str:
+    return "-" if value is None else form.format(value)

@@ -1,0 +1,105 @@
+"""The endpoints a cluster run talks to: each given by the user, or port-forwarded on first use."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+from retrain_bench.cluster.errors import ClusterError
+from retrain_bench.cluster.kube import Kube
+from retrain_bench.cluster.options import ClusterOptions
+from retrain_bench.cluster.portforward import PortForward, ServiceRef, http_ready
+from retrain_bench.measure.promapi import redact_url
+
+#: A health check per endpoint, run through the tunnel before it is handed out.
+PROMETHEUS_READY = "/-/ready"
+KFP_READY = "/apis/v2beta1/healthz"
+
+
+class ClusterEndpoints:
+    """Flyte's gRPC address, KFP's and Prometheus's URLs; forwards are closed by ``close()``."""
+
+    def __init__(self, options: ClusterOptions, kube: Kube | None = None, *, unreachable: bool = False) -> None:
+        self.options = options
+        self._kube = kube
+        #: the caller already knows the cluster is not there: say so instead of trying again
+        self._unreachable = unreachable
+        self._forwards: dict[str, PortForward] = {}
+        #: the API server's version, once ``kube()`` has connected
+        self.server_version: str | None = None
+
+    def kube(self) -> Kube:
+        if self._unreachable:
+            raise ClusterError("skipped: cluster unreachable")
+        if self._kube is None:
+            self._kube = Kube(self.options.target())
+            # Fail here, within the connect timeout, if the cluster is not there.
+            self.server_version = self._kube.version()
+        return self._kube
+
+    def _forward(self, service: ServiceRef, check_path: str | None) -> PortForward:
+        key = str(service)
+        if key not in self._forwards:
+            check = http_ready(check_path) if check_path else _tcp_open
+            forward = PortForward(self.options.target(), service, check=check, kube=self.kube())
+            self._forwards[key] = forward.start()
+        return self._forwards[key]
+
+    def flyte(self) -> tuple[str, bool]:
+        """(HOST:PORT, plaintext?) of flyteadmin's gRPC API. Through a forward the hop to the pod is
+        the tunnel itself, and flyte-binary's in-cluster gRPC port is plaintext."""
+        if self.options.flyte_endpoint:
+            return self.options.flyte_endpoint, self.options.flyte_insecure
+        return self._forward(self.options.flyte_service, None).local_address, True
+
+    def kfp(self) -> str:
+        if self.options.kfp_host:
+            return self.options.kfp_host
+        return self._forward(self.options.kfp_service, KFP_READY).url()
+
+    def prometheus(self) -> str:
+        if self.options.prometheus_url:
+            return self.options.prometheus_url
+        return self._forward(self.options.prometheus_service, PROMETHEUS_READY).url()
+
+    def close(self) -> None:
+        for forward in self._forwards.values():
+            forward.close()
+        self._forwards.clear()
+        if self._kube is not None:
+            with contextlib.suppress(Exception):
+                self._kube.close()
+
+    def __enter__(self) -> ClusterEndpoints:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _tcp_open(local_address: str) -> bool:
+    """For gRPC endpoints: the tunnel carries a connection (the version check comes after)."""
+    import socket
+
+    host, _, port = local_address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def cluster_preflight(options: ClusterOptions, platforms: Sequence[str]) -> str:
+    """Connect, then reach each selected platform's API and Prometheus (forwarding where not given),
+    each within the connect timeout; a one-line ``ClusterError`` for the first that is missing."""
+    with ClusterEndpoints(options) as endpoints:
+        kube = endpoints.kube()
+        reached = []
+        if "flyte" in platforms:
+            reached.append(f"Flyte at {endpoints.flyte()[0]}")
+        if "kfp" in platforms:
+            reached.append(f"KFP at {endpoints.kfp()}")
+        reached.append(f"Prometheus at {redact_url(endpoints.prometheus())}")
+        return (
+            f"cluster reachable (context {kube.context}, Kubernetes {endpoints.server_version}; {', '.join(reached)})"
+        )

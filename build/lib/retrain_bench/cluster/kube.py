@@ -1,0 +1,186 @@
+"""A kubeconfig target and the API client built from it, with one-line errors and no secrets in them.
+
+Every message names the context and the server (through ``redact_url``) and says what to check.
+None of them quotes the kubeconfig, an exception from its loader (those can echo file contents),
+or an ``ApiException`` as a whole (its text carries response headers and the raw body): only the
+HTTP status and the ``message`` of a v1 ``Status`` body, which the apiserver writes for humans.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import urllib3
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.rest import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from retrain_bench.cluster.errors import ClusterUnreachable, Forbidden, KubeconfigError
+from retrain_bench.measure.promapi import redact_url
+
+
+@dataclasses.dataclass(frozen=True)
+class KubeTarget:
+    """Which cluster: a kubeconfig file (None: $KUBECONFIG or ~/.kube/config) and context (None: current)."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    #: Bound on connecting to the API server, and on a forward's first health check.
+    connect_timeout_s: float = 10.0
+
+    def kubeconfig_path(self) -> str:
+        if self.kubeconfig:
+            return os.path.expanduser(self.kubeconfig)
+        # Only the first file of a KUBECONFIG list: the client library does not merge them either.
+        env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+        return os.path.expanduser(env or "~/.kube/config")
+
+
+def api_client(target: KubeTarget) -> k8s.ApiClient:
+    """An ``ApiClient`` for ``target``; ``KubeconfigError`` without a usable kubeconfig or context."""
+    return _load(target)[0]
+
+
+def _load(target: KubeTarget) -> tuple[k8s.ApiClient, str]:
+    path = target.kubeconfig_path()
+    if not os.path.isfile(path):
+        raise KubeconfigError(
+            f"no kubeconfig at {path}: pass --kubeconfig or set KUBECONFIG (check `kubectl config view`)"
+        )
+    try:
+        contexts, current = k8s_config.list_kube_config_contexts(config_file=path)
+    except Exception:  # noqa: BLE001 - yaml and loader errors can quote the file: say nothing of it
+        raise KubeconfigError(f"kubeconfig {path} is not a valid kubeconfig: check `kubectl config view`") from None
+    names = [str(c.get("name")) for c in contexts or []]
+    context = target.context or (current or {}).get("name")
+    if not context:
+        raise KubeconfigError(f"kubeconfig {path} has no current context: pass --kube-context (it has: {_list(names)})")
+    if context not in names:
+        raise KubeconfigError(
+            f"kubeconfig {path} has no context {context!r}: pass --kube-context one of {_list(names)}"
+        )
+    configuration = type.__call__(k8s.Configuration)
+    try:
+        client = k8s_config.new_client_from_config(
+            config_file=path, context=context, persist_config=False, client_configuration=configuration
+        )
+    except (ConfigException, Exception):  # noqa: BLE001 - same reason: the loader's text is not ours to show
+        raise KubeconfigError(
+            f"context {context!r} in kubeconfig {path} cannot be loaded (cluster, user or credentials plugin): "
+            f"check `kubectl --context {context} get --raw /version`"
+        ) from None
+    # No proxy unless the kubeconfig says so (the 30.x loader never does), and no urllib3 retries:
+    # three silent retries of a connect timeout would quadruple the bound the caller asked for.
+    client.configuration.proxy = None
+    client.configuration.retries = 0
+    return client, context
+
+
+def _list(names: list[str]) -> str:
+    return ", ".join(sorted(names)) or "none"
+
+
+class Kube:
+    """A connected-to-be cluster: the API client, the context name, and the checks a doctor runs."""
+
+    def __init__(self, target: KubeTarget, client: k8s.ApiClient | None = None, context: str | None = None) -> None:
+        self.target = target
+        if client is None:
+            client, context = _load(target)
+        self.client = client
+        self.context = context or target.context or "(current)"
+        self.server = redact_url(str(client.configuration.host))
+        timeout = target.connect_timeout_s
+        #: (connect, read) for every REST call: no request may wait forever.
+        self.timeout = (timeout, max(timeout, 30.0))
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Kube:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def core(self) -> k8s.CoreV1Api:
+        return k8s.CoreV1Api(self.client)
+
+    def discovery(self) -> k8s.DiscoveryV1Api:
+        return k8s.DiscoveryV1Api(self.client)
+
+    def version(self) -> str:
+        """The API server's ``gitVersion`` (``GET /version``), e.g. ``v1.30.2``."""
+        info = self.call("get the server version", lambda: k8s.VersionApi(self.client).get_code(**self.opts()))
+        return str(info.git_version)
+
+    def can_i(self, verb: str, resource: str, namespace: str, *, subresource: str = "", group: str = "") -> bool:
+        """May the current user ``verb`` ``resource[/subresource]`` in ``namespace``? (SelfSubjectAccessReview)"""
+        review = k8s.V1SelfSubjectAccessReview(
+            spec=k8s.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=k8s.V1ResourceAttributes(
+                    namespace=namespace, verb=verb, resource=resource, subresource=subresource or None, group=group
+                )
+            )
+        )
+        answer = self.call(
+            f"check RBAC for {verb} {resource}",
+            lambda: k8s.AuthorizationV1Api(self.client).create_self_subject_access_review(review, **self.opts()),
+        )
+        return bool(answer.status and answer.status.allowed)
+
+    def opts(self) -> dict[str, Any]:
+        return {"_request_timeout": self.timeout}
+
+    def call(self, what: str, fn: Any) -> Any:
+        """``fn()``; connection failures and 401/403 become one-line ``ClusterError`` s, other API errors pass."""
+        try:
+            return fn()
+        except ApiException as error:
+            if error.status == 401:
+                raise ClusterUnreachable(
+                    f"the API server of context {self.context} ({self.server}) rejected the credentials "
+                    f"(401) while trying to {what}: refresh them (`kubectl --context {self.context} get ns`)"
+                ) from None
+            if error.status == 403:
+                raise Forbidden(
+                    f"forbidden to {what} in context {self.context}: {status_message(error)}; "
+                    "check the RBAC of the kubeconfig's user"
+                ) from None
+            raise
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise ClusterUnreachable(
+                f"cannot reach the API server of context {self.context} ({self.server}) within "
+                f"{self.target.connect_timeout_s:g} s ({_reason(error)}): check the cluster is up and "
+                f"`kubectl --context {self.context} get --raw /version`"
+            ) from None
+
+
+def status_message(error: ApiException) -> str:
+    """The ``message`` of a v1 ``Status`` body, on one line; the bare HTTP status otherwise."""
+    try:
+        message = json.loads(error.body or "").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    text = str(message) if message else f"HTTP {error.status}"
+    return " ".join(text.split())[:300]
+
+
+def _reason(error: BaseException) -> str:
+    """A short cause: the innermost exception's class, never its text (that may hold a URL with a query)."""
+    inner: BaseException = error
+    reason = getattr(error, "reason", None)
+    if isinstance(reason, BaseException):
+        inner = reason
+    name = type(inner).__name__
+    if "Timeout" in name or isinstance(inner, TimeoutError):
+        return "timed out"
+    if isinstance(inner, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+        return "connection refused or no route"
+    if isinstance(inner, urllib3.exceptions.SSLError):
+        return "TLS failure: check the cluster's CA in the kubeconfig"
+    return name

@@ -1,0 +1,216 @@
+"""The cluster target: one ``PlatformCluster`` per platform, each with its own endpoints and runner.
+
+Each platform may live on its own cluster (``--flyte-kube-context``/``--kfp-kube-context``), so
+everything a platform talks to — the API server, its control plane, the Prometheus that scrapes
+it — is resolved per platform. Registration/compilation (``runner.prepare()``) happens on the
+platform's first round, outside the timer; the fairness manifest is collected at the end of the
+session, when the nodes the rounds ran on are known.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from retrain_bench.cluster.endpoints import ClusterEndpoints
+from retrain_bench.cluster.errors import ClusterError
+from retrain_bench.cluster.inventory import Inventory, load_inventory
+from retrain_bench.cluster.manifest import collect_manifest, control_plane_version, fairness_warnings
+from retrain_bench.cluster.options import ClusterOptions
+from retrain_bench.cluster.remote_options import RemoteOptions
+from retrain_bench.errors import BenchError
+from retrain_bench.harness.remote_rounds import ExecutionNames, run_remote_round, run_remote_rounds_together
+from retrain_bench.harness.rounds import RoundResult
+from retrain_bench.measure.scopes import ClusterPrometheusPlan
+from retrain_bench.platforms.remote import RemoteRunner
+from retrain_bench.workload.cases import Case
+
+
+def _runner(platform: str, endpoints: ClusterEndpoints, cluster: ClusterOptions, remote: RemoteOptions) -> RemoteRunner:
+    settings = remote.settings_for(platform)
+    if platform == "flyte":
+        from retrain_bench.platforms.flyte.remote import FlyteRunner
+
+        address, insecure = endpoints.flyte()
+        return FlyteRunner(address, insecure, cluster.flyte_config, settings)
+    if platform == "kfp":
+        from retrain_bench.platforms.kfp.remote import KfpRunner
+
+        return KfpRunner(endpoints.kfp(), cluster.kfp_token(), not cluster.kfp_insecure_skip_verify, settings)
+    raise BenchError(f"--platform={platform} runs only on the local target; on a cluster choose flyte and/or kfp")
+
+
+@dataclasses.dataclass(frozen=True)
+class PrometheusChoice:
+    """How every platform's Prometheus is queried (validated at start-up; the URL per platform)."""
+
+    profile: str | None
+    insecure_skip_verify: bool
+    nodes: bool
+    scrape_interval_s: float
+
+
+@dataclasses.dataclass
+class PlatformCluster:
+    """One platform's side of a cluster session."""
+
+    name: str
+    options: ClusterOptions
+    endpoints: ClusterEndpoints
+    runner: RemoteRunner
+    facts: dict[str, Any]
+    prometheus: ClusterPrometheusPlan | None = None
+    prometheus_error: str | None = None
+
+
+class ClusterTarget:
+    """Runs rounds on clusters; owns every connection it opens (``close()``)."""
+
+    def __init__(
+        self,
+        cluster: ClusterOptions,
+        remote: RemoteOptions,
+        *,
+        run_timeout: float,
+        progress: Callable[[str], None],
+        prometheus: PrometheusChoice,
+        log_dir: Path,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cluster = cluster
+        self.remote = remote
+        self.run_timeout = run_timeout
+        self.progress = progress
+        self.prometheus = prometheus
+        self.log_dir = log_dir
+        # a malformed inventory fails at start-up
+        self.inventory: Inventory = load_inventory(remote.platform_inventory)
+        self.names = ExecutionNames()
+        self._sleep = sleep
+        self._clock = clock
+        self._platforms: dict[str, PlatformCluster] = {}
+        self._nodes: dict[str, set[str]] = {}
+        self._last_end: float | None = None
+
+    def options_for(self, platform: str) -> ClusterOptions:
+        context = self.remote.kube_context_for(platform)
+        return dataclasses.replace(self.cluster, kube_context=context) if context else self.cluster
+
+    def platform(self, name: str) -> PlatformCluster:
+        if name not in self._platforms:
+            options = self.options_for(name)
+            endpoints = ClusterEndpoints(options)
+            try:
+                runner = _runner(name, endpoints, options, self.remote)
+                self.progress(f"[retrain-bench] {name}: registering/compiling once (not timed)")
+                facts = dict(runner.prepare())
+            except BaseException:
+                endpoints.close()
+                raise
+            self._platforms[name] = PlatformCluster(name, options, endpoints, runner, facts)
+        return self._platforms[name]
+
+    def cool_down(self) -> None:
+        """Let the previous round's tail leave the rate window before the next round starts."""
+        if self._last_end is None or self.remote.cooldown_s <= 0:
+            return
+        remaining = self.remote.cooldown_s - (self._clock() - self._last_end)
+        if remaining > 0:
+            self.progress(f"[retrain-bench] cooling down {remaining:.0f}s (--cooldown)")
+            self._sleep(remaining)
+
+    def run_round(self, platform: str, case: Case, index: int, *, warmup: bool, concurrency: int = 1) -> RoundResult:
+        """One round: one run, or ``concurrency`` runs submitted at once (one round, its makespan)."""
+        side = self.platform(platform)
+        self.cool_down()
+        names = [self.names.next() for _ in range(concurrency)]
+        common: dict[str, Any] = dict(
+            warmup=warmup,
+            poll_interval=self.remote.poll_interval_s,
+            run_timeout=self.run_timeout,
+            kube=side.endpoints.kube(),
+            cleanup=self.remote.cleanup,
+            log=self.log_dir / f"{platform}-{case.key}-{index}-{names[0]}.log",
+        )
+        try:
+            if concurrency > 1:
+                result = run_remote_rounds_together(side.runner, case, index, names=names, **common)
+            else:
+                result = run_remote_round(side.runner, case, index, name=names[0], **common)
+        finally:
+            self._last_end = self._clock()
+        self._nodes.setdefault(platform, set()).update(p.node for p in result.pods if p.node)
+        return result
+
+    def _prometheus_for(self, side: PlatformCluster) -> ClusterPrometheusPlan | None:
+        if side.prometheus is None and side.prometheus_error is None:
+            try:
+                side.prometheus = ClusterPrometheusPlan.from_options(
+                    url=side.endpoints.prometheus(),
+                    profile=self.prometheus.profile,
+                    scrape_interval=self.prometheus.scrape_interval_s,
+                    insecure_skip_verify=self.prometheus.insecure_skip_verify,
+                    inventory=self.remote.platform_inventory,
+                    nodes=self.prometheus.nodes,
+                )
+            except ClusterError as exc:
+                side.prometheus_error = str(exc)
+        return side.prometheus
+
+    def collect(self, platform: str, results: Sequence[RoundResult], warn: Callable[[str], None]) -> list[RoundResult]:
+        """The rounds with their Prometheus scopes (execution, platform, node) added."""
+        side = self._platforms.get(platform)
+        if side is None:
+            return list(results)
+        plan = self._prometheus_for(side)
+        if plan is None:
+            warn(f"Prometheus for {platform} is unreachable, cluster resources are missing: {side.prometheus_error}")
+            missing = f"not measured: Prometheus unreachable ({side.prometheus_error})"
+            return [dataclasses.replace(r, missing={**r.missing, "resources": missing}) for r in results]
+        return plan.collect(results, warn)
+
+    def manifests(self) -> dict[str, dict[str, Any]]:
+        found = {}
+        for name, side in self._platforms.items():
+            try:
+                kube = side.endpoints.kube()
+            except ClusterError as exc:
+                found[name] = {"platform": name, "missing": {"manifest": str(exc)}, "runner": side.facts}
+                continue
+            found[name] = collect_manifest(
+                kube,
+                name,
+                settings=self.remote.settings_for(name),
+                namespaces=self.inventory.of(name).namespaces,
+                control_plane=control_plane_version(name, side.endpoints, side.options),
+                node_names=sorted(self._nodes.get(name, ())) or None,
+                runner_facts=side.facts,
+            )
+        return found
+
+    def run_level(self) -> dict[str, Any]:
+        manifests = self.manifests()
+        warnings = fairness_warnings(list(manifests.values()))
+        for line in warnings:
+            self.progress(f"[retrain-bench] fairness warning: {line}")
+        return {
+            "options": self.remote.as_json(),
+            "manifests": manifests,
+            "fairness_warnings": warnings,
+            "inventory": self.inventory.as_dict(),
+            "prometheus": {
+                name: side.prometheus.run_level() if side.prometheus else {"error": side.prometheus_error}
+                for name, side in self._platforms.items()
+            },
+        }
+
+    def close(self) -> None:
+        for side in self._platforms.values():
+            with contextlib.suppress(ClusterError, OSError):
+                side.endpoints.close()
+        self._platforms.clear()

@@ -1,0 +1,345 @@
+"""``--concurrency N``: a round that submits N executions of the same case at once.
+
+The seam is ``Execution``: something the harness can get ready, release ("go") and wait for.
+``run_together`` owns the clock: it readies every execution (start-up stays out of the timer),
+releases them one right after the other, waits for all of them in parallel, and returns each one's
+own go -> result time and the makespan (first go -> last result). Locally an execution is a
+launcher process (``LocalExecution``); the cluster target can hand ``run_together`` executions whose
+``go`` submits a run and whose ``wait`` polls it, and reuse the rest as it is.
+
+The round's ``total_s`` is the makespan; its ``queue_s`` and ``retrain_tune_s`` are the medians over
+the executions, whose own figures and spread go in the round's ``concurrency`` block. The round is
+ok only when every execution is ok and all computed the same outcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import signal
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from retrain_bench.harness.rounds import Launcher, RoundInterrupted, RoundResult, _with_tail, unmeasured
+from retrain_bench.measure.sampler import TreeSampler
+from retrain_bench.measure.stats import ResourceStats
+from retrain_bench.workload.cases import Case
+from retrain_bench.workload.outcome import Outcome
+from retrain_bench.workload.stamps import StampError, StampLog
+
+PHASES = ("total_s", "queue_s", "retrain_tune_s")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionResult:
+    """One of a round's N executions. ``total_s`` is its own go -> result."""
+
+    ok: bool
+    error: str | None
+    total_s: float | None = None
+    queue_s: float | None = None
+    retrain_tune_s: float | None = None
+    outcome: Outcome | None = None
+    task_counts: dict[str, int] = dataclasses.field(default_factory=dict)
+    units: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "total_s": self.total_s,
+            "queue_s": self.queue_s,
+            "retrain_tune_s": self.retrain_tune_s,
+            "ok": self.ok,
+            "error": self.error,
+        }
+
+
+def _spread(values: Sequence[float | None]) -> dict[str, float | None]:
+    known = [v for v in values if v is not None]
+    if not known:
+        return {"min": None, "median": None, "max": None}
+    return {"min": min(known), "median": statistics.median(known), "max": max(known)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Concurrency:
+    """The round's ``concurrency`` block."""
+
+    n: int
+    executions: tuple[ExecutionResult, ...]
+    #: first go -> last result; None when the executions were never released
+    makespan_s: float | None
+
+    @property
+    def throughput_per_min(self) -> float | None:
+        if not self.makespan_s:
+            return None
+        return sum(e.ok for e in self.executions) / self.makespan_s * 60.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "executions": [e.as_dict() for e in self.executions],
+            "throughput_per_min": self.throughput_per_min,
+            "spread": {phase: _spread([getattr(e, phase) for e in self.executions]) for phase in PHASES},
+        }
+
+    def missing(self) -> dict[str, str]:
+        """Reasons for the block's nulls, keyed like the round's ``missing``."""
+        found = {}
+        if self.throughput_per_min is None:
+            found["concurrency.throughput_per_min"] = "the executions were never released (start-up failed)"
+        for phase in PHASES:
+            if all(getattr(e, phase) is None for e in self.executions):
+                reason = (
+                    "not_applicable: no drift, the adaptive branch did not run"
+                    if phase == "retrain_tune_s" and any(e.ok for e in self.executions)
+                    else "no execution measured it"
+                )
+                found[f"concurrency.spread.{phase}"] = reason
+        return found
+
+
+class Execution(Protocol):
+    """One execution the harness can ready, release and wait for (local launcher or remote run)."""
+
+    #: process trees the local sampler follows; () when the execution runs elsewhere
+    pids: tuple[int, ...]
+
+    def ready(self, timeout: float) -> str | None:
+        """Block until "go" starts the run with no start-up left; the error, or None when ready."""
+
+    def go(self) -> None:
+        """Release (submit) the run."""
+
+    def wait(self, timeout: float) -> tuple[bool, str | None]:
+        """Block until the run ends or ``timeout`` passes: (ok, error). Called from a worker thread."""
+
+    def finish(self, go_ns: int, total_s: float) -> ExecutionResult:
+        """After ``wait`` said ok: read what the run recorded (phases from stamps, outcome)."""
+
+    def stop(self) -> None:
+        """Kill the run now; safe while another thread waits on it (its ``wait`` then returns)."""
+
+    def close(self) -> None:
+        """Release everything the execution holds (idempotent)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Together:
+    """What ``run_together`` saw."""
+
+    executions: tuple[ExecutionResult, ...]
+    #: first launcher start -> last ready
+    startup_s: float | None
+    makespan_s: float | None
+    #: (first go, last result) in unix seconds
+    window: tuple[float, float] | None
+    resources: dict[str, ResourceStats]
+
+
+def run_together(
+    executions: Sequence[Execution], run_timeout: float, sample_hz: float | None, started: float
+) -> Together:
+    """Ready every execution, release them together, wait for all; raises KeyboardInterrupt after
+    stopping them all. The caller closes the executions."""
+    deadline = started + run_timeout
+    errors = [e.ready(max(deadline - time.perf_counter(), 0.0)) for e in executions]
+    if any(errors):
+        failed = [
+            ExecutionResult(ok=False, error=error or "not released: another execution of the round failed to start")
+            for error in errors
+        ]
+        return Together(tuple(failed), None, None, None, {})
+    startup_s = time.perf_counter() - started
+    roots = tuple(pid for e in executions for pid in e.pids)
+    sampler = TreeSampler(roots, sample_hz) if sample_hz and roots else None
+    done: list[float | None] = [None] * len(executions)
+    ended: list[tuple[bool, str | None]] = [(False, "never waited for")] * len(executions)
+    go_ns: list[int] = []
+    go_at: list[float] = []
+    deadline = time.perf_counter() + run_timeout
+
+    def wait(k: int) -> None:
+        try:
+            ended[k] = executions[k].wait(max(deadline - time.perf_counter(), 0.0))
+        except Exception as exc:  # a broken status line fails this execution, not the harness
+            ended[k] = (False, f"{type(exc).__name__}: {exc}")
+        done[k] = time.perf_counter()
+
+    threads = [
+        threading.Thread(target=wait, args=(k,), name=f"execution-{k}", daemon=True) for k in range(len(executions))
+    ]
+    try:
+        if sampler:
+            sampler.start()  # baseline: every tree just before the first "go"
+        for k, execution in enumerate(executions):
+            go_ns.append(time.time_ns())
+            go_at.append(time.perf_counter())
+            execution.go()
+            threads[k].start()
+        for thread in threads:
+            thread.join()
+        resources = {"process_tree": sampler.stop()} if sampler else {}
+    except KeyboardInterrupt:
+        for execution in executions:
+            execution.stop()
+        for thread in threads:
+            if thread.ident is not None:  # started
+                thread.join(timeout=15)
+        raise
+    finally:
+        if sampler is not None:
+            sampler.halt()
+    makespan = max(t if t is not None else deadline for t in done) - go_at[0]
+    results = []
+    for k, execution in enumerate(executions):
+        ok, error = ended[k]
+        total = (done[k] or deadline) - go_at[k]
+        results.append(
+            execution.finish(go_ns[k], total) if ok else ExecutionResult(ok=False, error=error, total_s=total)
+        )
+    window = (go_ns[0] / 1e9, go_ns[0] / 1e9 + makespan)
+    return Together(tuple(results), startup_s, makespan, window, resources)
+
+
+class LocalExecution:
+    """A launcher process (as ``run_round`` starts it) with its own round directory and log."""
+
+    def __init__(self, platform: str, case: Case, log: Path) -> None:
+        self.case = case
+        self.log = log
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"retrain-bench-{platform}-{case.key}-"))
+        try:
+            self.launcher = Launcher(platform, case, self.workdir, log)
+        except BaseException:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
+        self.pids: tuple[int, ...] = (self.launcher.process.pid,)
+
+    def ready(self, timeout: float) -> str | None:
+        message = self.launcher.read_status(timeout)
+        if message and message.get("ready"):
+            return None
+        reason = (message or {}).get("error") or f"launcher not ready within {timeout:g}s"
+        return _with_tail(str(reason), self.log)
+
+    def go(self) -> None:
+        self.launcher.go()
+
+    def wait(self, timeout: float) -> tuple[bool, str | None]:
+        message = self.launcher.read_status(timeout)
+        if message is None:
+            process = self.launcher.process
+            error = (
+                "timed out (--run-timeout); process group killed"
+                if process.poll() is None
+                else f"launcher exited with code {process.returncode} without a result"
+            )
+            return False, _with_tail(error, self.log)
+        if not message.get("ok"):
+            return False, _with_tail(str(message.get("error")), self.log)
+        return True, None
+
+    def finish(self, go_ns: int, total_s: float) -> ExecutionResult:
+        stamps = StampLog.read(self.workdir / "stamps.jsonl")
+        counts, units = stamps.task_counts(), len({s.unit for s in stamps.stamps})
+        try:
+            outcome = stamps.outcome(self.case.grid)
+            phases = stamps.phases(go_ns)
+        except (StampError, KeyError, ValueError) as exc:
+            error = f"pipeline finished but its record is incomplete: {exc}"
+            return ExecutionResult(ok=False, error=error, total_s=total_s, task_counts=counts, units=units)
+        return ExecutionResult(
+            ok=True, error=None, total_s=total_s, outcome=outcome, task_counts=counts, units=units, **phases
+        )
+
+    def stop(self) -> None:
+        # Only the signal: closing the status pipe here would pull it from under a waiting thread.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.launcher.process.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        self.launcher.kill()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def median(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
+def combined_verdict(results: Sequence[ExecutionResult]) -> tuple[bool, str | None, Outcome | None]:
+    n = len(results)
+    for k, r in enumerate(results):
+        if not r.ok:
+            return False, f"execution {k + 1}/{n}: {r.error}", None
+    outcomes = {r.outcome for r in results}
+    if len(outcomes) > 1:
+        shown = "; ".join(f"{k + 1}: {r.outcome}" for k, r in enumerate(results))
+        return False, f"the {n} executions computed different outcomes: {shown}", None
+    return True, None, results[0].outcome
+
+
+def folded(results: Sequence[ExecutionResult]) -> dict[str, Any]:
+    """The round's fields that N executions decide together: the verdict and outcome, the phases'
+    medians, the summed task counts and execution units (local and cluster rounds alike)."""
+    ok, error, outcome = combined_verdict(results)
+    counts: dict[str, int] = {}
+    for r in results:
+        for task, count in r.task_counts.items():
+            counts[task] = counts.get(task, 0) + count
+    return dict(
+        ok=ok,
+        error=error,
+        outcome=outcome,
+        queue_s=median([r.queue_s for r in results]),
+        retrain_tune_s=median([r.retrain_tune_s for r in results]),
+        task_counts=counts,
+        units=sum(r.units for r in results),
+    )
+
+
+def run_concurrent_round(
+    platform: str,
+    case: Case,
+    index: int,
+    *,
+    concurrency: int,
+    warmup: bool,
+    run_timeout: float,
+    log: Path,
+    sample_hz: float | None = None,
+) -> RoundResult:
+    """``run_round`` with N launchers released together; logs ``<log stem>.<k>.log`` for k = 1..N."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    logs = [log.with_name(f"{log.stem}.{k + 1}{log.suffix}") for k in range(concurrency)]
+    fields = unmeasured(platform, case, index, warmup, logs[0])
+    executions: list[LocalExecution] = []
+    try:
+        started = time.perf_counter()
+        for k in range(concurrency):
+            executions.append(LocalExecution(platform, case, logs[k]))
+        fields["process_groups"] = tuple(pid for e in executions for pid in e.pids)
+        together = run_together(executions, run_timeout, sample_hz, started)
+    except KeyboardInterrupt:
+        interrupted = RoundResult(ok=False, error="interrupted (Ctrl-C); process groups killed", **fields)
+        raise RoundInterrupted(interrupted) from None
+    finally:
+        for execution in executions:
+            execution.close()
+    fields.update(
+        folded(together.executions),
+        total_s=together.makespan_s,
+        startup_s=together.startup_s,
+        resources=together.resources,
+        window=together.window,
+        concurrency=Concurrency(concurrency, together.executions, together.makespan_s),
+    )
+    return RoundResult(**fields)

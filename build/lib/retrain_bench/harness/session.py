@@ -1,0 +1,198 @@
+"""The state of one benchmark session: the plan, the interleaved schedule, the rounds run."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import platform as platform_module
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retrain_bench.cluster.target import ClusterTarget
+from retrain_bench.harness.concurrency import run_concurrent_round
+from retrain_bench.harness.replay import REPLAY_CLOCK
+from retrain_bench.harness.rounds import RoundInterrupted, RoundResult, run_round
+from retrain_bench.measure.scopes import PrometheusPlan
+from retrain_bench.options import BenchOptions
+from retrain_bench.results.contract import SCHEMA, benchmark_record
+from retrain_bench.workload.cases import Case, case_for
+
+LOCAL_NOTE = (
+    "local target: each platform's own local executor, one fresh process per round; "
+    "Flyte local runs tasks one after another in one process, kfp.local runs a process "
+    "per task with at most 2 loop iterations at once. These are not cluster numbers."
+)
+CLUSTER_NOTE = (
+    "cluster target: each round is one execution submitted through the platform's API and polled "
+    "at --poll-interval; total_s includes up to one poll interval of detection delay, and queue_s "
+    "compares the client's clock with the nodes' clocks"
+)
+VERSIONED = ("flytekit", "kfp", "pytest-benchmark", "pytest", "scikit-learn", "pandas", "pyarrow", "numpy")
+
+
+def interleaved(platforms: list[str], rounds: int) -> list[tuple[int, str]]:
+    """(round index, platform) in run order: round-robin, the starting platform rotating each round,
+    so that no platform always runs first (or always right after the heaviest one)."""
+    order = []
+    for index in range(rounds):
+        shift = index % len(platforms)
+        order += [(index, p) for p in platforms[shift:] + platforms[:shift]]
+    return order
+
+
+def versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {"python": platform_module.python_version()}
+    for name in VERSIONED:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+@dataclasses.dataclass
+class BenchSession:
+    options: BenchOptions
+    log_dir: Path
+    progress: Callable[[str], None]
+    #: platform names per case, in the order the tests were collected
+    plan: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    results: dict[tuple[str, str], list[RoundResult]] = dataclasses.field(default_factory=dict)
+    prometheus: PrometheusPlan | None = None
+    warn: Callable[[str], None] = print
+    interrupted: bool = False
+    warned: bool = False
+    replayed: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+    #: the cluster target's platforms, endpoints and runners; None on the local target
+    cluster: ClusterTarget | None = None
+    # -- pytest-xdist (src/retrain_bench/pytest_plugin/xdist.py) --
+    #: on a worker: a case runs only the asking platform's rounds, as the worker cannot know which
+    #: other platforms it will be given (interleaving needs them all in one process)
+    per_platform: bool = False
+    #: on the controller: "<platform>/<case>" -> the worker that ran it
+    workers: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: on the controller: the cluster run levels the workers shipped
+    worker_clusters: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def add_to_plan(self, platform: str, case: str) -> None:
+        platforms = self.plan.setdefault(case, [])
+        if platform not in platforms:
+            platforms.append(platform)
+
+    def rounds_of(self, platform: str, case: str) -> list[RoundResult]:
+        """The rounds of this platform and case, running the case's interleaved schedule first."""
+        if (platform, case) not in self.results:
+            self._run_case(case_for(case), only=platform if self.per_platform else None)
+        return self.results.get((platform, case), [])
+
+    def _run_case(self, case: Case, only: str | None = None) -> None:
+        platforms = [only] if only else self.plan.get(case.key) or []
+        for p in platforms:
+            self.results[(p, case.key)] = []
+        total = self.options.warmup + self.options.rounds
+        for index, platform in interleaved(platforms, total):
+            if self.interrupted:
+                return
+            try:
+                result = self._round(platform, case, index, warmup=index < self.options.warmup)
+            except RoundInterrupted as stop:
+                result, self.interrupted = stop.result, True
+            self.results[(platform, case.key)].append(result)
+            self._report(result, total)
+        if self.interrupted:
+            return
+        for p in platforms:
+            if self.prometheus is not None:
+                self.results[(p, case.key)] = self.prometheus.collect(self.results[(p, case.key)], self._warn_once)
+            if self.cluster is not None:
+                self.results[(p, case.key)] = self.cluster.collect(p, self.results[(p, case.key)], self._warn_once)
+
+    def _round(self, platform: str, case: Case, index: int, *, warmup: bool) -> RoundResult:
+        """One round where the options send it: a cluster, N local executions at once, or one."""
+        n = self.options.concurrency
+        if self.cluster is not None:
+            return self.cluster.run_round(platform, case, index, warmup=warmup, concurrency=n)
+        local: dict[str, Any] = dict(
+            warmup=warmup,
+            run_timeout=self.options.run_timeout,
+            log=self.log_dir / f"{platform}-{case.key}-{index}.log",
+            sample_hz=self.options.sample_hz or None,
+        )
+        if n > 1:
+            return run_concurrent_round(platform, case, index, concurrency=n, **local)
+        return run_round(platform, case, index, **local)
+
+    def _warn_once(self, message: str) -> None:
+        if not self.warned:
+            self.warned = True
+            self.warn(message + " (further failures are recorded in the JSON without a warning)")
+
+    def _report(self, result: RoundResult, total: int) -> None:
+        kind = "warmup" if result.warmup else "round"
+        seconds = f"{result.total_s:.2f}s" if result.total_s is not None else "-"
+        status = "ok" if result.ok else "FAILED: " + (result.error or "").splitlines()[0]
+        self.progress(
+            f"[retrain-bench] {result.platform}/{result.case} {kind} {result.index + 1}/{total} {seconds} {status}"
+        )
+
+    def record(self, platform: str, case: str) -> dict[str, Any]:
+        results = self.results.get((platform, case), [])
+        return benchmark_record(platform, self.options.target, case_for(case), results, self.options.prices)
+
+    def run_level(self) -> dict[str, Any]:
+        """Facts about the whole run, for the top level of the JSON (not machine_info)."""
+        return {
+            "schema": SCHEMA,
+            "target": self.options.target,
+            "options": self.options.as_dict(),
+            "versions": versions(),
+            "order": "interleaved: round-robin over platforms per case, starting platform rotating each round",
+            "interrupted": self.interrupted,
+            "prometheus": self.prometheus.run_level() if self.prometheus else None,
+            "notes": [CLUSTER_NOTE if self.cluster else LOCAL_NOTE, *self._concurrency_notes()],
+            "cluster": self.cluster.run_level() if self.cluster else None,
+        }
+
+    def close(self) -> None:
+        """Close what the session opened (port-forwards, API clients)."""
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def _concurrency_notes(self) -> list[str]:
+        n = self.options.concurrency
+        if n == 1:
+            return []
+        return [
+            f"concurrency {n}: every round released {n} executions of its case together; total_s is the makespan "
+            "(first go -> last result), queue_s and retrain_tune_s the medians over the executions"
+        ]
+
+    def all_replayed(self) -> bool:
+        """Every benchmark whose rounds ran has been handed to pytest-benchmark."""
+        return all(key in self.replayed for key in self.results)
+
+    def measure(self, benchmark: Any, platform: str, case: str) -> dict[str, Any]:
+        """Replay this benchmark's rounds into pytest-benchmark and attach our record.
+
+        pytest-benchmark's stats cover the ok measured rounds; when none is ok they cover the
+        failed ones, so a benchmark that never succeeded still reaches the JSON with its errors.
+        """
+        results = self.rounds_of(platform, case)
+        warm = [r for r in results if r.warmup]
+        measured = [r for r in results if not r.warmup]
+        timed = [r for r in measured if r.ok] or measured
+        record = self.record(platform, case)
+        benchmark.extra_info["retrain_bench"] = record
+        self.replayed.add((platform, case))
+        if not timed:
+            pytest.skip("interrupted before a measured round of this benchmark ran")
+        queue = iter(warm + timed)
+
+        def replay_round() -> None:
+            REPLAY_CLOCK.advance(next(queue).total_s or 0.0)
+
+        benchmark.pedantic(replay_round, rounds=len(timed), warmup_rounds=len(warm), iterations=1)
+        return record

@@ -1,0 +1,1 @@
+"""CPU and memory of a round: a process-tree sampler locally, Prometheus on clusters."""

@@ -1,0 +1,185 @@
+"""The Prometheus HTTP API, as much as the collector needs: form-POSTed queries, clean errors.
+
+Why not prometheus-api-client's ``custom_query_range(...)`` with ``method="POST"``: in 0.7.2 it
+still sends the query in the URL (the body stays empty), so long pod lists hit URL limits just as
+with GET; it rounds start and end to whole seconds, which shifts the step grid; its default retry
+sleeps for seconds on a closed port; and its errors carry the raw response. Here the query goes
+in an ``application/x-www-form-urlencoded`` body, as the Prometheus API documents for POST.
+
+Credentials in the URL (``https://user:pass@host``) are taken out once and sent as basic auth,
+so the URL requests sees, and every message built from it, holds none; ``redact_url`` is the
+one way a URL gets into a message or a detail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from retrain_bench.errors import BenchError, PrometheusQueryError, PrometheusUnavailable
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?[^?#]*@")
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"()\]]+)")
+_SSL = re.compile(r"\[SSL: [A-Z_]+\] ([^(]+?) \(")
+
+
+def redact_url(url: str) -> str:
+    """``url`` safe for messages and JSON: user, password, query string and fragment become ``***``."""
+    redacted = _USERINFO.sub(lambda m: (m.group(1) or "") + "***@", url, count=1)
+    for mark in ("?", "#"):
+        head, sep, _ = redacted.partition(mark)
+        if sep:
+            redacted = head + mark + "***"
+    return redacted
+
+
+@dataclasses.dataclass(frozen=True)
+class Series:
+    """One series of a query result: its labels and its (unix seconds, value) points."""
+
+    labels: Mapping[str, str]
+    points: tuple[tuple[float, float], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """A query's series plus any warnings the server attached."""
+
+    series: tuple[Series, ...]
+    warnings: tuple[str, ...] = ()
+
+
+class PrometheusApi:
+    """A session to one Prometheus. TLS is verified unless ``verify_tls`` is False."""
+
+    def __init__(self, url: str, *, verify_tls: bool = True, timeout_s: float = 30.0, retries: int = 2) -> None:
+        self.base_url, auth = parse_url(url)
+        self.redacted_url = redact_url(url)
+        # Only secrets long enough to scrub without mangling the message ("u" is in "Prometheus").
+        self._secrets = tuple(s for s in auth or () if len(s) >= 4)
+        self._timeout = (min(5.0, timeout_s), timeout_s)
+        self._session = requests.Session()
+        self._session.verify = verify_tls
+        self._session.auth = auth
+        # Retry only what cannot have reached the server: a refused or failed connection.
+        retry = Retry(total=retries, connect=retries, read=0, status=0, other=0, backoff_factor=0.1)
+        self._session.mount("http://", HTTPAdapter(max_retries=retry))
+        self._session.mount("https://", HTTPAdapter(max_retries=retry))
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> PrometheusApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def query_range(self, query: str, start: float, end: float, step: float) -> Answer:
+        """A range query; points at ``start + k × step`` up to ``end``."""
+        form = {"query": query, "start": _num(start), "end": _num(end), "step": _num(step)}
+        return _series(self._post("/api/v1/query_range", form), "matrix")
+
+    def query(self, query: str, time: float | None) -> Answer:
+        """An instant query at ``time`` (None: the server's own now); each series has one point."""
+        form = {"query": query} if time is None else {"query": query, "time": _num(time)}
+        return _series(self._post("/api/v1/query", form), "vector")
+
+    def get(self, path: str) -> dict[str, Any]:
+        """A GET of the API (``/api/v1/status/buildinfo``, ``/api/v1/status/config``): the body's data."""
+        data: dict[str, Any] = self._post(path, None)["data"]
+        return data
+
+    def _post(self, path: str, form: Mapping[str, str] | None) -> dict[str, Any]:
+        """POST ``form`` to ``path`` (GET when there is no form); the answer's body, checked."""
+        where = f"Prometheus at {self.redacted_url}"
+        try:
+            if form is None:
+                response = self._session.get(self.base_url + path, timeout=self._timeout)
+            else:
+                response = self._session.post(self.base_url + path, data=form, timeout=self._timeout)
+        except requests.exceptions.SSLError as exc:
+            raise PrometheusUnavailable(
+                self._scrub(f"TLS to {where} failed ({_reason(exc)}); trust its CA or disable verification")
+            ) from None
+        except requests.exceptions.Timeout:
+            raise PrometheusUnavailable(f"{where} did not answer within {self._timeout[1]:g} s") from None
+        except requests.exceptions.RequestException as exc:
+            raise PrometheusUnavailable(self._scrub(f"cannot reach {where} ({_reason(exc)})")) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("status") == "error":
+            message = f"{where} rejected the query ({body.get('errorType', 'error')}: {body.get('error', '?')})"
+            error_type = PrometheusQueryError if response.status_code in (400, 422) else PrometheusUnavailable
+            raise error_type(self._scrub(message))
+        if response.status_code != 200 or not isinstance(body, dict) or body.get("status") != "success":
+            status = f"HTTP {response.status_code} {response.reason or ''}".strip()
+            raise PrometheusUnavailable(
+                self._scrub(f"{where} answered {status} on {path}, not the Prometheus API; check the URL")
+            )
+        return body
+
+    def _scrub(self, message: str) -> str:
+        # Belt and braces: the URL given to requests has no credentials, but a proxy or a server
+        # might echo them back in a reason phrase.
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
+        return message
+
+
+def parse_url(url: str) -> tuple[str, tuple[str, str] | None]:
+    """The base URL without credentials, and the credentials; BenchError for anything but http(s)."""
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise BenchError(f"Prometheus URL {shown!r} cannot be parsed") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BenchError(f"Prometheus URL {shown!r} must be http(s)://host[:port][/path]")
+    if parts.query or parts.fragment:
+        raise BenchError(f"Prometheus URL {shown!r} must not have a query string or fragment")
+    auth = None
+    if parts.username is not None or parts.password is not None:
+        auth = (unquote(parts.username or ""), unquote(parts.password or ""))
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", "")), auth
+
+
+def _series(body: dict[str, Any], expected: str) -> Answer:
+    data = body.get("data") or {}
+    if data.get("resultType") != expected:
+        raise PrometheusQueryError(
+            f"the query returned a {data.get('resultType')!r} result where a {expected!r} was expected"
+        )
+    series = []
+    for item in data.get("result") or []:
+        raw = item.get("values") if expected == "matrix" else [item.get("value")]
+        points = tuple((float(t), float(v)) for t, v in raw or [] if math.isfinite(float(v)))
+        series.append(Series(dict(item.get("metric") or {}), points))
+    return Answer(tuple(series), tuple(str(w) for w in body.get("warnings") or ()))
+
+
+def _num(value: float) -> str:
+    # Milliseconds are Prometheus's resolution; repr would send 1704067262.0000002.
+    return f"{value:.3f}"
+
+
+def _reason(exc: BaseException) -> str:
+    # requests wraps urllib3 wraps the socket error; its text names host, port and path, never
+    # the credentials (they are not in the URL), but the short cause is what a user needs.
+    text = str(exc)
+    found = _ERRNO.search(text) or _SSL.search(text)
+    if found:
+        return found.group(1).strip()
+    return type(exc).__name__

@@ -1,0 +1,220 @@
+"""Local resources: sample a process tree from a harness thread.
+
+The sampler follows a root process (the round's launcher) and all its descendants: the summed
+PSS (RSS beside it), and the tree's cumulative CPU time, which includes children that exited and
+were reaped, because the kernel adds a reaped child's time to its parent's ``children_*`` times.
+
+It stays cheap on a busy host by walking the tree incrementally: each tick lists ``/proc`` (one
+``listdir``), reads the parent of pids it has not seen before only, and reads CPU and memory of
+the tree's members only. (``/proc/<pid>/task/<tid>/children`` would be cheaper still but is not
+available on every kernel.)
+
+What it cannot see, by construction:
+- a descendant that was re-parented away from the tree (its parent exited without waiting for
+  it, so it now belongs to init or a subreaper): neither its memory nor its CPU count from then on;
+- the memory of a process that starts and ends between two samples (its CPU is still counted,
+  through its parent's children times);
+- a pid recycled between two ticks for an unrelated process (pids are not reused that fast in
+  practice).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import psutil
+
+from retrain_bench.measure.stats import GIB, ResourceStats, cpu_avg_mcpu
+
+#: The rolling window of ``cpu_peak_mcpu`` locally.
+PEAK_WINDOW_S = 1.0
+
+
+def _tree_cpu(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+class TreeSampler:
+    """Sample one process tree, or the sum of several (``root_pid`` a sequence: concurrent
+    executions), at ``hz`` between ``start()`` and ``stop()``."""
+
+    def __init__(
+        self, root_pid: int | Sequence[int], hz: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if hz <= 0:
+            raise ValueError(f"sampling rate must be positive, got {hz}")
+        self.root_pids = (root_pid,) if isinstance(root_pid, int) else tuple(root_pid)
+        self.root_pid = self.root_pids[0]
+        self.interval = 1.0 / hz
+        self._clock = clock
+        self._parents: dict[int, int] = {}
+        self._members: dict[int, psutil.Process] = {}
+        self._times: list[float] = []
+        self._cpu: list[float] = []
+        self._pss: list[int] = []
+        self._rss: list[int] = []
+        self._pss_ok = True
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        #: samples that could not be taken (a process table that changed under us), as errors
+        self._failed: list[str] = []
+
+    def _refresh_tree(self) -> None:
+        pids = {int(name) for name in os.listdir("/proc") if name.isdigit()}
+        for gone in self._parents.keys() - pids:
+            del self._parents[gone]
+        for pid in pids - self._parents.keys():
+            try:
+                self._parents[pid] = psutil.Process(pid).ppid()
+            except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+                continue
+        tree = set(self.root_pids)
+        grew = True
+        while grew:
+            found = {pid for pid, ppid in self._parents.items() if ppid in tree} - tree
+            tree |= found
+            grew = bool(found)
+        members = {}
+        for pid in tree & pids:
+            proc = self._members.get(pid)
+            if proc is None:
+                try:
+                    proc = psutil.Process(pid)
+                except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+                    continue  # exited between the listing of /proc and now: nothing left to measure
+            members[pid] = proc
+        self._members = members
+
+    def sample(self) -> None:
+        """Take one sample now (the thread calls this; so do start and stop)."""
+        with self._lock:
+            now = self._clock()
+            self._refresh_tree()
+            cpu = 0.0
+            pss = rss = 0
+            for pid, proc in list(self._members.items()):
+                try:
+                    cpu += _tree_cpu(proc)
+                    if self._pss_ok:
+                        try:
+                            info = proc.memory_full_info()
+                            pss += info.pss
+                            rss += info.rss
+                            continue
+                        except psutil.AccessDenied:
+                            self._pss_ok = False
+                    rss += proc.memory_info().rss
+                except psutil.ZombieProcess:
+                    continue  # exited, not yet reaped: no memory; its CPU arrives with the parent's
+                except psutil.NoSuchProcess:
+                    del self._members[pid]
+            if not self._members:
+                return  # every root is gone: nothing to attribute to this instant
+            self._times.append(now)
+            self._cpu.append(cpu)
+            self._pss.append(pss)
+            self._rss.append(rss)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.sample()
+            except (psutil.Error, OSError) as exc:
+                # One unreadable instant must not end the round's sampling: skip it, count it.
+                self._failed.append(f"{type(exc).__name__}: {exc}")
+
+    def start(self) -> None:
+        """Sample once now (the baseline) and keep sampling in a thread."""
+        self.sample()
+        self._thread = threading.Thread(target=self._run, name=f"sampler-{self.root_pid}", daemon=True)
+        self._thread.start()
+
+    def halt(self) -> None:
+        """Stop the thread (idempotent); what was sampled stays."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def stop(self) -> ResourceStats:
+        """Take the last sample, stop the thread and compute the round's figures."""
+        self.halt()
+        self.sample()
+        return self.stats()
+
+    def stats(self) -> ResourceStats:
+        found = tree_stats(self._times, self._cpu, self._pss if self._pss_ok else None, self._rss, self.interval)
+        if not self._failed:
+            return found
+        skipped = {"skipped_samples": len(self._failed), "first_skip": self._failed[0][:300]}
+        return dataclasses.replace(found, details={**found.details, **skipped})
+
+
+def tree_stats(
+    times: list[float], cpu: list[float], pss: list[int] | None, rss: list[int], interval: float
+) -> ResourceStats:
+    """The figures from samples of (time, cumulative tree CPU seconds, summed PSS and RSS bytes).
+
+    The first sample is the baseline taken at "go"; CPU is the increase from it. Memory averages
+    are time-weighted (trapezoids), so irregular tick spacing does not bias them.
+    """
+    missing: dict[str, str] = {}
+    details: dict[str, object] = {"sample_interval_s": interval, "pss": pss is not None}
+    if len(times) < 2:
+        reason = "fewer than two samples: the round ended before the sampler could measure it"
+        return ResourceStats(
+            scope="process_tree", source="psutil", window_s=0.0, samples=len(times),
+            memory_peak_gib=None, memory_avg_gib=None, cpu_seconds=None, cpu_avg_mcpu=None,
+            cpu_peak_mcpu=None, cpu_peak_window_s=PEAK_WINDOW_S, details=details,
+            missing={k: reason for k in ("memory_peak_gib", "memory_avg_gib", "cpu_seconds", "cpu_avg_mcpu",
+                                         "cpu_peak_mcpu")},
+        )  # fmt: skip
+    window = times[-1] - times[0]
+    cpu_seconds = max(cpu[-1] - cpu[0], 0.0)
+    memory = pss if pss is not None else rss
+    if pss is None:
+        details["memory_kind"] = "rss"
+        details["pss_unavailable"] = "reading /proc/<pid>/smaps_rollup was denied; memory figures are RSS sums"
+    details["memory_baseline_gib"] = memory[0] / GIB
+    details["memory_rss_peak_gib"] = max(rss) / GIB
+    return ResourceStats(
+        scope="process_tree",
+        source="psutil",
+        window_s=window,
+        samples=len(times),
+        memory_peak_gib=max(memory) / GIB,
+        memory_avg_gib=_time_weighted_mean(times, memory) / GIB if window > 0 else memory[0] / GIB,
+        cpu_seconds=cpu_seconds,
+        cpu_avg_mcpu=cpu_avg_mcpu(cpu_seconds, window),
+        cpu_peak_mcpu=_peak_rate(times, cpu, PEAK_WINDOW_S) * 1000.0,
+        cpu_peak_window_s=min(PEAK_WINDOW_S, window),
+        details=details,
+        missing=missing,
+    )
+
+
+def _time_weighted_mean(times: list[float], values: list[int]) -> float:
+    area = sum((t1 - t0) * (v0 + v1) / 2 for t0, t1, v0, v1 in zip(times, times[1:], values, values[1:], strict=False))
+    return area / (times[-1] - times[0])
+
+
+def _peak_rate(times: list[float], cumulative: list[float], window: float) -> float:
+    """Max of (C(t) − C(t − w)) / w over the samples, w the smallest span ≥ ``window`` back from
+    each sample (the whole round when it is shorter than the window)."""
+    if times[-1] - times[0] <= window:
+        span = times[-1] - times[0]
+        return (cumulative[-1] - cumulative[0]) / span if span > 0 else 0.0
+    best = 0.0
+    start = 0
+    for end in range(1, len(times)):
+        while start + 1 < end and times[end] - times[start + 1] >= window:
+            start += 1
+        span = times[end] - times[start]
+        if span >= window:
+            best = max(best, (cumulative[end] - cumulative[start]) / span)
+    return best

@@ -1,0 +1,117 @@
+"""The suite's options, validated once at the boundary into a frozen dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from retrain_bench.errors import BenchError
+from retrain_bench.measure.cost import DEFAULT_PRICES, Prices, parse_prices
+from retrain_bench.platforms.registry import PLATFORMS
+from retrain_bench.workload.cases import CASES, DEFAULT_CASES, sweep_keys
+
+TARGETS = ("local", "cluster")
+#: bare Python is the local reference: on a cluster only the orchestrators run
+CLUSTER_PLATFORMS = ("flyte", "kfp")
+DEFAULT_RUN_TIMEOUT = 1800.0
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchOptions:
+    platforms: tuple[str, ...]
+    cases: tuple[str, ...]
+    rounds: int
+    warmup: int
+    target: str
+    run_timeout: float
+    min_success_rate: float
+    #: process-tree samples per second on the local target; 0 turns the sampler off
+    sample_hz: float = 10.0
+    #: what a vCPU-hour and a GiB-hour cost, for each round's cost (retrain_bench.measure.cost)
+    prices: Prices = DEFAULT_PRICES
+    #: executions submitted at once per round; 1 is a round of one execution
+    concurrency: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["platforms"], data["cases"] = list(self.platforms), list(self.cases)
+        return data
+
+
+def _choices(option: str, raw: str | None, valid: Sequence[str], default: Sequence[str]) -> tuple[str, ...]:
+    if raw is None or not raw.strip():
+        return tuple(default)
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise BenchError(f"{option}: unknown {', '.join(map(repr, unknown))}; choose from {', '.join(valid)}")
+    return tuple(dict.fromkeys(names))
+
+
+def _number(option: str, raw: Any, kind: type, low: float, high: float | None = None) -> Any:
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise BenchError(f"{option}: {raw!r} is not a{'n integer' if kind is int else ' number'}") from None
+    if value < low or (high is not None and value > high) or value != value:
+        bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise BenchError(f"{option}: {raw!r} must be {bound}")
+    return value
+
+
+def parse_options(
+    *,
+    platform: str | None,
+    case: str | None,
+    rounds: Any,
+    warmup: Any,
+    target: str,
+    run_timeout: Any,
+    min_success_rate: Any,
+    sample_hz: Any = 10.0,
+    scale: str | None = None,
+    fanout: str | None = None,
+    price_vcpu_hour: Any = None,
+    price_gib_hour: Any = None,
+    concurrency: Any = 1,
+) -> BenchOptions:
+    """Check every option; raise BenchError naming the option, the bad value and the valid ones."""
+    if target not in TARGETS:
+        raise BenchError(f"--target: unknown {target!r}; choose from {', '.join(TARGETS)}")
+    default_platforms = CLUSTER_PLATFORMS if target == "cluster" else tuple(PLATFORMS)
+    platforms = _choices("--platform", platform, list(PLATFORMS), default_platforms)
+    local_only = [p for p in platforms if target == "cluster" and p not in CLUSTER_PLATFORMS]
+    if local_only:
+        raise BenchError(
+            f"--platform: {', '.join(local_only)} runs only on the local target; "
+            f"with --target=cluster choose from {', '.join(CLUSTER_PLATFORMS)}"
+        )
+    return BenchOptions(
+        platforms=platforms,
+        cases=_cases(case, scale, fanout),
+        rounds=_number("--rounds", rounds, int, 1),
+        warmup=_number("--warmup", warmup, int, 0),
+        target=target,
+        run_timeout=_number("--run-timeout", run_timeout, float, 0.001),
+        min_success_rate=_number("--min-success-rate", min_success_rate, float, 0.0, 1.0),
+        sample_hz=_number("--sample-hz", sample_hz, float, 0.0, 1000.0),
+        prices=parse_prices(price_vcpu_hour, price_gib_hour),
+        concurrency=_number("--concurrency", concurrency, int, 1),
+    )
+
+
+def _factors(option: str, raw: str | None) -> list[int]:
+    values = [v.strip() for v in (raw or "").split(",") if v.strip()]
+    bad = [v for v in values if not v.isdigit() or int(v) < 1]
+    if bad:
+        raise BenchError(f"{option}: {', '.join(map(repr, bad))} not a positive integer; e.g. {option}=1,3,10")
+    return list(dict.fromkeys(int(v) for v in values))
+
+
+def _cases(case: str | None, scale: str | None, fanout: str | None) -> tuple[str, ...]:
+    """--case, plus the sweeps around base; with a sweep and no --case, only the sweep runs."""
+    sweep = sweep_keys(_factors("--scale", scale), _factors("--fanout", fanout))
+    if sweep and not (case and case.strip()):
+        return sweep
+    return tuple(dict.fromkeys((*_choices("--case", case, list(CASES), DEFAULT_CASES), *sweep)))

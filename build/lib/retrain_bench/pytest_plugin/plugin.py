@@ -1,0 +1,316 @@
+"""pytest wiring: options, parametrisation and pytest-benchmark hooks. State lives in BenchSession."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retrain_bench.cluster.endpoints import cluster_preflight
+from retrain_bench.cluster.options import add_cluster_options, parse_cluster_options
+from retrain_bench.cluster.remote_options import (
+    add_remote_options,
+    check_separate_clusters,
+    parse_remote_options,
+    platform_servers,
+)
+from retrain_bench.cluster.target import ClusterTarget, PrometheusChoice
+from retrain_bench.errors import BenchError
+from retrain_bench.harness.replay import REPLAY_CLOCK
+from retrain_bench.harness.session import BenchSession
+from retrain_bench.measure.profile import load_profile
+from retrain_bench.measure.scopes import ClusterPrometheusPlan, PrometheusPlan, scrape_interval_s
+from retrain_bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, BenchOptions, parse_options
+from retrain_bench.platforms.registry import PLATFORMS
+from retrain_bench.pytest_plugin import xdist
+from retrain_bench.workload.cases import CASES
+
+SESSION_KEY = pytest.StashKey[BenchSession]()
+
+
+class ResourcesWarning(pytest.PytestWarning):
+    """A resource source could not measure; the figures are null with the reason in the JSON."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("retrain-bench", "retrain-bench: the retraining pipeline on Flyte, KFP and bare Python")
+    group.addoption(
+        "--platform",
+        default=None,
+        metavar="LIST",
+        help=f"comma list of platforms to run ({', '.join(PLATFORMS)}). Default: all",
+    )
+    group.addoption(
+        "--case",
+        default=None,
+        metavar="LIST",
+        help=f"comma list of cases ({', '.join(CASES)}). Default: base,scaling,tuning,no_drift",
+    )
+    group.addoption(
+        "--scale", default=None, metavar="LIST", help="sweep: base with N times each factor, e.g. 1,3,10 (base@scale=K)"
+    )
+    group.addoption(
+        "--fanout",
+        default=None,
+        metavar="LIST",
+        help="sweep: base with K C values log-spaced over [0.01, 100], e.g. 1,5,25 (base@fanout=K)",
+    )
+    group.addoption("--rounds", default=5, metavar="N", help="measured rounds per platform x case. Default: 5")
+    group.addoption("--warmup", default=1, metavar="N", help="warm-up rounds before them, not summarised. Default: 1")
+    group.addoption(
+        "--target",
+        default="local",
+        metavar="NAME",
+        help=f"where the pipelines run ({', '.join(TARGETS)}). Default: local",
+    )
+    group.addoption(
+        "--run-timeout",
+        default=DEFAULT_RUN_TIMEOUT,
+        metavar="SECONDS",
+        help="kill a round's processes and record it as failed after this long. Default: %(default)s",
+    )
+    group.addoption(
+        "--min-success-rate",
+        default=1.0,
+        metavar="RATE",
+        help="fail a benchmark whose share of ok rounds is below this (0..1). Default: 1.0",
+    )
+    group.addoption(
+        "--sample-hz",
+        default=10.0,
+        metavar="HZ",
+        help="process-tree samples per second for local CPU and memory; 0 turns sampling off. Default: 10",
+    )
+    group.addoption(
+        "--concurrency",
+        default=1,
+        metavar="N",
+        help="executions of the same case submitted at once per round; total_s is then the makespan. Default: 1",
+    )
+    group.addoption(
+        "--prometheus-url",
+        default=None,
+        metavar="URL",
+        help="Prometheus to measure a platform scope over every round (credentials in the URL are never stored)",
+    )
+    group.addoption(
+        "--prometheus-namespace",
+        action="append",
+        default=[],
+        metavar="NS",
+        help="namespace of the measured platform scope; repeat for several",
+    )
+    group.addoption(
+        "--prometheus-pod-regex", default=None, metavar="RE", help="only pods matching this (fully anchored) RE2"
+    )
+    group.addoption(
+        "--metrics-profile",
+        default=None,
+        metavar="FILE",
+        help="YAML metric profile replacing the default kube-prometheus-stack one",
+    )
+    group.addoption(
+        "--scrape-interval", default=30.0, metavar="SECONDS", help="Prometheus scrape interval. Default: 30"
+    )
+    group.addoption(
+        "--prometheus-insecure-skip-verify",
+        action="store_true",
+        help="do not verify Prometheus's TLS certificate (explicit opt-out)",
+    )
+    group.addoption(
+        "--price-vcpu-hour",
+        default=None,
+        metavar="USD",
+        help="dollars per vCPU-hour for each round's cost. Default: AWS Fargate us-east-1 list price 0.04048",
+    )
+    group.addoption(
+        "--price-gib-hour",
+        default=None,
+        metavar="USD",
+        help="dollars per GiB-hour for each round's cost. Default: AWS Fargate us-east-1 list price 0.004445",
+    )
+    add_cluster_options(group.addoption)
+    add_remote_options(group.addoption)
+    group.addoption(
+        "--round-logs",
+        default=None,
+        metavar="DIR",
+        help="where each round's SDK output goes. Default: .retrain-bench/logs/<UTC time>/",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    def progress(line: str) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            return
+        if capture is None:
+            reporter.write_line(line)
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+
+    def warn(message: str) -> None:
+        warnings.warn(ResourcesWarning(message), stacklevel=1)
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    log_dir = Path(config.getoption("round_logs") or config.rootpath / ".retrain-bench" / "logs" / stamp)
+    try:
+        options = parse_options(
+            platform=config.getoption("platform"),
+            case=config.getoption("case"),
+            rounds=config.getoption("rounds"),
+            warmup=config.getoption("warmup"),
+            target=config.getoption("target"),
+            run_timeout=config.getoption("run_timeout"),
+            min_success_rate=config.getoption("min_success_rate"),
+            sample_hz=config.getoption("sample_hz"),
+            scale=config.getoption("scale"),
+            fanout=config.getoption("fanout"),
+            price_vcpu_hour=config.getoption("price_vcpu_hour"),
+            price_gib_hour=config.getoption("price_gib_hour"),
+            concurrency=config.getoption("concurrency"),
+        )
+        cluster = _cluster_target(config, options, progress, log_dir) if options.target == "cluster" else None
+        # On a cluster the scopes come from the platforms themselves (src/retrain_bench/cluster/target.py).
+        prometheus = (
+            None
+            if cluster
+            else PrometheusPlan.from_options(
+                url=config.getoption("prometheus_url"),
+                namespaces=[ns for value in config.getoption("prometheus_namespace") for ns in value.split(",") if ns],
+                pod_regex=config.getoption("prometheus_pod_regex"),
+                profile=config.getoption("metrics_profile"),
+                scrape_interval=config.getoption("scrape_interval"),
+                insecure_skip_verify=config.getoption("prometheus_insecure_skip_verify"),
+            )
+        )
+    except BenchError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+    if cluster is not None:
+        for note in cluster.remote.warnings():
+            warn(note)
+    config.stash[SESSION_KEY] = BenchSession(
+        options, log_dir, progress, prometheus=prometheus, warn=warn, cluster=cluster
+    )
+    xdist.configure(config, config.stash[SESSION_KEY])
+    config.addinivalue_line("markers", "retrain_bench: a platform x case benchmark of the retraining pipeline")
+
+
+def _cluster_target(
+    config: pytest.Config, options: BenchOptions, progress: Callable[[str], None], log_dir: Path
+) -> ClusterTarget:
+    """Validate the cluster and remote options and reach every platform's cluster now, within
+    --connect-timeout, so a missing cluster is one line and not a failure per test."""
+    cluster = parse_cluster_options(config.getoption)
+    profile = load_profile(config.getoption("metrics_profile"))
+    scrape_interval = scrape_interval_s(config.getoption("scrape_interval"))
+    remote = parse_remote_options(
+        config.getoption, scrape_interval_s=scrape_interval, rate_window_s=profile.rate_window_s
+    )
+    prometheus = PrometheusChoice(
+        profile=config.getoption("metrics_profile"),
+        insecure_skip_verify=config.getoption("prometheus_insecure_skip_verify"),
+        nodes=config.getoption("node_resources"),
+        scrape_interval_s=scrape_interval,
+    )
+    # Profiles and the inventory file are checked now, before anything connects.
+    ClusterPrometheusPlan.from_options(
+        url=None,
+        profile=prometheus.profile,
+        scrape_interval=scrape_interval,
+        insecure_skip_verify=prometheus.insecure_skip_verify,
+        inventory=remote.platform_inventory,
+        nodes=prometheus.nodes,
+    )
+    check_separate_clusters(
+        platform_servers(remote, cluster.kubeconfig, options.platforms),
+        parallel=xdist.parallel_platforms(config),
+        allow_shared=remote.allow_shared_cluster,
+    )
+    target = ClusterTarget(
+        cluster, remote, run_timeout=options.run_timeout, progress=progress, prometheus=prometheus, log_dir=log_dir
+    )
+    for platform in options.platforms:
+        cluster_preflight(target.options_for(platform), [platform])
+    return target
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "bench_platform" not in metafunc.fixturenames:
+        return
+    options = metafunc.config.stash[SESSION_KEY].options
+    metafunc.parametrize(
+        ("bench_platform", "bench_case"),
+        [
+            pytest.param(
+                platform,
+                case,
+                id=f"{platform}-{case}",
+                marks=[
+                    pytest.mark.benchmark(group=case, timer=REPLAY_CLOCK.now),
+                    pytest.mark.retrain_bench,
+                    xdist.group_mark(platform),
+                ],
+            )
+            for case in options.cases
+            for platform in options.platforms
+        ],
+    )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    bench = session.config.stash[SESSION_KEY]
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "bench_platform" in callspec.params:
+            bench.add_to_plan(callspec.params["bench_platform"], callspec.params["bench_case"])
+
+
+@pytest.fixture
+def retrain_bench(request: pytest.FixtureRequest) -> BenchSession:
+    return request.config.stash[SESSION_KEY]
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    bench = item.config.stash[SESSION_KEY]
+    if bench.interrupted and bench.all_replayed():
+        item.session.shouldstop = "interrupted (Ctrl-C): rounds run so far are saved"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    bench = config.stash.get(SESSION_KEY, None)
+    if bench is not None:
+        bench.close()
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
+    output_json["retrain_bench"] = xdist.run_level(config.stash[SESSION_KEY])
+
+
+# -- pytest-xdist: platforms on their own workers, one merged JSON (the logic is in pytest_plugin/xdist.py) --
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    xdist.open_progress_channel(node, node.config.stash[SESSION_KEY])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    xdist.enable_worker_benchmarks(config, items)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    xdist.ship(session, session.config.stash[SESSION_KEY])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object | None) -> None:
+    xdist.merge(node, node.config.stash[SESSION_KEY])

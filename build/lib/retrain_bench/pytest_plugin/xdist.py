@@ -1,0 +1,272 @@
+"""pytest-xdist: each platform on its own worker, one merged pytest-benchmark JSON on the controller.
+
+pytest-benchmark (5.3) disables itself on the controller and on every worker when xdist is active,
+and the controller, which runs no test, would have nothing to save. So, within that pinned range:
+
+- on a worker that collected our benchmarks, benchmarking is switched back on (unless the user
+  disabled it) and saving and displaying are switched off: the controller does both, once;
+- each finished benchmark goes to the controller in xdist's ``workeroutput`` as the JSON-ready
+  dict pytest-benchmark itself would write, raw rounds included;
+- the controller rebuilds pytest-benchmark ``Metadata`` from them, its ``Stats`` recomputing every
+  figure from the rounds, and appends them to its ``BenchmarkSession``, which then saves, compares
+  and displays them as if they had run in-process;
+- progress lines travel live over an execnet channel of their own, handed to each worker in its
+  ``workerinput``, and are written by the controller's progress function.
+
+Benchmarks are grouped by platform (``xdist_group``, honoured by ``--dist loadgroup``). A worker
+cannot know in advance which platforms it will be given, so there a case runs only the asking
+platform's rounds (``BenchSession.per_platform``); interleaving needs one process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+from pytest_benchmark.stats import Metadata
+from pytest_benchmark.utils import safe_dumps
+
+from retrain_bench.errors import BenchError
+from retrain_bench.harness.session import BenchSession
+from retrain_bench.platforms.registry import PLATFORMS
+
+#: our key in xdist's workerinput (the progress channel) and workeroutput (the benchmarks)
+KEY = "retrain_bench"
+_NODEID = pytest.StashKey[str]()
+
+CONTENTION = (
+    "pytest-xdist runs the platforms in parallel on this machine: they contend for CPU and memory, "
+    "which distorts their time and resource figures; run with -n 0 for numbers to compare"
+)
+
+#: pytest-benchmark's options that a worker must not act on
+WORKER_OFF: dict[str, Any] = {
+    "benchmark_json": None,
+    "benchmark_save": None,
+    "benchmark_autosave": False,
+    "benchmark_compare": False,
+    "benchmark_compare_fail": None,
+    "benchmark_histogram": None,
+}
+
+
+class ParallelPlatformsWarning(pytest.PytestWarning):
+    """Platforms run at once on the local target, so each slows the other down."""
+
+
+def group_mark(platform: str) -> pytest.MarkDecorator:
+    """One xdist group per platform: under ``--dist loadgroup`` each platform gets its own worker."""
+    return pytest.mark.xdist_group(name=platform)
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def worker_id(config: pytest.Config) -> str:
+    return str(config.workerinput["workerid"])  # type: ignore[attr-defined]
+
+
+def parallel_platforms(config: pytest.Config) -> bool:
+    """Whether this run can run platforms at once: xdist spreads it over more than one worker and
+    more than one platform is selected (benchmarks are grouped per platform)."""
+    if is_worker(config):
+        workers = int(config.workerinput.get("workercount", 1))  # type: ignore[attr-defined]
+    elif config.getoption("dist", "no") != "no":
+        workers = len(config.getoption("tx", None) or [])
+    else:
+        workers = 0
+    raw = config.getoption("platform", None) or ""
+    # Unvalidated on purpose: callable before the options are parsed; bad names fail there.
+    platforms = {name.strip() for name in raw.split(",") if name.strip()} or set(PLATFORMS)
+    return workers > 1 and len(platforms) > 1
+
+
+def configure(config: pytest.Config, bench: BenchSession) -> None:
+    """After the BenchSession exists: a worker runs per platform and reports progress to the
+    controller; the controller warns once when local platforms would contend for the CPU."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        # `-p no:xdist`: the mark is still on every benchmark and must be known to --strict-markers.
+        config.addinivalue_line("markers", "xdist_group(name): pytest-xdist's group for --dist loadgroup")
+    if is_worker(config):
+        bench.per_platform = True
+        # Before pytest-benchmark builds its session (trylast): the controller loads the runs to
+        # compare with, compares, saves and displays, once, for the merged run.
+        for option, off in WORKER_OFF.items():
+            setattr(config.option, option, off)
+        channel = config.workerinput.get(KEY)  # type: ignore[attr-defined]
+        if channel is not None:
+            bench.progress = channel.send
+    elif parallel_platforms(config) and bench.options.target == "local":
+        config.issue_config_time_warning(ParallelPlatformsWarning(CONTENTION), stacklevel=2)
+
+
+def open_progress_channel(node: Any, bench: BenchSession) -> None:
+    """Controller, before a worker starts: a channel whose lines the controller prints as they come.
+
+    execnet calls the callback in its receiver thread; the controller's main thread is then mostly
+    waiting for xdist events, and a failed write must not take the gateway down.
+    """
+    reporter = node.config.pluginmanager.get_plugin("terminalreporter")
+
+    def show(line: object) -> None:
+        try:
+            # xdist writes its status letters without a path prefix, so write_line would not
+            # start a fresh line after them.
+            if reporter is not None and reporter._tw.width_of_current_line:
+                reporter.write("\n")
+            bench.progress(str(line))
+        except Exception:  # noqa: BLE001 - a lost progress line must not kill the worker's gateway
+            pass
+
+    channel = node.gateway.newchannel()
+    channel.setcallback(show)
+    node.workerinput[KEY] = channel
+
+
+def enable_worker_benchmarks(config: pytest.Config, items: Sequence[pytest.Item]) -> None:
+    """Worker, before xdist renames items for loadgroup: keep each benchmark's own node id, and
+    undo pytest-benchmark's xdist auto-disable when our benchmarks are here."""
+    if not is_worker(config):
+        return
+    ours = [item for item in items if item.get_closest_marker("retrain_bench") is not None]
+    for item in ours:
+        item.stash[_NODEID] = item.nodeid
+    bs = config._benchmarksession  # type: ignore[attr-defined]
+    if not ours or bs.skip:
+        return
+    bs.disabled = config.getoption("benchmark_disable") and not config.getoption("benchmark_enable")
+    bs.xdist_warning = False  # it would warn that benchmarks are disabled
+
+
+@dataclasses.dataclass(frozen=True)
+class ShippedBenchmark:
+    """What pytest-benchmark's ``Metadata`` reads from its fixture, rebuilt from a worker's output."""
+
+    name: str
+    fullname: str
+    group: str | None
+    param: str | None
+    params: dict[str, Any] | None
+    extra_info: dict[str, Any]
+    options: dict[str, Any]
+    iterations: int
+    data: tuple[float, ...]
+    has_error: bool
+    #: position in the collection (the same on every worker): the order without xdist
+    order: int
+    cprofile_stats: None = None
+
+    def __post_init__(self) -> None:
+        if not self.data or not all(isinstance(v, int | float) for v in self.data) or self.iterations < 1:
+            raise BenchError(f"{self.fullname}: a worker shipped a benchmark without usable rounds")
+
+    @classmethod
+    def from_output(cls, shipped: Mapping[str, Any]) -> ShippedBenchmark:
+        try:
+            return cls(
+                name=shipped["name"],
+                fullname=shipped["fullname"],
+                group=shipped["group"],
+                param=shipped["param"],
+                params=shipped["params"],
+                extra_info=shipped["extra_info"],
+                options=shipped["options"],
+                iterations=int(shipped["stats"]["iterations"]),
+                data=tuple(shipped["stats"]["data"]),
+                has_error=bool(shipped["has_error"]),
+                order=int(shipped["order"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BenchError(f"a worker shipped a malformed benchmark ({exc!r})") from None
+
+    def metadata(self) -> Metadata:
+        """pytest-benchmark's own record of this benchmark; its Stats recompute every figure."""
+        meta = Metadata(self, iterations=self.iterations, options=self.options)
+        for per_iteration in self.data:
+            meta.stats.update(per_iteration)
+        return meta
+
+
+def ship(session: pytest.Session, bench: BenchSession) -> None:
+    """Worker, at session finish: every benchmark run here, as pytest-benchmark would write it."""
+    config = session.config
+    if not is_worker(config):
+        return
+    bs = config._benchmarksession  # type: ignore[attr-defined]
+    order = {item.nodeid: index for index, item in enumerate(session.items)}
+    original = {item.nodeid: item.stash.get(_NODEID, item.nodeid) for item in session.items}
+    shipped = []
+    for meta in bs.benchmarks:
+        if not meta:
+            continue
+        # The JSON round trip gives what pytest-benchmark writes, and what execnet can carry.
+        flat = json.loads(safe_dumps(meta.as_dict(include_data=True)))
+        flat["fullname"] = original.get(meta.fullname, meta.fullname)
+        flat.update(has_error=bool(meta.has_error), order=order.get(meta.fullname, len(order)))
+        shipped.append(flat)
+    ran = sorted(f"{platform}/{case}" for platform, case in bench.results)
+    config.workeroutput[KEY] = {  # type: ignore[attr-defined]
+        "benchmarks": shipped,
+        "ran": ran,
+        "interrupted": bench.interrupted,
+        "worker": worker_id(config),
+        # the platforms' manifests and Prometheus plans are only known where their rounds ran
+        "cluster": bench.cluster.run_level() if bench.cluster else None,
+    }
+    bs.groups = None  # the controller displays the merged table; the worker's would be partial
+
+
+def merge(node: Any, bench: BenchSession) -> None:
+    """Controller, when a worker is done: its benchmarks join the BenchmarkSession, in collection
+    order, and its run-level facts join ours."""
+    output = getattr(node, "workeroutput", None) or {}
+    ours = output.get(KEY)
+    if not ours:
+        return  # crashed before session finish, or ran none of our benchmarks
+    bs = node.config._benchmarksession
+    bs.benchmarks.extend(ShippedBenchmark.from_output(shipped).metadata() for shipped in ours["benchmarks"])
+    bs.benchmarks.sort(key=lambda meta: meta.fixture.order)
+    bench.workers.update({key: ours["worker"] for key in ours["ran"]})
+    bench.interrupted = bench.interrupted or bool(ours["interrupted"])
+    if ours.get("cluster"):
+        bench.worker_clusters.append(ours["cluster"])
+
+
+def run_level(bench: BenchSession) -> dict[str, Any]:
+    """The run-level JSON; under xdist it says which worker ran what and that they overlapped."""
+    level = bench.run_level()
+    if not bench.workers:
+        level["xdist"] = None
+        return level
+    level["xdist"] = {"workers": dict(sorted(bench.workers.items()))}
+    if bench.worker_clusters:
+        level["cluster"] = merged_cluster(bench.worker_clusters)
+    level["order"] = (
+        "pytest-xdist: each platform's rounds one after another on the worker it was scheduled on; "
+        "platforms on different workers at the same time"
+    )
+    if len(set(bench.workers.values())) > 1 and bench.options.target == "local":
+        level["notes"] = [*level.get("notes", []), CONTENTION]
+    return level
+
+
+def merged_cluster(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The workers' cluster run levels as one: each platform's manifest and Prometheus plan from the
+    worker that ran it, and the fairness warnings over all of them."""
+    from retrain_bench.cluster.manifest import fairness_warnings
+
+    manifests: dict[str, Any] = {}
+    prometheus: dict[str, Any] = {}
+    for part in parts:
+        manifests.update(part.get("manifests") or {})
+        prometheus.update(part.get("prometheus") or {})
+    return {
+        **parts[0],
+        "manifests": manifests,
+        "prometheus": prometheus,
+        "fairness_warnings": fairness_warnings(list(manifests.values())),
+    }

@@ -1,0 +1,144 @@
+"""Saved runs as benchmark entries keyed by (platform, target, case, hash); pooling rounds across files.
+
+A platform × case measured twice (two files, or one file written by two invocations) is either a
+mistake or a deliberate split of rounds; only an explicit ``--merge-rounds`` pools them.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from retrain_bench.analysis.metrics import counted_rounds, keys_in, measured_rounds
+from retrain_bench.errors import BenchError
+from retrain_bench.results.contract import strict, success_rate, summarise
+
+PLATFORM_ORDER = ("flyte", "kfp", "bare")
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class BenchKey:
+    """What results match on (DESIGN.md): a change to any case knob changes the hash."""
+
+    platform: str
+    target: str
+    case: str
+    hash: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.platform}/{self.case} ({self.target}, {self.hash})"
+
+    @property
+    def slug(self) -> str:
+        """A stable name for exports: a new hash starts a new series."""
+        return f"{self.platform}/{self.case}/{self.target}/{self.hash}"
+
+    def sort_key(self) -> tuple[str, str, str, int, str]:
+        rank = PLATFORM_ORDER.index(self.platform) if self.platform in PLATFORM_ORDER else len(PLATFORM_ORDER)
+        return (self.case, self.target, self.hash, rank, self.platform)
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One loaded file."""
+
+    path: str
+    document: Mapping[str, Any]
+
+    @property
+    def details(self) -> str:
+        """``(date, commit abc1234[, dirty])`` for headers."""
+        commit = self.document.get("commit_info", {})
+        ident = str(commit.get("id") or "unknown")[:7]
+        dirty = ", dirty" if commit.get("dirty") else ""
+        return f"({self.document.get('datetime', 'no date')}, commit {ident}{dirty})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    key: BenchKey
+    record: Mapping[str, Any]
+    sources: tuple[str, ...]
+    #: The pytest-benchmark entry it came from (name, fullname, params...), for writing merged files.
+    benchmark: Mapping[str, Any]
+
+
+def key_of(record: Mapping[str, Any]) -> BenchKey:
+    return BenchKey(record["platform"], record["target"], record["case"]["name"], record["case"]["hash"])
+
+
+def entries(runs: Sequence[Run], *, merge_rounds: bool) -> tuple[Entry, ...]:
+    """Every benchmark of these runs, one entry per key, in the order first seen."""
+    found: dict[BenchKey, Entry] = {}
+    for run in runs:
+        for benchmark in run.document["benchmarks"]:
+            record = benchmark["extra_info"]["retrain_bench"]
+            key = key_of(record)
+            entry = Entry(key, record, (run.path,), benchmark)
+            if key in found:
+                if not merge_rounds:
+                    where = " and ".join(dict.fromkeys((*found[key].sources, run.path)))
+                    raise BenchError(
+                        f"{key.label} appears more than once (in {where}); pass --merge-rounds to pool its rounds"
+                    )
+                entry = pool(found[key], entry)
+            found[key] = entry
+    return tuple(found.values())
+
+
+def pool(first: Entry, second: Entry) -> Entry:
+    """One entry whose rounds are both entries' rounds, renumbered, with summary and rate recomputed."""
+    rounds = [dict(r) for r in (*first.record["rounds"], *second.record["rounds"])]
+    for index, round_ in enumerate(rounds):
+        round_["index"] = index
+    keys = keys_in([first.record, second.record])
+    record = {
+        **first.record,
+        "rounds": rounds,
+        "summary": summarise(rounds, keys),
+        "success_rate": success_rate(rounds),
+    }
+    return Entry(first.key, strict(record), tuple(dict.fromkeys((*first.sources, *second.sources))), first.benchmark)
+
+
+def benchmark_stats(record: Mapping[str, Any]) -> dict[str, Any]:
+    """pytest-benchmark's ``stats`` for a pooled record, as the harness fills them: total_s of the
+    ok measured rounds, or of the measured ones when none is ok."""
+    from pytest_benchmark.stats import Stats
+
+    timed = counted_rounds(record) or measured_rounds(record)
+    stats = Stats()
+    for round_ in timed:
+        stats.update(round_["total_s"] or 0.0)
+    if not stats:
+        raise BenchError(f"{key_of(record).label}: no measured round to take pytest-benchmark stats from")
+    return {**stats.as_dict(), "data": list(stats.data), "iterations": 1}
+
+
+def merged_document(runs: Sequence[Run]) -> dict[str, Any]:
+    """One pytest-benchmark document pooling every run's rounds per benchmark.
+
+    machine_info, commit_info, datetime and version are the first file's; the run-level record
+    says how many files were merged. Callers merge files of one machine and one commit.
+    """
+    pooled = entries(runs, merge_rounds=True)
+    first = runs[0].document
+    benchmarks = []
+    for entry in pooled:
+        benchmark = copy.deepcopy(dict(entry.benchmark))
+        benchmark["extra_info"] = {**benchmark["extra_info"], "retrain_bench": entry.record}
+        benchmark["stats"] = benchmark_stats(entry.record)
+        benchmarks.append(benchmark)
+    document = {key: copy.deepcopy(first[key]) for key in ("machine_info", "commit_info", "datetime", "version")}
+    document["benchmarks"] = benchmarks
+    if "retrain_bench" in first:
+        run_level = copy.deepcopy(dict(first["retrain_bench"]))
+        run_level["interrupted"] = any(r.document.get("retrain_bench", {}).get("interrupted") for r in runs)
+        notes = list(run_level.get("notes", []))
+        notes.append(f"merged: rounds pooled from {len(runs)} files by `python -m retrain_bench merge`")
+        run_level["notes"] = notes
+        document["retrain_bench"] = run_level
+    return strict(document)

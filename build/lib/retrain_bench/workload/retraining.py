@@ -1,0 +1,121 @@
+"""The pipeline's ML steps, once, for every platform; and the ``bare`` platform built from them.
+
+Each platform wraps these functions in its own tasks and moves the DataFrames between them as
+parquet; nothing here knows about Flyte or KFP. Deterministic for a given case, so every platform
+must arrive at the same accuracies, drift decision and best C.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+from retrain_bench.workload.cases import Case
+from retrain_bench.workload.outcome import Outcome
+from retrain_bench.workload.stamps import stamp
+
+LABEL = "label"
+
+
+def _draw(case: Case, rows: int, random_state: int) -> pd.DataFrame:
+    x, y = make_classification(
+        n_samples=rows,
+        n_features=case.features,
+        n_informative=case.informative,
+        n_redundant=0,
+        random_state=random_state,
+    )
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(case.features)])
+    frame[LABEL] = y.astype(np.int64)
+    return frame
+
+
+def make_data(case: Case) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``train_data`` and ``drifted_data``, ``case.rows`` rows each.
+
+    With ``drift="concept"`` the drifted rows come from a generator with another seed: other
+    class centroids on other informative features, so a model fit on train_data really loses
+    accuracy. With ``drift="none"`` both halves are one draw from the same generator.
+    """
+    if case.drift == "none":
+        both = _draw(case, 2 * case.rows, case.seed)
+        return both.iloc[: case.rows].reset_index(drop=True), both.iloc[case.rows :].reset_index(drop=True)
+    if case.drift == "concept":
+        return _draw(case, case.rows, case.seed), _draw(case, case.rows, case.drift_seed)
+    raise ValueError(f"case {case.name!r}: unknown drift kind {case.drift!r}")
+
+
+def _split(case: Case, data: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
+    x = data.drop(columns=[LABEL])
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, data[LABEL], test_size=case.test_fraction, random_state=case.seed, stratify=data[LABEL]
+    )
+    return x_train, x_test, y_train, y_test
+
+
+def _fit(case: Case, x: pd.DataFrame, y: pd.Series, c: float) -> LogisticRegression:
+    return LogisticRegression(C=c, max_iter=case.max_iter).fit(x, y)
+
+
+def train(case: Case, train_data: pd.DataFrame) -> tuple[LogisticRegression, float]:
+    """Fit on train_data's training split (C=1); accuracy on its held-out split."""
+    x_train, x_test, y_train, y_test = _split(case, train_data)
+    model = _fit(case, x_train, y_train, 1.0)
+    return model, float(model.score(x_test, y_test))
+
+
+def detect_drift(
+    case: Case, model: LogisticRegression, drifted_data: pd.DataFrame, initial_accuracy: float
+) -> tuple[float, bool]:
+    """The model's accuracy on all of drifted_data, and whether that is drift by the case's rule."""
+    accuracy = float(model.score(drifted_data.drop(columns=[LABEL]), drifted_data[LABEL]))
+    return accuracy, initial_accuracy - accuracy > case.drift_threshold
+
+
+def tune(case: Case, drifted_data: pd.DataFrame, c: float) -> float:
+    """Fit with this C on drifted_data's training split; accuracy on its held-out split."""
+    x_train, x_test, y_train, y_test = _split(case, drifted_data)
+    if case.tune_delay_s:
+        time.sleep(case.tune_delay_s)  # a test-only case variant (see Case.variant)
+    return float(_fit(case, x_train, y_train, c).score(x_test, y_test))
+
+
+def select_best(grid: Sequence[float], accuracies: Sequence[float]) -> tuple[float, float]:
+    """(best C, its accuracy): the highest accuracy; ties go to the smallest C."""
+    if len(grid) != len(accuracies) or not grid:
+        raise ValueError(f"need one accuracy per C value, got {len(grid)} C values and {len(accuracies)} accuracies")
+    best_c, best_accuracy = min(zip(grid, accuracies, strict=True), key=lambda pair: (-pair[1], pair[0]))
+    return float(best_c), float(best_accuracy)
+
+
+def run_bare(case: Case) -> Outcome:
+    """The pipeline as plain function calls in this process: the floor every platform is held to.
+
+    Stamps are taken around each step exactly as the platforms' tasks take them.
+    """
+    with stamp("make_data"):
+        train_data, drifted_data = make_data(case)
+    with stamp("train") as s:
+        model, initial = train(case, train_data)
+        s.record(accuracy=initial)
+    with stamp("detect_drift") as s:
+        drifted, drift = detect_drift(case, model, drifted_data, initial)
+        s.record(accuracy=drifted, drift=drift)
+    if not drift:
+        return Outcome(initial, drifted, False, drifted, None)
+    accuracies = []
+    for c in case.grid:
+        with stamp("tune", c=c) as s:
+            accuracy = tune(case, drifted_data, c)
+            s.record(accuracy=accuracy)
+        accuracies.append(accuracy)
+    with stamp("select_best") as s:
+        best_c, best = select_best(case.grid, accuracies)
+        s.record(best_c=best_c, accuracy=best)
+    return Outcome(initial, drifted, True, best, best_c)
