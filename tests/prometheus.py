@@ -33,6 +33,8 @@ import requests
 T0 = 1704067200
 MIB = 1024**2
 GIB = 1024**3
+#: The labels kube-prometheus-stack's kubelet ServiceMonitor puts on cAdvisor series.
+CADVISOR_JOB = {"job": "kubelet", "metrics_path": "/metrics/cadvisor"}
 STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
 
 
@@ -76,10 +78,14 @@ def container(
     memory: float | Callable[[float], float],
     ends: bool = False,
     origin: float = T0,
+    job: Mapping[str, str] = CADVISOR_JOB,
 ) -> list[Series]:
-    """The two cAdvisor series of one container: CPU counter and working set, from functions of t."""
+    """The two cAdvisor series of one container: CPU counter and working set, from functions of t.
+
+    ``job`` is the scrape job's labels, kube-prometheus-stack's kubelet cAdvisor endpoint unless given.
+    """
     offsets = list(times)
-    labels = {"namespace": namespace, "pod": pod, "container": name}
+    labels = {"namespace": namespace, "pod": pod, "container": name, **job}
     memory_at = memory if callable(memory) else (lambda t: memory)
     return [
         Series(
