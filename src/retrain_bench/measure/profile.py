@@ -177,7 +177,7 @@ def _parse(document: Any, source: str, sha256: str) -> MetricProfile:
         if not isinstance(spacing, str) or not spacing.strip():
             raise ProfileError(f"{source}: 'spacing_query' must be a non-empty string")
         _check_placeholders(spacing, frozenset({"selector", "range"}), f"{source}: spacing_query")
-        spacing_query = MetricQuery("spacing", spacing.strip())
+        spacing_query = MetricQuery("spacing_query", spacing.strip())
     for metric in metrics if spacing_query is None else [*metrics, spacing_query]:
         used = set(_PLACEHOLDER.findall(metric.query))
         if "scrape_job" in used and not scrape_job:
