@@ -138,8 +138,12 @@ def backfill(promtool: str, series: Iterable[Series], data_dir: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_prometheus(workdir: Path, backfilled: Iterable[Series] = ()) -> Iterator[str]:
-    """A Prometheus on a free loopback port with ``backfilled`` data; yields its URL, stops it after."""
+def running_prometheus(workdir: Path, backfilled: Iterable[Series] = (), scrape_configs: str = "") -> Iterator[str]:
+    """A Prometheus on a free loopback port with ``backfilled`` data; yields its URL, stops it after.
+
+    ``scrape_configs`` is YAML for the configuration's ``scrape_configs`` (none by default: only
+    planted data), e.g. jobs whose targets do not answer, for what /api/v1/targets reports.
+    """
     prometheus, promtool = binaries()
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True)
@@ -147,7 +151,9 @@ def running_prometheus(workdir: Path, backfilled: Iterable[Series] = ()) -> Iter
     if backfilled:
         backfill(promtool, backfilled, data_dir)
     config = workdir / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 5s\n")  # no scrape jobs: only planted data
+    config.write_text(
+        "global:\n  scrape_interval: 5s\n" + (f"scrape_configs:\n{scrape_configs}" if scrape_configs else "")
+    )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (workdir / "prometheus.log").open("wb")

@@ -76,7 +76,9 @@ def node_exporter(
         for (c, mode), slope in cpu.items()
     ]
     out.append(Series("node_memory_MemTotal_bytes", base, tuple((T0 + t, float(total * GIB)) for t in NODE_EXPORTER)))
-    out.append(Series("node_memory_MemAvailable_bytes", base, tuple((T0 + t, float(free * GIB)) for t in NODE_EXPORTER)))
+    out.append(
+        Series("node_memory_MemAvailable_bytes", base, tuple((T0 + t, float(free * GIB)) for t in NODE_EXPORTER))
+    )
     out.append(Series("node_uname_info", {**base, "nodename": nodename}, tuple((T0 + t, 1.0) for t in NODE_EXPORTER)))
     return out
 
