@@ -25,7 +25,8 @@ def test_checks_on_a_prometheus_with_cadvisor_and_node_data(tmp_path: Path) -> N
     # The fixture scrapes no target: nothing to report, the collector finds the spacing itself.
     assert checks["cAdvisor scrape interval"].ok
     assert checks["cAdvisor scrape interval"].detail == (
-        "no active target with job=kubelet, metrics_path=/metrics/cadvisor: the collector takes the spacing from the samples"
+        "no active target with job=kubelet, metrics_path=/metrics/cadvisor: "
+        "the collector takes the spacing from the samples"
     )
     assert checks["cAdvisor series in flyte"].ok
     assert not checks["cAdvisor series in kubeflow"].ok

@@ -141,7 +141,8 @@ def test_pods_by_name(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -
         ({"--scrape-interval": "0"}, "--scrape-interval: '0' must be a positive number of seconds"),
         (
             {"--scrape-interval": "20"},
-            "rate window: 30 s is shorter than two scrape intervals (40 s); a window needs two samples of each container",
+            "rate window: 30 s is shorter than two scrape intervals (40 s); "
+            "a window needs two samples of each container",
         ),
         (
             {"--metrics-profile": "/nonexistent.yaml"},
