@@ -55,9 +55,8 @@ def main() -> int:
     read = sum(stats.details["points_read"].values())
     print(f"{args.pods} pods, {args.minutes:g} min window, {args.spacing:g} s spacing, {args.repeats} repeats")
     print(f"collect: median {statistics.median(timings):.3f} s, min {min(timings):.3f} s, max {max(timings):.3f} s")
-    print(
-        f"samples read {read} (window ± {MARGIN_S:g} s), inside the window {stats.samples}, chunks {stats.details['chunks']}"
-    )
+    chunks = stats.details["chunks"]
+    print(f"samples read {read} (window ± {MARGIN_S:g} s), inside the window {stats.samples}, chunks {chunks}")
     print(f"memory peak {stats.memory_peak_gib:.4f} GiB, cpu_seconds {stats.cpu_seconds:.1f}")
     return 0
 
