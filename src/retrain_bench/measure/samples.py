@@ -152,7 +152,7 @@ def counter_peak_rate(
         return 0.0
     first = min(start + window, end)
     if step is not None:
-        at = np.arange(first, end + step / 2, step)
+        at = first + step * np.arange(int((end - first) // step) + 1)
     else:
         edges = np.concatenate([t.times for t in tracks])
         at = np.concatenate([edges, edges + window, [first, end]])
