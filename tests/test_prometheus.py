@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from retrain_bench.measure.prometheus import (
 )
 from retrain_bench.measure.promql import check_regex, duration, escape_for_promql, escape_re2, pod_matcher
 from retrain_bench.measure.stats import ResourceStats
-from tests.prometheus import GIB, MIB, T0, T1, free_port
+from tests.prometheus import GIB, MIB, T0, T1, container, free_port, running_prometheus
 
 WINDOW = Window(T0 + 62, T0 + 242)
 RUN_AB = Scope.for_run(["bench"], "ab")
@@ -344,3 +345,24 @@ def _write(tmp_path: Path, text: str) -> str:
     path = tmp_path / "profile.yaml"
     path.write_text(text)
     return str(path)
+
+
+@pytest.mark.prometheus
+def test_without_two_samples_of_any_series_the_targets_api_interval_is_used(tmp_path: Path) -> None:
+    # One sample per container cannot tell a spacing; the server scrapes the kubelet's cAdvisor
+    # endpoint every 10 s (a closed port: the target is listed whatever its health).
+    job = (
+        "  - job_name: kubelet-cadvisor\n    scrape_interval: 10s\n    metrics_path: /metrics/cadvisor\n"
+        f'    static_configs: [{{targets: ["127.0.0.1:{free_port()}"], labels: {{job: kubelet}}}}]\n'
+    )
+    lone = container("lone", "lone-0", "main", times=[100], cpu=lambda t: 1.0, memory=64 * MIB)
+    with running_prometheus(tmp_path, lone, scrape_configs=job) as url, PrometheusApi(url) as api:
+        deadline = time.monotonic() + 15
+        while not api.get("/api/v1/targets?state=active").get("activeTargets") and time.monotonic() < deadline:
+            time.sleep(0.2)  # the scrape manager applies targets on a 5 s tick
+        stats = collect(PrometheusSettings(url), Scope(("lone",)), Window(T0 + 50, T0 + 150))
+    interval = {"interval_s": 10.0, "source": "targets API scrapeInterval", "targets_scrape_interval_s": 10.0}
+    assert stats.details["intervals"]["memory"] == interval
+    # its one sample at 100 holds half of those 10 s: 64 MiB for 5 s of the 100
+    assert stats.memory_avg_gib == pytest.approx(64 * MIB * 5 / 100 / GIB, rel=1e-12)
+    assert stats.cpu_seconds == 1.0  # born inside the window: its first value
