@@ -81,6 +81,9 @@ class MetricQuery:
     query: str
     description: str = ""
 
+    def uses(self, placeholder: str) -> bool:
+        return placeholder in _PLACEHOLDER.findall(self.query)
+
     def render(self, values: Mapping[str, str]) -> str:
         """The query with every placeholder replaced."""
         return _PLACEHOLDER.sub(lambda m: values[m.group(1)], self.query)

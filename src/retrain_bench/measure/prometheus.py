@@ -258,7 +258,7 @@ class PrometheusCollector:
                     tracks[metric.name] = None
                     continue
             tracks[metric.name] = found
-            if "resolution" in intervals and "{{resolution}}" in metric.query.replace(" ", ""):
+            if metric.uses("resolution"):  # stepped at the spacing found: its points cannot tell it
                 intervals[metric.name] = intervals["resolution"]
             else:
                 intervals[metric.name] = self._interval(_samples.spacing_of(list(found.values())), "samples")
@@ -394,7 +394,7 @@ def _figures(
             start,
             end,
             intervals["memory"].seconds,
-            own_spacing=s.scrape_interval_s is None and "resolution" not in intervals,
+            own_spacing=s.scrape_interval_s is None,
             tail=s.lookback_s,
         )
         memory_peak, memory_avg = gauges.peak / GIB, gauges.mean / GIB
