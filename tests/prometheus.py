@@ -33,6 +33,8 @@ import requests
 T0 = 1704067200
 MIB = 1024**2
 GIB = 1024**3
+#: The labels kube-prometheus-stack's kubelet ServiceMonitor puts on cAdvisor series.
+CADVISOR_JOB = {"job": "kubelet", "metrics_path": "/metrics/cadvisor"}
 STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
 
 
@@ -76,10 +78,14 @@ def container(
     memory: float | Callable[[float], float],
     ends: bool = False,
     origin: float = T0,
+    job: Mapping[str, str] = CADVISOR_JOB,
 ) -> list[Series]:
-    """The two cAdvisor series of one container: CPU counter and working set, from functions of t."""
+    """The two cAdvisor series of one container: CPU counter and working set, from functions of t.
+
+    ``job`` is the scrape job's labels, kube-prometheus-stack's kubelet cAdvisor endpoint unless given.
+    """
     offsets = list(times)
-    labels = {"namespace": namespace, "pod": pod, "container": name}
+    labels = {"namespace": namespace, "pod": pod, "container": name, **job}
     memory_at = memory if callable(memory) else (lambda t: memory)
     return [
         Series(
@@ -132,8 +138,12 @@ def backfill(promtool: str, series: Iterable[Series], data_dir: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_prometheus(workdir: Path, backfilled: Iterable[Series] = ()) -> Iterator[str]:
-    """A Prometheus on a free loopback port with ``backfilled`` data; yields its URL, stops it after."""
+def running_prometheus(workdir: Path, backfilled: Iterable[Series] = (), scrape_configs: str = "") -> Iterator[str]:
+    """A Prometheus on a free loopback port with ``backfilled`` data; yields its URL, stops it after.
+
+    ``scrape_configs`` is YAML for the configuration's ``scrape_configs`` (none by default: only
+    planted data), e.g. jobs whose targets do not answer, for what /api/v1/targets reports.
+    """
     prometheus, promtool = binaries()
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True)
@@ -141,7 +151,9 @@ def running_prometheus(workdir: Path, backfilled: Iterable[Series] = ()) -> Iter
     if backfilled:
         backfill(promtool, backfilled, data_dir)
     config = workdir / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 5s\n")  # no scrape jobs: only planted data
+    config.write_text(
+        "global:\n  scrape_interval: 5s\n" + (f"scrape_configs:\n{scrape_configs}" if scrape_configs else "")
+    )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (workdir / "prometheus.log").open("wb")
@@ -188,7 +200,9 @@ def remote_write(url: str, series: Iterable[Series], spacing: float) -> None:
     for one in series:
         samples = list(one.samples)
         if one.ends:
-            samples.append((samples[-1][0] + spacing, STALE_NAN))
+            # A scrape writes the marker at the first scrape that misses the series: one own spacing on.
+            own = samples[-1][0] - samples[-2][0] if len(samples) > 1 else spacing
+            samples.append((samples[-1][0] + own, STALE_NAN))
         labels = sorted({"__name__": one.name, **one.labels}.items())
         timeseries.append(
             b"".join(_field(1, _field(1, k.encode()) + _field(2, v.encode())) for k, v in labels)
@@ -304,9 +318,54 @@ def planted() -> list[Series]:
     ]
 
 
+# The issue-11 cases, planted twice: backfilled at T0 + CASES (no staleness markers) into
+# namespaces "<case>", and remote-written at T1 + CASES (a staleness marker one spacing after each
+# finished container) into "<case>-rw". Offsets below are from that origin. A counter starts at 0
+# on a container's first sample and grows at its rate; a container truly ends half a spacing after
+# its last sample (its expected end, samples falling at a random moment of its last spacing).
+#
+# "chain": four pods one after another on one kubelet (10 s), never two at once (KFP's shape):
+#   chain-driver-0  0…20   128 MiB  0.25 core | chain-exec-1  30…90   768 MiB  1 core
+#   chain-exec-2  100…150  512 MiB  0.5 core  | chain-exec-3  160…200  256 MiB  0.5 core
+# "late": late-long-0 0…600 (10 s) 256 MiB 0.5 core; late-short-1 200…400 (10 s) 512 MiB 1 core
+# "spike": spike-slow-0 every 30 s over 0…600, 1 GiB; spike-fast-0 every 5 s, 256 MiB but 768 MiB
+#   in its samples at 320 and 325 (a 10 s spike between two 30 s samples of the other)
+# "dup": dup-0 512 MiB 0.5 core, exported by the kubelet's /metrics/cadvisor AND /metrics/resource
+CASES = 1000
+RESOURCE_JOB = {"job": "kubelet", "metrics_path": "/metrics/resource"}
+
+
+def _pod(
+    ns: str, pod: str, first: int, last: int, every: int, mib: float | Callable[[float], float], cores: float,
+    origin: float, ends: bool, job: Mapping[str, str] = CADVISOR_JOB,
+) -> list[Series]:  # fmt: skip
+    memory = (lambda t: mib(t) * MIB) if callable(mib) else mib * MIB
+    return container(
+        ns, pod, "main", times=range(first, last + 1, every), cpu=lambda t: cores * (t - first),
+        memory=memory, ends=ends, origin=origin, job=job,
+    )  # fmt: skip
+
+
+def cases(suffix: str, origin: float, ends: bool) -> list[Series]:
+    o = origin + CASES
+    chain, late, spike, dup = (f"{name}{suffix}" for name in ("chain", "late", "spike", "dup"))
+    return [
+        *_pod(chain, "chain-driver-0", 0, 20, 10, 128, 0.25, o, ends),
+        *_pod(chain, "chain-exec-1", 30, 90, 10, 768, 1.0, o, ends),
+        *_pod(chain, "chain-exec-2", 100, 150, 10, 512, 0.5, o, ends),
+        *_pod(chain, "chain-exec-3", 160, 200, 10, 256, 0.5, o, ends),
+        *_pod(late, "late-long-0", 0, 600, 10, 256, 0.5, o, ends),
+        *_pod(late, "late-short-1", 200, 400, 10, 512, 1.0, o, ends),
+        *_pod(spike, "spike-slow-0", 0, 600, 30, 1024, 0.5, o, ends),
+        *_pod(spike, "spike-fast-0", 0, 600, 5, lambda t: 768 if t in (320, 325) else 256, 0.25, o, ends),
+        *_pod(dup, "dup-0", 0, 600, 10, 512, 0.5, o, ends),
+        *_pod(dup, "dup-0", 0, 600, 10, 512, 0.5, o, ends, job=RESOURCE_JOB),
+    ]
+
+
 @pytest.fixture(scope="session")
 def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A running Prometheus (default flags) holding ``planted()`` plus "bench-rw"; its URL."""
-    with running_prometheus(tmp_path_factory.mktemp("prometheus"), planted()) as url:
-        remote_write(url, run_ab("bench-rw", T1), SPACING)
+    """A running Prometheus (default flags) holding ``planted()``, "bench-rw" and both copies of ``cases``; its URL."""
+    with running_prometheus(tmp_path_factory.mktemp("prometheus"), [*planted(), *cases("", T0, False)]) as url:
+        remote_write(url, [*run_ab("bench-rw", T1), *cases("-rw", T1, True)], SPACING)
         yield url

@@ -1,10 +1,11 @@
 """Cluster resource scopes (execution, platform, node) against a REAL Prometheus holding planted data.
 
-The data (tests/prometheus.py conventions): offsets from T0, one sample every 5 s over 0…300, each
-CPU counter ``slope·t`` and each working set constant, so every figure over the window [62, 242]
-is steady and exact. A container's cpu_seconds is ``slope × (245 − 60) = slope × 185`` (its last
-sample up to the query end 247, minus its sample at the window start); its memory peak and
-average are its constant working set. Scrape interval and step 5 s, rate window 30 s.
+The data (tests/prometheus.py conventions): offsets from T0 over 0…300, cAdvisor samples every
+10 s and node-exporter every 30 s (kube-prometheus-stack's intervals), each CPU counter
+``slope·t`` and each working set constant, so every figure over the window [62, 242] is steady
+and exact. A container's cpu_seconds is ``slope × 180`` (the counter read linearly at the
+window's edges); its memory peak and average are its constant working set. No scrape interval is
+given: the collector finds 10 s and 30 s in the samples. Rate window 30 s.
 
   namespace                 pod                                          cores   MiB   node
   flytesnacks-development   rbf1-n0-0            (Flyte run rbf1)         0.5     100   node-a
@@ -47,15 +48,18 @@ from retrain_bench.measure.stats import GIB, ResourceStats
 from retrain_bench.platforms.remote import Submitted
 from tests.prometheus import MIB, T0, Series, container, free_port, running_prometheus
 
-ALL = range(0, 301, 5)
+CADVISOR = range(0, 301, 10)
+NODE_EXPORTER = range(0, 301, 30)
 WINDOW = (T0 + 62.0, T0 + 242.0)
-STEADY = 185  # seconds of counter growth inside the window, see the module docstring
+STEADY = 180  # seconds of counter growth inside the window, see the module docstring
+# samples inside the window per series: cAdvisor 70…240, node-exporter 90…240
+CADVISOR_SAMPLES, NODE_SAMPLES = 18, 6
 FLYTE_NS, KFP_NS = "flytesnacks-development", "kubeflow"
 WF = "retrain-x7k2q"
 
 
 def pod(namespace: str, name: str, cores: float, mib: float, container_name: str = "main") -> list[Series]:
-    return container(namespace, name, container_name, times=ALL, cpu=lambda t: cores * t, memory=mib * MIB)
+    return container(namespace, name, container_name, times=CADVISOR, cpu=lambda t: cores * t, memory=mib * MIB)
 
 
 def node_exporter(
@@ -66,14 +70,16 @@ def node_exporter(
         Series(
             "node_cpu_seconds_total",
             {**base, "cpu": c, "mode": mode},
-            tuple((T0 + t, slope * t) for t in ALL),
+            tuple((T0 + t, slope * t) for t in NODE_EXPORTER),
             counter=True,
         )
         for (c, mode), slope in cpu.items()
     ]
-    out.append(Series("node_memory_MemTotal_bytes", base, tuple((T0 + t, float(total * GIB)) for t in ALL)))
-    out.append(Series("node_memory_MemAvailable_bytes", base, tuple((T0 + t, float(free * GIB)) for t in ALL)))
-    out.append(Series("node_uname_info", {**base, "nodename": nodename}, tuple((T0 + t, 1.0) for t in ALL)))
+    out.append(Series("node_memory_MemTotal_bytes", base, tuple((T0 + t, float(total * GIB)) for t in NODE_EXPORTER)))
+    out.append(
+        Series("node_memory_MemAvailable_bytes", base, tuple((T0 + t, float(free * GIB)) for t in NODE_EXPORTER))
+    )
+    out.append(Series("node_uname_info", {**base, "nodename": nodename}, tuple((T0 + t, 1.0) for t in NODE_EXPORTER)))
     return out
 
 
@@ -112,7 +118,7 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def settings(url: str) -> PrometheusSettings:
-    return PrometheusSettings(url, scrape_interval_s=5, rate_window_s=30)
+    return PrometheusSettings(url, rate_window_s=30)
 
 
 def plan(url: str, nodes: bool = True) -> ClusterPrometheusPlan:
@@ -177,19 +183,26 @@ def test_a_flyte_runs_scopes(url: str) -> None:
     # the run's two pods: (0.5 + 0.25) × 185; 100 + 50 MiB. Not rbf10-n0-0 nor staging's pod.
     assert figures(run) == (0.75 * STEADY, 150 * MIB / GIB, 150 * MIB / GIB)
     assert run.cpu_peak_mcpu == pytest.approx(750, rel=1e-12)
-    assert run.samples == 2 * 2 * 37  # 2 containers × (memory, cpu) × 37 samples (65…245)
+    assert run.samples == 2 * 2 * CADVISOR_SAMPLES  # 2 containers × (memory, cpu)
     assert run.details["kubernetes"] == {"pods_seen": 2, "pods_with_samples": 2, "pods_without_samples": []}
     assert run.details["selector"] == 'namespace="flytesnacks-development",pod=~"rbf1-n0-0|rbf1-n1-0"'
     # namespaces flyte + flytesnacks-development, every pod: flyte-binary, postgres, minio
     # (0.125 + 0.0625 + 0.0625) + this run (0.75) + the other run (1.0) = 2.0 cores;
     # 200 + 64 + 32 + 150 + 1024 = 1470 MiB
     assert figures(platform) == (2.0 * STEADY, 1470 * MIB / GIB, 1470 * MIB / GIB)
-    assert platform.samples == 6 * 2 * 37
+    assert platform.samples == 6 * 2 * CADVISOR_SAMPLES
     # node-a only: 0.5 + 0.25 + 0.5 non-idle cores, 8 − 6 GiB
     assert figures(node) == (1.25 * STEADY, 2.0, 2.0)
     assert node.cpu_peak_mcpu == pytest.approx(1250, rel=1e-12)
-    assert node.samples == 2 * 37
+    assert node.samples == 2 * NODE_SAMPLES
     assert node.details["scope"] == {"nodes": ["node-a"], "label": "nodename"}
+    # cAdvisor every 10 s beside node-exporter every 30 s, each found in its own samples
+    for metric in ("memory", "cpu_counter"):
+        assert run.details["intervals"][metric]["interval_s"] == 10
+        assert run.details["intervals"][metric]["source"] == "samples"
+        assert node.details["intervals"][metric]["interval_s"] == 30
+        assert node.details["intervals"][metric]["source"] == "samples of spacing_query"
+    assert node.details["queries"]["memory"].endswith("[780s:30s]")
 
 
 @pytest.mark.prometheus
@@ -241,9 +254,10 @@ def test_an_unreachable_prometheus_gives_null_scopes_with_the_reason() -> None:
     down = f"http://127.0.0.1:{free_port()}"
     (result,) = plan(down).collect([cluster_round("flyte", FLYTE_RUN, FLYTE_PODS)], warnings.append)
     assert sorted(result.resources) == ["execution", "node", "platform"]
-    for stats in result.resources.values():
+    for name, stats in result.resources.items():
         assert stats.cpu_seconds is None and stats.memory_peak_gib is None
-        assert stats.missing["cpu_seconds"] == f"metric memory: cannot reach Prometheus at {down} (Connection refused)"
+        first = "spacing_query" if name == "node" else "memory"  # the first query each scope sends
+        assert stats.missing["cpu_seconds"] == f"metric {first}: cannot reach Prometheus at {down} (Connection refused)"
     assert len(warnings) == 3 and all(
         w.startswith("Prometheus resources are missing for flyte/smoke") for w in warnings
     )

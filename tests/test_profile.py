@@ -20,12 +20,22 @@ def test_the_default_profile_is_kube_prometheus_stack_cadvisor() -> None:
     for metric in profile.metrics:
         # One counting of each container: neither the pod cgroup nor the pause container.
         assert 'container!="", container!="POD"' in metric.query, metric.name
-    assert "container_memory_working_set_bytes" in profile.metric("memory").query
-    assert "container_cpu_usage_seconds_total" in profile.metric("cpu_counter").query
-    assert profile.metric("cpu_rate").render(
-        {"selector": 'namespace="ns"', "rate_window": "60s", "lookback": "30s", "window": "90s"}
-    ) == ('sum(rate(container_cpu_usage_seconds_total{ namespace="ns", container!="", container!="POD" }[60s]))')
+    # /metrics/resource exports the same names: the kubelet's cAdvisor endpoint alone counts.
+    assert profile.scrape_job == {"job": "kubelet", "metrics_path": "/metrics/cadvisor"}
+    assert profile.metric("cpu_counter").render(
+        {"selector": 'namespace="ns"', "range": "3600s", "scrape_job": profile.scrape_job_matchers()}
+    ) == (
+        'container_cpu_usage_seconds_total{ namespace="ns", job="kubelet",metrics_path="/metrics/cadvisor",'
+        ' container!="", container!="POD" }[3600s]'
+    )
     assert load_profile() is profile  # parsed once
+
+
+def test_the_node_profile_joins_in_a_subquery_stepped_at_the_spacing_found() -> None:
+    profile = load_profile(default_profile_path().with_name("node-exporter.yaml"))
+    assert profile.scrape_job == {"job": "node-exporter"}
+    assert profile.spacing_query is not None and "node_uname_info" in profile.spacing_query.query
+    assert all(m.query.endswith("[{{range}}:{{resolution}}]") for m in profile.metrics)
 
 
 def test_the_default_profile_ships_as_package_data() -> None:
@@ -47,7 +57,7 @@ def test_a_user_profile_replaces_the_default(tmp_path: Path) -> None:
 def _without_query(text: str, metric: str) -> str:
     lines = text.splitlines()
     start = lines.index(f"  - name: {metric}")
-    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("  - name:"))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("  - name:")), len(lines))
     kept = [line for line in lines[start:end] if not line.startswith("    query:") and not line.startswith("      ")]
     return "\n".join(lines[:start] + kept + lines[end:]) + "\n"
 
@@ -55,44 +65,46 @@ def _without_query(text: str, metric: str) -> str:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (_without_query(DEFAULT, "cpu_rate"), "metric #3 (cpu_rate): missing 'query'"),
+        (_without_query(DEFAULT, "cpu_counter"), "metric #2 (cpu_counter): missing 'query'"),
         (
-            DEFAULT.replace("  - name: cpu_rate\n", "  - name: cpu_rate\n    unit: cores\n"),
-            "metric #3 (cpu_rate): unknown key 'unit'; expected name, description, query",
+            DEFAULT.replace("  - name: cpu_counter\n", "  - name: cpu_counter\n    unit: cores\n"),
+            "metric #2 (cpu_counter): unknown key 'unit'; expected name, description, query",
         ),
         (
-            DEFAULT.replace("[{{rate_window}}]", "[{{rate_windw}}]"),
-            "metric #3 (cpu_rate): unknown placeholder {{rate_windw}}; "
-            "known: {{selector}}, {{rate_window}}, {{lookback}}, {{window}}",
+            DEFAULT.replace("[{{range}}]", "[{{rnge}}]"),
+            "metric #1 (memory): unknown placeholder {{rnge}}; "
+            "known: {{selector}}, {{range}}, {{resolution}}, {{scrape_job}}",
         ),
-        (DEFAULT.replace("[{{rate_window}}]", "[5m]"), "metric #3 (cpu_rate): query lacks {{rate_window}}"),
+        (DEFAULT.replace("[{{range}}]", "[5m]"), "metric #1 (memory): query lacks {{range}}"),
         (
-            DEFAULT.replace("[{{rate_window}}]", "[{{ rate window }}]"),
-            "metric #3 (cpu_rate): malformed placeholder in query; write them as {{name}}",
-        ),
-        (
-            DEFAULT.replace("  - name: cpu_rate\n", "  - name: cpu_rte\n"),
-            "metric #3 (cpu_rte): unknown name; choose from memory, cpu_counter, cpu_rate, memory_samples, cpu_samples",
+            DEFAULT.replace("[{{range}}]", "[{{ the range }}]"),
+            "metric #1 (memory): malformed placeholder in query; write them as {{name}}",
         ),
         (
-            DEFAULT.replace("  - name: cpu_rate\n", "  - name: memory\n"),
-            "metric #3 (memory): duplicate name (also metric #1)",
-        ),
-        (DEFAULT.replace("  - name: cpu_rate\n", "  - nme: cpu_rate\n"), "metric #3: missing 'name'"),
-        (
-            DEFAULT.replace("  - name: cpu_samples\n", "  - cpu_samples\n  - name: cpu_samples\n"),
-            "metric #5: expected a mapping with 'name' and 'query', got str",
+            DEFAULT.replace("  - name: cpu_counter\n", "  - name: cpu_countr\n"),
+            "metric #2 (cpu_countr): unknown name; choose from memory, cpu_counter",
         ),
         (
-            DEFAULT.replace(
-                '{{selector}}, container!="", container!="POD" }[{{window}}])\n  - name: cpu_samples',
-                'container!="" }[{{window}}])\n  - name: cpu_samples',
-            ),
-            "metric #4 (memory_samples): query lacks {{selector}}",
+            DEFAULT + "  - name: cpu_rate\n    query: sum(rate(x[{{range}}]))\n",
+            "metric #3 (cpu_rate): no longer used (the CPU peak is computed from cpu_counter's samples, "
+            "see docs/resources.md); remove it",
         ),
         (
-            DEFAULT.replace("  - name: cpu_samples\n", "  - name: cpu_samples\n    query: x\n"),
-            "not a valid YAML metric profile (duplicate key 'query' at line 40)",
+            DEFAULT.replace("  - name: cpu_counter\n", "  - name: memory\n"),
+            "metric #2 (memory): duplicate name (also metric #1)",
+        ),
+        (DEFAULT.replace("  - name: cpu_counter\n", "  - nme: cpu_counter\n"), "metric #2: missing 'name'"),
+        (
+            DEFAULT.replace("  - name: cpu_counter\n", "  - cpu_counter\n  - name: cpu_counter\n"),
+            "metric #2: expected a mapping with 'name' and 'query', got str",
+        ),
+        (
+            DEFAULT.replace("container_cpu_usage_seconds_total{ {{selector}}, ", "container_cpu_usage_seconds_total{ "),
+            "metric #2 (cpu_counter): query lacks {{selector}}",
+        ),
+        (
+            DEFAULT.replace("  - name: cpu_counter\n", "  - name: cpu_counter\n    query: x\n"),
+            "not a valid YAML metric profile (duplicate key 'query' at line 29)",
         ),
         (
             DEFAULT.replace("rate_window_s: 60", "rate_window_s: 0"),
@@ -104,13 +116,24 @@ def _without_query(text: str, metric: str) -> str:
         ),
         (
             DEFAULT.replace("rate_window_s: 60", "rate_window: 60"),
-            "unknown key 'rate_window'; expected name, description, rate_window_s, metrics",
+            "unknown key 'rate_window'; expected name, description, rate_window_s, scrape_job, spacing_query, metrics",
+        ),
+        (
+            DEFAULT.replace("  metrics_path: /metrics/cadvisor\n", "  metrics_path: [a]\n"),
+            "'scrape_job' must map label names to values, e.g. {job: kubelet}",
+        ),
+        (
+            DEFAULT.replace("scrape_job:\n  job: kubelet\n  metrics_path: /metrics/cadvisor\n", ""),
+            "metric memory: uses {{scrape_job}} but the profile has none",
+        ),
+        (
+            DEFAULT.replace("[{{range}}]", "[{{range}}:{{resolution}}]", 1),
+            "metric memory: uses {{resolution}}; add a spacing_query (a raw range selector)",
         ),
         (DEFAULT.replace("name: kube-prometheus-stack\n", ""), "missing 'name'"),
         (
-            DEFAULT[: DEFAULT.index("  - name: cpu_samples")],
-            "no metric named 'cpu_samples'; "
-            "every profile defines memory, cpu_counter, cpu_rate, memory_samples, cpu_samples",
+            DEFAULT[: DEFAULT.index("  - name: cpu_counter")],
+            "no metric named 'cpu_counter'; every profile defines memory, cpu_counter",
         ),
         ("metrics: []\n", "missing 'name'"),
         ("name: x\nrate_window_s: 60\nmetrics: []\n", "'metrics' must be a non-empty list"),
@@ -127,6 +150,7 @@ def _without_query(text: str, metric: str) -> str:
         "lacking-placeholder",
         "malformed-placeholder",
         "unknown-name",
+        "retired-name",
         "duplicate-name",
         "missing-name",
         "entry-not-a-mapping",
@@ -135,6 +159,9 @@ def _without_query(text: str, metric: str) -> str:
         "zero-rate-window",
         "rate-window-not-a-number",
         "unknown-top-key",
+        "bad-scrape-job",
+        "scrape-job-missing",
+        "resolution-without-spacing-query",
         "missing-profile-name",
         "metric-absent",
         "empty-profile",

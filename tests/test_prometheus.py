@@ -1,13 +1,16 @@
 """The Prometheus collector against a real Prometheus holding planted data (tests/prometheus.py).
 
 Every expected number is worked out by hand from the planted table. The window is [62, 242]
-(T0 offsets), scrape interval and step 5 s, rate window 30 s; queries run to 242 + 5 = 247.
+(T0 offsets), samples every 5 s, rate window 30 s; no scrape interval is given, the collector
+finds 5 s in the samples. Queries read [62 − 300, 242 + 300].
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -25,34 +28,32 @@ from retrain_bench.measure.prometheus import (
 )
 from retrain_bench.measure.promql import check_regex, duration, escape_for_promql, escape_re2, pod_matcher
 from retrain_bench.measure.stats import ResourceStats
-from tests.prometheus import GIB, MIB, T0, T1, free_port
+from tests.prometheus import GIB, MIB, T0, T1, container, free_port, running_prometheus
 
 WINDOW = Window(T0 + 62, T0 + 242)
 RUN_AB = Scope.for_run(["bench"], "ab")
 
-# cpu_seconds of run "ab", per container, from the counters' last value up to 247 (the sample at
-# 245) minus the value at 62 (the sample at 60):
-#   ab-n0-0  0.5·245 − 0.5·60                                   = 92.5
-#   ab-n1-0  born at 100: its last value, (180−100)+2            = 82     (2 s before the 1st scrape)
-#   ab-n2-0  36.25 − 15, then the reset: +1.25, then 25 − 1.25  = 46.25  (= 0.25 × 185, nothing lost)
-CPU_SECONDS = 92.5 + 82 + 46.25
-# Working set, summed at each step 62, 67, …, 242; each step holds 5 s, the one at 242 none:
-#   n0 100 + n2 50 MiB all along (180 s); n1 200 MiB at the 18 steps 102…187 (90 s): its samples
-#   at 100…180 count for the lookback of two scrape intervals, so the last one is still seen at
-#   187 and gone at 192; its 300 MiB spike at 150 shows at 152 only (157 sees the sample at 155).
+# cpu_seconds of run "ab", per container, the counters read linearly between samples at 62 and 242:
+#   ab-n0-0  0.5 × 180                                                   = 90
+#   ab-n1-0  born at 100 (first sample after 62): its first value 2, then 80 more to 180   = 82
+#   ab-n2-0  15.5 at 62 to 36.25 at 145, the reset: +1.25 at 150, then to 24.25 at 242  = 45 (= 0.25 × 180)
+CPU_SECONDS = 90 + 82 + 45
+# Working set summed over the containers present at each instant of [62, 242] (180 s):
+#   n0 100 + n2 50 MiB all along; n1 200 MiB from its first sample at 100 to half a spacing past
+#   its last (180 + 2.5), 300 MiB for the 5 s its spike sample at 150 holds.
 MEMORY_PEAK = (100 + 50 + 300) * MIB / GIB
-MEMORY_AVG = (150 * 180 + 200 * 90 + 100 * 5) * MIB / 180 / GIB
-# sum(rate([30s])) is exact wherever every 30 s window lies inside a steady stretch, e.g. 132…182:
-# 0.5 + 1.0 + 0.25 cores (the reset is corrected by rate itself). rate() extrapolation keeps every
-# other step below that.
+MEMORY_AVG = (150 * 180 + 200 * 82.5 + 100 * 5) * MIB / 180 / GIB
+# The largest growth over 30 s: any window inside [100, 180] sees 0.5 + 1.0 + 0.25 cores (n2's
+# reset corrected), and no window sees more.
 CPU_PEAK = 1750.0
-# 37 samples (65…245) for each always-running series, 17 for ab-n1-0; memory and CPU each.
-SAMPLES = 2 * (37 + 17 + 37)
+# Samples inside [62, 242]: 36 (65…240) for each always-running series, 17 (100…180) for ab-n1-0;
+# memory and CPU each.
+SAMPLES = 2 * (36 + 17 + 36)
 
 
 @pytest.fixture
 def settings(prometheus_url: str) -> PrometheusSettings:
-    return PrometheusSettings(prometheus_url, scrape_interval_s=5, rate_window_s=30)
+    return PrometheusSettings(prometheus_url, rate_window_s=30)
 
 
 def collect(settings: PrometheusSettings, scope: Scope, window: Window = WINDOW) -> ResourceStats:
@@ -75,15 +76,18 @@ def test_run_figures_match_the_planted_data(settings: PrometheusSettings) -> Non
     assert stats.samples == SAMPLES
     details = stats.details
     assert details["pods_seen"] == ["ab-n0-0", "ab-n1-0", "ab-n2-0"]  # not abc-1, xab-n0-0, nor "other"
-    assert (details["step_s"], details["rate_window_s"], details["lookback_s"]) == (5, 30, 10)
-    assert (details["query_start"], details["query_end"]) == (T0 + 62, T0 + 247)
+    assert (details["step_s"], details["rate_window_s"], details["scrape_interval_s"]) == (None, 30, None)
+    assert (details["query_start"], details["query_end"], details["chunks"]) == (T0 - 238, T0 + 542, 1)
     assert details["selector"] == 'namespace="bench",pod=~"(?:ab)-.*"'
-    assert details["queries"]["cpu_rate"] == (
-        'sum(rate(container_cpu_usage_seconds_total{ namespace="bench",pod=~"(?:ab)-.*",'
-        ' container!="", container!="POD" }[30s]))'
+    assert details["queries"]["cpu_counter"] == (
+        'container_cpu_usage_seconds_total{ namespace="bench",pod=~"(?:ab)-.*",'
+        ' job="kubelet",metrics_path="/metrics/cadvisor", container!="", container!="POD" }[780s]'
     )
-    assert details["series"] == {"memory": 3, "cpu_counter": 3, "cpu_rate": 1, "memory_samples": 3, "cpu_samples": 3}
-    assert details["samples"] == {"memory_samples": SAMPLES // 2, "cpu_samples": SAMPLES // 2}
+    # the spacing found in the samples (the fixture scrapes no target, so the targets API has none)
+    interval = {"interval_s": 5.0, "source": "samples", "targets_scrape_interval_s": None}
+    assert details["intervals"] == {"memory": interval, "cpu_counter": interval}
+    assert details["series"] == {"memory": 3, "cpu_counter": 3}
+    assert details["samples"] == {"memory": SAMPLES // 2, "cpu_counter": SAMPLES // 2}
 
 
 @pytest.mark.prometheus
@@ -91,7 +95,7 @@ def test_pod_level_and_pause_series_are_not_counted(settings: PrometheusSettings
     # ab-n0-0 also has container="" (1 GiB, 0.75 core) and container="POD" (64 MiB, 0.125 core).
     stats = collect(settings, Scope(("bench",), pods=("ab-n0-0",)))
     assert (stats.memory_peak_gib, stats.memory_avg_gib) == (100 * MIB / GIB, 100 * MIB / GIB)
-    assert stats.cpu_seconds == 92.5
+    assert stats.cpu_seconds == 90
     assert stats.cpu_peak_mcpu == pytest.approx(500, rel=1e-12)
     assert stats.details["series"]["cpu_counter"] == 1
 
@@ -99,7 +103,7 @@ def test_pod_level_and_pause_series_are_not_counted(settings: PrometheusSettings
 @pytest.mark.prometheus
 @pytest.mark.parametrize(
     ("pod", "cpu_seconds"),
-    [("ab-n1-0", 82.0), ("ab-n2-0", 46.25)],
+    [("ab-n1-0", 82.0), ("ab-n2-0", 45.0)],
     ids=["born-in-the-window", "counter-reset"],
 )
 def test_counter_deltas(settings: PrometheusSettings, pod: str, cpu_seconds: float) -> None:
@@ -123,13 +127,24 @@ def test_a_finished_pod_does_not_linger_under_the_default_lookback(settings: Pro
     with PrometheusApi(settings.url) as api:
         (series,) = api.query(plain, T0 + 222).series
     assert series.points[0][1] == 350 * MIB
-    # … while the collector counts it only for one scrape interval after its last sample.
+    # … while the collector counts it only up to half a spacing past its last sample (182.5).
     stats = collect(settings, RUN_AB, Window(T0 + 192, T0 + 232))
     assert stats.memory_peak_gib == stats.memory_avg_gib == 150 * MIB / GIB
     assert stats.details["pods_seen"] == ["ab-n0-0", "ab-n2-0"]
-    # Its counter lingers too, but constant: it adds nothing. n0 and n2 add 0.75 core from their
-    # samples at 190 to those at 235 (the query runs to 232 + 5).
-    assert stats.cpu_seconds == 0.75 * 45
+    # Its counter ends too: n0 and n2 add 0.75 core over the 40 s.
+    assert stats.cpu_seconds == pytest.approx(0.75 * 40, rel=1e-12)
+    # A window ending at 181, before n1's 182.5, counts it to the end: over [62, 181] (119 s),
+    # n0 + n2 150 MiB throughout, n1 200 MiB from 100 to 181 plus 100 MiB more for its spike's 5 s.
+    edge = collect(settings, RUN_AB, Window(T0 + 62, T0 + 181))
+    assert edge.memory_avg_gib == pytest.approx((150 * 119 + 200 * 81 + 100 * 5) * MIB / 119 / GIB, rel=1e-12)
+
+
+def test_long_windows_are_read_in_chunks_with_the_same_figures(settings: PrometheusSettings) -> None:
+    chunked = dataclasses.replace(settings, chunk_s=47)
+    whole, parts = collect(settings, RUN_AB), collect(chunked, RUN_AB)
+    assert parts.details["chunks"] == 17  # 780 s of reading in 47 s pieces
+    for figure in ("memory_peak_gib", "memory_avg_gib", "cpu_seconds", "cpu_peak_mcpu", "samples"):
+        assert getattr(parts, figure) == pytest.approx(getattr(whole, figure), rel=1e-12), figure
 
 
 @pytest.mark.prometheus
@@ -144,12 +159,12 @@ def test_a_run_pattern_is_anchored(settings: PrometheusSettings) -> None:
 def test_names_with_regex_metacharacters_are_escaped(settings: PrometheusSettings) -> None:
     # Unescaped, "r.n+1-.*" would also take rxnn1-0 (3 cores, 1 GiB).
     run = collect(settings, Scope.for_run(["escapes"], "r.n+1"))
-    assert (run.cpu_seconds, run.memory_peak_gib) == (92.5, 10 * MIB / GIB)
+    assert (run.cpu_seconds, run.memory_peak_gib) == (90, 10 * MIB / GIB)
     assert run.details["pods_seen"] == ["r.n+1-0"]
     # A quote, a backslash, a space and parentheses; q"uo\te (1)-00 must not match (anchoring).
     pod = 'q"uo\\te (1)-0'
     exact = collect(settings, Scope(("escapes",), pods=(pod,)))
-    assert (exact.cpu_seconds, exact.memory_peak_gib) == (46.25, 20 * MIB / GIB)
+    assert (exact.cpu_seconds, exact.memory_peak_gib) == (45, 20 * MIB / GIB)
     assert exact.details["pods_seen"] == [pod]
     assert exact.details["pods_not_seen"] == []
 
@@ -158,7 +173,7 @@ def test_names_with_regex_metacharacters_are_escaped(settings: PrometheusSetting
 def test_several_namespaces_and_an_exact_pod_list(settings: PrometheusSettings) -> None:
     # "other" also has an ab-n0-0 (8 cores): it is not one of the namespaces, so it stays out.
     stats = collect(settings, Scope(("bench", "escapes"), pods=("ab-n0-0", "r.n+1-0", "gone-0")))
-    assert stats.cpu_seconds == 92.5 + 92.5
+    assert stats.cpu_seconds == 90 + 90
     assert stats.details["pods_seen"] == ["ab-n0-0", "r.n+1-0"]
     assert stats.details["pods_not_seen"] == ["gone-0"]
 
@@ -179,7 +194,7 @@ def test_no_pod_of_the_run_is_zero_but_no_data_is_null(settings: PrometheusSetti
         "memory_avg_gib": reason.format("memory"),
         "cpu_seconds": reason.format("cpu_counter"),
         "cpu_avg_mcpu": reason.format("cpu_counter"),
-        "cpu_peak_mcpu": reason.format("cpu_rate"),
+        "cpu_peak_mcpu": reason.format("cpu_counter"),
     }
     assert unknown.memory_peak_gib is unknown.cpu_seconds is unknown.cpu_peak_mcpu is None
 
@@ -189,7 +204,7 @@ def test_a_metric_prometheus_lacks_is_null_the_others_stay(settings: PrometheusS
     profile = load_profile()
     text = re.sub(r"container_memory_working_set_bytes", "container_memory_rss", _profile_yaml())
     path = _write(tmp_path, text)
-    lacking = PrometheusSettings(settings.url, scrape_interval_s=5, rate_window_s=30, profile=load_profile(path))
+    lacking = PrometheusSettings(settings.url, rate_window_s=30, profile=load_profile(path))
     stats = collect(lacking, RUN_AB)
     assert stats.memory_peak_gib is None and stats.memory_avg_gib is None
     assert stats.missing["memory_peak_gib"] == "Prometheus has no memory data for namespace(s) bench in the window"
@@ -200,13 +215,11 @@ def test_a_metric_prometheus_lacks_is_null_the_others_stay(settings: PrometheusS
 
 @pytest.mark.prometheus
 def test_bad_promql_is_a_query_error_naming_the_metric(settings: PrometheusSettings, tmp_path: Path) -> None:
-    text = _profile_yaml().replace("sum(rate(", "sum(rate((", 1)
-    broken = PrometheusSettings(
-        settings.url, scrape_interval_s=5, rate_window_s=30, profile=load_profile(_write(tmp_path, text))
-    )
+    text = _profile_yaml().replace("container_cpu_usage_seconds_total{", "container_cpu_usage_seconds_total({", 1)
+    broken = PrometheusSettings(settings.url, rate_window_s=30, profile=load_profile(_write(tmp_path, text)))
     with pytest.raises(
         PrometheusQueryError,
-        match=r"^metric cpu_rate: Prometheus at http://127\.0\.0\.1:\d+ rejected the query \(bad_data: ",
+        match=r"^metric cpu_counter: Prometheus at http://127\.0\.0\.1:\d+ rejected the query \(bad_data: ",
     ):
         collect(broken, RUN_AB)
 
@@ -215,14 +228,14 @@ def test_bad_promql_is_a_query_error_naming_the_metric(settings: PrometheusSetti
 def test_credentials_never_reach_details_or_errors(prometheus_url: str) -> None:
     # Prometheus without auth ignores the Authorization header: the query works.
     with_secret = prometheus_url.replace("http://", "http://alice:s3cr%40t@")
-    stats = collect(PrometheusSettings(with_secret, scrape_interval_s=5, rate_window_s=30), RUN_AB)
+    stats = collect(PrometheusSettings(with_secret, rate_window_s=30), RUN_AB)
     assert stats.cpu_seconds == CPU_SECONDS
     assert stats.details["prometheus"] == prometheus_url.replace("http://", "http://***@")
     dumped = json.dumps(stats.as_dict())
     assert "s3cr" not in dumped and "alice" not in dumped
 
     closed = f"http://alice:s3cr%40t@127.0.0.1:{free_port()}"
-    settings = PrometheusSettings(closed, scrape_interval_s=5, rate_window_s=30)
+    settings = PrometheusSettings(closed, rate_window_s=30)
     with pytest.raises(PrometheusUnavailable) as caught:
         collect(settings, RUN_AB)
     message = str(caught.value)
@@ -250,10 +263,8 @@ def test_tls_and_wrong_paths_are_clear_errors(prometheus_url: str) -> None:
     )
 
 
-def test_settings_refuse_a_step_or_rate_window_that_would_miss_samples() -> None:
+def test_settings_refuse_a_rate_window_too_short_for_the_interval_given() -> None:
     url = "http://127.0.0.1:9090"
-    with pytest.raises(BenchError, match=r"^step: 10 s is larger than the scrape interval 5 s; samples would be"):
-        PrometheusSettings(url, scrape_interval_s=5, step_s=10)
     with pytest.raises(BenchError, match=r"^rate window: 8 s is shorter than two scrape intervals \(10 s\)"):
         PrometheusSettings(url, scrape_interval_s=5, rate_window_s=8)
     with pytest.raises(BenchError, match=r"^Prometheus URL 'ftp://\*\*\*@h' must be http\(s\)://"):
@@ -323,7 +334,7 @@ def test_collector_reuses_one_session_for_many_windows(settings: PrometheusSetti
     with PrometheusCollector(settings) as collector:
         first = collector.collect(WINDOW, RUN_AB)
         second = collector.collect(Window(T0 + 192, T0 + 232), RUN_AB)
-    assert (first.cpu_seconds, second.cpu_seconds) == (CPU_SECONDS, 0.75 * 45)
+    assert (first.cpu_seconds, second.cpu_seconds) == (CPU_SECONDS, pytest.approx(0.75 * 40, rel=1e-12))
 
 
 def _profile_yaml() -> str:
@@ -334,3 +345,24 @@ def _write(tmp_path: Path, text: str) -> str:
     path = tmp_path / "profile.yaml"
     path.write_text(text)
     return str(path)
+
+
+@pytest.mark.prometheus
+def test_without_two_samples_of_any_series_the_targets_api_interval_is_used(tmp_path: Path) -> None:
+    # One sample per container cannot tell a spacing; the server scrapes the kubelet's cAdvisor
+    # endpoint every 10 s (a closed port: the target is listed whatever its health).
+    job = (
+        "  - job_name: kubelet-cadvisor\n    scrape_interval: 10s\n    metrics_path: /metrics/cadvisor\n"
+        f'    static_configs: [{{targets: ["127.0.0.1:{free_port()}"], labels: {{job: kubelet}}}}]\n'
+    )
+    lone = container("lone", "lone-0", "main", times=[100], cpu=lambda t: 1.0, memory=64 * MIB)
+    with running_prometheus(tmp_path, lone, scrape_configs=job) as url, PrometheusApi(url) as api:
+        deadline = time.monotonic() + 15
+        while not api.get("/api/v1/targets?state=active").get("activeTargets") and time.monotonic() < deadline:
+            time.sleep(0.2)  # the scrape manager applies targets on a 5 s tick
+        stats = collect(PrometheusSettings(url), Scope(("lone",)), Window(T0 + 50, T0 + 150))
+    interval = {"interval_s": 10.0, "source": "targets API scrapeInterval", "targets_scrape_interval_s": 10.0}
+    assert stats.details["intervals"]["memory"] == interval
+    # its one sample at 100 holds half of those 10 s: 64 MiB for 5 s of the 100
+    assert stats.memory_avg_gib == pytest.approx(64 * MIB * 5 / 100 / GIB, rel=1e-12)
+    assert stats.cpu_seconds == 1.0  # born inside the window: its first value

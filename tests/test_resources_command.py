@@ -34,8 +34,6 @@ def planted(url: str, *extra: str) -> list[str]:
         START,
         "--end",
         END,
-        "--scrape-interval",
-        "5",
         "--rate-window",
         "30",
         *extra,
@@ -57,12 +55,12 @@ def test_json_output(prometheus_url: str, capsys: pytest.CaptureFixture[str]) ->
         "samples",
     ]
     assert document["memory_peak_gib"] == 450 * MIB / GIB
-    # see test_prometheus.py for the working: (150·180 + 200·90 + 100·5) MiB·s over 180 s
-    assert document["memory_avg_gib"] == pytest.approx(45500 * MIB / 180 / GIB, rel=1e-12)
+    # see test_prometheus.py for the working: (150·180 + 200·82.5 + 100·5) MiB·s over 180 s
+    assert document["memory_avg_gib"] == pytest.approx(44000 * MIB / 180 / GIB, rel=1e-12)
     assert document["cpu_peak_mcpu"] == pytest.approx(1750, rel=1e-12)
-    assert document["cpu_avg_mcpu"] == pytest.approx(1000 * 220.75 / 180, rel=1e-12)
-    assert document["cpu_seconds"] == 220.75
-    assert document["samples"] == 182
+    assert document["cpu_avg_mcpu"] == pytest.approx(1000 * 217 / 180, rel=1e-12)
+    assert document["cpu_seconds"] == 217  # 90 + 82 + 45
+    assert document["samples"] == 178
 
 
 @pytest.mark.prometheus
@@ -84,7 +82,7 @@ def test_json_output_names_what_is_missing(prometheus_url: str, capsys: pytest.C
             "memory_avg_gib": reason.format("memory"),
             "cpu_seconds": reason.format("cpu_counter"),
             "cpu_avg_mcpu": reason.format("cpu_counter"),
-            "cpu_peak_mcpu": reason.format("cpu_rate"),
+            "cpu_peak_mcpu": reason.format("cpu_counter"),
         },
     }
 
@@ -96,13 +94,15 @@ def test_table_output(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -
     assert out == (
         f"prometheus   {prometheus_url}\n"
         'selector     namespace="bench",pod=~"ab-.*"\n'
-        "window       2024-01-01T00:01:02Z + 180 s, step 5 s\n"
+        "window       2024-01-01T00:01:02Z + 180 s\n"
+        "interval     memory 5 s (samples)\n"
+        "interval     cpu_counter 5 s (samples)\n"
         "memory peak  0.439 GiB\n"
-        "memory avg   0.247 GiB\n"
+        "memory avg   0.239 GiB\n"
         "cpu peak     1750 mCPU (rate over 30 s)\n"
-        "cpu avg      1226 mCPU\n"
-        "cpu seconds  220.75 s\n"
-        "samples      182\n"
+        "cpu avg      1206 mCPU\n"
+        "cpu seconds  217.00 s\n"
+        "samples      178\n"
         "pods seen    3\n"
     )
 
@@ -113,7 +113,7 @@ def test_pods_by_name(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -
     del args[args.index("--pod-regex") : args.index("--pod-regex") + 2]
     code, out, _ = run(capsys, *args)
     assert code == 0
-    assert json.loads(out)["cpu_seconds"] == 92.5 + 46.25
+    assert json.loads(out)["cpu_seconds"] == 90 + 45
 
 
 @pytest.mark.parametrize(
@@ -138,7 +138,12 @@ def test_pods_by_name(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -
         ({"--prometheus": "127.0.0.1:9090"}, "Prometheus URL '127.0.0.1:9090' must be http(s)://host[:port][/path]"),
         ({"--prometheus": "http://h:port"}, "Prometheus URL 'http://h:port' cannot be parsed"),
         ({"--step": "0"}, "--step: '0' must be a positive number of seconds"),
-        ({"--step": "10"}, "step: 10 s is larger than the scrape interval 5 s; samples would be skipped"),
+        ({"--scrape-interval": "0"}, "--scrape-interval: '0' must be a positive number of seconds"),
+        (
+            {"--scrape-interval": "20"},
+            "rate window: 30 s is shorter than two scrape intervals (40 s); "
+            "a window needs two samples of each container",
+        ),
         (
             {"--metrics-profile": "/nonexistent.yaml"},
             "/nonexistent.yaml: cannot read the metric profile (No such file or directory)",
@@ -152,7 +157,8 @@ def test_pods_by_name(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -
         "no-scheme",
         "bad-port",
         "zero-step",
-        "step-too-large",
+        "zero-interval",
+        "interval-too-large-for-the-rate-window",
         "no-profile",
     ],
 )

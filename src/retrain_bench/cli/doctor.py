@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import yaml
-
 from retrain_bench.cluster.endpoints import ClusterEndpoints
 from retrain_bench.cluster.options import ClusterOptions, add_cluster_options, parse_cluster_options
 from retrain_bench.errors import BenchError, PrometheusError
@@ -36,9 +34,13 @@ class Check:
 
 
 def prometheus_checks(
-    api: PrometheusApi, namespaces: Sequence[str], now: Callable[[], float] = time.time
+    api: PrometheusApi,
+    namespaces: Sequence[str],
+    now: Callable[[], float] = time.time,
+    scrape_interval_s: float | None = None,
 ) -> list[Check]:
-    """Prometheus answering, its scrape interval, cAdvisor series per namespace, node-exporter, skew."""
+    """Prometheus answering, the cAdvisor and node-exporter scrape intervals (against a given
+    ``--scrape-interval``), cAdvisor series per namespace, node-exporter, skew."""
     where = api.redacted_url
     try:
         build = api.get("/api/v1/status/buildinfo")
@@ -52,7 +54,7 @@ def prometheus_checks(
             Check("clock skew to Prometheus", False, skipped),
         ]
     checks = [Check("Prometheus answers", True, f"{where}, version {build.get('version', '?')}")]
-    checks.append(_scrape_interval(api))
+    checks.extend(_scrape_intervals(api, scrape_interval_s))
     at = now()
     for ns in namespaces:
         query = f'count(container_cpu_usage_seconds_total{{namespace="{ns}",container!=""}})'
@@ -87,20 +89,34 @@ def _count(api: PrometheusApi, query: str, at: float) -> int:
     return int(sum(point[1] for series in answer.series for point in series.points))
 
 
-def _scrape_interval(api: PrometheusApi) -> Check:
-    try:
-        config = yaml.safe_load(api.get("/api/v1/status/config").get("yaml", "")) or {}
-    except (PrometheusError, yaml.YAMLError) as exc:
-        return Check("scrape interval", False, f"cannot read the configuration: {exc}")
-    interval = (config.get("global") or {}).get("scrape_interval", "1m (Prometheus's default)")
-    jobs = {
-        job.get("job_name"): job.get("scrape_interval")
-        for job in config.get("scrape_configs") or []
-        if "cadvisor" in str(job.get("job_name", "")) or "kubelet" in str(job.get("job_name", ""))
-    }
-    own = ", ".join(f"{name} {value or interval}" for name, value in jobs.items())
-    detail = f"global {interval}" + (f"; {own}" if own else "")
-    return Check("scrape interval", True, detail + " (pass it as --scrape-interval)")
+def _scrape_intervals(api: PrometheusApi, given: float | None) -> list[Check]:
+    """Per job the profiles read (cAdvisor, node-exporter): the targets' scrapeInterval, and whether a
+    given --scrape-interval agrees with it (the collector finds the spacing itself without one)."""
+    from retrain_bench.measure.profile import default_profile_path, load_profile
+    from retrain_bench.measure.prometheus import job_intervals
+
+    checks = []
+    for label, profile in (
+        ("cAdvisor", load_profile()),
+        ("node-exporter", load_profile(default_profile_path().with_name("node-exporter.yaml"))),
+    ):
+        job = ", ".join(f"{k}={v}" for k, v in profile.scrape_job.items())
+        found = sorted({v for k, v in job_intervals(api, profile.scrape_job).items() if k != "max"})
+        if not found:
+            detail = f"no active target with {job}: the collector takes the spacing from the samples"
+            checks.append(Check(f"{label} scrape interval", True, detail))
+            continue
+        shown = ", ".join(f"{v:g}s" for v in found)
+        agrees = given is None or found == [given]
+        checks.append(
+            Check(
+                f"{label} scrape interval",
+                agrees,
+                f"{shown} ({job})" + ("" if given is None else f"; --scrape-interval {given:g}s"),
+                f"drop --scrape-interval (the spacing is found from the samples) or give {shown}",
+            )
+        )
+    return checks
 
 
 def _skew(api: PrometheusApi, now: Callable[[], float]) -> Check:
@@ -121,7 +137,9 @@ def _skew(api: PrometheusApi, now: Callable[[], float]) -> Check:
     )
 
 
-def cluster_checks(options: ClusterOptions, platforms: Sequence[str] = ("flyte", "kfp")) -> list[Check]:
+def cluster_checks(
+    options: ClusterOptions, platforms: Sequence[str] = ("flyte", "kfp"), scrape_interval_s: float | None = None
+) -> list[Check]:
     """Everything between this machine and a cluster run of ``platforms``, in the order it is needed."""
     from retrain_bench.cluster.apis import flyte_api_check, kfp_api_check
     from retrain_bench.cluster.errors import ClusterError
@@ -227,7 +245,8 @@ def cluster_checks(options: ClusterOptions, platforms: Sequence[str] = ("flyte",
                     *(options.flyte_namespaces() if "flyte" in platforms else ()),
                     *(options.kfp_namespaces() if "kfp" in platforms else ()),
                 ]
-                checks.extend(prometheus_checks(api, list(dict.fromkeys(namespaces))))
+                namespaces = list(dict.fromkeys(namespaces))
+                checks.extend(prometheus_checks(api, namespaces, scrape_interval_s=scrape_interval_s))
     finally:
         endpoints.close()
     return checks
@@ -251,6 +270,9 @@ def add_doctor_command(commands: Any) -> None:
     parser.add_argument(
         "--platform", default="flyte,kfp", metavar="LIST", help="check only these platforms (flyte, kfp). Default: both"
     )
+    parser.add_argument(
+        "--scrape-interval", default=None, metavar="SECONDS", help="the override to check, if you give one"
+    )
     parser.set_defaults(run=_run_doctor)
 
 
@@ -260,7 +282,9 @@ def _run_doctor(args: Any) -> int:
     unknown = [p for p in platforms if p not in ("flyte", "kfp")]
     if unknown or not platforms:
         raise BenchError(f"--platform: {', '.join(map(repr, unknown)) or 'nothing'} given; choose from flyte, kfp")
-    checks = cluster_checks(options, platforms)
+    from retrain_bench.measure.scopes import scrape_interval_s
+
+    checks = cluster_checks(options, platforms, scrape_interval_s(args.scrape_interval))
     for check in checks:
         print(check.line())
     failed = sum(not c.ok for c in checks)

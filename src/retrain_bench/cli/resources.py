@@ -39,11 +39,15 @@ def add_resources_command(commands: argparse._SubParsersAction[argparse.Argument
     pods.add_argument("--pod", action="append", metavar="NAME", help="an exact pod name (repeatable)")
     parser.add_argument("--start", required=True, metavar="T", help="ISO-8601 time with a zone, or unix seconds")
     parser.add_argument("--end", required=True, metavar="T", help="ISO-8601 time with a zone, or unix seconds")
-    parser.add_argument("--scrape-interval", default="30", metavar="SECONDS", help="of the cAdvisor job (default 30)")
-    parser.add_argument("--step", metavar="SECONDS", help="range query step (default: the scrape interval)")
+    parser.add_argument(
+        "--scrape-interval", metavar="SECONDS", help="override the sample spacing (default: found from the samples)"
+    )
+    parser.add_argument("--step", metavar="SECONDS", help="evaluate the CPU peak on this grid (default: every sample)")
     parser.add_argument("--rate-window", metavar="SECONDS", help="window of the CPU peak (default: the profile's)")
     parser.add_argument(
-        "--lookback", metavar="SECONDS", help="how long a container's last sample counts (default: scrape interval)"
+        "--lookback",
+        metavar="SECONDS",
+        help="how long past its last sample a container counts (default: half a spacing)",
     )
     parser.add_argument(
         "--metrics-profile", metavar="FILE", help="YAML metric profile (default: kube-prometheus-stack)"
@@ -70,7 +74,7 @@ def cmd_resources(args: argparse.Namespace) -> int:
     )
     settings = PrometheusSettings(
         args.prometheus,
-        scrape_interval_s=_seconds(args.scrape_interval, "--scrape-interval") or 30.0,
+        scrape_interval_s=_seconds(args.scrape_interval, "--scrape-interval"),
         step_s=_seconds(args.step, "--step"),
         rate_window_s=_seconds(args.rate_window, "--rate-window"),
         lookback_s=_seconds(args.lookback, "--lookback"),
@@ -139,7 +143,11 @@ def render_table(stats: ResourceStats, window: Window) -> str:
     head = [
         f"prometheus   {details.get('prometheus', '?')}",
         f"selector     {details.get('selector', '?')}",
-        f"window       {window.start_iso} + {window.duration_s:g} s, step {details.get('step_s', 0):g} s",
+        f"window       {window.start_iso} + {window.duration_s:g} s",
+        *(
+            f"interval     {name} {i['interval_s']:g} s ({i['source']})"
+            for name, i in details.get("intervals", {}).items()
+        ),
     ]
     lines = head + [f"{name:<12} {value}" for name, value in rows]
     lines += [f"missing      {key}: {reason}" for key, reason in stats.missing.items()]

@@ -51,7 +51,7 @@ class PrometheusChoice:
     profile: str | None
     insecure_skip_verify: bool
     nodes: bool
-    scrape_interval_s: float
+    scrape_interval_s: float | None
 
 
 @dataclasses.dataclass

@@ -4,14 +4,17 @@ A profile is a YAML file::
 
     name: kube-prometheus-stack
     rate_window_s: 60
+    scrape_job: {job: kubelet, metrics_path: /metrics/cadvisor}
     metrics:
-      - name: cpu_rate
-        query: sum(rate(container_cpu_usage_seconds_total{ {{selector}} }[{{rate_window}}]))
+      - name: memory
+        query: container_memory_working_set_bytes{ {{selector}}, {{scrape_job}}, container!="" }[{{range}}]
 
 Every metric named in ``METRICS`` must be there exactly once, with a query using the
-placeholders below. Loading is strict: unknown or duplicate keys, unknown names and unknown
-placeholders fail with a ``ProfileError`` naming the file and the entry
-("metric #3 (cpu_rate): missing 'query'").
+placeholders below. Each query is evaluated as an instant query at the end of each chunk of the
+window and must return raw samples (a range selector, or a subquery for joins); the collector
+computes every figure from them (``samples.py``). Loading is strict: unknown or duplicate keys,
+unknown names and unknown placeholders fail with a ``ProfileError`` naming the file and the entry
+("metric #2 (cpu_counter): missing 'query'").
 """
 
 from __future__ import annotations
@@ -28,42 +31,44 @@ from typing import Any
 import yaml
 
 from retrain_bench.errors import ProfileError
+from retrain_bench.measure.promql import escape_for_promql
 
 DEFAULT_PROFILE = "kube-prometheus-stack"
 
 #: Placeholders a query may use, and what the collector puts there.
 PLACEHOLDERS: Mapping[str, str] = {
     "selector": 'label matchers for the scope, e.g. namespace="ns",pod=~"run-.*" (no braces)',
-    "rate_window": "the rate window as a PromQL duration, e.g. 60s",
-    "lookback": "how long a container's last sample still counts, e.g. 30s (one scrape interval)",
-    "window": "the whole query range [start, end + one scrape interval] as a PromQL duration",
+    "range": "the chunk's length as a PromQL duration, e.g. 3600s: the range of the selector",
+    "resolution": "the sample spacing found for the profile (a subquery's step), e.g. 30s",
+    "scrape_job": 'the profile\'s scrape_job as label matchers, e.g. job="kubelet",metrics_path="/metrics/cadvisor"',
 }
 
 #: The metrics every profile defines: what the query must return, and its required placeholders.
 METRICS: Mapping[str, tuple[str, frozenset[str]]] = {
     "memory": (
-        "range query; one series per container, bytes; the collector sums them",
-        frozenset({"selector"}),
+        "raw samples over {{range}}: one series per container (or node), bytes; the collector sums them",
+        frozenset({"selector", "range"}),
     ),
     "cpu_counter": (
-        "range query; one series per container, the cumulative CPU seconds counter",
-        frozenset({"selector"}),
-    ),
-    "cpu_rate": (
-        "range query; CPU cores over the rate window, summed over the scope",
-        frozenset({"selector", "rate_window"}),
-    ),
-    "memory_samples": (
-        "instant query at the end of the range; raw memory samples per series",
-        frozenset({"selector", "window"}),
-    ),
-    "cpu_samples": (
-        "instant query at the end of the range; raw CPU counter samples per series",
-        frozenset({"selector", "window"}),
+        "raw samples over {{range}}: one series per container (or node), the cumulative CPU seconds counter",
+        frozenset({"selector", "range"}),
     ),
 }
+#: Metric names of the step-based profiles before raw samples: refused with what replaced them.
+RETIRED = {
+    "cpu_rate": "the CPU peak is computed from cpu_counter's samples",
+    "memory_samples": "sample counts come from the samples themselves",
+    "cpu_samples": "sample counts come from the samples themselves",
+}
 
-_PROFILE_KEYS = {"name": True, "description": False, "rate_window_s": True, "metrics": True}
+_PROFILE_KEYS = {
+    "name": True,
+    "description": False,
+    "rate_window_s": True,
+    "scrape_job": False,
+    "spacing_query": False,
+    "metrics": True,
+}
 _METRIC_KEYS = {"name": True, "description": False, "query": True}
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
@@ -75,6 +80,9 @@ class MetricQuery:
     name: str
     query: str
     description: str = ""
+
+    def uses(self, placeholder: str) -> bool:
+        return placeholder in _PLACEHOLDER.findall(self.query)
 
     def render(self, values: Mapping[str, str]) -> str:
         """The query with every placeholder replaced."""
@@ -91,9 +99,16 @@ class MetricProfile:
     metrics: tuple[MetricQuery, ...]
     source: str
     sha256: str
+    #: The labels of the one scrape job the series come from (Prometheus's targets carry them too).
+    scrape_job: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: A raw range selector whose spacing gives {{resolution}} (profiles that join in a subquery).
+    spacing_query: MetricQuery | None = None
 
     def metric(self, name: str) -> MetricQuery:
         return next(m for m in self.metrics if m.name == name)
+
+    def scrape_job_matchers(self) -> str:
+        return ",".join(f'{k}="{escape_for_promql(v)}"' for k, v in self.scrape_job.items())
 
 
 def default_profile_path() -> Path:
@@ -154,7 +169,36 @@ def _parse(document: Any, source: str, sha256: str) -> MetricProfile:
         raise ProfileError(
             f"{source}: no metric named {', '.join(map(repr, absent))}; every profile defines {', '.join(METRICS)}"
         )
-    return MetricProfile(name.strip(), description.strip(), float(rate_window), tuple(metrics), source, sha256)
+    scrape_job = document.get("scrape_job", {})
+    if not isinstance(scrape_job, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) and v for k, v in scrape_job.items()
+    ):
+        raise ProfileError(f"{source}: 'scrape_job' must map label names to values, e.g. {{job: kubelet}}")
+    spacing = document.get("spacing_query")
+    spacing_query = None
+    if spacing is not None:
+        if not isinstance(spacing, str) or not spacing.strip():
+            raise ProfileError(f"{source}: 'spacing_query' must be a non-empty string")
+        _check_placeholders(spacing, frozenset({"selector", "range"}), f"{source}: spacing_query")
+        spacing_query = MetricQuery("spacing_query", spacing.strip())
+    for metric in metrics if spacing_query is None else [*metrics, spacing_query]:
+        used = set(_PLACEHOLDER.findall(metric.query))
+        if "scrape_job" in used and not scrape_job:
+            raise ProfileError(f"{source}: metric {metric.name}: uses {{{{scrape_job}}}} but the profile has none")
+        if "resolution" in used and spacing_query is None:
+            raise ProfileError(
+                f"{source}: metric {metric.name}: uses {{{{resolution}}}}; add a spacing_query (a raw range selector)"
+            )
+    return MetricProfile(
+        name.strip(),
+        description.strip(),
+        float(rate_window),
+        tuple(metrics),
+        source,
+        sha256,
+        dict(scrape_job),
+        spacing_query,
+    )
 
 
 def _parse_metric(entry: Any, where: str) -> MetricQuery:
@@ -164,6 +208,8 @@ def _parse_metric(entry: Any, where: str) -> MetricQuery:
     if not isinstance(name, str) or not name:
         raise ProfileError(f"{where}: missing 'name'" if name is None else f"{where}: 'name' must be a string")
     where = f"{where} ({name})"
+    if name in RETIRED:
+        raise ProfileError(f"{where}: no longer used ({RETIRED[name]}, see docs/resources.md); remove it")
     if name not in METRICS:
         raise ProfileError(f"{where}: unknown name; choose from {', '.join(METRICS)}")
     _check_keys(entry, _METRIC_KEYS, where)
@@ -172,6 +218,11 @@ def _parse_metric(entry: Any, where: str) -> MetricQuery:
         raise ProfileError(f"{where}: 'query' must be a non-empty string")
     if not isinstance(description, str):
         raise ProfileError(f"{where}: 'description' must be a string")
+    _check_placeholders(query, METRICS[name][1], where)
+    return MetricQuery(name, query.strip(), description.strip())
+
+
+def _check_placeholders(query: str, required: frozenset[str], where: str) -> None:
     used = set(_PLACEHOLDER.findall(query))
     unknown = sorted(used - PLACEHOLDERS.keys())
     if unknown:
@@ -180,10 +231,9 @@ def _parse_metric(entry: Any, where: str) -> MetricQuery:
     leftover = _PLACEHOLDER.sub("", query)
     if "{{" in leftover or "}}" in leftover:
         raise ProfileError(f"{where}: malformed placeholder in query; write them as {{{{name}}}}")
-    lacking = sorted(METRICS[name][1] - used)
+    lacking = sorted(required - used)
     if lacking:
         raise ProfileError(f"{where}: query lacks {', '.join('{{' + p + '}}' for p in lacking)}")
-    return MetricQuery(name, query.strip(), description.strip())
 
 
 def _check_keys(mapping: dict[Any, Any], keys: Mapping[str, bool], where: str) -> None:

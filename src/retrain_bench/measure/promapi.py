@@ -93,6 +93,10 @@ class PrometheusApi:
         form = {"query": query} if time is None else {"query": query, "time": _num(time)}
         return _series(self._post("/api/v1/query", form), "vector")
 
+    def samples(self, query: str, time: float) -> Answer:
+        """An instant query returning a range vector (``metric[5m]``, a subquery): raw samples per series."""
+        return _series(self._post("/api/v1/query", {"query": query, "time": _num(time)}), "matrix")
+
     def get(self, path: str) -> dict[str, Any]:
         """A GET of the API (``/api/v1/status/buildinfo``, ``/api/v1/status/config``): the body's data."""
         data: dict[str, Any] = self._post(path, None)["data"]

@@ -1,35 +1,47 @@
-"""Cluster resources of one window in one scope, from Prometheus, as a ``ResourceStats``.
+"""Cluster resources of one window in one scope, from Prometheus's raw samples, as a ``ResourceStats``.
 
-The figures (DESIGN.md, "Resources") and how they are read from the profile's queries, all run
-over ``[start, end + one scrape interval]`` with a step no larger than the scrape interval:
+The profile's queries are range selectors (or, for joins, subqueries) evaluated as instant
+queries at the end of each chunk of ``[start − margin, end + margin]``; every figure is computed
+from the returned samples in ``samples.py`` (DESIGN.md, "Resources"; docs/resources.md):
 
-- ``cpu_seconds``: per container series, the counter's last value in the range minus its value
-  at ``start`` (0 for a container born inside the window), adding the value after each reset.
+- ``memory_peak_gib`` / ``memory_avg_gib``: max and time-weighted mean over ``[start, end]`` of
+  the working sets summed over the containers present at each instant. A container is present
+  from its first sample to its last plus half its own spacing, whatever the server's lookback
+  and whether or not staleness markers were written.
+- ``cpu_seconds``: per container, the reset-corrected counter's growth inside the window
+  (linear between samples; a container born inside counts its first value).
 - ``cpu_avg_mcpu``: ``1000 × cpu_seconds / (end − start)``.
-- ``cpu_peak_mcpu``: the largest summed rate over the rate window at any step of the range.
-- ``memory_peak_gib`` / ``memory_avg_gib``: max and time-weighted mean, over the steps inside
-  ``[start, end]``, of the per-container working sets summed here. A container's last sample
-  counts for the profile's lookback (two scrape intervals by default), not for the server's
-  5-minute lookback, so a finished pod does not linger in the sum.
+- ``cpu_peak_mcpu``: the largest summed growth over the rate window ending inside the window.
 
-The extra scrape interval lets the samples that report the window's last seconds arrive. Inside
-the window, no pod of the scope means 0; no data for the namespaces at all (wrong namespace,
-metric not scraped) means None with the reason in ``missing``. Server errors raise a
-``PrometheusError`` for the caller to record (``unavailable_stats`` builds that record).
+The sample spacing is found per metric from the scope's own samples (the targets API's
+``scrapeInterval`` when no series has two samples); ``--scrape-interval`` overrides it, and the
+record says which (``details.intervals``). Inside the window, no pod of the scope means 0; no
+data for the namespaces at all (wrong namespace, metric not scraped) means None with the reason
+in ``missing``. Server errors raise a ``PrometheusError`` for the caller to record
+(``unavailable_stats`` builds that record).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from retrain_bench.errors import BenchError, PrometheusError
+from retrain_bench.measure import samples as _samples
 from retrain_bench.measure import stats as _stats
-from retrain_bench.measure.profile import MetricProfile, load_profile
-from retrain_bench.measure.promapi import Answer, PrometheusApi, Series, parse_url, redact_url
-from retrain_bench.measure.promql import check_regex, duration, label_equals, label_matcher, names_pattern
+from retrain_bench.measure.profile import MetricProfile, MetricQuery, load_profile
+from retrain_bench.measure.promapi import Answer, PrometheusApi, parse_url, redact_url
+from retrain_bench.measure.promql import (
+    check_regex,
+    duration,
+    label_equals,
+    label_matcher,
+    names_pattern,
+    parse_duration,
+)
+from retrain_bench.measure.samples import Track
 from retrain_bench.measure.stats import GIB, ResourceStats
 
 __all__ = [
@@ -44,8 +56,14 @@ __all__ = [
 
 SOURCE = "prometheus"
 SCOPES = ("execution", "platform", "node")
-# Prometheus refuses range queries with more points per series than this.
-MAX_POINTS = 11000
+#: Longest stretch one query reads; longer windows are split (a query's samples stay bounded).
+CHUNK_S = 3600.0
+#: Read this far before the window (a container's last sample before ``start`` says what it held
+#: then, its counter where it stood) and after it (a sample after ``end`` says it was still there).
+MARGIN_S = 300.0
+#: The interval assumed when neither the samples nor the targets API tell, and waited for before
+#: collecting when none was given: kube-prometheus-stack's default scrape interval.
+FALLBACK_INTERVAL_S = 30.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,17 +145,23 @@ class Scope:
 
 @dataclasses.dataclass(frozen=True)
 class PrometheusSettings:
-    """Where and how to query. Unset step defaults to the scrape interval, lookback to two, the rate
-    window to the profile's. ``url`` may hold credentials: it is kept out of repr."""
+    """Where and how to query. ``url`` may hold credentials: it is kept out of repr.
+
+    ``scrape_interval_s`` is an explicit override of the sample spacing (None: found from the
+    samples); ``step_s`` evaluates the CPU peak on a grid instead of at every sample;
+    ``lookback_s`` overrides how long past its last sample a container counts (default: half its
+    own spacing); ``rate_window_s`` defaults to the profile's.
+    """
 
     url: str = dataclasses.field(repr=False)
-    scrape_interval_s: float = 30.0
+    scrape_interval_s: float | None = None
     step_s: float | None = None
     rate_window_s: float | None = None
     lookback_s: float | None = None
     profile: MetricProfile = dataclasses.field(default_factory=load_profile, repr=False)
     verify_tls: bool = True
     timeout_s: float = 30.0
+    chunk_s: float = CHUNK_S
 
     def __post_init__(self) -> None:
         parse_url(self.url)
@@ -147,40 +171,32 @@ class PrometheusSettings:
             ("rate window", self.rate_window_s),
             ("lookback", self.lookback_s),
             ("timeout", self.timeout_s),
+            ("chunk", self.chunk_s),
         ]:
             if value is not None and not 0.001 <= value <= 86400:
                 raise BenchError(f"{option}: {value!r} seconds must be between 0.001 and 86400")
-        if self.step > self.scrape_interval_s:
-            raise BenchError(
-                f"step: {self.step:g} s is larger than the scrape interval {self.scrape_interval_s:g} s; "
-                "samples would be skipped"
-            )
-        if self.rate_window < 2 * self.scrape_interval_s:
+        if self.scrape_interval_s is not None and self.rate_window < 2 * self.scrape_interval_s:
             raise BenchError(
                 f"rate window: {self.rate_window:g} s is shorter than two scrape intervals "
-                f"({2 * self.scrape_interval_s:g} s); rate() needs two samples in it"
+                f"({2 * self.scrape_interval_s:g} s); a window needs two samples of each container"
             )
-
-    @property
-    def step(self) -> float:
-        return self.step_s if self.step_s is not None else self.scrape_interval_s
 
     @property
     def rate_window(self) -> float:
         return self.rate_window_s if self.rate_window_s is not None else self.profile.rate_window_s
 
     @property
-    def lookback(self) -> float:
-        # Two scrape intervals, not one: with a lookback of exactly one interval a scrape that lands
-        # a millisecond late leaves a step with no sample, and that step would count 0 bytes.
-        return self.lookback_s if self.lookback_s is not None else 2 * self.scrape_interval_s
+    def settle_s(self) -> float:
+        """How long after a window its last samples may take to arrive."""
+        return self.scrape_interval_s if self.scrape_interval_s is not None else FALLBACK_INTERVAL_S
 
     def run_level(self) -> dict[str, Any]:
         """How the run queried, for the JSON's run level (the URL without credentials)."""
         return {
             "url": self.redacted_url,
             "scrape_interval_s": self.scrape_interval_s,
-            "step_s": self.step,
+            "interval": "--scrape-interval" if self.scrape_interval_s is not None else "found from the samples",
+            "step_s": self.step_s,
             "rate_window_s": self.rate_window,
             "profile": {"name": self.profile.name, "sha256": self.profile.sha256},
             "tls_verify": self.verify_tls,
@@ -191,12 +207,25 @@ class PrometheusSettings:
         return redact_url(self.url)
 
 
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """The sample spacing a metric's figures used, and how it was found."""
+
+    seconds: float
+    source: str
+    targets_s: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"interval_s": self.seconds, "source": self.source, "targets_scrape_interval_s": self.targets_s}
+
+
 class PrometheusCollector:
     """Collects one ``ResourceStats`` per (window, scope) over one HTTP session."""
 
     def __init__(self, settings: PrometheusSettings) -> None:
         self.settings = settings
         self._api = PrometheusApi(settings.url, verify_tls=settings.verify_tls, timeout_s=settings.timeout_s)
+        self._targets: tuple[float | None] | None = None
 
     def close(self) -> None:
         self._api.close()
@@ -210,43 +239,111 @@ class PrometheusCollector:
     def collect(self, window: Window, scope: Scope) -> ResourceStats:
         """The figures of ``scope`` over ``window``; PrometheusError when the server cannot answer."""
         s = self.settings
-        query_end = window.end + s.scrape_interval_s
-        points = int((query_end - window.start) / s.step) + 1
-        if points > MAX_POINTS:
-            raise BenchError(
-                f"the window needs {points} points per series at a {s.step:g} s step; "
-                f"Prometheus allows {MAX_POINTS}: use a larger step or a shorter window"
-            )
-        values = {
-            "rate_window": duration(s.rate_window),
-            "lookback": duration(s.lookback),
-            "window": duration(query_end - window.start),
-        }
-        results: dict[str, Answer | None] = {}
-        queries: dict[str, str] = {}
+        reader = _Reader(self._api, s, window, scope)
+        values: dict[str, str] = {"selector": scope.selector(), "scrape_job": s.profile.scrape_job_matchers()}
+        intervals: dict[str, Interval] = {}
+        if s.profile.spacing_query is not None:
+            spacing = _samples.spacing_of(list(reader.read(s.profile.spacing_query, values).values()))
+            intervals["resolution"] = self._interval(spacing, "samples of spacing_query")
+            values["resolution"] = duration(intervals["resolution"].seconds)
+        tracks: dict[str, dict[tuple[tuple[str, str], ...], Track] | None] = {}
         empty: dict[str, str] = {}
         for metric in s.profile.metrics:
-            text = metric.render({**values, "selector": scope.selector()})
-            queries[metric.name] = text
-            answer = self._run(metric.name, text, window.start, query_end)
-            if not answer.series:
-                probe = metric.render({**values, "selector": scope.namespace_selector()})
-                if scope.has_pod_filter and self._run(metric.name, probe, window.start, query_end).series:
+            found = reader.read(metric, values)
+            if not found:
+                if scope.has_pod_filter and reader.any_data(metric, {**values, "selector": scope.namespace_selector()}):
                     empty[metric.name] = "no pod of the scope in the window: 0"
                 else:
                     empty[metric.name] = "no data for the namespaces in the window"
-                    results[metric.name] = None
+                    tracks[metric.name] = None
                     continue
-            results[metric.name] = answer
-        return _figures(window, scope, s, query_end, queries, results, empty)
+            tracks[metric.name] = found
+            if metric.uses("resolution"):  # stepped at the spacing found: its points cannot tell it
+                intervals[metric.name] = intervals["resolution"]
+            else:
+                intervals[metric.name] = self._interval(_samples.spacing_of(list(found.values())), "samples")
+        return _figures(window, scope, s, reader, tracks, intervals, empty)
 
-    def _run(self, name: str, query: str, start: float, end: float) -> Answer:
+    def _interval(self, spacing: float | None, found_in: str) -> Interval:
+        """The override, else the spacing found, else the targets API's, else the fallback."""
+        targets = self._targets_interval()
+        if self.settings.scrape_interval_s is not None:
+            return Interval(self.settings.scrape_interval_s, "--scrape-interval", targets)
+        if spacing is not None:
+            return Interval(spacing, found_in, targets)
+        if targets is not None:
+            return Interval(targets, "targets API scrapeInterval", targets)
+        return Interval(FALLBACK_INTERVAL_S, "fallback: no series with two samples, no target", None)
+
+    def _targets_interval(self) -> float | None:
+        if self._targets is None:
+            self._targets = (job_intervals(self._api, self.settings.profile.scrape_job).get("max"),)
+        return self._targets[0]
+
+
+def job_intervals(api: PrometheusApi, job: Mapping[str, str]) -> dict[str, float]:
+    """``scrapeInterval`` of the active targets matching ``job``'s labels, per target URL, plus ``max``.
+
+    Empty when the server lists none (no such job, or a server too old to report intervals).
+    A label is matched on the target's labels or, for ``metrics_path`` and the like, on its
+    discovered ``__<name>__`` label (Prometheus's /api/v1/targets answer carries both).
+    """
+    if not job:
+        return {}
+    try:
+        data = api.get("/api/v1/targets?state=active")
+    except PrometheusError:
+        return {}
+    found: dict[str, float] = {}
+    for target in data.get("activeTargets") or []:
+        labels, discovered = target.get("labels") or {}, target.get("discoveredLabels") or {}
+        if all(labels.get(k, discovered.get(f"__{k}__")) == v for k, v in job.items()):
+            seconds = parse_duration(str(target.get("scrapeInterval", "")))
+            if seconds is not None:
+                found[str(target.get("scrapeUrl", len(found)))] = seconds
+    if found:
+        found["max"] = max(found.values())
+    return found
+
+
+class _Reader:
+    """The raw samples of one (window, scope), read chunk by chunk."""
+
+    def __init__(self, api: PrometheusApi, settings: PrometheusSettings, window: Window, scope: Scope) -> None:
+        self.api, self.settings, self.window = api, settings, window
+        self.start, self.end = window.start - MARGIN_S, window.end + MARGIN_S
+        edges = [self.start]
+        while edges[-1] + settings.chunk_s < self.end:
+            edges.append(edges[-1] + settings.chunk_s)
+        self.chunks = list(zip(edges, [*edges[1:], self.end], strict=True))
+        self.queries: dict[str, str] = {}
+        self.warnings: set[str] = set()
+        self.points: dict[str, int] = {}
+
+    def read(self, metric: MetricQuery, values: Mapping[str, str]) -> dict[tuple[tuple[str, str], ...], Track]:
+        collected: dict[tuple[tuple[str, str], ...], list[tuple[float, float]]] = {}
+        for first, last in self.chunks:
+            text = metric.render({**values, "range": duration(last - first)})
+            self.queries.setdefault(metric.name, text)
+            answer = self._ask(metric.name, text, last)
+            for series in answer.series:
+                key = tuple(sorted((k, v) for k, v in series.labels.items() if k != "__name__"))
+                collected.setdefault(key, []).extend(p for p in series.points if p[0] > first or first == self.start)
+        self.points[metric.name] = sum(len(p) for p in collected.values())
+        return {key: Track.of(points) for key, points in collected.items() if points}
+
+    def any_data(self, metric: MetricQuery, values: Mapping[str, str]) -> bool:
+        """Whether the metric has any sample in the read range for these matchers (one cheap count)."""
+        text = metric.render({**values, "range": duration(self.end - self.start)})
+        return bool(self._ask(metric.name, f"count(count_over_time({text}))", self.end, vector=True).series)
+
+    def _ask(self, name: str, query: str, at: float, vector: bool = False) -> Answer:
         try:
-            if name.endswith("_samples"):
-                return self._api.query(query, end)
-            return self._api.query_range(query, start, end, self.settings.step)
+            answer = self.api.query(query, at) if vector else self.api.samples(query, at)
         except PrometheusError as exc:
             raise type(exc)(f"metric {name}: {exc}") from None
+        self.warnings.update(answer.warnings)
+        return answer
 
 
 def collect_resources(settings: PrometheusSettings, window: Window, scope: Scope) -> ResourceStats:
@@ -277,63 +374,76 @@ def _figures(
     window: Window,
     scope: Scope,
     s: PrometheusSettings,
-    query_end: float,
-    queries: Mapping[str, str],
-    results: Mapping[str, Answer | None],
+    reader: _Reader,
+    tracks: Mapping[str, Mapping[tuple[tuple[str, str], ...], Track] | None],
+    intervals: Mapping[str, Interval],
     empty: Mapping[str, str],
 ) -> ResourceStats:
     def reason(metric: str) -> str:
         return f"Prometheus has no {metric} data for namespace(s) {', '.join(scope.namespaces)} in the window"
 
+    start, end = window.start, window.end
     missing: dict[str, str] = {}
-    memory, counter, rate = results["memory"], results["cpu_counter"], results["cpu_rate"]
+    memory, counter = tracks["memory"], tracks["cpu_counter"]
     memory_peak = memory_avg = cpu_seconds = cpu_peak = None
     if memory is None:
         missing["memory_peak_gib"] = missing["memory_avg_gib"] = reason("memory")
     else:
-        memory_peak, memory_avg = _memory_peak_and_mean(memory, window, query_end, s.step)
-    usage = _usage_by_pod(counter, window.start)
+        gauges = _samples.gauge_sum(
+            list(memory.values()),
+            start,
+            end,
+            intervals["memory"].seconds,
+            own_spacing=s.scrape_interval_s is None,
+            tail=s.lookback_s,
+        )
+        memory_peak, memory_avg = gauges.peak / GIB, gauges.mean / GIB
     if counter is None:
-        missing["cpu_seconds"] = missing["cpu_avg_mcpu"] = reason("cpu_counter")
+        missing["cpu_seconds"] = missing["cpu_avg_mcpu"] = missing["cpu_peak_mcpu"] = reason("cpu_counter")
     else:
-        cpu_seconds = sum(usage.values())
-    if rate is None:
-        missing["cpu_peak_mcpu"] = reason("cpu_rate")
-    else:
-        cpu_peak = 1000.0 * max(_sum_at(rate.series, _grid(window.start, query_end, s.step)))
+        cpu_seconds = _samples.counter_seconds(list(counter.values()), start, end)
+        cpu_peak = 1000.0 * _samples.counter_peak_rate(list(counter.values()), start, end, s.rate_window, s.step_s)
 
-    samples = {name: _total(results[name]) for name in ("memory_samples", "cpu_samples")}
-    pods_seen = _pods_with_memory(memory, window) | {pod for pod, used in usage.items() if pod and used > 0}
+    counts = {
+        name: sum(t.count_in(start, end) for t in found.values()) if found else 0 for name, found in tracks.items()
+    }
+    pods_seen = {
+        dict(key)["pod"]
+        for found in tracks.values()
+        for key, track in (found or {}).items()
+        if "pod" in dict(key) and track.count_in(start, end)
+    }
     details: dict[str, Any] = {
         "prometheus": s.redacted_url,
         "profile": s.profile.name,
         "profile_sha256": s.profile.sha256,
         "scope": scope.as_dict(),
         "selector": scope.selector(),
-        "query_start": window.start,
-        "query_end": query_end,
-        "step_s": s.step,
+        "query_start": reader.start,
+        "query_end": reader.end,
+        "chunks": len(reader.chunks),
+        "step_s": s.step_s,
         "scrape_interval_s": s.scrape_interval_s,
         "rate_window_s": s.rate_window,
-        "lookback_s": s.lookback,
-        "queries": dict(queries),
-        "series": {name: len(a.series) if a else 0 for name, a in results.items()},
-        "points": {name: sum(len(x.points) for x in a.series) if a else 0 for name, a in results.items()},
-        "samples": samples,
+        "tail": {"fraction_of_spacing": _samples.TAIL_FRACTION, "override_s": s.lookback_s},
+        "intervals": {name: interval.as_dict() for name, interval in intervals.items()},
+        "queries": dict(reader.queries),
+        "series": {name: len(found) if found else 0 for name, found in tracks.items()},
+        "points_read": dict(reader.points),
+        "samples": counts,
         "pods_seen": sorted(pods_seen),
     }
     if empty:
         details["empty"] = dict(empty)
     if scope.pods is not None:
         details["pods_not_seen"] = sorted(set(scope.pods) - pods_seen)
-    warnings = sorted({w for a in results.values() if a for w in a.warnings})
-    if warnings:
-        details["warnings"] = warnings
+    if reader.warnings:
+        details["warnings"] = sorted(reader.warnings)
     return ResourceStats(
         scope=scope.name,
         source=SOURCE,
         window_s=window.duration_s,
-        samples=sum(samples.values()),
+        samples=sum(counts.values()),
         memory_peak_gib=memory_peak,
         memory_avg_gib=memory_avg,
         cpu_seconds=cpu_seconds,
@@ -343,76 +453,6 @@ def _figures(
         details=details,
         missing=missing,
     )
-
-
-def _memory_peak_and_mean(memory: Answer, window: Window, query_end: float, step: float) -> tuple[float, float]:
-    """Max and time-weighted mean, in GiB, of the summed series over the steps inside the window."""
-    end_ms, step_ms = _ms(window.end), _ms(step)
-    inside = [t for t in _grid(window.start, query_end, step) if t <= end_ms]
-    sums = _sum_at(memory.series, inside)
-    # Each step's sum holds until the next step (the last one until the window's end).
-    weights = [min(t + step_ms, end_ms) - t for t in inside]
-    weighted = sum(v * w for v, w in zip(sums, weights, strict=True))
-    # Divide by the weights (whole milliseconds, as the grid is), not the float window, or the
-    # rounding of its ends shows up as a bias on short windows.
-    return max(sums) / GIB, weighted / max(sum(weights), 1) / GIB
-
-
-def _usage_by_pod(counter: Answer | None, start: float) -> dict[str, float]:
-    """CPU seconds per pod label ("" for series without one) from per-container counters."""
-    usage: dict[str, float] = {}
-    for series in counter.series if counter else ():
-        pod = series.labels.get("pod", "")
-        usage[pod] = usage.get(pod, 0.0) + _counter_usage(series.points, start)
-    return usage
-
-
-def _grid(start: float, end: float, step: float) -> list[int]:
-    """The evaluation times of a range query, in milliseconds, as Prometheus computes them."""
-    return list(range(_ms(start), _ms(end) + 1, _ms(step)))
-
-
-def _sum_at(series: Iterable[Series], times_ms: Sequence[int]) -> list[float]:
-    """The sum over series at each of ``times_ms``; a series without a point there adds 0."""
-    index = {t: i for i, t in enumerate(times_ms)}
-    sums = [0.0] * len(times_ms)
-    for one in series:
-        for t, v in one.points:
-            i = index.get(_ms(t))
-            if i is not None:
-                sums[i] += v
-    return sums
-
-
-def _counter_usage(points: Sequence[tuple[float, float]], start: float) -> float:
-    """What a counter grew by over its points, counting from 0 when it is born after ``start``."""
-    if not points:
-        return 0.0
-    previous = points[0][1] if _ms(points[0][0]) <= _ms(start) else 0.0
-    used = 0.0
-    for _, value in points:
-        # A drop is a reset (a restarted container): everything since counts from 0.
-        used += value - previous if value >= previous else value
-        previous = value
-    return used
-
-
-def _pods_with_memory(answer: Answer | None, window: Window) -> set[str]:
-    if answer is None:
-        return set()
-    start, end = _ms(window.start), _ms(window.end)
-    return {
-        s.labels["pod"] for s in answer.series if "pod" in s.labels and any(start <= _ms(t) <= end for t, _ in s.points)
-    }
-
-
-def _total(answer: Answer | None) -> int:
-    return round(sum(v for s in answer.series for _, v in s.points)) if answer else 0
-
-
-def _ms(t: float) -> int:
-    # Prometheus evaluates on whole milliseconds; comparing floats of seconds would not match.
-    return round(t * 1000)
 
 
 def _iso(t: float) -> str:

@@ -85,6 +85,18 @@ def check_regex(pattern: str, option: str) -> str:
     return pattern
 
 
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|y|w|d|h|m|s)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds of a Prometheus duration such as ``10s``, ``1m30s`` or ``500ms``; None if it is not one."""
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+
+
 def duration(seconds: float) -> str:
     """A PromQL duration: ``30s``, or ``1500ms`` when not whole seconds."""
     ms = round(seconds * 1000)

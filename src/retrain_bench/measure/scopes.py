@@ -6,8 +6,9 @@ e.g. a platform's namespaces on a cluster beside the benchmark) and it is record
 (``ClusterPrometheusPlan``): ``execution`` is exactly the pods the pod watch saw (Flyte's name
 pattern when it saw none), ``platform`` the platform inventory (``src/retrain_bench/cluster/inventory.py``),
 and optionally ``node`` the node-exporter figures of the nodes those pods ran on.
-Prometheus only has a window's data one scrape interval after it ends, so collection waits for
-that once per case rather than after every round.
+Prometheus only has a window's data one scrape interval after it ends (``--scrape-interval``, or
+kube-prometheus-stack's 30 s when not given), so collection waits for that once per case rather
+than after every round.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ if TYPE_CHECKING:  # retrain_bench.cluster imports the kubernetes client: not fo
     from retrain_bench.cluster.inventory import Inventory
 
 
-def scrape_interval_s(raw: Any) -> float:
-    """``--scrape-interval`` as seconds; BenchError when it is not a number."""
+def scrape_interval_s(raw: Any) -> float | None:
+    """``--scrape-interval`` as seconds, None when not given (found from the samples); BenchError when not a number."""
+    if raw is None:
+        return None
     try:
         return float(raw)
     except (TypeError, ValueError):
@@ -41,7 +44,7 @@ def _scraped(results: Sequence[RoundResult], settings: PrometheusSettings, sleep
     ends = [r.window[1] for r in results if r.window is not None]
     if not ends:
         return False
-    settle = max(ends) + settings.scrape_interval_s - time.time()
+    settle = max(ends) + settings.settle_s - time.time()
     if settle > 0:
         sleep(settle)
     return True

@@ -23,6 +23,7 @@ from retrain_bench.errors import BenchError
 from retrain_bench.harness.replay import REPLAY_CLOCK
 from retrain_bench.harness.session import BenchSession
 from retrain_bench.measure.profile import load_profile
+from retrain_bench.measure.prometheus import FALLBACK_INTERVAL_S
 from retrain_bench.measure.scopes import ClusterPrometheusPlan, PrometheusPlan, scrape_interval_s
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, BenchOptions, parse_options
 from retrain_bench.platforms.registry import PLATFORMS
@@ -114,7 +115,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="YAML metric profile replacing the default kube-prometheus-stack one",
     )
     group.addoption(
-        "--scrape-interval", default=30.0, metavar="SECONDS", help="Prometheus scrape interval. Default: 30"
+        "--scrape-interval",
+        default=None,
+        metavar="SECONDS",
+        help="override the sample spacing Prometheus data is read with. Default: found from the samples",
     )
     group.addoption(
         "--prometheus-insecure-skip-verify",
@@ -212,7 +216,7 @@ def _cluster_target(
     profile = load_profile(config.getoption("metrics_profile"))
     scrape_interval = scrape_interval_s(config.getoption("scrape_interval"))
     remote = parse_remote_options(
-        config.getoption, scrape_interval_s=scrape_interval, rate_window_s=profile.rate_window_s
+        config.getoption, scrape_interval_s=scrape_interval or FALLBACK_INTERVAL_S, rate_window_s=profile.rate_window_s
     )
     prometheus = PrometheusChoice(
         profile=config.getoption("metrics_profile"),
