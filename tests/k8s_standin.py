@@ -34,6 +34,7 @@ with the fake token pointing at it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -42,7 +43,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,11 @@ class KubeStandin:
         self.serve_slices = True
         self.requests: list[tuple[str, str]] = []
         self.bad_auth = 0
+        #: answer every request with this HTTP status and a plain-text body, as something that is not the
+        #: apiserver does (a wrong URL, a proxy in front): Go's ``http.NotFound`` writes "404 page not found"
+        self.answer_all: int | None = None
+        #: the gitVersion ``GET /version`` reports; RBAC for port-forwards follows it (see ``_portforward``)
+        self.git_version = VERSION["gitVersion"]
         self._drop_after: int | None = None
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -120,14 +126,7 @@ class KubeStandin:
 
     def kubeconfig(self, path: Path, *, token: str | None = None, context: str = "standin") -> Path:
         """A kubeconfig for this server with the fake bearer token; returns ``path``."""
-        path.write_text(
-            "apiVersion: v1\nkind: Config\n"
-            f"clusters:\n- name: standin\n  cluster:\n    server: {self.url}\n"
-            f"users:\n- name: bench\n  user:\n    token: {token or self.token}\n"
-            f"contexts:\n- name: {context}\n  context:\n    cluster: standin\n    user: bench\n"
-            f"current-context: {context}\n"
-        )
-        return path
+        return kubeconfig_for(path, self.url, token=token or self.token, context=context)
 
     def drop_next(self, after_bytes: int) -> None:
         """Abort (TCP reset) the next port-forward after relaying ``after_bytes`` to the client."""
@@ -300,6 +299,84 @@ class KubeStandin:
     def _track(self, sock: socket.socket, add: bool) -> None:
         with self._lock:
             (self._sockets.add if add else self._sockets.discard)(sock)
+
+
+def kubeconfig_for(
+    path: Path, server: str, *, token: str = TOKEN, context: str = "standin", current: bool = True
+) -> Path:
+    """A kubeconfig whose cluster, user and context are all named after ``context``, pointing at ``server``;
+    with ``current=False`` it sets no current-context (a file meant to be merged after another)."""
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: {context}\n  cluster:\n    server: {server}\n"
+        f"users:\n- name: {context}\n  user:\n    token: {token}\n"
+        f"contexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\n"
+        + (f"current-context: {context}\n" if current else "")
+    )
+    return path
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """A TCP server that completes the handshake, reads and never answers: a hung apiserver, or a load
+    balancer that accepts for a backend that is gone. Yields its ``http://127.0.0.1:PORT``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)  # kept open, never written to
+
+    thread = threading.Thread(target=accept, name="silent-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+@contextlib.contextmanager
+def running_http(answer: Callable[[str], tuple[int, bytes]]) -> Iterator[str]:
+    """Something at an API server's URL that is not one: ``answer(path)`` gives each GET and POST its
+    status and JSON body. Yields ``http://127.0.0.1:PORT``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            code, data = answer(self.path)
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _answer  # noqa: N815 - http.server's naming
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="not-an-apiserver", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 # -- pods: list, watch, log ------------------------------------------------------------------------
@@ -527,10 +604,28 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(401, status(401, "Unauthorized", "Unauthorized"))
         return False
 
+    def _answered_all(self) -> bool:
+        """Not the apiserver: one status for everything, a text body (Go's net/http ``http.Error``)."""
+        code = self.standin.answer_all
+        if code is None:
+            return False
+        text = "404 page not found" if code == 404 else f"{code} {self.responses.get(code, ('',))[0]}"
+        data = text.encode() + b"\n"
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return True
+
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         self.standin.requests.append(("POST", self.path))
         length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
+        raw = self.rfile.read(length)
+        if self._answered_all():
+            return
+        body = json.loads(raw or b"{}")
         if not self._authorized():
             return
         if urlsplit(self.path).path != "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
@@ -551,13 +646,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         standin = self.standin
         standin.requests.append(("GET", self.path))
-        if not self._authorized():
+        if self._answered_all() or not self._authorized():
             return
         split = urlsplit(self.path)
         parts = split.path.strip("/").split("/")
         query = parse_qs(split.query)
         if split.path.rstrip("/") == "/version":  # the client asks for /version/
-            self._json(200, VERSION)
+            major, minor = standin.git_version.removeprefix("v").split(".")[:2]
+            self._json(200, {**VERSION, "major": major, "minor": minor, "gitVersion": standin.git_version})
             return
         if self._inventory_list(split.path):
             return

@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 from retrain_bench.cli.main import main
-from tests.k8s_standin import TOKEN, KubeStandin, add_flyte, add_kfp_ui, add_prometheus, hostport
+from tests.k8s_standin import (
+    TOKEN,
+    KubeStandin,
+    add_flyte,
+    add_kfp_ui,
+    add_prometheus,
+    hostport,
+    kubeconfig_for,
+    silent_server,
+)
 from tests.platform_standins import flyteadmin, kfp_api
 from tests.prometheus import GIB, Series, container, remote_write, running_prometheus
 
@@ -132,3 +141,39 @@ def test_bad_options_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str])
     err = capsys.readouterr().err
     assert err.startswith("retrain-bench: error: --prometheus-service: bad service 'monitoring/prometheus'")
     assert err.count("\n") == 1
+
+
+def test_a_server_that_never_answers_is_given_up_on_within_the_bound(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Accepts, never answers (tests/k8s_standin.py silent_server): one attempt of 2 s, no hidden retries.
+    with silent_server() as url:
+        kubeconfig = kubeconfig_for(tmp_path / "kubeconfig", url)
+        started = time.monotonic()
+        code = main(["doctor", f"--kubeconfig={kubeconfig}", "--connect-timeout=2"])
+        elapsed = time.monotonic() - started
+    out = capsys.readouterr().out
+    assert code == 1
+    assert elapsed < 1.5 * 2, f"{elapsed:.1f} s for --connect-timeout=2"
+    assert out.splitlines()[0] == (
+        f"FAIL  cluster reachable: cannot reach the API server of context standin ({url}) within 2 s (timed out): "
+        "check the cluster is up and `kubectl --context standin get --raw /version`"
+    )
+    assert out.splitlines()[-1] == "0 passed, 12 failed"  # the 12 of the refused case above
+
+
+def test_a_server_answering_404_gives_fail_lines_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with KubeStandin() as standin:
+        standin.answer_all = 404  # a proxy or a wrong URL in front: Go's "404 page not found"
+        code = main(doctor(standin, tmp_path))
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert code == 1 and "Traceback" not in captured.err + captured.out
+    assert lines[0] == (
+        f"FAIL  cluster reachable: the API server of context standin ({standin.url}) answered HTTP 404 while trying "
+        "to get the server version; check the server URL in the kubeconfig and "
+        "`kubectl --context standin get --raw /version`"
+    )
+    assert all(line.startswith("FAIL  ") for line in lines[:-1]) and lines[-1] == "0 passed, 12 failed"

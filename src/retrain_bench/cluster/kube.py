@@ -19,7 +19,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from retrain_bench.cluster.errors import ClusterUnreachable, Forbidden, KubeconfigError
+from retrain_bench.cluster.errors import ApiError, ClusterError, ClusterUnreachable, Forbidden, KubeconfigError
 from retrain_bench.measure.promapi import redact_url
 
 
@@ -64,6 +64,10 @@ def _load(target: KubeTarget) -> tuple[k8s.ApiClient, str]:
             f"kubeconfig {path} has no context {context!r}: pass --kube-context one of {_list(names)}"
         )
     configuration = type.__call__(k8s.Configuration)
+    # No urllib3 retries: its default Retry(3) would quadruple the bound the caller asked for. Set
+    # before the ApiClient exists: kubernetes/client/rest.py (RESTClientObject.__init__) reads
+    # ``retries`` once, when it builds the pool manager; the loader copies only host, TLS and auth.
+    configuration.retries = 0
     try:
         client = k8s_config.new_client_from_config(
             config_file=path, context=context, persist_config=False, client_configuration=configuration
@@ -73,10 +77,8 @@ def _load(target: KubeTarget) -> tuple[k8s.ApiClient, str]:
             f"context {context!r} in kubeconfig {path} cannot be loaded (cluster, user or credentials plugin): "
             f"check `kubectl --context {context} get --raw /version`"
         ) from None
-    # No proxy unless the kubeconfig says so (the 30.x loader never does), and no urllib3 retries:
-    # three silent retries of a connect timeout would quadruple the bound the caller asked for.
+    # No proxy unless the kubeconfig says so (the 30.x loader never does).
     client.configuration.proxy = None
-    client.configuration.retries = 0
     return client, context
 
 
@@ -95,8 +97,9 @@ class Kube:
         self.context = context or target.context or "(current)"
         self.server = redact_url(str(client.configuration.host))
         timeout = target.connect_timeout_s
-        #: (connect, read) for every REST call: no request may wait forever.
-        self.timeout = (timeout, max(timeout, 30.0))
+        #: (connect, read) for every REST call: a server that accepts and never answers is given up on
+        #: within the same bound as one that refuses (watches set their own, longer read timeout).
+        self.timeout = (timeout, timeout)
 
     def close(self) -> None:
         self.client.close()
@@ -137,7 +140,9 @@ class Kube:
         return {"_request_timeout": self.timeout}
 
     def call(self, what: str, fn: Any) -> Any:
-        """``fn()``; connection failures and 401/403 become one-line ``ClusterError`` s, other API errors pass."""
+        """``fn()``; every failure becomes a one-line ``ClusterError``: connection failures and 401 are
+        ``ClusterUnreachable``, 403 ``Forbidden``, any other status an ``ApiError`` carrying it, a body
+        the client cannot read (something else behind the URL) a ``ClusterError``."""
         try:
             return fn()
         except ApiException as error:
@@ -151,7 +156,22 @@ class Kube:
                     f"forbidden to {what} in context {self.context}: {status_message(error)}; "
                     "check the RBAC of the kubeconfig's user"
                 ) from None
-            raise
+            detail = status_message(error)
+            raise ApiError(
+                f"the API server of context {self.context} ({self.server}) answered HTTP {error.status} "
+                f"while trying to {what}" + ("" if detail == f"HTTP {error.status}" else f": {detail}") + "; "
+                f"check the server URL in the kubeconfig and `kubectl --context {self.context} get --raw /version`",
+                status=int(error.status or 0),
+                detail=detail,
+            ) from None
+        except (ValueError, TypeError, KeyError, AttributeError):
+            # The client's models reject JSON that is not the object asked for (kubernetes/client/models
+            # raise ValueError on a missing required field): a proxy or another service at the URL.
+            raise ClusterError(
+                f"the server of context {self.context} ({self.server}) answered something that is not the "
+                f"Kubernetes API while trying to {what}: check the server URL in the kubeconfig "
+                f"(`kubectl --context {self.context} get --raw /version`)"
+            ) from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise ClusterUnreachable(
                 f"cannot reach the API server of context {self.context} ({self.server}) within "
@@ -161,9 +181,11 @@ class Kube:
 
 
 def status_message(error: ApiException) -> str:
-    """The ``message`` of a v1 ``Status`` body, on one line; the bare HTTP status otherwise."""
+    """The ``message`` of a v1 ``Status`` body, on one line; the bare HTTP status otherwise (a body that
+    is not a Status, from a proxy say, is not quoted: it may echo the request)."""
     try:
-        message = json.loads(error.body or "").get("message")
+        body = json.loads(error.body or "")
+        message = body.get("message") if body.get("kind") == "Status" else None
     except (ValueError, AttributeError):
         message = None
     text = str(message) if message else f"HTTP {error.status}"

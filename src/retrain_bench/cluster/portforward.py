@@ -34,9 +34,9 @@ import certifi
 import requests
 import urllib3
 import websocket
-from kubernetes.client.rest import ApiException
 
 from retrain_bench.cluster.errors import (
+    ApiError,
     ClusterError,
     ClusterUnreachable,
     EndpointSilent,
@@ -45,7 +45,7 @@ from retrain_bench.cluster.errors import (
     PortNotFound,
     ServiceNotFound,
 )
-from retrain_bench.cluster.kube import Kube, KubeTarget, status_message
+from retrain_bench.cluster.kube import Kube, KubeTarget
 from retrain_bench.errors import BenchError
 
 PROTOCOL = "v4.channel.k8s.io"
@@ -101,12 +101,12 @@ def resolve(kube: Kube, service: ServiceRef) -> Endpoint:
         svc = kube.call(
             f"read service {ns}/{name}", lambda: kube.core().read_namespaced_service(name, ns, **kube.opts())
         )
-    except ApiException as error:
-        if error.status == 404:
+    except ApiError as error:
+        if error.status == 404 and error.detail != f"HTTP {error.status}":  # the apiserver's own NotFound Status
             raise ServiceNotFound(
                 f"no service {ns}/{name} {where}: check --*-service and `kubectl -n {ns} get svc`"
             ) from None
-        raise ClusterError(f"cannot read service {ns}/{name} {where}: {status_message(error)}") from None
+        raise
     ports = list(svc.spec.ports or []) if svc.spec else []
     wanted = [p for p in ports if (str(p.port) == service.port if service.port.isdigit() else p.name == service.port)]
     if not wanted:
@@ -137,7 +137,7 @@ def _ready_pods(kube: Kube, service: ServiceRef, port_name: str | None) -> list[
                 ns, label_selector=f"kubernetes.io/service-name={name}", **kube.opts()
             ),
         )
-    except (ApiException, Forbidden):
+    except (ApiError, Forbidden):
         slices = None  # discovery.k8s.io/v1 missing (before 1.21) or not readable: v1 Endpoints below
     if slices is not None and slices.items:
         for one in slices.items:
@@ -153,12 +153,10 @@ def _ready_pods(kube: Kube, service: ServiceRef, port_name: str | None) -> list[
         endpoints = kube.call(
             f"read endpoints {ns}/{name}", lambda: kube.core().read_namespaced_endpoints(name, ns, **kube.opts())
         )
-    except ApiException as error:
+    except ApiError as error:
         if error.status == 404:
             return []
-        raise ClusterError(
-            f"cannot read endpoints {ns}/{name} in context {kube.context}: {status_message(error)}"
-        ) from None
+        raise
     for subset in endpoints.subsets or []:
         numbers = [p.port for p in subset.ports or [] if (p.name or None) == (port_name or None)]
         for address in subset.addresses or []:  # notReadyAddresses are, by definition, not ready
@@ -173,7 +171,7 @@ def _named_port(kube: Kube, service: ServiceRef, pod: str, target: str, slice_po
     ns = service.namespace
     try:
         spec = kube.call(f"read pod {ns}/{pod}", lambda: kube.core().read_namespaced_pod(pod, ns, **kube.opts())).spec
-    except (ApiException, Forbidden):
+    except (ApiError, Forbidden):
         if slice_port is not None:
             return slice_port
         raise
