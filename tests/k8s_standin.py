@@ -18,11 +18,12 @@ kubernetes 30.1 Python client's models and ``stream/ws_client.py`` and the apise
   (the text; 400 for a missing or unknown container, 404 for a deleted pod), driven by
   ``put_pod`` / ``delete_pod`` / ``set_log`` (``pod_object`` builds a pod as it is served);
 - ``POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews``: allowed unless the resource
-  (``pods/portforward`` style) is in ``forbidden``;
+  (``pods/portforward`` style) or the verb and resource (``create pods/portforward``) is in ``forbidden``;
 - the pod port-forward websocket upgrade (``v4.channel.k8s.io``, one port): the two initial
   3-byte port frames (data channel 0, error channel 1), then ``[0]+data`` relayed to a real local
   TCP server, error-channel text when that server refuses (as the kubelet reports it), a 403
-  ``Status`` when ``pods/portforward`` is forbidden, and ``drop_next(after_bytes)`` to abort the
+  ``Status`` when ``get`` on ``pods/portforward`` is forbidden (and ``create`` from a ``git_version``
+  of 1.35 on), and ``drop_next(after_bytes)`` to abort the
   next connection mid-stream.
 
 Every request must carry ``Authorization: Bearer <token>`` (else 401), so auth is really sent.
@@ -75,7 +76,8 @@ class KubeStandin:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, ns, name) → object
         self.slices: list[dict[str, Any]] = []
         self.backends: dict[tuple[str, str, int], tuple[str, int]] = {}
-        #: resources ("services", "pods/portforward", ...) RBAC forbids
+        #: what RBAC forbids: a resource ("services", "pods/portforward": every verb) or "VERB resource"
+        #: ("create pods/portforward": that verb only)
         self.forbidden: set[str] = set()
         #: without discovery.k8s.io/v1 (a pre-1.21 cluster): clients must fall back to Endpoints
         self.serve_slices = True
@@ -290,6 +292,12 @@ class KubeStandin:
             },
             "status": {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas},
         }
+
+    def denied(self, verb: str, resource: str) -> bool:
+        return resource in self.forbidden or f"{verb} {resource}" in self.forbidden
+
+    def server_minor(self) -> int:
+        return int(self.git_version.removeprefix("v").split(".")[1])
 
     def _take_drop(self) -> int | None:
         with self._lock:
@@ -633,7 +641,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         attrs = body.get("spec", {}).get("resourceAttributes", {})
         resource = attrs.get("resource", "") + ("/" + attrs["subresource"] if attrs.get("subresource") else "")
-        allowed = resource not in self.standin.forbidden
+        allowed = not self.standin.denied(attrs.get("verb", ""), resource)
         answer = {
             "kind": "SelfSubjectAccessReview",
             "apiVersion": "authorization.k8s.io/v1",
@@ -723,7 +731,7 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def _forbid(self, resource: str, namespace: str, verb: str) -> bool:
-        if resource not in self.standin.forbidden:
+        if not self.standin.denied(verb, resource):
             return False
         kind = resource.partition("/")[0]
         self._json(
@@ -844,7 +852,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _portforward(self, namespace: str, pod: str, query: dict[str, list[str]]) -> None:
         standin = self.standin
-        if self._forbid("pods/portforward", namespace, "create"):
+        # A websocket port-forward is an HTTP GET, so the apiserver authorizes the verb "get" on
+        # pods/portforward; from 1.35 the AuthorizePodWebsocketUpgradeCreatePermission gate (beta, on by
+        # default) also requires "create", as SPDY's POST always did (kubernetes/kubernetes
+        # pkg/registry/core/pod/rest/subresources.go; the feature-gate page on kubernetes.io).
+        verbs = ("get", "create") if standin.server_minor() >= 35 else ("get",)
+        if any(self._forbid("pods/portforward", namespace, verb) for verb in verbs):
             return
         if ("pods", namespace, pod) not in standin.objects:
             self._json(404, status(404, "NotFound", f'pods "{pod}" not found', name=pod, kind="pods"))

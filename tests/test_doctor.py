@@ -59,7 +59,7 @@ def test_everything_passes_on_a_healthy_cluster(tmp_path: Path, capsys: pytest.C
     assert code == 0, out
     assert all(line.startswith("PASS  ") for line in lines[:-1]), out
     assert lines[0].startswith("PASS  cluster reachable: context standin at http://127.0.0.1:")
-    assert "PASS  RBAC pods/portforward in monitoring: allowed" in lines
+    assert "PASS  RBAC pods/portforward in monitoring: allowed (get)" in lines
     assert "PASS  RBAC to watch pods and read their logs in flytesnacks-development: allowed" in lines
     assert "PASS  RBAC to watch pods and read their logs in kubeflow: allowed" in lines
     assert "PASS  Flyte service flyte/flyte-binary-grpc:8089: ready pod flyte-binary-0, port 8089" in lines
@@ -82,7 +82,10 @@ def test_forbidden_port_forward_and_a_missing_service_are_named(
         code = main(doctor(standin, tmp_path, "--kfp-service=kubeflow/ml-pipeline:8888"))
     out = capsys.readouterr().out
     assert code == 1
-    assert "FAIL  RBAC pods/portforward in flyte: forbidden -> grant create on pods/portforward " in out
+    assert (
+        "FAIL  RBAC pods/portforward in flyte: forbidden: get -> grant get on pods/portforward "
+        "(Kubernetes v1.30.0-standin needs get; `kubectl auth can-i get pods/portforward -n flyte`)"
+    ) in out
     fails = [line for line in out.splitlines() if line.startswith("FAIL  KFP service kubeflow/ml-pipeline:8888: ")]
     assert "PASS  RBAC to watch pods and read their logs in kubeflow: allowed" in out
     assert len(fails) == 1 and "no service" in fails[0].lower()
@@ -177,3 +180,31 @@ def test_a_server_answering_404_gives_fail_lines_not_a_traceback(
         "`kubectl --context standin get --raw /version`"
     )
     assert all(line.startswith("FAIL  ") for line in lines[:-1]) and lines[-1] == "0 passed, 12 failed"
+
+
+def rbac_lines(standin: KubeStandin, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """doctor's port-forward RBAC lines (they need nothing installed, only the API server)."""
+    main(doctor(standin, tmp_path, "--platform=flyte"))
+    return [line for line in capsys.readouterr().out.splitlines() if "RBAC pods/portforward" in line]
+
+
+@pytest.mark.parametrize(
+    ("version", "forbidden", "expected"),
+    [
+        # up to 1.34 the websocket GET is authorized as `get` alone: `create` is not needed ...
+        ("v1.34.2", "create pods/portforward", "PASS  RBAC pods/portforward in flyte: allowed (get)"),
+        # ... and `get` is, which a check of `create` alone never saw
+        ("v1.34.2", "get pods/portforward", "FAIL  RBAC pods/portforward in flyte: forbidden: get -> grant get on "),
+        # from 1.35 (AuthorizePodWebsocketUpgradeCreatePermission) both
+        ("v1.35.0", "create pods/portforward", "FAIL  RBAC pods/portforward in flyte: forbidden: create -> grant "),
+        ("v1.35.0", "", "PASS  RBAC pods/portforward in flyte: allowed (get and create)"),
+    ],
+)
+def test_port_forward_rbac_follows_the_server_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], version: str, forbidden: str, expected: str
+) -> None:
+    with KubeStandin() as standin:
+        standin.git_version = version
+        standin.forbidden = {forbidden} - {""}
+        lines = rbac_lines(standin, tmp_path, capsys)
+    assert lines[0].startswith(expected), lines

@@ -241,6 +241,29 @@ def test_rbac_forbids_portforward(standin: KubeStandin, target: KubeTarget, prom
     assert time.monotonic() - started < 1.0  # not the whole health-check timeout
     text = clean(caught.value)
     assert "pods/portforward" in text and "namespace monitoring" in text and str(PROM) in text
+    assert "needs RBAC `get` on `pods/portforward`" in text  # a 1.30 server: the websocket GET needs `get`
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize(("version", "denied"), [("v1.34.1", "get"), ("v1.35.0", "create")])
+def test_the_verb_a_port_forward_needs_follows_the_server_version(
+    standin: KubeStandin, target: KubeTarget, prometheus_url: str, version: str, denied: str
+) -> None:
+    add_prometheus(standin, hostport(prometheus_url))
+    standin.git_version = version
+    standin.forbidden = {f"{denied} pods/portforward"}
+    with pytest.raises(Forbidden) as caught:
+        PortForward(target, PROM, check=http_ready()).start()
+    needs = "`get`" if version < "v1.35" else "`get` and `create`"
+    assert f"needs RBAC {needs} on `pods/portforward` in namespace monitoring" in clean(caught.value)
+
+
+@pytest.mark.prometheus
+def test_create_alone_is_not_needed_before_1_35(standin: KubeStandin, target: KubeTarget, prometheus_url: str) -> None:
+    add_prometheus(standin, hostport(prometheus_url))
+    standin.forbidden = {"create pods/portforward"}  # the stand-in reports v1.30: only `get` is checked
+    with PortForward(target, PROM, check=http_ready()) as forward:
+        assert query(forward.url(), "vector(1)")
 
 
 def test_target_port_refuses(standin: KubeStandin, target: KubeTarget) -> None:

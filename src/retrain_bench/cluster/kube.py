@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from typing import Any
 
 import urllib3
@@ -100,6 +101,7 @@ class Kube:
         #: (connect, read) for every REST call: a server that accepts and never answers is given up on
         #: within the same bound as one that refuses (watches set their own, longer read timeout).
         self.timeout = (timeout, timeout)
+        self._version: str | None = None
 
     def close(self) -> None:
         self.client.close()
@@ -117,9 +119,15 @@ class Kube:
         return k8s.DiscoveryV1Api(self.client)
 
     def version(self) -> str:
-        """The API server's ``gitVersion`` (``GET /version``), e.g. ``v1.30.2``."""
-        info = self.call("get the server version", lambda: k8s.VersionApi(self.client).get_code(**self.opts()))
-        return str(info.git_version)
+        """The API server's ``gitVersion`` (``GET /version``), e.g. ``v1.30.2``; asked once."""
+        if self._version is None:
+            info = self.call("get the server version", lambda: k8s.VersionApi(self.client).get_code(**self.opts()))
+            self._version = str(info.git_version)
+        return self._version
+
+    def portforward_verbs(self) -> tuple[str, ...]:
+        """The RBAC verbs a websocket port-forward needs on this server (``portforward_verbs``)."""
+        return portforward_verbs(self.version())
 
     def can_i(self, verb: str, resource: str, namespace: str, *, subresource: str = "", group: str = "") -> bool:
         """May the current user ``verb`` ``resource[/subresource]`` in ``namespace``? (SelfSubjectAccessReview)"""
@@ -178,6 +186,25 @@ class Kube:
                 f"{self.target.connect_timeout_s:g} s ({_reason(error)}): check the cluster is up and "
                 f"`kubectl --context {self.context} get --raw /version`"
             ) from None
+
+
+#: The first minor release whose apiserver also wants ``create`` for a websocket port-forward.
+_CREATE_FOR_WEBSOCKET_FROM = (1, 35)
+
+
+def portforward_verbs(git_version: str) -> tuple[str, ...]:
+    """RBAC verbs on ``pods/portforward`` for our websocket port-forward, by server version.
+
+    The websocket upgrade is an HTTP GET, which the apiserver authorizes as ``get``; from 1.35 the
+    ``AuthorizePodWebsocketUpgradeCreatePermission`` gate (beta, on by default) adds a check for
+    ``create``, the verb SPDY's POST always needed (kubernetes/kubernetes
+    pkg/registry/core/pod/rest/subresources.go, kubernetes issue 133515). A version we cannot read
+    (a vendor's odd string) gets both: asking for one verb too many is the safe mistake.
+    """
+    found = re.match(r"^v?(\d+)\.(\d+)", git_version.strip())
+    if found and (int(found[1]), int(found[2])) < _CREATE_FOR_WEBSOCKET_FROM:
+        return ("get",)
+    return ("get", "create")
 
 
 def status_message(error: ApiException) -> str:

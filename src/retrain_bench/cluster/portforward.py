@@ -388,9 +388,14 @@ class PortForward:
             _close_websocket(ws)
             where = f"pod {ns}/{pod} (service {self.service}) in context {self._kube.context}"
             if error.status_code == 403:
+                try:
+                    needed = self._kube.portforward_verbs()
+                except ClusterError:
+                    needed = ("get", "create")  # the version is unknown: name every verb a server may want
+                verbs = " and ".join(f"`{verb}`" for verb in needed)
                 raise Forbidden(
-                    f"forbidden to port-forward to {where}: the kubeconfig's user needs RBAC `create` on "
-                    f"`pods/portforward` in namespace {ns} (check `kubectl auth can-i create pods/portforward -n {ns}`)"
+                    f"forbidden to port-forward to {where}: the kubeconfig's user needs RBAC {verbs} on "
+                    f"`pods/portforward` in namespace {ns} (check `kubectl auth can-i get pods/portforward -n {ns}`)"
                 ) from None
             if error.status_code == 401:
                 raise ClusterUnreachable(
