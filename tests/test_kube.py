@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -126,3 +127,26 @@ def test_a_malformed_body_is_one_line(tmp_path: Path) -> None:
             Kube(KubeTarget(str(config), None, 1.0)).version()
     text = clean(caught.value)
     assert f"({url}) answered something that is not the Kubernetes API" in text
+
+
+def test_a_kubeconfig_list_is_merged_as_kubectl_merges_it(
+    standin: KubeStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # KUBECONFIG=first:missing:second; the context "lab" lives only in the second file. The client's
+    # KubeConfigMerger (kubernetes/config/kube_config.py) merges every existing file, skipping missing ones.
+    first = kubeconfig_for(tmp_path / "first", "http://127.0.0.1:9", context="home")
+    second = kubeconfig_for(tmp_path / "second", standin.url, context="lab", current=False)
+    monkeypatch.setenv("KUBECONFIG", os.pathsep.join([str(first), str(tmp_path / "missing"), str(second)]))
+    with Kube(KubeTarget(None, "lab", 2.0)) as kube:
+        assert kube.server == standin.url
+        assert kube.version() == "v1.30.0-standin"
+    # the current context still comes from the first file, the only one that sets it
+    with Kube(KubeTarget(None, None, 2.0)) as current:
+        assert current.server == "http://127.0.0.1:9"
+
+
+def test_a_kubeconfig_list_of_missing_files_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBECONFIG", os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b")]))
+    with pytest.raises(KubeconfigError, match="no kubeconfig at .*a:.*b: pass --kubeconfig") as caught:
+        Kube(KubeTarget(None, None, 1.0))
+    clean(caught.value)

@@ -33,12 +33,21 @@ class KubeTarget:
     #: Bound on connecting to the API server, and on a forward's first health check.
     connect_timeout_s: float = 10.0
 
-    def kubeconfig_path(self) -> str:
+    def kubeconfig_paths(self) -> tuple[str, ...]:
+        """The files to read: ``--kubeconfig``, else every file of a ``KUBECONFIG`` list, else the default."""
         if self.kubeconfig:
-            return os.path.expanduser(self.kubeconfig)
-        # Only the first file of a KUBECONFIG list: the client library does not merge them either.
-        env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-        return os.path.expanduser(env or "~/.kube/config")
+            return (os.path.expanduser(self.kubeconfig),)
+        listed = [path for path in os.environ.get("KUBECONFIG", "").split(os.pathsep) if path]
+        return tuple(os.path.expanduser(path) for path in listed) or (os.path.expanduser("~/.kube/config"),)
+
+    def kubeconfig_path(self) -> str:
+        """Those files as the client takes them: joined like ``KUBECONFIG``. Its ``KubeConfigMerger``
+        (kubernetes/config/kube_config.py) splits the string again and merges every file that exists,
+        the first definition of a name winning, as kubectl merges them."""
+        return os.pathsep.join(self.kubeconfig_paths())
+
+    def has_kubeconfig(self) -> bool:
+        return any(os.path.isfile(path) for path in self.kubeconfig_paths())
 
 
 def api_client(target: KubeTarget) -> k8s.ApiClient:
@@ -48,7 +57,7 @@ def api_client(target: KubeTarget) -> k8s.ApiClient:
 
 def _load(target: KubeTarget) -> tuple[k8s.ApiClient, str]:
     path = target.kubeconfig_path()
-    if not os.path.isfile(path):
+    if not target.has_kubeconfig():
         raise KubeconfigError(
             f"no kubeconfig at {path}: pass --kubeconfig or set KUBECONFIG (check `kubectl config view`)"
         )
