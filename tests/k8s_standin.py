@@ -1033,13 +1033,16 @@ def hostport(address: str) -> tuple[str, int]:
 # The services as the platforms' charts expose them; ``backend`` is where the pod's port really goes.
 
 
-def add_prometheus(standin: KubeStandin, backend: tuple[str, int], *, target_port: str | int = "web") -> None:
-    """The Prometheus Operator's service shape: port "web" 9090 → the pod's named port "web"."""
+def add_prometheus(standin: KubeStandin, backend: tuple[str, int], *, target_port: str | int = "http-web") -> None:
+    """prometheus-operated as kube-prometheus-stack gets it: the chart sets ``prometheusSpec.portName:
+    http-web`` (prometheus-community/helm-charts charts/kube-prometheus-stack/values.yaml), and the
+    operator names both the container port and its governing service's port after ``spec.portName``
+    (its default "web" is what a bare operator install has): port "http-web" 9090 → pod port "http-web"."""
     standin.add_service(
         "monitoring",
         "prometheus-operated",
-        [{"name": "web", "port": 9090, "targetPort": target_port}],
-        [FakePod("prometheus-k8s-0", ports=(("web", 9090),), backends=((9090, backend),))],
+        [{"name": "http-web", "port": 9090, "targetPort": target_port}],
+        [FakePod("prometheus-k8s-0", ports=(("http-web", 9090),), backends=((9090, backend),))],
     )
 
 

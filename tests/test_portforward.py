@@ -7,6 +7,7 @@ tests.k8s_standin imitates (so RBAC, readiness and the kubelet's error text are 
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import threading
@@ -27,13 +28,13 @@ from retrain_bench.cluster.errors import (
     PortNotFound,
     ServiceNotFound,
 )
-from retrain_bench.cluster.kube import KubeTarget
-from retrain_bench.cluster.portforward import PortForward, ServiceRef, http_ready
+from retrain_bench.cluster.kube import Kube, KubeTarget
+from retrain_bench.cluster.portforward import PortForward, ServiceRef, http_ready, resolve
 from retrain_bench.errors import BenchError
 from tests.k8s_standin import TOKEN, FakePod, KubeStandin, add_prometheus, hostport
 from tests.prometheus import MIB, T0, free_port
 
-PROM = ServiceRef("monitoring", "prometheus-operated", "web")
+PROM = ServiceRef("monitoring", "prometheus-operated", "http-web")
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +83,7 @@ def our_sockets(*ports: int) -> list[object]:
 
 
 def test_service_ref_parses_names_and_numbers() -> None:
-    assert ServiceRef.parse("monitoring/prometheus-operated:web") == PROM
+    assert ServiceRef.parse("monitoring/prometheus-operated:http-web") == PROM
     assert ServiceRef.parse("kubeflow/ml-pipeline-ui:80") == ServiceRef("kubeflow", "ml-pipeline-ui", "80")
     assert str(ServiceRef.parse("flyte/flyte-binary-grpc:8089")) == "flyte/flyte-binary-grpc:8089"
 
@@ -93,6 +94,17 @@ def test_service_ref_parses_names_and_numbers() -> None:
 def test_service_ref_rejects_bad_syntax(text: str) -> None:
     with pytest.raises(BenchError, match="expected namespace/name:port"):
         ServiceRef.parse(text)
+
+
+def test_the_usage_example_resolves_on_a_kube_prometheus_stack_cluster(kube: Kube, standin: KubeStandin) -> None:
+    # The example the usage line suggests must name a port the chart really has (http-web, not web).
+    add_prometheus(standin, ("127.0.0.1", free_port()))
+    with pytest.raises(BenchError) as caught:
+        ServiceRef.parse("prometheus:9090")
+    example = re.search(r"e\.g\. (\S+)", str(caught.value))
+    assert example is not None
+    endpoint = resolve(kube, ServiceRef.parse(example[1]))
+    assert (endpoint.pod, endpoint.port) == ("prometheus-k8s-0", 9090)
 
 
 # -- through the tunnel to a real Prometheus -------------------------------------------------------
@@ -205,8 +217,9 @@ def test_no_service(target: KubeTarget) -> None:
 
 def test_no_such_service_port(standin: KubeStandin, target: KubeTarget) -> None:
     add_prometheus(standin, ("127.0.0.1", free_port()))
-    with pytest.raises(PortNotFound, match=r"has no port 'http' \(it has: web=9090\)") as caught:
-        PortForward(target, ServiceRef("monitoring", "prometheus-operated", "http")).start()
+    # "web" is a bare operator's name; kube-prometheus-stack's is "http-web"
+    with pytest.raises(PortNotFound, match=r"has no port 'web' \(it has: http-web=9090\)") as caught:
+        PortForward(target, ServiceRef("monitoring", "prometheus-operated", "web")).start()
     clean(caught.value)
 
 
@@ -214,8 +227,8 @@ def test_no_ready_pod(standin: KubeStandin, target: KubeTarget) -> None:
     standin.add_service(
         "monitoring",
         "prometheus-operated",
-        [{"name": "web", "port": 9090, "targetPort": "web"}],
-        [FakePod("prometheus-k8s-0", ready=False, ports=(("web", 9090),))],
+        [{"name": "http-web", "port": 9090, "targetPort": "http-web"}],
+        [FakePod("prometheus-k8s-0", ready=False, ports=(("http-web", 9090),))],
     )
     with pytest.raises(NoReadyPod, match="has no ready pod behind it: check `kubectl -n monitoring get") as caught:
         PortForward(target, PROM).start()
@@ -273,7 +286,7 @@ def test_target_port_refuses(standin: KubeStandin, target: KubeTarget) -> None:
         PortForward(quick, PROM, check=http_ready(timeout_s=0.3)).start()
     text = clean(caught.value)
     assert text.startswith(
-        "endpoint monitoring/prometheus-operated:web (pod monitoring/prometheus-k8s-0 port 9090) "
+        "endpoint monitoring/prometheus-operated:http-web (pod monitoring/prometheus-k8s-0 port 9090) "
         "never answered within 1 s"
     )
     assert "error from the kubelet" in text and "connection refused" in text

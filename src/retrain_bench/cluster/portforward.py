@@ -58,7 +58,7 @@ _PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 @dataclasses.dataclass(frozen=True)
 class ServiceRef:
-    """``namespace/name:port``; the port is a service port name (``web``) or number (``9090``)."""
+    """``namespace/name:port``; the port is a service port name (``http-web``) or number (``9090``)."""
 
     namespace: str
     name: str
@@ -68,7 +68,7 @@ class ServiceRef:
     def parse(cls, text: str) -> ServiceRef:
         namespace, slash, rest = text.strip().partition("/")
         name, colon, port = rest.rpartition(":")
-        usage = f"bad service {text!r}: expected namespace/name:port, e.g. monitoring/prometheus-operated:web"
+        usage = f"bad service {text!r}: expected namespace/name:port, e.g. monitoring/prometheus-operated:http-web"
         if not (slash and colon and namespace and name and port):
             raise BenchError(usage)
         if not (_NAME.match(namespace) and _NAME.match(name)):
