@@ -29,9 +29,10 @@ from retrain_bench.cluster.errors import (
     ServiceNotFound,
 )
 from retrain_bench.cluster.kube import Kube, KubeTarget
-from retrain_bench.cluster.portforward import PortForward, ServiceRef, http_ready, resolve
+from retrain_bench.cluster.portforward import PortForward, ServiceRef, grpc_ready, http_ready, resolve
 from retrain_bench.errors import BenchError
-from tests.k8s_standin import TOKEN, FakePod, KubeStandin, add_prometheus, hostport
+from tests.k8s_standin import TOKEN, FakePod, KubeStandin, add_flyte, add_prometheus, hostport
+from tests.platform_standins import flyteadmin
 from tests.prometheus import MIB, T0, free_port
 
 PROM = ServiceRef("monitoring", "prometheus-operated", "http-web")
@@ -321,3 +322,63 @@ def test_tls_and_auth_options_follow_the_client_configuration() -> None:
     assert (verified["certfile"], verified["keyfile"]) == ("/client.crt", "/client.key")
     config.verify_ssl = False  # insecure-skip-tls-verify: true in the kubeconfig
     assert _sslopt(config)["cert_reqs"] == ssl.CERT_NONE
+
+
+# -- gRPC endpoints: the check goes through the tunnel --------------------------------------------
+
+FLYTE = ServiceRef("flyte", "flyte-binary-grpc", "8089")
+
+
+def test_a_flyte_forward_is_checked_with_a_grpc_call(standin: KubeStandin, target: KubeTarget) -> None:
+    with flyteadmin("v1.16.8") as admin:
+        add_flyte(standin, hostport(admin))
+        with PortForward(target, FLYTE, check=grpc_ready()) as forward:
+            assert forward.problems == []
+    # the call really went through: the stand-in's API server relayed a websocket to the pod's port
+    assert any(
+        path.startswith("/api/v1/namespaces/flyte/pods/flyte-binary-0/portforward") for _, path in standin.requests
+    )
+
+
+def test_a_closed_flyte_pod_port_fails_the_forward_not_the_first_run(standin: KubeStandin, target: KubeTarget) -> None:
+    # Nothing listens on the pod's port: the kubelet reports it on the error channel. Our own
+    # listener still accepts, so a TCP connect to it (the old check) passed.
+    add_flyte(standin, ("127.0.0.1", free_port()))
+    quick = KubeTarget(target.kubeconfig, None, 1.0)
+    with pytest.raises(EndpointSilent) as caught:
+        PortForward(quick, FLYTE, check=grpc_ready(timeout_s=0.3)).start()
+    text = clean(caught.value)
+    assert text.startswith("endpoint flyte/flyte-binary-grpc:8089 (pod flyte/flyte-binary-0 port 8089) never answered")
+    assert "error from the kubelet" in text and "connection refused" in text
+
+
+def test_a_flyte_pod_port_that_is_not_grpc_fails(standin: KubeStandin, target: KubeTarget) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never speaks HTTP/2
+        add_flyte(standin, silent.getsockname())
+        quick = KubeTarget(target.kubeconfig, None, 1.0)
+        with pytest.raises(EndpointSilent, match="never answered within 1 s"):
+            PortForward(quick, FLYTE, check=grpc_ready(timeout_s=0.3)).start()
+
+
+def test_a_forbidden_flyte_forward_is_named(standin: KubeStandin, target: KubeTarget) -> None:
+    with flyteadmin("v1.16.8") as admin:
+        add_flyte(standin, hostport(admin))
+        standin.forbidden = {"pods/portforward"}
+        with pytest.raises(Forbidden, match="forbidden to port-forward to pod flyte/flyte-binary-0"):
+            PortForward(target, FLYTE, check=grpc_ready()).start()
+
+
+def test_the_flyte_endpoint_is_handed_out_only_once_grpc_answers(standin: KubeStandin, tmp_path: Path) -> None:
+    import argparse
+
+    from retrain_bench.cluster.endpoints import ClusterEndpoints
+    from retrain_bench.cluster.options import add_cluster_options, parse_cluster_options
+
+    parser = argparse.ArgumentParser()
+    add_cluster_options(parser.add_argument)
+    parser.add_argument("--prometheus-url")
+    args = parser.parse_args([f"--kubeconfig={standin.kubeconfig(tmp_path / 'config')}", "--connect-timeout=1"])
+    add_flyte(standin, ("127.0.0.1", free_port()))  # the pod's port is closed
+    with ClusterEndpoints(parse_cluster_options(lambda dest: getattr(args, dest))) as endpoints:
+        with pytest.raises(EndpointSilent, match="error from the kubelet"):
+            endpoints.flyte()

@@ -199,6 +199,37 @@ def http_ready(path: str = "/-/ready", scheme: str = "http", timeout_s: float = 
     return check
 
 
+#: A method every flyteadmin serves; the empty message is a valid ``GetVersionRequest``.
+FLYTE_GET_VERSION = "/flyteidl.service.AdminService/GetVersion"
+
+
+def grpc_ready(method: str = FLYTE_GET_VERSION, timeout_s: float = 2.0) -> Callable[[str], bool]:
+    """A health check for ``PortForward`` of a plaintext gRPC port: one call of ``method`` with a deadline.
+
+    Any answer from a gRPC server counts, an error status included (UNAUTHENTICATED when flyteadmin
+    wants a token, UNIMPLEMENTED from another server): it travelled through the tunnel and back. Only
+    UNAVAILABLE (the kubelet refused, the pod's port is closed, the relay dropped) and
+    DEADLINE_EXCEEDED (nothing speaks HTTP/2 there) mean the endpoint is not usable. Opening our own
+    listener proves nothing: it always accepts.
+    """
+
+    def check(local_address: str) -> bool:
+        import grpc
+
+        # No environment proxy for loopback, and one attempt: grpc's own reconnect backoff is not ours.
+        options = [("grpc.enable_http_proxy", 0), ("grpc.enable_retries", 0)]
+        with grpc.insecure_channel(local_address, options=options) as channel:
+            call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+            try:
+                call(b"", timeout=timeout_s, wait_for_ready=False)
+            except grpc.RpcError as error:
+                code = error.code() if callable(getattr(error, "code", None)) else None
+                return code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        return True
+
+    return check
+
+
 class PortForward:
     """A local listener on 127.0.0.1 relaying each connection to ``service``'s ready pod.
 
