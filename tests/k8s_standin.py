@@ -1056,8 +1056,20 @@ def add_flyte(standin: KubeStandin, backend: tuple[str, int]) -> None:
     )
 
 
+def add_kfp_api(standin: KubeStandin, backend: tuple[str, int]) -> None:
+    """KFP's API server service ml-pipeline: http 8888 and grpc 8887, numeric target ports
+    (kubeflow/pipelines manifests/kustomize/base/pipeline/ml-pipeline-apiserver-service.yaml)."""
+    standin.add_service(
+        "kubeflow",
+        "ml-pipeline",
+        [{"name": "http", "port": 8888, "targetPort": 8888}, {"name": "grpc", "port": 8887, "targetPort": 8887}],
+        [FakePod("ml-pipeline-7d9f8-x2k4q", ports=(("http", 8888), ("grpc", 8887)), backends=((8888, backend),))],
+    )
+
+
 def add_kfp_ui(standin: KubeStandin, backend: tuple[str, int]) -> None:
-    """KFP's ml-pipeline-ui: port 80 → container port 3000."""
+    """KFP's ml-pipeline-ui: port 80 → container port 3000
+    (kubeflow/pipelines manifests/kustomize/base/pipeline/ml-pipeline-ui-service.yaml)."""
     standin.add_service(
         "kubeflow",
         "ml-pipeline-ui",

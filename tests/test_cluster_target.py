@@ -27,7 +27,7 @@ from flyteidl.core import execution_pb2 as core_execution_pb2
 from retrain_bench.measure.cost import DEFAULT_PRICES, allocation_cost
 from retrain_bench.workload.stamps import LINE_PREFIX
 from tests.helpers import BenchRun, records
-from tests.k8s_standin import KubeStandin, add_flyte, add_kfp_ui, add_prometheus, hostport, pod_object
+from tests.k8s_standin import KubeStandin, add_flyte, add_kfp_api, add_prometheus, hostport, pod_object
 from tests.platform_standins import AdminState, KfpRunsStandin, flyteadmin_standin, kfp_runs_api
 from tests.prometheus import running_prometheus
 
@@ -132,14 +132,14 @@ class ScriptedKfp(Scripted):
 
 @pytest.fixture
 def kfp_cluster(tmp_path: Path) -> Iterator[tuple[Path, KfpRunsStandin]]:
-    """A kubeconfig whose cluster serves KFP (ml-pipeline-ui) and a real Prometheus, both forwarded."""
+    """A kubeconfig whose cluster serves KFP (its API server, ml-pipeline) and a real Prometheus, both forwarded."""
     with (
         running_prometheus(tmp_path / "prom") as prometheus,
         kfp_runs_api() as api,
         KubeStandin() as kube,
         ScriptedKfp(api, kube),
     ):
-        add_kfp_ui(kube, hostport(api.url.removeprefix("http://")))
+        add_kfp_api(kube, hostport(api.url.removeprefix("http://")))
         add_prometheus(kube, hostport(prometheus))
         # the control plane the allocation cost amortises: 2 × (1 core, 2Gi)
         kube.add_deployment(
@@ -327,7 +327,7 @@ def both_platforms_cluster(tmp_path: Path) -> Iterator[Path]:
         ScriptedKfp(api, kube),
     ):
         add_flyte(kube, hostport(address))
-        add_kfp_ui(kube, hostport(api.url.removeprefix("http://")))
+        add_kfp_api(kube, hostport(api.url.removeprefix("http://")))
         add_prometheus(kube, hostport(prometheus))
         yield kube.kubeconfig(tmp_path / "kubeconfig")
 

@@ -16,13 +16,14 @@ from tests.k8s_standin import (
     TOKEN,
     KubeStandin,
     add_flyte,
+    add_kfp_api,
     add_kfp_ui,
     add_prometheus,
     hostport,
     kubeconfig_for,
     silent_server,
 )
-from tests.platform_standins import flyteadmin, kfp_api
+from tests.platform_standins import flyteadmin, kfp_api, kfp_ui
 from tests.prometheus import GIB, Series, container, remote_write, running_prometheus
 
 NAMESPACES = ("flyte", "flytesnacks-development", "kubeflow")
@@ -40,7 +41,7 @@ def cluster(tmp_path: Path) -> Iterator[KubeStandin]:
         remote_write(prometheus, [node], 5)
         with KubeStandin() as standin:
             add_flyte(standin, hostport(admin))
-            add_kfp_ui(standin, hostport(kfp))
+            add_kfp_api(standin, hostport(kfp))
             add_prometheus(standin, hostport(prometheus))
             yield standin
 
@@ -63,7 +64,7 @@ def test_everything_passes_on_a_healthy_cluster(tmp_path: Path, capsys: pytest.C
     assert "PASS  RBAC to watch pods and read their logs in flytesnacks-development: allowed" in lines
     assert "PASS  RBAC to watch pods and read their logs in kubeflow: allowed" in lines
     assert "PASS  Flyte service flyte/flyte-binary-grpc:8089: ready pod flyte-binary-0, port 8089" in lines
-    assert "PASS  KFP service kubeflow/ml-pipeline-ui:80: ready pod ml-pipeline-ui-0, port 3000" in lines
+    assert "PASS  KFP service kubeflow/ml-pipeline:8888: ready pod ml-pipeline-7d9f8-x2k4q, port 8888" in lines
     assert any(
         line.startswith("PASS  Flyte API at 127.0.0.1:") and line.endswith("flyteadmin v1.16.8") for line in lines
     )
@@ -79,14 +80,14 @@ def test_forbidden_port_forward_and_a_missing_service_are_named(
 ) -> None:
     with cluster(tmp_path) as standin:
         standin.forbidden.add("pods/portforward")
-        code = main(doctor(standin, tmp_path, "--kfp-service=kubeflow/ml-pipeline:8888"))
+        code = main(doctor(standin, tmp_path, "--kfp-service=kubeflow/ml-pipeline-ui:80"))
     out = capsys.readouterr().out
     assert code == 1
     assert (
         "FAIL  RBAC pods/portforward in flyte: forbidden: get -> grant get on pods/portforward "
         "(Kubernetes v1.30.0-standin needs get; `kubectl auth can-i get pods/portforward -n flyte`)"
     ) in out
-    fails = [line for line in out.splitlines() if line.startswith("FAIL  KFP service kubeflow/ml-pipeline:8888: ")]
+    fails = [line for line in out.splitlines() if line.startswith("FAIL  KFP service kubeflow/ml-pipeline-ui:80: ")]
     assert "PASS  RBAC to watch pods and read their logs in kubeflow: allowed" in out
     assert len(fails) == 1 and "no service" in fails[0].lower()
     assert TOKEN not in out
@@ -109,7 +110,7 @@ def test_unreadable_pod_logs_are_named_with_the_namespace(tmp_path: Path, capsys
 def test_one_platform_is_checked_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with cluster(tmp_path) as standin:
         # KFP is not installed on this cluster: a Flyte-only check must not care
-        standin.objects.pop(("services", "kubeflow", "ml-pipeline-ui"), None)
+        standin.objects.pop(("services", "kubeflow", "ml-pipeline"), None)
         code = main(doctor(standin, tmp_path, "--platform=flyte"))
     out = capsys.readouterr().out
     assert code == 0, out
@@ -208,3 +209,15 @@ def test_port_forward_rbac_follows_the_server_version(
         standin.forbidden = {forbidden} - {""}
         lines = rbac_lines(standin, tmp_path, capsys)
     assert lines[0].startswith(expected), lines
+
+
+@pytest.mark.prometheus
+def test_a_kfp_ui_in_front_of_a_dead_api_server_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with cluster(tmp_path) as standin, kfp_ui(None) as ui:
+        add_kfp_ui(standin, hostport(ui))  # the UI runs, the API server behind it does not
+        code = main(doctor(standin, tmp_path, "--platform=kfp", "--kfp-service=kubeflow/ml-pipeline-ui:80"))
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1
+    # the forward's own check asks the same question, so the forward is refused with the UI's answer
+    kfp = [line for line in lines if line.startswith("FAIL  KFP API")]
+    assert len(kfp) == 1 and "reports its API server down (apiServerReady: false)" in kfp[0], lines

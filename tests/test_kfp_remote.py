@@ -18,7 +18,7 @@ from retrain_bench.errors import BenchError
 from retrain_bench.platforms.kfp.remote import KfpRunner, compile_package, run_parameters, timings_from_run
 from retrain_bench.platforms.remote import RemoteSettings, TaskResources
 from retrain_bench.workload.cases import CASES
-from tests.platform_standins import KFP_UNSET_TIME, kfp_runs_api
+from tests.platform_standins import KFP_UNSET_TIME, kfp_runs_api, kfp_ui
 
 IMAGE = "ghcr.io/example/retrain-bench-task:test"
 SETTINGS = RemoteSettings(image=IMAGE, resources=TaskResources(cpu="500m", memory="1Gi"))
@@ -457,3 +457,26 @@ def test_runner_keeps_credentials_in_the_host_url_out_of_messages_and_links() ->
         with pytest.raises(BenchError) as caught:
             runner.poll(submitted)
         assert "pa55word" not in str(caught.value) and "pa55word" not in repr(runner)
+
+
+def test_runner_through_the_kfp_ui_reaches_the_api_server_behind_it() -> None:
+    # The UI proxies /apis/v2beta1/* to the API server (frontend/server/app.ts): kfp.Client works through it.
+    with kfp_runs_api(token=TOKEN) as api, kfp_ui(api.url) as ui:
+        runner = KfpRunner(ui, TOKEN, True, SETTINGS)
+        runner.prepare()
+        submitted = runner.submit(CASES["base"], "kfp-base-r1")
+        assert submitted.run_id in api.runs
+        # the token went through the proxy with every call; the UI's own healthz fetch sends none
+        proxied = [(path, auth) for _, path, auth, _ in api.requests if not path.endswith("/healthz")]
+        assert proxied and all(auth == f"Bearer {TOKEN}" for _, auth in proxied)
+        assert {auth for _, path, auth, _ in api.requests if path.endswith("/healthz")} == {None}
+
+
+def test_runner_refuses_a_kfp_ui_whose_api_server_is_down() -> None:
+    with kfp_ui(None) as ui:
+        runner = KfpRunner(ui, None, True, SETTINGS)
+        with pytest.raises(BenchError) as caught:
+            runner.prepare()
+    assert str(caught.value).startswith(
+        f"KFP API at {ui}: the KFP UI answers but reports its API server down (apiServerReady: false); check the API"
+    )

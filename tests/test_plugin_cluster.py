@@ -36,7 +36,7 @@ def test_a_missing_service_is_one_line(bench_run: BenchRun, tmp_path: Path) -> N
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.errlines if line.strip()]
     assert len(errors) == 1 and errors[0].startswith("ERROR: ")
-    assert "kubeflow/ml-pipeline-ui" in errors[0] and "service" in errors[0]
+    assert "no service kubeflow/ml-pipeline " in errors[0]  # the API server's service, the default
 
 
 @pytest.mark.prometheus

@@ -5,15 +5,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 
+import requests
+
 from retrain_bench.cluster.errors import ClusterError
+from retrain_bench.cluster.kfp_health import API_SERVER_DOWN, HEALTHZ, read_healthz
 from retrain_bench.cluster.kube import Kube
 from retrain_bench.cluster.options import ClusterOptions
-from retrain_bench.cluster.portforward import PortForward, ServiceRef, grpc_ready, http_ready
+from retrain_bench.cluster.portforward import NotReady, PortForward, ServiceRef, grpc_ready, http_ready
 from retrain_bench.measure.promapi import redact_url
 
 #: A health check per endpoint, run through the tunnel before it is handed out.
 PROMETHEUS_READY = "/-/ready"
-KFP_READY = "/apis/v2beta1/healthz"
 
 
 class ClusterEndpoints:
@@ -54,7 +56,7 @@ class ClusterEndpoints:
     def kfp(self) -> str:
         if self.options.kfp_host:
             return self.options.kfp_host
-        return self._forward(self.options.kfp_service, http_ready(KFP_READY)).url()
+        return self._forward(self.options.kfp_service, http_ready(HEALTHZ, accept=_kfp_api_ready)).url()
 
     def prometheus(self) -> str:
         if self.options.prometheus_url:
@@ -74,6 +76,16 @@ class ClusterEndpoints:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _kfp_api_ready(response: requests.Response) -> None:
+    """Through the UI a 200 healthz says nothing about the API server: its ``apiServerReady`` does."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise NotReady("the KFP healthz answered 200 but not JSON") from None
+    if not isinstance(body, dict) or not read_healthz(body).ready:
+        raise NotReady(API_SERVER_DOWN)
 
 
 def cluster_preflight(options: ClusterOptions, platforms: Sequence[str]) -> str:

@@ -185,8 +185,18 @@ def _named_port(kube: Kube, service: ServiceRef, pod: str, target: str, slice_po
     )
 
 
-def http_ready(path: str = "/-/ready", scheme: str = "http", timeout_s: float = 2.0) -> Callable[[str], bool]:
-    """A health check for ``PortForward``: ``GET <scheme>://<local address><path>`` answers 200."""
+class NotReady(Exception):  # noqa: N818 - a health check's verdict, not an error of ours
+    """Raised by a health check that got an answer saying no: its text becomes the forward's last problem."""
+
+
+def http_ready(
+    path: str = "/-/ready",
+    scheme: str = "http",
+    timeout_s: float = 2.0,
+    accept: Callable[[requests.Response], None] | None = None,
+) -> Callable[[str], bool]:
+    """A health check for ``PortForward``: ``GET <scheme>://<local address><path>`` answers 200, and
+    ``accept(response)`` (when given) raises no ``NotReady``."""
 
     def check(local_address: str) -> bool:
         with requests.Session() as session:
@@ -194,7 +204,12 @@ def http_ready(path: str = "/-/ready", scheme: str = "http", timeout_s: float = 
             session.verify = False  # the tunnel ends at a pod: its certificate is not for 127.0.0.1
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-                return session.get(f"{scheme}://{local_address}{path}", timeout=timeout_s).status_code == 200
+                response = session.get(f"{scheme}://{local_address}{path}", timeout=timeout_s)
+        if response.status_code != 200:
+            return False
+        if accept is not None:
+            accept(response)
+        return True
 
     return check
 
@@ -324,9 +339,13 @@ class PortForward:
     def _health_check(self, check: Callable[[str], bool]) -> None:
         deadline = time.monotonic() + self.target.connect_timeout_s
         while True:
-            with contextlib.suppress(Exception):
+            try:
                 if check(self.local_address):
                     return
+            except NotReady as verdict:
+                self._note(str(verdict))
+            except Exception:  # noqa: BLE001, S110 - no answer yet: the loop tries again until the deadline
+                pass
             with self._lock:
                 fatal = next((p for p in self._problems if isinstance(p, Forbidden | ClusterUnreachable)), None)
             if fatal is not None:
