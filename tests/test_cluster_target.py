@@ -117,15 +117,19 @@ class ScriptedKfp(Scripted):
             run = self.api.runs[run_id]
             run["state"] = "SUCCEEDED"
             run["finished_at"] = "2026-08-21T10:02:07Z"
-            # the backend's whole-second task records: train 10:00:10 -> 10:00:32 is 22 s
+            # the backend's whole-second task records (api_converter.go: no pod_name, children by Argo
+            # node id, create_time the workflow's): the train DAG node 10:00:10 -> 10:00:32 is 22 s
             run["run_details"] = {
                 "task_details": [
-                    {"run_id": run_id, "task_id": "t1", "display_name": "train", "state": "SUCCEEDED",
-                     "create_time": "2026-08-21T10:00:10Z", "start_time": "2026-08-21T10:00:10Z",
+                    {"run_id": run_id, "task_id": "5d0c6a1e-0001", "display_name": "train", "state": "SUCCEEDED",
+                     "create_time": "2026-08-21T10:00:00Z", "start_time": "2026-08-21T10:00:10Z",
+                     "end_time": "2026-08-21T10:00:32Z", "child_tasks": [{"pod_name": f"{run_id}-1234567891"}]},
+                    {"run_id": run_id, "task_id": "5d0c6a1e-0002", "display_name": "executor", "state": "SUCCEEDED",
+                     "create_time": "2026-08-21T10:00:00Z", "start_time": "2026-08-21T10:00:11Z",
                      "end_time": "2026-08-21T10:00:32Z"},
-                    {"run_id": run_id, "task_id": "t0", "display_name": "train-driver", "state": "SUCCEEDED",
-                     "create_time": "2026-08-21T10:00:05Z", "start_time": "2026-08-21T10:00:05Z",
-                     "end_time": "2026-08-21T10:00:09Z"},
+                    {"run_id": run_id, "task_id": "5d0c6a1e-0000", "display_name": "train-driver",
+                     "state": "SUCCEEDED", "create_time": "2026-08-21T10:00:00Z",
+                     "start_time": "2026-08-21T10:00:05Z", "end_time": "2026-08-21T10:00:09Z"},
                 ]
             }  # fmt: skip
 
