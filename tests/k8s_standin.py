@@ -1,8 +1,13 @@
 """A STAND-IN for the Kubernetes API server (kube-apiserver), for tests only. It is not a cluster.
 
-It implements just what ``retrain_bench.cluster`` calls, shaped as the real apiserver answers, after the
-kubernetes 30.1 Python client's models and ``stream/ws_client.py`` and the apiserver API docs
-(see /work/shared/research/k8s-portforward-standin.md):
+It implements just what ``retrain_bench.cluster`` calls, shaped as the real apiserver answers. Sources
+(kubernetes/kubernetes unless named; each behaviour below also says where it comes from):
+the kubernetes-client/python 30.1 models (``kubernetes/client/models``, which reject a missing
+required field) and ``kubernetes/stream/ws_client.py`` (the channel framing); the API reference at
+kubernetes.io (objects, lists, watch events); ``staging/src/k8s.io/apimachinery/pkg/api/errors``
+(``Status`` bodies); ``staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/errors.go``
+(the "is forbidden" message); ``pkg/registry/core/pod`` (logs, port-forward); the kubelet's streaming
+port-forward (``pkg/kubelet/cri/streaming/portforward``):
 
 - ``GET /version`` (a full ``version.Info``);
 - ``GET /api/v1/namespaces/<ns>/{services,endpoints,pods}/<name>`` and
@@ -26,7 +31,9 @@ kubernetes 30.1 Python client's models and ``stream/ws_client.py`` and the apise
   of 1.35 on), and ``drop_next(after_bytes)`` to abort the
   next connection mid-stream.
 
-Every request must carry ``Authorization: Bearer <token>`` (else 401), so auth is really sent.
+Every request must carry ``Authorization: Bearer <token>`` (else 401 ``Unauthorized``, as the
+apiserver's authentication filter answers, ``staging/src/k8s.io/apiserver/pkg/endpoints/filters/authentication.go``),
+so auth is really sent.
 Plain HTTP on 127.0.0.1 (no TLS), a thread per connection (``ThreadingHTTPServer``), and a
 hand-written RFC 6455 server side: no extra dependency. ``kubeconfig(path)`` writes a kubeconfig
 with the fake token pointing at it.
@@ -177,6 +184,7 @@ class KubeStandin:
                 "endpoints": [
                     {
                         "addresses": [f"10.244.0.{i + 10}"],
+                        # discovery.k8s.io/v1 EndpointConditions, as the EndpointSlice controller sets them
                         "conditions": {"ready": pod.ready, "serving": pod.ready, "terminating": False},
                         "targetRef": ref,
                     }
@@ -192,6 +200,7 @@ class KubeStandin:
             "subsets": [
                 {
                     "addresses": [{"ip": f"10.244.0.{i + 10}", "targetRef": ref} for i, pod, ref in refs if pod.ready],
+                    # v1 Endpoints split ready and not-ready addresses (the endpoints controller)
                     "notReadyAddresses": [
                         {"ip": f"10.244.0.{i + 10}", "targetRef": ref} for i, pod, ref in refs if not pod.ready
                     ],
@@ -561,7 +570,8 @@ class PodFeed:
 
 
 def status(code: int, reason: str, message: str, **details: str) -> dict[str, Any]:
-    """A v1 ``Status`` as the apiserver returns with errors."""
+    """A v1 ``Status`` as the apiserver returns with errors (apimachinery ``pkg/api/errors``:
+    ``NewNotFound`` writes ``<resource> "<name>" not found``, ``NewResourceExpired`` 410 Expired)."""
     return {
         "kind": "Status",
         "apiVersion": "v1",
@@ -637,6 +647,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             return
         if urlsplit(self.path).path != "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
+            # an unknown path: the apiserver's NotFound handler (apimachinery errors.NewGenericServerResponse)
             self._json(404, status(404, "NotFound", "the server could not find the requested resource"))
             return
         attrs = body.get("spec", {}).get("resourceAttributes", {})
@@ -649,6 +660,7 @@ class _Handler(BaseHTTPRequestHandler):
             "spec": body.get("spec", {}),
             "status": {"allowed": allowed, **({} if allowed else {"reason": "standin RBAC forbids " + resource})},
         }
+        # a create answers 201 with the review and its status (pkg/registry/authorization/selfsubjectaccessreview)
         self._json(201, answer)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
@@ -668,7 +680,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self._pods_route(parts, query):
             return
         if parts[:3] == ["apis", "discovery.k8s.io", "v1"] and len(parts) == 6 and parts[5] == "endpointslices":
-            if not standin.serve_slices:
+            if not standin.serve_slices:  # no discovery.k8s.io/v1 before 1.21: the group is unknown
                 self._json(404, status(404, "NotFound", "the server could not find the requested resource"))
                 return
             if self._forbid("endpointslices", parts[4], "list"):
@@ -721,6 +733,7 @@ class _Handler(BaseHTTPRequestHandler):
         if kind in self.standin.forbidden:
             where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
             group = "apps" if namespace else ""
+            # responsewriters/errors.go forbiddenMessage: resource, user, verb, group, scope
             message = f'{kind} is forbidden: User "bench" cannot list resource "{kind}" in API group "{group}" {where}'
             self._json(403, status(403, "Forbidden", message))
             return True
@@ -734,6 +747,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.standin.denied(verb, resource):
             return False
         kind = resource.partition("/")[0]
+        # responsewriters/errors.go forbiddenMessage, as for the lists above
         self._json(
             403,
             status(
@@ -783,6 +797,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         names = [c["name"] for c in pod["spec"]["containers"]]
         inits = [c["name"] for c in pod["spec"].get("initContainers", [])]
+        # pkg/registry/core/pod/strategy.go LogLocation: a container must be named unless there is one
         if not container:
             if len(names) != 1:
                 message = f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]" + (
@@ -796,6 +811,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         states = {s["name"]: s["state"] for s in pod["status"].get("containerStatuses", [])}
         states.update({s["name"]: s["state"] for s in pod["status"].get("initContainerStatuses", [])})
+        # the kubelet's validateContainerLogStatus (pkg/kubelet/kubelet_pods.go): no log before it ran
         if "waiting" in states.get(container, {"waiting": {}}):
             reason = states.get(container, {}).get("waiting", {}).get("reason", "PodInitializing")
             message = f'container "{container}" in pod "{name}" is waiting to start: {reason}'
@@ -809,7 +825,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _watch_pods(self, namespace: str, selector: str, query: dict[str, list[str]]) -> None:
-        """A watch as the apiserver streams it: HTTP/1.1 chunked, one JSON event per line."""
+        """A watch as the apiserver streams it: HTTP/1.1 chunked, one JSON event per line (the API
+        reference's "Efficient detection of changes"; a compacted version is an ERROR event with a 410
+        Expired Status, "too old resource version", from the watch cache)."""
         feed = self.standin.pod_feed
         with feed._cond:
             feed.watches += 1
@@ -868,6 +886,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, status(400, "BadRequest", "the stand-in forwards one port over v4.channel.k8s.io"))
             return
         port = ports[0]
+        # The upgrade and framing as kubernetes/stream/ws_client.py expects them: subprotocol
+        # v4.channel.k8s.io, then per port a 2-byte little-endian port number first on channel 0 (data)
+        # and channel 1 (errors), every frame binary and prefixed by its channel byte.
         key = self.headers["Sec-WebSocket-Key"]
         accept = base64.b64encode(hashlib.sha1((key + _GUID).encode()).digest()).decode()
         self.wfile.write(
@@ -891,7 +912,9 @@ class _Handler(BaseHTTPRequestHandler):
                     raise ConnectionRefusedError
                 upstream = socket.create_connection(address, timeout=2)
             except OSError:
-                # What the kubelet writes on the error channel when the pod's port refuses.
+                # What the kubelet writes on the error channel when the pod's port refuses
+                # (pkg/kubelet/cri/streaming/portforward/websocket.go wraps the runtime's error; the
+                # "failed to connect to localhost:<port> inside namespace" text is containerd's CRI).
                 ws.send(
                     bytes([1])
                     + (

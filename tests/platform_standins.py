@@ -108,7 +108,8 @@ class _StatefulAdmin(_Admin):
         with self.lock:
             self.state.calls.append((method, identifier.name))
             if _key(identifier) in store:
-                # flyteadmin's answer to the same id registered twice
+                # flyteadmin's answer to the same id registered twice (its repositories map a unique-key
+                # violation to AlreadyExists: pkg/repositories/errors)
                 context.abort(grpc.StatusCode.ALREADY_EXISTS, f"{identifier.name} already exists")
             store[_key(identifier)] = value
 
@@ -212,10 +213,12 @@ class _StatefulAdmin(_Admin):
 
 
 def _page(items: list[Any], limit: int, token: str) -> tuple[list[Any], str]:
-    """flyteadmin's offset tokens: the token is the offset of the next page, "" after the last."""
+    """flyteadmin's offset tokens: the token is the offset of the next page, given whenever a page is
+    full, so a list of exactly ``limit`` items ends with an empty page (flyteadmin's list managers,
+    e.g. pkg/manager/impl/node_execution_manager.go: ``if len(...) == int(request.Limit)``)."""
     start = int(token or 0)
-    end = start + (limit or 100)
-    return items[start:end], (str(end) if end < len(items) else "")
+    page = items[start : start + (limit or 100)]
+    return page, (str(start + len(page)) if len(page) == (limit or 100) else "")
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ backed by a pod → the target port (a named ``targetPort`` looked up in that po
 
 The relay is our own, on websocket-client, rather than ``kubernetes.stream.portforward``: in the
 30.x client (kfp pins ``<31``) its proxy thread selects without a timeout and leaks the socket when
-the server closes (see /work/shared/research/k8s-portforward-standin.md, pitfalls 2, 3 and 7).
+the server closes (kubernetes-client/python 30.x ``kubernetes/stream/ws_client.py``, ``PortForward``).
 Each accepted local connection gets its own websocket to
 ``/api/v1/namespaces/<ns>/pods/<pod>/portforward?ports=<port>`` with subprotocol
 ``v4.channel.k8s.io``. Every frame is binary, ``[channel] + payload``: channel 0 carries data,
