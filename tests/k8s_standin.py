@@ -384,12 +384,22 @@ def running_http(answer: Callable[[str], tuple[int, bytes]]) -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with serving(Handler, "not-an-apiserver") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], name: str, *, wrap: Any = None) -> Iterator[str]:
+    """``handler`` on a free loopback port, a thread per connection, until the ``with`` ends; yields
+    its URL (https when ``wrap``, an ``SSLContext``, wraps the socket)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="not-an-apiserver", daemon=True)
+    if wrap is not None:
+        server.socket = wrap.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=name, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"{'https' if wrap is not None else 'http'}://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -43,7 +43,7 @@ from flyteidl.core import compiler_pb2, identifier_pb2
 from flyteidl.core import execution_pb2 as core_execution_pb2
 from flyteidl.service import admin_pb2_grpc
 
-from tests.prometheus import free_port
+from tests.k8s_standin import serving
 
 
 class _Admin(admin_pb2_grpc.AdminServiceServicer):  # type: ignore[misc]
@@ -274,15 +274,8 @@ def kfp_api(token: str | None = None, tag_name: str | None = None) -> Iterator[s
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, name="kfp-standin", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(Handler, "kfp-standin") as url:
+        yield url
 
 
 @contextlib.contextmanager
@@ -367,15 +360,8 @@ def kfp_ui(api_server: str | None) -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, name="kfp-ui-standin", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(Handler, "kfp-ui-standin") as url:
+        yield url
 
 
 #: The zero times the KFP API reports for "not yet" (a run's finished_at, an unfinished node).
@@ -499,17 +485,10 @@ def kfp_runs_api(token: str | None = None, tls: tuple[Path, Path] | None = None)
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    context = None
     if tls:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*tls)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-    standin.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="kfp-runs-standin", daemon=True)
-    thread.start()
-    try:
+    with serving(Handler, "kfp-runs-standin", wrap=context) as url:
+        standin.url = url
         yield standin
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
