@@ -1070,7 +1070,9 @@ def add_prometheus(standin: KubeStandin, backend: tuple[str, int], *, target_por
     """prometheus-operated as kube-prometheus-stack gets it: the chart sets ``prometheusSpec.portName:
     http-web`` (prometheus-community/helm-charts charts/kube-prometheus-stack/values.yaml), and the
     operator names both the container port and its governing service's port after ``spec.portName``
-    (its default "web" is what a bare operator install has): port "http-web" 9090 → pod port "http-web"."""
+    (prometheus-operator pkg/prometheus ``makeStatefulSetService``: Name and TargetPort are
+    ``spec.portName``, default "web", what a bare operator install has): port "http-web" 9090 → pod
+    port "http-web"."""
     standin.add_service(
         "monitoring",
         "prometheus-operated",
