@@ -1,8 +1,13 @@
 """A STAND-IN for the Kubernetes API server (kube-apiserver), for tests only. It is not a cluster.
 
-It implements just what ``retrain_bench.cluster`` calls, shaped as the real apiserver answers, after the
-kubernetes 30.1 Python client's models and ``stream/ws_client.py`` and the apiserver API docs
-(see /work/shared/research/k8s-portforward-standin.md):
+It implements just what ``retrain_bench.cluster`` calls, shaped as the real apiserver answers. Sources
+(kubernetes/kubernetes unless named; each behaviour below also says where it comes from):
+the kubernetes-client/python 30.1 models (``kubernetes/client/models``, which reject a missing
+required field) and ``kubernetes/stream/ws_client.py`` (the channel framing); the API reference at
+kubernetes.io (objects, lists, watch events); ``staging/src/k8s.io/apimachinery/pkg/api/errors``
+(``Status`` bodies); ``staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/errors.go``
+(the "is forbidden" message); ``pkg/registry/core/pod`` (logs, port-forward); the kubelet's streaming
+port-forward (``pkg/kubelet/cri/streaming/portforward``):
 
 - ``GET /version`` (a full ``version.Info``);
 - ``GET /api/v1/namespaces/<ns>/{services,endpoints,pods}/<name>`` and
@@ -18,14 +23,17 @@ kubernetes 30.1 Python client's models and ``stream/ws_client.py`` and the apise
   (the text; 400 for a missing or unknown container, 404 for a deleted pod), driven by
   ``put_pod`` / ``delete_pod`` / ``set_log`` (``pod_object`` builds a pod as it is served);
 - ``POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews``: allowed unless the resource
-  (``pods/portforward`` style) is in ``forbidden``;
+  (``pods/portforward`` style) or the verb and resource (``create pods/portforward``) is in ``forbidden``;
 - the pod port-forward websocket upgrade (``v4.channel.k8s.io``, one port): the two initial
   3-byte port frames (data channel 0, error channel 1), then ``[0]+data`` relayed to a real local
   TCP server, error-channel text when that server refuses (as the kubelet reports it), a 403
-  ``Status`` when ``pods/portforward`` is forbidden, and ``drop_next(after_bytes)`` to abort the
+  ``Status`` when ``get`` on ``pods/portforward`` is forbidden (and ``create`` from a ``git_version``
+  of 1.35 on), and ``drop_next(after_bytes)`` to abort the
   next connection mid-stream.
 
-Every request must carry ``Authorization: Bearer <token>`` (else 401), so auth is really sent.
+Every request must carry ``Authorization: Bearer <token>`` (else 401 ``Unauthorized``, as the
+apiserver's authentication filter answers, ``staging/src/k8s.io/apiserver/pkg/endpoints/filters/authentication.go``),
+so auth is really sent.
 Plain HTTP on 127.0.0.1 (no TLS), a thread per connection (``ThreadingHTTPServer``), and a
 hand-written RFC 6455 server side: no extra dependency. ``kubeconfig(path)`` writes a kubeconfig
 with the fake token pointing at it.
@@ -34,6 +42,7 @@ with the fake token pointing at it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -42,7 +51,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -74,12 +83,18 @@ class KubeStandin:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, ns, name) → object
         self.slices: list[dict[str, Any]] = []
         self.backends: dict[tuple[str, str, int], tuple[str, int]] = {}
-        #: resources ("services", "pods/portforward", ...) RBAC forbids
+        #: what RBAC forbids: a resource ("services", "pods/portforward": every verb) or "VERB resource"
+        #: ("create pods/portforward": that verb only)
         self.forbidden: set[str] = set()
         #: without discovery.k8s.io/v1 (a pre-1.21 cluster): clients must fall back to Endpoints
         self.serve_slices = True
         self.requests: list[tuple[str, str]] = []
         self.bad_auth = 0
+        #: answer every request with this HTTP status and a plain-text body, as something that is not the
+        #: apiserver does (a wrong URL, a proxy in front): Go's ``http.NotFound`` writes "404 page not found"
+        self.answer_all: int | None = None
+        #: the gitVersion ``GET /version`` reports; RBAC for port-forwards follows it (see ``_portforward``)
+        self.git_version = VERSION["gitVersion"]
         self._drop_after: int | None = None
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -120,14 +135,7 @@ class KubeStandin:
 
     def kubeconfig(self, path: Path, *, token: str | None = None, context: str = "standin") -> Path:
         """A kubeconfig for this server with the fake bearer token; returns ``path``."""
-        path.write_text(
-            "apiVersion: v1\nkind: Config\n"
-            f"clusters:\n- name: standin\n  cluster:\n    server: {self.url}\n"
-            f"users:\n- name: bench\n  user:\n    token: {token or self.token}\n"
-            f"contexts:\n- name: {context}\n  context:\n    cluster: standin\n    user: bench\n"
-            f"current-context: {context}\n"
-        )
-        return path
+        return kubeconfig_for(path, self.url, token=token or self.token, context=context)
 
     def drop_next(self, after_bytes: int) -> None:
         """Abort (TCP reset) the next port-forward after relaying ``after_bytes`` to the client."""
@@ -176,6 +184,7 @@ class KubeStandin:
                 "endpoints": [
                     {
                         "addresses": [f"10.244.0.{i + 10}"],
+                        # discovery.k8s.io/v1 EndpointConditions, as the EndpointSlice controller sets them
                         "conditions": {"ready": pod.ready, "serving": pod.ready, "terminating": False},
                         "targetRef": ref,
                     }
@@ -191,6 +200,7 @@ class KubeStandin:
             "subsets": [
                 {
                     "addresses": [{"ip": f"10.244.0.{i + 10}", "targetRef": ref} for i, pod, ref in refs if pod.ready],
+                    # v1 Endpoints split ready and not-ready addresses (the endpoints controller)
                     "notReadyAddresses": [
                         {"ip": f"10.244.0.{i + 10}", "targetRef": ref} for i, pod, ref in refs if not pod.ready
                     ],
@@ -292,6 +302,12 @@ class KubeStandin:
             "status": {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas},
         }
 
+    def denied(self, verb: str, resource: str) -> bool:
+        return resource in self.forbidden or f"{verb} {resource}" in self.forbidden
+
+    def server_minor(self) -> int:
+        return int(self.git_version.removeprefix("v").split(".")[1])
+
     def _take_drop(self) -> int | None:
         with self._lock:
             drop, self._drop_after = self._drop_after, None
@@ -300,6 +316,94 @@ class KubeStandin:
     def _track(self, sock: socket.socket, add: bool) -> None:
         with self._lock:
             (self._sockets.add if add else self._sockets.discard)(sock)
+
+
+def kubeconfig_for(
+    path: Path, server: str, *, token: str = TOKEN, context: str = "standin", current: bool = True
+) -> Path:
+    """A kubeconfig whose cluster, user and context are all named after ``context``, pointing at ``server``;
+    with ``current=False`` it sets no current-context (a file meant to be merged after another)."""
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: {context}\n  cluster:\n    server: {server}\n"
+        f"users:\n- name: {context}\n  user:\n    token: {token}\n"
+        f"contexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\n"
+        + (f"current-context: {context}\n" if current else "")
+    )
+    return path
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """A TCP server that completes the handshake, reads and never answers: a hung apiserver, or a load
+    balancer that accepts for a backend that is gone. Yields its ``http://127.0.0.1:PORT``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)  # kept open, never written to
+
+    thread = threading.Thread(target=accept, name="silent-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+@contextlib.contextmanager
+def running_http(answer: Callable[[str], tuple[int, bytes]]) -> Iterator[str]:
+    """Something at an API server's URL that is not one: ``answer(path)`` gives each GET and POST its
+    status and JSON body. Yields ``http://127.0.0.1:PORT``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            code, data = answer(self.path)
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _answer  # noqa: N815 - http.server's naming
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+            pass
+
+    with serving(Handler, "not-an-apiserver") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], name: str, *, wrap: Any = None) -> Iterator[str]:
+    """``handler`` on a free loopback port, a thread per connection, until the ``with`` ends; yields
+    its URL (https when ``wrap``, an ``SSLContext``, wraps the socket)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    if wrap is not None:
+        server.socket = wrap.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=name, daemon=True)
+    thread.start()
+    try:
+        yield f"{'https' if wrap is not None else 'http'}://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 # -- pods: list, watch, log ------------------------------------------------------------------------
@@ -476,7 +580,8 @@ class PodFeed:
 
 
 def status(code: int, reason: str, message: str, **details: str) -> dict[str, Any]:
-    """A v1 ``Status`` as the apiserver returns with errors."""
+    """A v1 ``Status`` as the apiserver returns with errors (apimachinery ``pkg/api/errors``:
+    ``NewNotFound`` writes ``<resource> "<name>" not found``, ``NewResourceExpired`` 410 Expired)."""
     return {
         "kind": "Status",
         "apiVersion": "v1",
@@ -527,18 +632,37 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(401, status(401, "Unauthorized", "Unauthorized"))
         return False
 
+    def _answered_all(self) -> bool:
+        """Not the apiserver: one status for everything, a text body (Go's net/http ``http.Error``)."""
+        code = self.standin.answer_all
+        if code is None:
+            return False
+        text = "404 page not found" if code == 404 else f"{code} {self.responses.get(code, ('',))[0]}"
+        data = text.encode() + b"\n"
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return True
+
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         self.standin.requests.append(("POST", self.path))
         length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length) or b"{}")
+        raw = self.rfile.read(length)
+        if self._answered_all():
+            return
+        body = json.loads(raw or b"{}")
         if not self._authorized():
             return
         if urlsplit(self.path).path != "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews":
+            # an unknown path: the apiserver's NotFound handler (apimachinery errors.NewGenericServerResponse)
             self._json(404, status(404, "NotFound", "the server could not find the requested resource"))
             return
         attrs = body.get("spec", {}).get("resourceAttributes", {})
         resource = attrs.get("resource", "") + ("/" + attrs["subresource"] if attrs.get("subresource") else "")
-        allowed = resource not in self.standin.forbidden
+        allowed = not self.standin.denied(attrs.get("verb", ""), resource)
         answer = {
             "kind": "SelfSubjectAccessReview",
             "apiVersion": "authorization.k8s.io/v1",
@@ -546,25 +670,27 @@ class _Handler(BaseHTTPRequestHandler):
             "spec": body.get("spec", {}),
             "status": {"allowed": allowed, **({} if allowed else {"reason": "standin RBAC forbids " + resource})},
         }
+        # a create answers 201 with the review and its status (pkg/registry/authorization/selfsubjectaccessreview)
         self._json(201, answer)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         standin = self.standin
         standin.requests.append(("GET", self.path))
-        if not self._authorized():
+        if self._answered_all() or not self._authorized():
             return
         split = urlsplit(self.path)
         parts = split.path.strip("/").split("/")
         query = parse_qs(split.query)
         if split.path.rstrip("/") == "/version":  # the client asks for /version/
-            self._json(200, VERSION)
+            major, minor = standin.git_version.removeprefix("v").split(".")[:2]
+            self._json(200, {**VERSION, "major": major, "minor": minor, "gitVersion": standin.git_version})
             return
         if self._inventory_list(split.path):
             return
         if self._pods_route(parts, query):
             return
         if parts[:3] == ["apis", "discovery.k8s.io", "v1"] and len(parts) == 6 and parts[5] == "endpointslices":
-            if not standin.serve_slices:
+            if not standin.serve_slices:  # no discovery.k8s.io/v1 before 1.21: the group is unknown
                 self._json(404, status(404, "NotFound", "the server could not find the requested resource"))
                 return
             if self._forbid("endpointslices", parts[4], "list"):
@@ -617,6 +743,7 @@ class _Handler(BaseHTTPRequestHandler):
         if kind in self.standin.forbidden:
             where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
             group = "apps" if namespace else ""
+            # responsewriters/errors.go forbiddenMessage: resource, user, verb, group, scope
             message = f'{kind} is forbidden: User "bench" cannot list resource "{kind}" in API group "{group}" {where}'
             self._json(403, status(403, "Forbidden", message))
             return True
@@ -627,9 +754,10 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def _forbid(self, resource: str, namespace: str, verb: str) -> bool:
-        if resource not in self.standin.forbidden:
+        if not self.standin.denied(verb, resource):
             return False
         kind = resource.partition("/")[0]
+        # responsewriters/errors.go forbiddenMessage, as for the lists above
         self._json(
             403,
             status(
@@ -679,6 +807,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         names = [c["name"] for c in pod["spec"]["containers"]]
         inits = [c["name"] for c in pod["spec"].get("initContainers", [])]
+        # pkg/registry/core/pod/strategy.go LogLocation: a container must be named unless there is one
         if not container:
             if len(names) != 1:
                 message = f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]" + (
@@ -692,6 +821,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         states = {s["name"]: s["state"] for s in pod["status"].get("containerStatuses", [])}
         states.update({s["name"]: s["state"] for s in pod["status"].get("initContainerStatuses", [])})
+        # the kubelet's validateContainerLogStatus (pkg/kubelet/kubelet_pods.go): no log before it ran
         if "waiting" in states.get(container, {"waiting": {}}):
             reason = states.get(container, {}).get("waiting", {}).get("reason", "PodInitializing")
             message = f'container "{container}" in pod "{name}" is waiting to start: {reason}'
@@ -705,7 +835,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _watch_pods(self, namespace: str, selector: str, query: dict[str, list[str]]) -> None:
-        """A watch as the apiserver streams it: HTTP/1.1 chunked, one JSON event per line."""
+        """A watch as the apiserver streams it: HTTP/1.1 chunked, one JSON event per line (the API
+        reference's "Efficient detection of changes"; a compacted version is an ERROR event with a 410
+        Expired Status, "too old resource version", from the watch cache)."""
         feed = self.standin.pod_feed
         with feed._cond:
             feed.watches += 1
@@ -748,7 +880,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _portforward(self, namespace: str, pod: str, query: dict[str, list[str]]) -> None:
         standin = self.standin
-        if self._forbid("pods/portforward", namespace, "create"):
+        # A websocket port-forward is an HTTP GET, so the apiserver authorizes the verb "get" on
+        # pods/portforward; from 1.35 the AuthorizePodWebsocketUpgradeCreatePermission gate (beta, on by
+        # default) also requires "create", as SPDY's POST always did (kubernetes/kubernetes
+        # pkg/registry/core/pod/rest/subresources.go; the feature-gate page on kubernetes.io).
+        verbs = ("get", "create") if standin.server_minor() >= 35 else ("get",)
+        if any(self._forbid("pods/portforward", namespace, verb) for verb in verbs):
             return
         if ("pods", namespace, pod) not in standin.objects:
             self._json(404, status(404, "NotFound", f'pods "{pod}" not found', name=pod, kind="pods"))
@@ -759,6 +896,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, status(400, "BadRequest", "the stand-in forwards one port over v4.channel.k8s.io"))
             return
         port = ports[0]
+        # The upgrade and framing as kubernetes/stream/ws_client.py expects them: subprotocol
+        # v4.channel.k8s.io, then per port a 2-byte little-endian port number first on channel 0 (data)
+        # and channel 1 (errors), every frame binary and prefixed by its channel byte.
         key = self.headers["Sec-WebSocket-Key"]
         accept = base64.b64encode(hashlib.sha1((key + _GUID).encode()).digest()).decode()
         self.wfile.write(
@@ -782,7 +922,9 @@ class _Handler(BaseHTTPRequestHandler):
                     raise ConnectionRefusedError
                 upstream = socket.create_connection(address, timeout=2)
             except OSError:
-                # What the kubelet writes on the error channel when the pod's port refuses.
+                # What the kubelet writes on the error channel when the pod's port refuses
+                # (pkg/kubelet/cri/streaming/portforward/websocket.go wraps the runtime's error; the
+                # "failed to connect to localhost:<port> inside namespace" text is containerd's CRI).
                 ws.send(
                     bytes([1])
                     + (
@@ -924,13 +1066,18 @@ def hostport(address: str) -> tuple[str, int]:
 # The services as the platforms' charts expose them; ``backend`` is where the pod's port really goes.
 
 
-def add_prometheus(standin: KubeStandin, backend: tuple[str, int], *, target_port: str | int = "web") -> None:
-    """The Prometheus Operator's service shape: port "web" 9090 → the pod's named port "web"."""
+def add_prometheus(standin: KubeStandin, backend: tuple[str, int], *, target_port: str | int = "http-web") -> None:
+    """prometheus-operated as kube-prometheus-stack gets it: the chart sets ``prometheusSpec.portName:
+    http-web`` (prometheus-community/helm-charts charts/kube-prometheus-stack/values.yaml), and the
+    operator names both the container port and its governing service's port after ``spec.portName``
+    (prometheus-operator pkg/prometheus ``makeStatefulSetService``: Name and TargetPort are
+    ``spec.portName``, default "web", what a bare operator install has): port "http-web" 9090 → pod
+    port "http-web"."""
     standin.add_service(
         "monitoring",
         "prometheus-operated",
-        [{"name": "web", "port": 9090, "targetPort": target_port}],
-        [FakePod("prometheus-k8s-0", ports=(("web", 9090),), backends=((9090, backend),))],
+        [{"name": "http-web", "port": 9090, "targetPort": target_port}],
+        [FakePod("prometheus-k8s-0", ports=(("http-web", 9090),), backends=((9090, backend),))],
     )
 
 
@@ -944,8 +1091,20 @@ def add_flyte(standin: KubeStandin, backend: tuple[str, int]) -> None:
     )
 
 
+def add_kfp_api(standin: KubeStandin, backend: tuple[str, int]) -> None:
+    """KFP's API server service ml-pipeline: http 8888 and grpc 8887, numeric target ports
+    (kubeflow/pipelines manifests/kustomize/base/pipeline/ml-pipeline-apiserver-service.yaml)."""
+    standin.add_service(
+        "kubeflow",
+        "ml-pipeline",
+        [{"name": "http", "port": 8888, "targetPort": 8888}, {"name": "grpc", "port": 8887, "targetPort": 8887}],
+        [FakePod("ml-pipeline-7d9f8-x2k4q", ports=(("http", 8888), ("grpc", 8887)), backends=((8888, backend),))],
+    )
+
+
 def add_kfp_ui(standin: KubeStandin, backend: tuple[str, int]) -> None:
-    """KFP's ml-pipeline-ui: port 80 → container port 3000."""
+    """KFP's ml-pipeline-ui: port 80 → container port 3000
+    (kubeflow/pipelines manifests/kustomize/base/pipeline/ml-pipeline-ui-service.yaml)."""
     standin.add_service(
         "kubeflow",
         "ml-pipeline-ui",

@@ -7,8 +7,9 @@ keeps what ``FlyteRunner`` registers and submits: Create/Get of tasks, workflows
 Create/Get/Terminate/UpdateExecution, ListNodeExecutions (by parent) and ListTaskExecutions. It
 runs nothing: a test scripts each execution's phase and its node and task records. Its "compiled"
 workflow is the registered template with its tasks, without flyteadmin's connection analysis.
-``kfp_api()`` answers healthz; ``kfp_runs_api`` stands in for more of the KFP API (experiments and
-runs) for the remote runner.
+``kfp_api()`` answers the API server's healthz; ``kfp_ui()`` is the UI server in front of an API
+server (its own healthz, the rest proxied); ``kfp_runs_api`` stands in for more of the KFP API
+(experiments and runs) for the remote runner.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import http.server
 import json
 import ssl
 import threading
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
@@ -40,7 +43,7 @@ from flyteidl.core import compiler_pb2, identifier_pb2
 from flyteidl.core import execution_pb2 as core_execution_pb2
 from flyteidl.service import admin_pb2_grpc
 
-from tests.prometheus import free_port
+from tests.k8s_standin import serving
 
 
 class _Admin(admin_pb2_grpc.AdminServiceServicer):  # type: ignore[misc]
@@ -105,7 +108,8 @@ class _StatefulAdmin(_Admin):
         with self.lock:
             self.state.calls.append((method, identifier.name))
             if _key(identifier) in store:
-                # flyteadmin's answer to the same id registered twice
+                # flyteadmin's answer to the same id registered twice (its repositories map a unique-key
+                # violation to AlreadyExists: pkg/repositories/errors)
                 context.abort(grpc.StatusCode.ALREADY_EXISTS, f"{identifier.name} already exists")
             store[_key(identifier)] = value
 
@@ -209,10 +213,12 @@ class _StatefulAdmin(_Admin):
 
 
 def _page(items: list[Any], limit: int, token: str) -> tuple[list[Any], str]:
-    """flyteadmin's offset tokens: the token is the offset of the next page, "" after the last."""
+    """flyteadmin's offset tokens: the token is the offset of the next page, given whenever a page is
+    full, so a list of exactly ``limit`` items ends with an empty page (flyteadmin's list managers,
+    e.g. pkg/manager/impl/node_execution_manager.go: ``if len(...) == int(request.Limit)``)."""
     start = int(token or 0)
-    end = start + (limit or 100)
-    return items[start:end], (str(end) if end < len(items) else "")
+    page = items[start : start + (limit or 100)]
+    return page, (str(start + len(page)) if len(page) == (limit or 100) else "")
 
 
 @contextlib.contextmanager
@@ -239,33 +245,123 @@ def _send_json(handler: http.server.BaseHTTPRequestHandler, status: int, body: d
     handler.wfile.write(data)
 
 
+def api_server_healthz(tag_name: str | None) -> dict[str, Any]:
+    """The API server's own healthz body (kubeflow/pipelines backend/src/apiserver/main.go,
+    ``newHealthzResponse``): COMMIT_SHA and TAG_NAME default to "unknown" when unset."""
+    return {
+        "commit_sha": "0" * 40 if tag_name else "unknown",
+        "tag_name": tag_name or "unknown",
+        "multi_user": False,
+        "pipeline_store": "database",
+    }
+
+
 @contextlib.contextmanager
 def kfp_api(token: str | None = None, tag_name: str | None = None) -> Iterator[str]:
-    """A KFP healthz stand-in on loopback, requiring ``Bearer <token>`` when a token is given. With a
-    ``tag_name`` it also answers ``commit_sha`` and ``tag_name``, as the API server's own handler does."""
-    build = {"commit_sha": "0" * 40, "tag_name": tag_name} if tag_name else {}
+    """A KFP API server healthz stand-in on loopback (``api_server_healthz``; no ``tag_name``: the
+    "unknown" of an unset TAG_NAME), requiring ``Bearer <token>`` when a token is given."""
+    build = api_server_healthz(tag_name)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             if token and self.headers.get("Authorization") != f"Bearer {token}":
                 _send_json(self, 401, {"error": "Unauthorized", "code": 16})
             elif self.path == "/apis/v2beta1/healthz":
-                _send_json(self, 200, {**build, "multi_user": False, "pipeline_store": "database"})
+                _send_json(self, 200, build)
             else:
                 _send_json(self, 404, {"error": "Not Found", "code": 5})
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, name="kfp-standin", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(Handler, "kfp-standin") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def kfp_ui(api_server: str | None) -> Iterator[str]:
+    """KFP's UI server (ml-pipeline-ui) in front of an API server at ``api_server`` (None: one that is
+    down), as kubeflow/pipelines frontend/server/app.ts wires it:
+
+    - ``/apis/v1beta1/healthz`` and ``/apis/v2beta1/healthz`` are the UI's own handler
+      (frontend/server/handlers/healthz.ts): it fetches the API server's healthz with a 1 s timeout and
+      answers 200 in every case, ``apiServerReady`` false when that failed, the API server's fields
+      renamed (``apiServerTagName``...) when it worked, plus the UI's build metadata; fields it never
+      set are absent (express ``res.json`` drops undefined);
+    - every other ``/apis/v1beta1/*`` and ``/apis/v2beta1/*`` request is proxied to the API server
+      (http-proxy-middleware, method, headers and body as sent); with the API server down the proxy
+      answers 504 and a text line (http-proxy-middleware v3's error-response plugin, ECONNREFUSED);
+    - anything else is the single-page app's index.html.
+    """
+    build = {"buildDate": "Tue Nov 04 2025", "frontendCommitHash": "f" * 40, "frontendTagName": "2.17.0"}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            self._answer()
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            self._answer()
+
+        def _answer(self) -> None:
+            path = urllib.parse.urlsplit(self.path).path
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            if self.command == "GET" and path in ("/apis/v1beta1/healthz", "/apis/v2beta1/healthz"):
+                _send_json(self, 200, self._healthz(path))
+            elif path.startswith(("/apis/v1beta1/", "/apis/v2beta1/")):
+                self._proxy(body)
+            else:
+                self._send(200, "text/html", b"<!doctype html><html><body><div id=root></div></body></html>")
+
+        def _healthz(self, path: str) -> dict[str, Any]:
+            stats: dict[str, Any] = dict(build)
+            try:
+                if api_server is None:
+                    raise ConnectionRefusedError
+                try:
+                    with urllib.request.urlopen(api_server + path, timeout=1) as answer:  # noqa: S310 - loopback
+                        raw = answer.read()
+                except urllib.error.HTTPError as error:
+                    raw = error.read()  # fetch() resolves on any HTTP status: only the JSON parse can fail
+                server = json.loads(raw)
+                stats["apiServerReady"] = True
+                stats.update(
+                    apiServerCommitHash=server.get("commit_sha"), apiServerTagName=server.get("tag_name"),
+                    apiServerMultiUser=server.get("multi_user"), multi_user=server.get("multi_user"),
+                    pipelineStore=server.get("pipeline_store"),
+                )  # fmt: skip
+            except Exception:  # noqa: BLE001 - the handler's catch-all: any failure is "not ready"
+                stats["apiServerReady"] = False
+            return {k: v for k, v in stats.items() if v is not None}
+
+        def _proxy(self, body: bytes | None) -> None:
+            if api_server is None:
+                self._send(
+                    504, "text/plain", f"Error occurred while trying to proxy: {self.headers['Host']}{self.path}"
+                )
+                return
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+            request = urllib.request.Request(api_server + self.path, data=body, headers=headers, method=self.command)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+                    status, kind, data = answer.status, answer.headers.get("Content-Type", ""), answer.read()
+            except urllib.error.HTTPError as error:
+                status, kind, data = error.code, error.headers.get("Content-Type", ""), error.read()
+            self._send(status, kind, data)
+
+        def _send(self, status: int, kind: str, data: bytes | str) -> None:
+            raw = data.encode() if isinstance(data, str) else data
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with serving(Handler, "kfp-ui-standin") as url:
+        yield url
 
 
 #: The zero times the KFP API reports for "not yet" (a run's finished_at, an unfinished node).
@@ -278,6 +374,7 @@ class KfpRunsStandin:
 
     def __init__(self, token: str | None) -> None:
         self.token = token
+        self.tag_name: str | None = "2.17.0"
         self.url = ""
         self.lock = threading.Lock()
         self.experiments: dict[str, dict[str, Any]] = {}
@@ -301,7 +398,7 @@ class KfpRunsStandin:
 
     def _route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, dict[str, Any]]:
         if (method, path) == ("GET", "/healthz"):
-            return 200, {"multi_user": False, "pipeline_store": "database"}
+            return 200, api_server_healthz(self.tag_name)
         if (method, path) == ("GET", "/experiments"):
             return 200, self._list_experiments(query)
         if (method, path) == ("POST", "/experiments"):
@@ -388,17 +485,10 @@ def kfp_runs_api(token: str | None = None, tls: tuple[Path, Path] | None = None)
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    context = None
     if tls:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*tls)
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-    standin.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="kfp-runs-standin", daemon=True)
-    thread.start()
-    try:
+    with serving(Handler, "kfp-runs-standin", wrap=context) as url:
+        standin.url = url
         yield standin
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

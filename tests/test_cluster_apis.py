@@ -6,8 +6,8 @@ import socket
 import time
 from pathlib import Path
 
-from retrain_bench.cluster.apis import flyte_api_check, kfp_api_check
-from tests.platform_standins import flyteadmin, kfp_api
+from retrain_bench.cluster.apis import flyte_api_check, kfp_api_check, kfp_healthz
+from tests.platform_standins import flyteadmin, kfp_api, kfp_ui
 from tests.prometheus import free_port
 
 
@@ -51,3 +51,30 @@ def test_flyte_version_through_a_flytekit_config(tmp_path: Path) -> None:
         # The endpoint comes from the forward; everything else (auth, TLS) from the user's config.
         check = flyte_api_check(address, insecure=True, config_file=str(config), timeout_s=5)
     assert check.ok and check.detail == "flyteadmin v1.16.1"
+
+
+def test_kfp_through_the_ui_reads_the_api_server_as_the_ui_reports_it() -> None:
+    # The UI answers healthz itself (frontend/server/handlers/healthz.ts) with the API server's fields renamed.
+    with kfp_api(tag_name="2.17.0") as api, kfp_ui(api) as ui:
+        check = kfp_api_check(ui, token=None, verify_tls=True, timeout_s=5)
+        health = kfp_healthz(ui, token=None, verify_tls=True, timeout_s=5)
+    assert (
+        check.ok
+        and check.detail == "healthz ok (tag_name=2.17.0, multi_user=False, pipeline_store=database, through the UI)"
+    )
+    assert (health.tag, health.via_ui) == ("2.17.0", True)
+
+
+def test_kfp_ui_with_its_api_server_down_fails() -> None:
+    # 200 from the UI with apiServerReady false: the old check read the 200 and passed.
+    with kfp_ui(None) as ui:
+        check = kfp_api_check(ui, token=None, verify_tls=True, timeout_s=5)
+    assert not check.ok
+    assert check.detail == "the KFP UI answers but reports its API server down (apiServerReady: false)"
+    assert "kubeflow/ml-pipeline:8888" in check.fix
+
+
+def test_kfp_api_server_without_a_tag_reports_none() -> None:
+    # main.go answers tag_name "unknown" when TAG_NAME is unset: that is no version
+    with kfp_api() as api:
+        assert kfp_healthz(api, token=None, verify_tls=True, timeout_s=5).tag is None

@@ -27,7 +27,7 @@ from flyteidl.core import execution_pb2 as core_execution_pb2
 from retrain_bench.measure.cost import DEFAULT_PRICES, allocation_cost
 from retrain_bench.workload.stamps import LINE_PREFIX
 from tests.helpers import BenchRun, records
-from tests.k8s_standin import KubeStandin, add_flyte, add_kfp_ui, add_prometheus, hostport, pod_object
+from tests.k8s_standin import KubeStandin, add_flyte, add_kfp_api, add_prometheus, hostport, pod_object
 from tests.platform_standins import AdminState, KfpRunsStandin, flyteadmin_standin, kfp_runs_api
 from tests.prometheus import running_prometheus
 
@@ -117,29 +117,33 @@ class ScriptedKfp(Scripted):
             run = self.api.runs[run_id]
             run["state"] = "SUCCEEDED"
             run["finished_at"] = "2026-08-21T10:02:07Z"
-            # the backend's whole-second task records: train 10:00:10 -> 10:00:32 is 22 s
+            # the backend's whole-second task records (api_converter.go: no pod_name, children by Argo
+            # node id, create_time the workflow's): the train DAG node 10:00:10 -> 10:00:32 is 22 s
             run["run_details"] = {
                 "task_details": [
-                    {"run_id": run_id, "task_id": "t1", "display_name": "train", "state": "SUCCEEDED",
-                     "create_time": "2026-08-21T10:00:10Z", "start_time": "2026-08-21T10:00:10Z",
+                    {"run_id": run_id, "task_id": "5d0c6a1e-0001", "display_name": "train", "state": "SUCCEEDED",
+                     "create_time": "2026-08-21T10:00:00Z", "start_time": "2026-08-21T10:00:10Z",
+                     "end_time": "2026-08-21T10:00:32Z", "child_tasks": [{"pod_name": f"{run_id}-1234567891"}]},
+                    {"run_id": run_id, "task_id": "5d0c6a1e-0002", "display_name": "executor", "state": "SUCCEEDED",
+                     "create_time": "2026-08-21T10:00:00Z", "start_time": "2026-08-21T10:00:11Z",
                      "end_time": "2026-08-21T10:00:32Z"},
-                    {"run_id": run_id, "task_id": "t0", "display_name": "train-driver", "state": "SUCCEEDED",
-                     "create_time": "2026-08-21T10:00:05Z", "start_time": "2026-08-21T10:00:05Z",
-                     "end_time": "2026-08-21T10:00:09Z"},
+                    {"run_id": run_id, "task_id": "5d0c6a1e-0000", "display_name": "train-driver",
+                     "state": "SUCCEEDED", "create_time": "2026-08-21T10:00:00Z",
+                     "start_time": "2026-08-21T10:00:05Z", "end_time": "2026-08-21T10:00:09Z"},
                 ]
             }  # fmt: skip
 
 
 @pytest.fixture
 def kfp_cluster(tmp_path: Path) -> Iterator[tuple[Path, KfpRunsStandin]]:
-    """A kubeconfig whose cluster serves KFP (ml-pipeline-ui) and a real Prometheus, both forwarded."""
+    """A kubeconfig whose cluster serves KFP (its API server, ml-pipeline) and a real Prometheus, both forwarded."""
     with (
         running_prometheus(tmp_path / "prom") as prometheus,
         kfp_runs_api() as api,
         KubeStandin() as kube,
         ScriptedKfp(api, kube),
     ):
-        add_kfp_ui(kube, hostport(api.url.removeprefix("http://")))
+        add_kfp_api(kube, hostport(api.url.removeprefix("http://")))
         add_prometheus(kube, hostport(prometheus))
         # the control plane the allocation cost amortises: 2 × (1 core, 2Gi)
         kube.add_deployment(
@@ -327,7 +331,7 @@ def both_platforms_cluster(tmp_path: Path) -> Iterator[Path]:
         ScriptedKfp(api, kube),
     ):
         add_flyte(kube, hostport(address))
-        add_kfp_ui(kube, hostport(api.url.removeprefix("http://")))
+        add_kfp_api(kube, hostport(api.url.removeprefix("http://")))
         add_prometheus(kube, hostport(prometheus))
         yield kube.kubeconfig(tmp_path / "kubeconfig")
 

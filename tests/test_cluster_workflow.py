@@ -88,6 +88,8 @@ def test_every_option_the_workflow_passes_is_registered() -> None:
     accepted = pytest_options()
     checked = 0
     for line in run_lines():
+        if not line.startswith("python "):
+            continue  # the kubectl checks quote jsonpath and pipes that shlex need not read
         argv = shlex.split(line.split(" | ")[0])
         if argv[:3] == ["python", "-m", "pytest"]:
             known = accepted
@@ -151,3 +153,27 @@ def test_the_docs_table_lists_every_remote_option_with_the_codes_default() -> No
         assert f"`{text}`" in table[name][0], f"{name}: docs say {table[name][0]!r}, code says {text!r}"
         compared += 1
     assert compared == 6  # cpu, memory, poll interval, project, domain, experiment
+
+
+def test_every_install_names_a_pinned_release() -> None:
+    commands = [line for line in run_lines() if INSTALL.match(line)]
+    installs = [line for line in commands if line.startswith("helm install ")]
+    assert len(installs) == 2 and all('--version "$' in line for line in installs), installs
+    kustomize = [line for line in commands if line.startswith("kubectl apply -k ")]
+    assert kustomize and all(line.endswith('?ref=$KFP_VERSION"') for line in kustomize)
+    env = next(iter(workflow()["jobs"].values()))["env"]
+    assert "KPS_CHART_VERSION" in env and f"KPS_CHART_VERSION={env['KPS_CHART_VERSION']}" in DOCS.read_text()
+    kind = next(s for s in next(iter(workflow()["jobs"].values()))["steps"] if "kind-action" in s.get("uses", ""))
+    assert kind["with"]["version"] in DOCS.read_text()
+
+
+def test_kfp_is_the_platform_agnostic_overlay_with_the_releases_images() -> None:
+    # env/dev at 2.17.0 retags every image :master and pulls in ../gcp/inverse-proxy (crash-loops off GCP)
+    commands = [line for line in run_lines() if INSTALL.match(line)]
+    assert not [line for line in commands if "/env/dev" in line]
+    assert any("manifests/kustomize/env/platform-agnostic?ref=$KFP_VERSION" in line for line in commands)
+    checks = [line for line in commands if line.startswith("kubectl -n kubeflow get deployment")]
+    assert len(checks) == 2 and all(line.endswith('(! grep -v ":$KFP_VERSION$")') for line in checks)
+    assert "V2_DRIVER_IMAGE" in checks[1] and "V2_LAUNCHER_IMAGE" in checks[1]
+    kfp_step = next(s for s in next(iter(workflow()["jobs"].values()))["steps"] if "KFP" in s.get("name", ""))
+    assert kfp_step["run"].startswith("set -o pipefail\n")  # else a failing kubectl reads as "no images"

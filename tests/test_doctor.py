@@ -12,8 +12,18 @@ from pathlib import Path
 import pytest
 
 from retrain_bench.cli.main import main
-from tests.k8s_standin import TOKEN, KubeStandin, add_flyte, add_kfp_ui, add_prometheus, hostport
-from tests.platform_standins import flyteadmin, kfp_api
+from tests.k8s_standin import (
+    TOKEN,
+    KubeStandin,
+    add_flyte,
+    add_kfp_api,
+    add_kfp_ui,
+    add_prometheus,
+    hostport,
+    kubeconfig_for,
+    silent_server,
+)
+from tests.platform_standins import flyteadmin, kfp_api, kfp_ui
 from tests.prometheus import GIB, Series, container, remote_write, running_prometheus
 
 NAMESPACES = ("flyte", "flytesnacks-development", "kubeflow")
@@ -31,7 +41,7 @@ def cluster(tmp_path: Path) -> Iterator[KubeStandin]:
         remote_write(prometheus, [node], 5)
         with KubeStandin() as standin:
             add_flyte(standin, hostport(admin))
-            add_kfp_ui(standin, hostport(kfp))
+            add_kfp_api(standin, hostport(kfp))
             add_prometheus(standin, hostport(prometheus))
             yield standin
 
@@ -50,11 +60,11 @@ def test_everything_passes_on_a_healthy_cluster(tmp_path: Path, capsys: pytest.C
     assert code == 0, out
     assert all(line.startswith("PASS  ") for line in lines[:-1]), out
     assert lines[0].startswith("PASS  cluster reachable: context standin at http://127.0.0.1:")
-    assert "PASS  RBAC pods/portforward in monitoring: allowed" in lines
+    assert "PASS  RBAC pods/portforward in monitoring: allowed (get)" in lines
     assert "PASS  RBAC to watch pods and read their logs in flytesnacks-development: allowed" in lines
     assert "PASS  RBAC to watch pods and read their logs in kubeflow: allowed" in lines
     assert "PASS  Flyte service flyte/flyte-binary-grpc:8089: ready pod flyte-binary-0, port 8089" in lines
-    assert "PASS  KFP service kubeflow/ml-pipeline-ui:80: ready pod ml-pipeline-ui-0, port 3000" in lines
+    assert "PASS  KFP service kubeflow/ml-pipeline:8888: ready pod ml-pipeline-7d9f8-x2k4q, port 8888" in lines
     assert any(
         line.startswith("PASS  Flyte API at 127.0.0.1:") and line.endswith("flyteadmin v1.16.8") for line in lines
     )
@@ -70,11 +80,14 @@ def test_forbidden_port_forward_and_a_missing_service_are_named(
 ) -> None:
     with cluster(tmp_path) as standin:
         standin.forbidden.add("pods/portforward")
-        code = main(doctor(standin, tmp_path, "--kfp-service=kubeflow/ml-pipeline:8888"))
+        code = main(doctor(standin, tmp_path, "--kfp-service=kubeflow/ml-pipeline-ui:80"))
     out = capsys.readouterr().out
     assert code == 1
-    assert "FAIL  RBAC pods/portforward in flyte: forbidden -> grant create on pods/portforward " in out
-    fails = [line for line in out.splitlines() if line.startswith("FAIL  KFP service kubeflow/ml-pipeline:8888: ")]
+    assert (
+        "FAIL  RBAC pods/portforward in flyte: forbidden: get -> grant get on pods/portforward "
+        "(Kubernetes v1.30.0-standin needs get; `kubectl auth can-i get pods/portforward -n flyte`)"
+    ) in out
+    fails = [line for line in out.splitlines() if line.startswith("FAIL  KFP service kubeflow/ml-pipeline-ui:80: ")]
     assert "PASS  RBAC to watch pods and read their logs in kubeflow: allowed" in out
     assert len(fails) == 1 and "no service" in fails[0].lower()
     assert TOKEN not in out
@@ -97,7 +110,7 @@ def test_unreadable_pod_logs_are_named_with_the_namespace(tmp_path: Path, capsys
 def test_one_platform_is_checked_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with cluster(tmp_path) as standin:
         # KFP is not installed on this cluster: a Flyte-only check must not care
-        standin.objects.pop(("services", "kubeflow", "ml-pipeline-ui"), None)
+        standin.objects.pop(("services", "kubeflow", "ml-pipeline"), None)
         code = main(doctor(standin, tmp_path, "--platform=flyte"))
     out = capsys.readouterr().out
     assert code == 0, out
@@ -132,3 +145,79 @@ def test_bad_options_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str])
     err = capsys.readouterr().err
     assert err.startswith("retrain-bench: error: --prometheus-service: bad service 'monitoring/prometheus'")
     assert err.count("\n") == 1
+
+
+def test_a_server_that_never_answers_is_given_up_on_within_the_bound(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Accepts, never answers (tests/k8s_standin.py silent_server): one attempt of 2 s, no hidden retries.
+    with silent_server() as url:
+        kubeconfig = kubeconfig_for(tmp_path / "kubeconfig", url)
+        started = time.monotonic()
+        code = main(["doctor", f"--kubeconfig={kubeconfig}", "--connect-timeout=2"])
+        elapsed = time.monotonic() - started
+    out = capsys.readouterr().out
+    assert code == 1
+    assert elapsed < 1.5 * 2, f"{elapsed:.1f} s for --connect-timeout=2"
+    assert out.splitlines()[0] == (
+        f"FAIL  cluster reachable: cannot reach the API server of context standin ({url}) within 2 s (timed out): "
+        "check the cluster is up and `kubectl --context standin get --raw /version`"
+    )
+    assert out.splitlines()[-1] == "0 passed, 12 failed"  # the 12 of the refused case above
+
+
+def test_a_server_answering_404_gives_fail_lines_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with KubeStandin() as standin:
+        standin.answer_all = 404  # a proxy or a wrong URL in front: Go's "404 page not found"
+        code = main(doctor(standin, tmp_path))
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert code == 1 and "Traceback" not in captured.err + captured.out
+    assert lines[0] == (
+        f"FAIL  cluster reachable: the API server of context standin ({standin.url}) answered HTTP 404 while trying "
+        "to get the server version; check the server URL in the kubeconfig and "
+        "`kubectl --context standin get --raw /version`"
+    )
+    assert all(line.startswith("FAIL  ") for line in lines[:-1]) and lines[-1] == "0 passed, 12 failed"
+
+
+def rbac_lines(standin: KubeStandin, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """doctor's port-forward RBAC lines (they need nothing installed, only the API server)."""
+    main(doctor(standin, tmp_path, "--platform=flyte"))
+    return [line for line in capsys.readouterr().out.splitlines() if "RBAC pods/portforward" in line]
+
+
+@pytest.mark.parametrize(
+    ("version", "forbidden", "expected"),
+    [
+        # up to 1.34 the websocket GET is authorized as `get` alone: `create` is not needed ...
+        ("v1.34.2", "create pods/portforward", "PASS  RBAC pods/portforward in flyte: allowed (get)"),
+        # ... and `get` is, which a check of `create` alone never saw
+        ("v1.34.2", "get pods/portforward", "FAIL  RBAC pods/portforward in flyte: forbidden: get -> grant get on "),
+        # from 1.35 (AuthorizePodWebsocketUpgradeCreatePermission) both
+        ("v1.35.0", "create pods/portforward", "FAIL  RBAC pods/portforward in flyte: forbidden: create -> grant "),
+        ("v1.35.0", "", "PASS  RBAC pods/portforward in flyte: allowed (get and create)"),
+    ],
+)
+def test_port_forward_rbac_follows_the_server_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], version: str, forbidden: str, expected: str
+) -> None:
+    with KubeStandin() as standin:
+        standin.git_version = version
+        standin.forbidden = {forbidden} - {""}
+        lines = rbac_lines(standin, tmp_path, capsys)
+    assert lines[0].startswith(expected), lines
+
+
+@pytest.mark.prometheus
+def test_a_kfp_ui_in_front_of_a_dead_api_server_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with cluster(tmp_path) as standin, kfp_ui(None) as ui:
+        add_kfp_ui(standin, hostport(ui))  # the UI runs, the API server behind it does not
+        code = main(doctor(standin, tmp_path, "--platform=kfp", "--kfp-service=kubeflow/ml-pipeline-ui:80"))
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1
+    # the forward's own check asks the same question, so the forward is refused with the UI's answer
+    kfp = [line for line in lines if line.startswith("FAIL  KFP API")]
+    assert len(kfp) == 1 and "reports its API server down (apiServerReady: false)" in kfp[0], lines

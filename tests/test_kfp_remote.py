@@ -18,7 +18,7 @@ from retrain_bench.errors import BenchError
 from retrain_bench.platforms.kfp.remote import KfpRunner, compile_package, run_parameters, timings_from_run
 from retrain_bench.platforms.remote import RemoteSettings, TaskResources
 from retrain_bench.workload.cases import CASES
-from tests.platform_standins import KFP_UNSET_TIME, kfp_runs_api
+from tests.platform_standins import KFP_UNSET_TIME, kfp_runs_api, kfp_ui
 
 IMAGE = "ghcr.io/example/retrain-bench-task:test"
 SETTINGS = RemoteSettings(image=IMAGE, resources=TaskResources(cpu="500m", memory="1Gi"))
@@ -128,21 +128,38 @@ def test_run_parameters_carry_the_case_and_its_grid() -> None:
 # -- timings from synthetic v2beta1 payloads --------------------------------------------------------
 
 ROOT = "retrain-bench-7xk2p"  # the root DAG's display name is the Argo workflow's name
+_UUIDS = iter(range(1, 1000))
 
 
 def _task(name: str, start: str, end: str, state: str = "SUCCEEDED", **extra: Any) -> dict[str, Any]:
+    """One task detail as ``toApiPipelineTaskDetail`` (backend/src/apiserver/server/api_converter.go)
+    writes it from an Argo node: task_id a random UUID from the task store, display_name the node's,
+    create_time the workflow's creation for every node (``toModelTasks``), start/end the node's,
+    child_tasks the children's Argo node ids as ``pod_name``; never a ``pod_name`` of its own."""
     day = "2026-08-21T"
     return {
         "run_id": "run-synthetic",
-        "task_id": f"task-{name}-{start}",
+        "task_id": f"5d0c6a1e-0000-4000-8000-{next(_UUIDS):012d}",
         "display_name": name,
-        # KFP sets create_time = start_time (both from the Argo node's StartedAt)
-        "create_time": day + start + "Z",
+        "create_time": day + "10:00:00Z",
         "start_time": day + start + "Z",
         "end_time": end if end.endswith("Z") else day + end + "Z",
         "state": state,
         **extra,
     }
+
+
+def _container_task(name: str, start: str, end: str, node: str, state: str = "SUCCEEDED") -> list[dict[str, Any]]:
+    """A pipeline task: its system-container-executor DAG node, whose only child is the ``executor``
+    node running the pod (backend/src/v2/compiler/argocompiler/container.go). The executor's detail
+    says nothing that ties it to its parent: only the parent's child_tasks name the executor's node id.
+    The executor starts a second after its DAG node (Argo's step) and ends with it."""
+    start_s = int(start[-2:])
+    child_start = start[:-2] + f"{start_s + 1:02d}"
+    return [
+        _task(name, start, end, state, child_tasks=[{"pod_name": f"{ROOT}-{node}"}]),
+        _task("executor", child_start, end, state),
+    ]
 
 
 def _synthetic_run(task_details: list[dict[str, Any]], state: str, finished_at: str) -> kfp_server_api.V2beta1Run:
@@ -168,27 +185,19 @@ def _synthetic_run(task_details: list[dict[str, Any]], state: str, finished_at: 
     return run
 
 
-def _executor(start: str, end: str, node: str) -> dict[str, Any]:
-    # the system-container-impl pod under a task's executor DAG; child ids are Argo node ids
-    return _task("executor", start, end, child_tasks=[]) | {"task_id": node}
-
-
 def _finished_tuning_details() -> list[dict[str, Any]]:
     return [
         # listed out of order on purpose: the API sorts by Argo node id, not by time
-        _task("select-best", "10:01:50", "10:02:03", child_tasks=[{"pod_name": f"{ROOT}-3810293811"}]),
+        *_container_task("select-best", "10:01:50", "10:02:03", "3810293811"),
         _task(ROOT, "10:00:01", "10:02:06"),
         _task("root-driver", "10:00:01", "10:00:04"),
-        _task("tune", "10:01:26", "10:01:44", child_tasks=[{"pod_name": f"{ROOT}-2219034872"}]),
+        *_container_task("tune", "10:01:26", "10:01:44", "2219034872"),
         _task("make-data-driver", "10:00:04", "10:00:05"),
-        _task("make-data", "10:00:05", "10:00:21", pod_name=f"{ROOT}-system-container-impl-1234567890"),
-        _executor("10:00:05", "10:00:21", f"{ROOT}-1234567890"),
+        *_container_task("make-data", "10:00:05", "10:00:21", "1234567890"),
         _task("train-driver", "10:00:21", "10:00:30"),
-        _task("train", "10:00:30", "10:00:52"),
-        _executor("10:00:30", "10:00:52", f"{ROOT}-1234567891"),
+        *_container_task("train", "10:00:30", "10:00:52", "1234567891"),
         _task("detect-drift-driver", "10:00:52", "10:01:00"),
-        _task("detect-drift", "10:01:00", "10:01:13"),
-        _executor("10:01:00", "10:01:13", f"{ROOT}-1234567892"),
+        *_container_task("detect-drift", "10:01:00", "10:01:13", "1234567892"),
         _task("condition-1-driver", "10:01:13", "10:01:15"),
         _task("condition-1", "10:01:15", "10:02:05"),
         _task("for-loop-2-driver", "10:01:15", "10:01:20"),
@@ -197,11 +206,8 @@ def _finished_tuning_details() -> list[dict[str, Any]]:
         _task("for-loop-2-iterations(1:1)", "10:01:20", "10:01:45"),
         _task("tune-driver", "10:01:20", "10:01:25"),
         _task("tune-driver", "10:01:21", "10:01:26"),
-        _task("tune", "10:01:25", "10:01:40"),
-        _executor("10:01:25", "10:01:40", f"{ROOT}-2219034871"),
-        _executor("10:01:26", "10:01:44", f"{ROOT}-2219034872"),
+        *_container_task("tune", "10:01:25", "10:01:40", "2219034871"),
         _task("select-best-driver", "10:01:45", "10:01:50"),
-        _executor("10:01:50", "10:02:03", f"{ROOT}-3810293811"),
     ]
 
 
@@ -212,6 +218,7 @@ def test_timings_synthetic_finished_run_keep_only_the_pipelines_tasks_in_whole_s
         return f"2026-08-21T{clock}+00:00"
 
     assert timings["source"] == "kfp_api" and timings["resolution_s"] == 1
+    assert timings["task_times"] == "dag_node"  # the DAG node's times: no executor detail is tied to its task
     # 10:00:00 -> 10:02:07 is 2 min 7 s = 127 s
     assert timings["run"] == {
         "state": "SUCCEEDED",
@@ -219,31 +226,22 @@ def test_timings_synthetic_finished_run_keep_only_the_pipelines_tasks_in_whole_s
         "finished_at": at("10:02:07"),
         "duration_s": 127,
     }
+
+    def task(name: str, start: str, end: str, seconds: int, node: str) -> dict[str, Any]:
+        return {"name": name, "state": "SUCCEEDED", "start": at(start), "end": at(end), "duration_s": seconds,
+                "executor_node": f"{ROOT}-{node}"}  # fmt: skip
+
     assert timings["tasks"] == [
-        # 10:00:05 -> 10:00:21 = 16 s; the only entry that names its pod
-        {
-            "name": "make_data",
-            "state": "SUCCEEDED",
-            "start": at("10:00:05"),
-            "end": at("10:00:21"),
-            "duration_s": 16,
-            "pod_name": f"{ROOT}-system-container-impl-1234567890",
-        },
-        # 10:00:30 -> 10:00:52 = 22 s
-        {"name": "train", "state": "SUCCEEDED", "start": at("10:00:30"), "end": at("10:00:52"), "duration_s": 22}
-        | {"pod_name": None},
-        # 10:01:00 -> 10:01:13 = 13 s
-        {"name": "detect_drift", "state": "SUCCEEDED", "start": at("10:01:00"), "end": at("10:01:13")}
-        | {"duration_s": 13, "pod_name": None},
+        task("make_data", "10:00:05", "10:00:21", 16, "1234567890"),  # 16 s
+        task("train", "10:00:30", "10:00:52", 22, "1234567891"),  # 22 s
+        task("detect_drift", "10:01:00", "10:01:13", 13, "1234567892"),  # 13 s
         # the two loop iterations, by start: 10:01:25 -> 10:01:40 = 15 s, 10:01:26 -> 10:01:44 = 18 s
-        {"name": "tune", "state": "SUCCEEDED", "start": at("10:01:25"), "end": at("10:01:40"), "duration_s": 15}
-        | {"pod_name": None},
-        {"name": "tune", "state": "SUCCEEDED", "start": at("10:01:26"), "end": at("10:01:44"), "duration_s": 18}
-        | {"pod_name": None},
-        # 10:01:50 -> 10:02:03 = 13 s
-        {"name": "select_best", "state": "SUCCEEDED", "start": at("10:01:50"), "end": at("10:02:03")}
-        | {"duration_s": 13, "pod_name": None},
+        task("tune", "10:01:25", "10:01:40", 15, "2219034871"),
+        task("tune", "10:01:26", "10:01:44", 18, "2219034872"),
+        task("select_best", "10:01:50", "10:02:03", 13, "3810293811"),  # 13 s
     ]
+    # the executor details (one per task) are not tasks of ours and carry no pod name to record
+    assert not any("pod_name" in t for t in timings["tasks"])
     json.dumps(timings, allow_nan=False)  # JSON-ready as it stands
 
 
@@ -457,3 +455,26 @@ def test_runner_keeps_credentials_in_the_host_url_out_of_messages_and_links() ->
         with pytest.raises(BenchError) as caught:
             runner.poll(submitted)
         assert "pa55word" not in str(caught.value) and "pa55word" not in repr(runner)
+
+
+def test_runner_through_the_kfp_ui_reaches_the_api_server_behind_it() -> None:
+    # The UI proxies /apis/v2beta1/* to the API server (frontend/server/app.ts): kfp.Client works through it.
+    with kfp_runs_api(token=TOKEN) as api, kfp_ui(api.url) as ui:
+        runner = KfpRunner(ui, TOKEN, True, SETTINGS)
+        runner.prepare()
+        submitted = runner.submit(CASES["base"], "kfp-base-r1")
+        assert submitted.run_id in api.runs
+        # the token went through the proxy with every call; the UI's own healthz fetch sends none
+        proxied = [(path, auth) for _, path, auth, _ in api.requests if not path.endswith("/healthz")]
+        assert proxied and all(auth == f"Bearer {TOKEN}" for _, auth in proxied)
+        assert {auth for _, path, auth, _ in api.requests if path.endswith("/healthz")} == {None}
+
+
+def test_runner_refuses_a_kfp_ui_whose_api_server_is_down() -> None:
+    with kfp_ui(None) as ui:
+        runner = KfpRunner(ui, None, True, SETTINGS)
+        with pytest.raises(BenchError) as caught:
+            runner.prepare()
+    assert str(caught.value).startswith(
+        f"KFP API at {ui}: the KFP UI answers but reports its API server down (apiServerReady: false); check the API"
+    )

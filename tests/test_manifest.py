@@ -18,7 +18,7 @@ from retrain_bench.cluster.manifest import collect_manifest, control_plane_versi
 from retrain_bench.cluster.options import ClusterOptions, parse_cluster_options
 from retrain_bench.platforms.remote import RemoteSettings, TaskResources
 from tests.k8s_standin import TOKEN, KubeStandin
-from tests.platform_standins import flyteadmin, kfp_api
+from tests.platform_standins import flyteadmin, kfp_api, kfp_ui
 from tests.prometheus import free_port
 
 ARGO_IMAGE = "quay.io/argoproj/workflow-controller:v4.0.5@sha256:" + "ab" * 32
@@ -55,7 +55,7 @@ def options(**given: Any) -> ClusterOptions:
     values = {
         "kubeconfig": None, "kube_context": None, "connect_timeout": 3, "flyte_endpoint": None,
         "flyte_service": "flyte/flyte-binary-grpc:8089", "flyte_insecure": False, "flyte_config": None,
-        "kfp_host": None, "kfp_service": "kubeflow/ml-pipeline-ui:80", "kfp_insecure_skip_verify": False,
+        "kfp_host": None, "kfp_service": "kubeflow/ml-pipeline:8888", "kfp_insecure_skip_verify": False,
         "kfp_token_env": None, "kfp_namespace": "kubeflow", "prometheus_url": None,
         "prometheus_service": "monitoring/prometheus-operated:9090", **given,
     }  # fmt: skip
@@ -226,3 +226,11 @@ def test_unknowns_are_not_compared_and_unlabelled_nodes_compare_by_capacity() ->
         "the platforms ran on different node types (flyte on 2 CPU/8000000Ki memory (no "
         "node.kubernetes.io/instance-type label); kfp on c5.2xlarge): node speed shows up as platform speed"
     ]
+
+
+def test_kfp_version_through_the_ui_is_the_api_servers(standin: KubeStandin, tmp_path: Path) -> None:
+    # The UI's healthz has no tag_name, only apiServerTagName (frontend/server/handlers/healthz.ts):
+    # reading tag_name there left versions.kfp_api null on every UI-fronted install.
+    with kfp_api(tag_name="2.17.0") as api, kfp_ui(api) as ui:
+        got = manifest_of(standin, tmp_path, "kfp", options(kfp_host=ui))
+    assert got["versions"]["kfp_api"] == "2.17.0"

@@ -7,6 +7,7 @@ tests.k8s_standin imitates (so RBAC, readiness and the kubelet's error text are 
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import threading
@@ -27,13 +28,14 @@ from retrain_bench.cluster.errors import (
     PortNotFound,
     ServiceNotFound,
 )
-from retrain_bench.cluster.kube import KubeTarget
-from retrain_bench.cluster.portforward import PortForward, ServiceRef, http_ready
+from retrain_bench.cluster.kube import Kube, KubeTarget
+from retrain_bench.cluster.portforward import PortForward, ServiceRef, grpc_ready, http_ready, resolve
 from retrain_bench.errors import BenchError
-from tests.k8s_standin import TOKEN, FakePod, KubeStandin, add_prometheus, hostport
+from tests.k8s_standin import TOKEN, FakePod, KubeStandin, add_flyte, add_prometheus, hostport
+from tests.platform_standins import flyteadmin
 from tests.prometheus import MIB, T0, free_port
 
-PROM = ServiceRef("monitoring", "prometheus-operated", "web")
+PROM = ServiceRef("monitoring", "prometheus-operated", "http-web")
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +84,7 @@ def our_sockets(*ports: int) -> list[object]:
 
 
 def test_service_ref_parses_names_and_numbers() -> None:
-    assert ServiceRef.parse("monitoring/prometheus-operated:web") == PROM
+    assert ServiceRef.parse("monitoring/prometheus-operated:http-web") == PROM
     assert ServiceRef.parse("kubeflow/ml-pipeline-ui:80") == ServiceRef("kubeflow", "ml-pipeline-ui", "80")
     assert str(ServiceRef.parse("flyte/flyte-binary-grpc:8089")) == "flyte/flyte-binary-grpc:8089"
 
@@ -93,6 +95,17 @@ def test_service_ref_parses_names_and_numbers() -> None:
 def test_service_ref_rejects_bad_syntax(text: str) -> None:
     with pytest.raises(BenchError, match="expected namespace/name:port"):
         ServiceRef.parse(text)
+
+
+def test_the_usage_example_resolves_on_a_kube_prometheus_stack_cluster(kube: Kube, standin: KubeStandin) -> None:
+    # The example the usage line suggests must name a port the chart really has (http-web, not web).
+    add_prometheus(standin, ("127.0.0.1", free_port()))
+    with pytest.raises(BenchError) as caught:
+        ServiceRef.parse("prometheus:9090")
+    example = re.search(r"e\.g\. (\S+)", str(caught.value))
+    assert example is not None
+    endpoint = resolve(kube, ServiceRef.parse(example[1]))
+    assert (endpoint.pod, endpoint.port) == ("prometheus-k8s-0", 9090)
 
 
 # -- through the tunnel to a real Prometheus -------------------------------------------------------
@@ -205,8 +218,9 @@ def test_no_service(target: KubeTarget) -> None:
 
 def test_no_such_service_port(standin: KubeStandin, target: KubeTarget) -> None:
     add_prometheus(standin, ("127.0.0.1", free_port()))
-    with pytest.raises(PortNotFound, match=r"has no port 'http' \(it has: web=9090\)") as caught:
-        PortForward(target, ServiceRef("monitoring", "prometheus-operated", "http")).start()
+    # "web" is a bare operator's name; kube-prometheus-stack's is "http-web"
+    with pytest.raises(PortNotFound, match=r"has no port 'web' \(it has: http-web=9090\)") as caught:
+        PortForward(target, ServiceRef("monitoring", "prometheus-operated", "web")).start()
     clean(caught.value)
 
 
@@ -214,8 +228,8 @@ def test_no_ready_pod(standin: KubeStandin, target: KubeTarget) -> None:
     standin.add_service(
         "monitoring",
         "prometheus-operated",
-        [{"name": "web", "port": 9090, "targetPort": "web"}],
-        [FakePod("prometheus-k8s-0", ready=False, ports=(("web", 9090),))],
+        [{"name": "http-web", "port": 9090, "targetPort": "http-web"}],
+        [FakePod("prometheus-k8s-0", ready=False, ports=(("http-web", 9090),))],
     )
     with pytest.raises(NoReadyPod, match="has no ready pod behind it: check `kubectl -n monitoring get") as caught:
         PortForward(target, PROM).start()
@@ -241,6 +255,29 @@ def test_rbac_forbids_portforward(standin: KubeStandin, target: KubeTarget, prom
     assert time.monotonic() - started < 1.0  # not the whole health-check timeout
     text = clean(caught.value)
     assert "pods/portforward" in text and "namespace monitoring" in text and str(PROM) in text
+    assert "needs RBAC `get` on `pods/portforward`" in text  # a 1.30 server: the websocket GET needs `get`
+
+
+@pytest.mark.prometheus
+@pytest.mark.parametrize(("version", "denied"), [("v1.34.1", "get"), ("v1.35.0", "create")])
+def test_the_verb_a_port_forward_needs_follows_the_server_version(
+    standin: KubeStandin, target: KubeTarget, prometheus_url: str, version: str, denied: str
+) -> None:
+    add_prometheus(standin, hostport(prometheus_url))
+    standin.git_version = version
+    standin.forbidden = {f"{denied} pods/portforward"}
+    with pytest.raises(Forbidden) as caught:
+        PortForward(target, PROM, check=http_ready()).start()
+    needs = "`get`" if version < "v1.35" else "`get` and `create`"
+    assert f"needs RBAC {needs} on `pods/portforward` in namespace monitoring" in clean(caught.value)
+
+
+@pytest.mark.prometheus
+def test_create_alone_is_not_needed_before_1_35(standin: KubeStandin, target: KubeTarget, prometheus_url: str) -> None:
+    add_prometheus(standin, hostport(prometheus_url))
+    standin.forbidden = {"create pods/portforward"}  # the stand-in reports v1.30: only `get` is checked
+    with PortForward(target, PROM, check=http_ready()) as forward:
+        assert query(forward.url(), "vector(1)")
 
 
 def test_target_port_refuses(standin: KubeStandin, target: KubeTarget) -> None:
@@ -250,7 +287,7 @@ def test_target_port_refuses(standin: KubeStandin, target: KubeTarget) -> None:
         PortForward(quick, PROM, check=http_ready(timeout_s=0.3)).start()
     text = clean(caught.value)
     assert text.startswith(
-        "endpoint monitoring/prometheus-operated:web (pod monitoring/prometheus-k8s-0 port 9090) "
+        "endpoint monitoring/prometheus-operated:http-web (pod monitoring/prometheus-k8s-0 port 9090) "
         "never answered within 1 s"
     )
     assert "error from the kubelet" in text and "connection refused" in text
@@ -285,3 +322,63 @@ def test_tls_and_auth_options_follow_the_client_configuration() -> None:
     assert (verified["certfile"], verified["keyfile"]) == ("/client.crt", "/client.key")
     config.verify_ssl = False  # insecure-skip-tls-verify: true in the kubeconfig
     assert _sslopt(config)["cert_reqs"] == ssl.CERT_NONE
+
+
+# -- gRPC endpoints: the check goes through the tunnel --------------------------------------------
+
+FLYTE = ServiceRef("flyte", "flyte-binary-grpc", "8089")
+
+
+def test_a_flyte_forward_is_checked_with_a_grpc_call(standin: KubeStandin, target: KubeTarget) -> None:
+    with flyteadmin("v1.16.8") as admin:
+        add_flyte(standin, hostport(admin))
+        with PortForward(target, FLYTE, check=grpc_ready()) as forward:
+            assert forward.problems == []
+    # the call really went through: the stand-in's API server relayed a websocket to the pod's port
+    assert any(
+        path.startswith("/api/v1/namespaces/flyte/pods/flyte-binary-0/portforward") for _, path in standin.requests
+    )
+
+
+def test_a_closed_flyte_pod_port_fails_the_forward_not_the_first_run(standin: KubeStandin, target: KubeTarget) -> None:
+    # Nothing listens on the pod's port: the kubelet reports it on the error channel. Our own
+    # listener still accepts, so a TCP connect to it (the old check) passed.
+    add_flyte(standin, ("127.0.0.1", free_port()))
+    quick = KubeTarget(target.kubeconfig, None, 1.0)
+    with pytest.raises(EndpointSilent) as caught:
+        PortForward(quick, FLYTE, check=grpc_ready(timeout_s=0.3)).start()
+    text = clean(caught.value)
+    assert text.startswith("endpoint flyte/flyte-binary-grpc:8089 (pod flyte/flyte-binary-0 port 8089) never answered")
+    assert "error from the kubelet" in text and "connection refused" in text
+
+
+def test_a_flyte_pod_port_that_is_not_grpc_fails(standin: KubeStandin, target: KubeTarget) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never speaks HTTP/2
+        add_flyte(standin, silent.getsockname())
+        quick = KubeTarget(target.kubeconfig, None, 1.0)
+        with pytest.raises(EndpointSilent, match="never answered within 1 s"):
+            PortForward(quick, FLYTE, check=grpc_ready(timeout_s=0.3)).start()
+
+
+def test_a_forbidden_flyte_forward_is_named(standin: KubeStandin, target: KubeTarget) -> None:
+    with flyteadmin("v1.16.8") as admin:
+        add_flyte(standin, hostport(admin))
+        standin.forbidden = {"pods/portforward"}
+        with pytest.raises(Forbidden, match="forbidden to port-forward to pod flyte/flyte-binary-0"):
+            PortForward(target, FLYTE, check=grpc_ready()).start()
+
+
+def test_the_flyte_endpoint_is_handed_out_only_once_grpc_answers(standin: KubeStandin, tmp_path: Path) -> None:
+    import argparse
+
+    from retrain_bench.cluster.endpoints import ClusterEndpoints
+    from retrain_bench.cluster.options import add_cluster_options, parse_cluster_options
+
+    parser = argparse.ArgumentParser()
+    add_cluster_options(parser.add_argument)
+    parser.add_argument("--prometheus-url")
+    args = parser.parse_args([f"--kubeconfig={standin.kubeconfig(tmp_path / 'config')}", "--connect-timeout=1"])
+    add_flyte(standin, ("127.0.0.1", free_port()))  # the pod's port is closed
+    with ClusterEndpoints(parse_cluster_options(lambda dest: getattr(args, dest))) as endpoints:
+        with pytest.raises(EndpointSilent, match="error from the kubelet"):
+            endpoints.flyte()

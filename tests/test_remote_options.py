@@ -263,3 +263,13 @@ def test_a_missing_context_or_server_is_one_line_without_the_file(tmp_path: Path
         assert "s3cret" not in str(caught.value) and "\n" not in str(caught.value)
     with pytest.raises(KubeconfigError, match="no kubeconfig at "):
         cluster_server(str(tmp_path / "missing"), None)
+
+
+def test_a_context_in_a_later_kubeconfig_file_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = kubeconfig(tmp_path / "first", {"one": "https://10.0.0.1:6443"}, {"lab": "one"}, current="lab",
+                       user="{token: s3cret-t0ken}")  # fmt: skip
+    second = kubeconfig(tmp_path / "second", {"two": "https://10.0.0.2:6443"}, {"other": "two"}, current="other",
+                        user="{token: s3cret-t0ken}")  # fmt: skip
+    monkeypatch.setenv("KUBECONFIG", f"{first}:{second}")
+    assert cluster_server(None, "other") == "https://10.0.0.2:6443"
+    assert cluster_server(None, "lab") == "https://10.0.0.1:6443"

@@ -174,12 +174,18 @@ def cluster_checks(
             checks.append(Check(name, False, "skipped: cluster unreachable"))
             continue
         try:
-            allowed = kube.can_i("create", "pods", namespace, subresource="portforward")
+            verbs = kube.portforward_verbs()
+            denied = [verb for verb in verbs if not kube.can_i(verb, "pods", namespace, subresource="portforward")]
         except ClusterError as exc:
             checks.append(Check(name, False, str(exc)))
             continue
-        fix = f"grant create on pods/portforward (`kubectl auth can-i create pods/portforward -n {namespace}`)"
-        checks.append(Check(name, allowed, "allowed" if allowed else "forbidden", fix))
+        needed = " and ".join(verbs)
+        fix = (
+            f"grant {' and '.join(denied)} on pods/portforward (Kubernetes {kube.version()} needs {needed}; "
+            f"`kubectl auth can-i {denied[0] if denied else verbs[0]} pods/portforward -n {namespace}`)"
+        )
+        detail = f"allowed ({needed})" if not denied else f"forbidden: {', '.join(denied)}"
+        checks.append(Check(name, not denied, detail, fix))
     # Cluster rounds watch their run's pods and read the stamps from the pods' logs.
     run_namespaces = (
         *(options.flyte_namespaces()[1:] if "flyte" in platforms else ()),

@@ -9,6 +9,7 @@ from typing import Any
 import requests
 
 from retrain_bench.cli.doctor import Check
+from retrain_bench.cluster.kfp_health import API_SERVER_DOWN, HEALTHZ, KfpHealth, read_healthz
 from retrain_bench.errors import BenchError
 
 
@@ -68,25 +69,21 @@ def _flytekit_version(address: str, insecure: bool, config_file: str, timeout_s:
 
 
 def kfp_api_check(base_url: str, *, token: str | None, verify_tls: bool, timeout_s: float) -> Check:
-    """KFP's healthz (v2beta1) through the UI or API service."""
+    """KFP's healthz (v2beta1) from the API server, or through the UI (which must see its API server)."""
     name = f"KFP API at {base_url}"
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = requests.get(
-            base_url.rstrip("/") + "/apis/v2beta1/healthz", headers=headers, verify=verify_tls, timeout=timeout_s
-        )
-    except requests.RequestException as exc:
-        return Check(name, False, f"no answer ({type(exc).__name__})", "check --kfp-host/--kfp-service")
-    if response.status_code in (401, 403):
-        return Check(name, False, f"HTTP {response.status_code}", "check --kfp-token-env and --kfp-namespace")
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if response.status_code != 200 or not isinstance(body, dict):
-        return Check(name, False, f"HTTP {response.status_code}, not the KFP API", "check --kfp-host/--kfp-service")
-    facts = ", ".join(f"{k}={body[k]}" for k in ("tag_name", "multi_user", "pipeline_store") if k in body)
-    return Check(name, True, f"healthz ok ({facts or 'no details'})")
+        health = kfp_healthz(base_url, token=token, verify_tls=verify_tls, timeout_s=timeout_s)
+    except KfpUnhealthy as exc:
+        return Check(name, False, str(exc), exc.fix)
+    return Check(name, True, f"healthz ok ({health.facts()})")
+
+
+class KfpUnhealthy(BenchError):
+    """KFP's healthz did not say the API server is there; ``fix`` says what to check."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.fix = fix
 
 
 def flyte_version(address: str, *, insecure: bool, config_file: str | None, timeout_s: float) -> str:
@@ -96,20 +93,28 @@ def flyte_version(address: str, *, insecure: bool, config_file: str | None, time
     return _raw_version(address, insecure, timeout_s)
 
 
-def kfp_healthz(base_url: str, *, token: str | None, verify_tls: bool, timeout_s: float) -> dict[str, Any]:
-    """The KFP API's healthz body (``tag_name``, ``commit_sha``, ``multi_user``...); a one-line
-    ``BenchError`` otherwise (never the URL: it may carry credentials)."""
+def kfp_healthz(base_url: str, *, token: str | None, verify_tls: bool, timeout_s: float) -> KfpHealth:
+    """The API server's health, from itself or as the UI reports it; ``KfpUnhealthy`` (one line, never
+    the URL: it may carry credentials) when it is not there."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    where = "check --kfp-host/--kfp-service"
     try:
-        response = requests.get(
-            base_url.rstrip("/") + "/apis/v2beta1/healthz", headers=headers, verify=verify_tls, timeout=timeout_s
-        )
+        response = requests.get(base_url.rstrip("/") + HEALTHZ, headers=headers, verify=verify_tls, timeout=timeout_s)
     except requests.RequestException as exc:
-        raise BenchError(f"no answer from the KFP API ({type(exc).__name__})") from None
+        raise KfpUnhealthy(f"no answer ({type(exc).__name__})", where) from None
+    if response.status_code in (401, 403):
+        raise KfpUnhealthy(f"HTTP {response.status_code}", "check --kfp-token-env and --kfp-namespace")
     try:
         body = response.json() if response.status_code == 200 else None
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        raise BenchError(f"KFP healthz answered HTTP {response.status_code}, not the KFP API's JSON")
-    return body
+        raise KfpUnhealthy(f"HTTP {response.status_code}, not the KFP API", where)
+    health = read_healthz(body)
+    if not health.ready:
+        raise KfpUnhealthy(
+            API_SERVER_DOWN,
+            "check the API server (`kubectl -n kubeflow get deploy ml-pipeline`), or reach it directly with "
+            "--kfp-service kubeflow/ml-pipeline:8888",
+        )
+    return health

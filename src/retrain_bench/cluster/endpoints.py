@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import requests
 
 from retrain_bench.cluster.errors import ClusterError
+from retrain_bench.cluster.kfp_health import API_SERVER_DOWN, HEALTHZ, read_healthz
 from retrain_bench.cluster.kube import Kube
 from retrain_bench.cluster.options import ClusterOptions
-from retrain_bench.cluster.portforward import PortForward, ServiceRef, http_ready
+from retrain_bench.cluster.portforward import NotReady, PortForward, ServiceRef, grpc_ready, http_ready
 from retrain_bench.measure.promapi import redact_url
 
 #: A health check per endpoint, run through the tunnel before it is handed out.
 PROMETHEUS_READY = "/-/ready"
-KFP_READY = "/apis/v2beta1/healthz"
 
 
 class ClusterEndpoints:
@@ -37,10 +39,9 @@ class ClusterEndpoints:
             self.server_version = self._kube.version()
         return self._kube
 
-    def _forward(self, service: ServiceRef, check_path: str | None) -> PortForward:
+    def _forward(self, service: ServiceRef, check: Callable[[str], bool]) -> PortForward:
         key = str(service)
         if key not in self._forwards:
-            check = http_ready(check_path) if check_path else _tcp_open
             forward = PortForward(self.options.target(), service, check=check, kube=self.kube())
             self._forwards[key] = forward.start()
         return self._forwards[key]
@@ -50,17 +51,17 @@ class ClusterEndpoints:
         the tunnel itself, and flyte-binary's in-cluster gRPC port is plaintext."""
         if self.options.flyte_endpoint:
             return self.options.flyte_endpoint, self.options.flyte_insecure
-        return self._forward(self.options.flyte_service, None).local_address, True
+        return self._forward(self.options.flyte_service, grpc_ready()).local_address, True
 
     def kfp(self) -> str:
         if self.options.kfp_host:
             return self.options.kfp_host
-        return self._forward(self.options.kfp_service, KFP_READY).url()
+        return self._forward(self.options.kfp_service, http_ready(HEALTHZ, accept=_kfp_api_ready)).url()
 
     def prometheus(self) -> str:
         if self.options.prometheus_url:
             return self.options.prometheus_url
-        return self._forward(self.options.prometheus_service, PROMETHEUS_READY).url()
+        return self._forward(self.options.prometheus_service, http_ready(PROMETHEUS_READY)).url()
 
     def close(self) -> None:
         for forward in self._forwards.values():
@@ -77,16 +78,14 @@ class ClusterEndpoints:
         self.close()
 
 
-def _tcp_open(local_address: str) -> bool:
-    """For gRPC endpoints: the tunnel carries a connection (the version check comes after)."""
-    import socket
-
-    host, _, port = local_address.rpartition(":")
+def _kfp_api_ready(response: requests.Response) -> None:
+    """Through the UI a 200 healthz says nothing about the API server: its ``apiServerReady`` does."""
     try:
-        with socket.create_connection((host, int(port)), timeout=1):
-            return True
-    except OSError:
-        return False
+        body = response.json()
+    except ValueError:
+        raise NotReady("the KFP healthz answered 200 but not JSON") from None
+    if not isinstance(body, dict) or not read_healthz(body).ready:
+        raise NotReady(API_SERVER_DOWN)
 
 
 def cluster_preflight(options: ClusterOptions, platforms: Sequence[str]) -> str:

@@ -18,6 +18,16 @@ class ClusterUnreachable(ClusterError):
     """The API server did not answer (refused, timed out, TLS) or rejected the credentials."""
 
 
+class ApiError(ClusterError):
+    """The API server (or whatever answers at its URL) gave an HTTP status other than 401/403."""
+
+    def __init__(self, message: str, *, status: int, detail: str) -> None:
+        super().__init__(message)
+        self.status = status
+        #: the v1 Status ``message`` (or "HTTP <status>"), one line, for callers that say more themselves
+        self.detail = detail
+
+
 class Forbidden(ClusterError):
     """RBAC denied something the bench needs (reading services, pods/portforward, ...)."""
 

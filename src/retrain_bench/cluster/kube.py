@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from typing import Any
 
 import urllib3
@@ -19,7 +20,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from retrain_bench.cluster.errors import ClusterUnreachable, Forbidden, KubeconfigError
+from retrain_bench.cluster.errors import ApiError, ClusterError, ClusterUnreachable, Forbidden, KubeconfigError
 from retrain_bench.measure.promapi import redact_url
 
 
@@ -32,12 +33,21 @@ class KubeTarget:
     #: Bound on connecting to the API server, and on a forward's first health check.
     connect_timeout_s: float = 10.0
 
-    def kubeconfig_path(self) -> str:
+    def kubeconfig_paths(self) -> tuple[str, ...]:
+        """The files to read: ``--kubeconfig``, else every file of a ``KUBECONFIG`` list, else the default."""
         if self.kubeconfig:
-            return os.path.expanduser(self.kubeconfig)
-        # Only the first file of a KUBECONFIG list: the client library does not merge them either.
-        env = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
-        return os.path.expanduser(env or "~/.kube/config")
+            return (os.path.expanduser(self.kubeconfig),)
+        listed = [path for path in os.environ.get("KUBECONFIG", "").split(os.pathsep) if path]
+        return tuple(os.path.expanduser(path) for path in listed) or (os.path.expanduser("~/.kube/config"),)
+
+    def kubeconfig_path(self) -> str:
+        """Those files as the client takes them: joined like ``KUBECONFIG``. Its ``KubeConfigMerger``
+        (kubernetes/config/kube_config.py) splits the string again and merges every file that exists,
+        the first definition of a name winning, as kubectl merges them."""
+        return os.pathsep.join(self.kubeconfig_paths())
+
+    def has_kubeconfig(self) -> bool:
+        return any(os.path.isfile(path) for path in self.kubeconfig_paths())
 
 
 def api_client(target: KubeTarget) -> k8s.ApiClient:
@@ -47,7 +57,7 @@ def api_client(target: KubeTarget) -> k8s.ApiClient:
 
 def _load(target: KubeTarget) -> tuple[k8s.ApiClient, str]:
     path = target.kubeconfig_path()
-    if not os.path.isfile(path):
+    if not target.has_kubeconfig():
         raise KubeconfigError(
             f"no kubeconfig at {path}: pass --kubeconfig or set KUBECONFIG (check `kubectl config view`)"
         )
@@ -64,6 +74,10 @@ def _load(target: KubeTarget) -> tuple[k8s.ApiClient, str]:
             f"kubeconfig {path} has no context {context!r}: pass --kube-context one of {_list(names)}"
         )
     configuration = type.__call__(k8s.Configuration)
+    # No urllib3 retries: its default Retry(3) would quadruple the bound the caller asked for. Set
+    # before the ApiClient exists: kubernetes/client/rest.py (RESTClientObject.__init__) reads
+    # ``retries`` once, when it builds the pool manager; the loader copies only host, TLS and auth.
+    configuration.retries = 0
     try:
         client = k8s_config.new_client_from_config(
             config_file=path, context=context, persist_config=False, client_configuration=configuration
@@ -73,10 +87,8 @@ def _load(target: KubeTarget) -> tuple[k8s.ApiClient, str]:
             f"context {context!r} in kubeconfig {path} cannot be loaded (cluster, user or credentials plugin): "
             f"check `kubectl --context {context} get --raw /version`"
         ) from None
-    # No proxy unless the kubeconfig says so (the 30.x loader never does), and no urllib3 retries:
-    # three silent retries of a connect timeout would quadruple the bound the caller asked for.
+    # No proxy unless the kubeconfig says so (the 30.x loader never does).
     client.configuration.proxy = None
-    client.configuration.retries = 0
     return client, context
 
 
@@ -95,8 +107,10 @@ class Kube:
         self.context = context or target.context or "(current)"
         self.server = redact_url(str(client.configuration.host))
         timeout = target.connect_timeout_s
-        #: (connect, read) for every REST call: no request may wait forever.
-        self.timeout = (timeout, max(timeout, 30.0))
+        #: (connect, read) for every REST call: a server that accepts and never answers is given up on
+        #: within the same bound as one that refuses (watches set their own, longer read timeout).
+        self.timeout = (timeout, timeout)
+        self._version: str | None = None
 
     def close(self) -> None:
         self.client.close()
@@ -114,9 +128,15 @@ class Kube:
         return k8s.DiscoveryV1Api(self.client)
 
     def version(self) -> str:
-        """The API server's ``gitVersion`` (``GET /version``), e.g. ``v1.30.2``."""
-        info = self.call("get the server version", lambda: k8s.VersionApi(self.client).get_code(**self.opts()))
-        return str(info.git_version)
+        """The API server's ``gitVersion`` (``GET /version``), e.g. ``v1.30.2``; asked once."""
+        if self._version is None:
+            info = self.call("get the server version", lambda: k8s.VersionApi(self.client).get_code(**self.opts()))
+            self._version = str(info.git_version)
+        return self._version
+
+    def portforward_verbs(self) -> tuple[str, ...]:
+        """The RBAC verbs a websocket port-forward needs on this server (``portforward_verbs``)."""
+        return portforward_verbs(self.version())
 
     def can_i(self, verb: str, resource: str, namespace: str, *, subresource: str = "", group: str = "") -> bool:
         """May the current user ``verb`` ``resource[/subresource]`` in ``namespace``? (SelfSubjectAccessReview)"""
@@ -137,7 +157,9 @@ class Kube:
         return {"_request_timeout": self.timeout}
 
     def call(self, what: str, fn: Any) -> Any:
-        """``fn()``; connection failures and 401/403 become one-line ``ClusterError`` s, other API errors pass."""
+        """``fn()``; every failure becomes a one-line ``ClusterError``: connection failures and 401 are
+        ``ClusterUnreachable``, 403 ``Forbidden``, any other status an ``ApiError`` carrying it, a body
+        the client cannot read (something else behind the URL) a ``ClusterError``."""
         try:
             return fn()
         except ApiException as error:
@@ -151,7 +173,22 @@ class Kube:
                     f"forbidden to {what} in context {self.context}: {status_message(error)}; "
                     "check the RBAC of the kubeconfig's user"
                 ) from None
-            raise
+            detail = status_message(error)
+            raise ApiError(
+                f"the API server of context {self.context} ({self.server}) answered HTTP {error.status} "
+                f"while trying to {what}" + ("" if detail == f"HTTP {error.status}" else f": {detail}") + "; "
+                f"check the server URL in the kubeconfig and `kubectl --context {self.context} get --raw /version`",
+                status=int(error.status or 0),
+                detail=detail,
+            ) from None
+        except (ValueError, TypeError, KeyError, AttributeError):
+            # The client's models reject JSON that is not the object asked for (kubernetes/client/models
+            # raise ValueError on a missing required field): a proxy or another service at the URL.
+            raise ClusterError(
+                f"the server of context {self.context} ({self.server}) answered something that is not the "
+                f"Kubernetes API while trying to {what}: check the server URL in the kubeconfig "
+                f"(`kubectl --context {self.context} get --raw /version`)"
+            ) from None
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise ClusterUnreachable(
                 f"cannot reach the API server of context {self.context} ({self.server}) within "
@@ -160,10 +197,31 @@ class Kube:
             ) from None
 
 
+#: The first minor release whose apiserver also wants ``create`` for a websocket port-forward.
+_CREATE_FOR_WEBSOCKET_FROM = (1, 35)
+
+
+def portforward_verbs(git_version: str) -> tuple[str, ...]:
+    """RBAC verbs on ``pods/portforward`` for our websocket port-forward, by server version.
+
+    The websocket upgrade is an HTTP GET, which the apiserver authorizes as ``get``; from 1.35 the
+    ``AuthorizePodWebsocketUpgradeCreatePermission`` gate (beta, on by default) adds a check for
+    ``create``, the verb SPDY's POST always needed (kubernetes/kubernetes
+    pkg/registry/core/pod/rest/subresources.go, kubernetes issue 133515). A version we cannot read
+    (a vendor's odd string) gets both: asking for one verb too many is the safe mistake.
+    """
+    found = re.match(r"^v?(\d+)\.(\d+)", git_version.strip())
+    if found and (int(found[1]), int(found[2])) < _CREATE_FOR_WEBSOCKET_FROM:
+        return ("get",)
+    return ("get", "create")
+
+
 def status_message(error: ApiException) -> str:
-    """The ``message`` of a v1 ``Status`` body, on one line; the bare HTTP status otherwise."""
+    """The ``message`` of a v1 ``Status`` body, on one line; the bare HTTP status otherwise (a body that
+    is not a Status, from a proxy say, is not quoted: it may echo the request)."""
     try:
-        message = json.loads(error.body or "").get("message")
+        body = json.loads(error.body or "")
+        message = body.get("message") if body.get("kind") == "Status" else None
     except (ValueError, AttributeError):
         message = None
     text = str(message) if message else f"HTTP {error.status}"

@@ -45,17 +45,16 @@ def control_plane_version(platform: str, endpoints: ClusterEndpoints, options: C
         )
 
     def kfp() -> str:
-        body = kfp_healthz(
+        health = kfp_healthz(
             endpoints.kfp(),
             token=options.kfp_token(),
             verify_tls=not options.kfp_insecure_skip_verify,
             timeout_s=options.connect_timeout_s,
         )
-        tag = body.get("tag_name")
         # The API server answers "unknown" when its TAG_NAME is unset (custom builds).
-        if not tag or tag == "unknown":
+        if health.tag is None:
             raise BenchError("the KFP API reports no tag_name (its TAG_NAME is unset)")
-        return str(tag)
+        return health.tag
 
     return {"flyte": flyte, "kfp": kfp}[platform]
 

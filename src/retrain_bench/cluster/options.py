@@ -14,7 +14,8 @@ from retrain_bench.cluster.portforward import ServiceRef
 from retrain_bench.errors import BenchError
 
 DEFAULT_FLYTE_SERVICE = "flyte/flyte-binary-grpc:8089"
-DEFAULT_KFP_SERVICE = "kubeflow/ml-pipeline-ui:80"
+#: The API server itself: the UI (ml-pipeline-ui:80) answers healthz on its own, 200 even with the API server down.
+DEFAULT_KFP_SERVICE = "kubeflow/ml-pipeline:8888"
 DEFAULT_PROMETHEUS_SERVICE = "monitoring/prometheus-operated:9090"
 #: Where Flyte's task pods run by default: ``{project}-{domain}``.
 DEFAULT_FLYTE_NAMESPACES = ("flyte", "flytesnacks-development")

@@ -23,10 +23,9 @@ from typing import Any
 
 import urllib3
 from kubernetes import watch as k8s_watch
-from kubernetes.client.rest import ApiException
 
-from retrain_bench.cluster.errors import ClusterError, ClusterUnreachable, Forbidden
-from retrain_bench.cluster.kube import Kube, status_message
+from retrain_bench.cluster.errors import ApiError, ClusterError, ClusterUnreachable, Forbidden
+from retrain_bench.cluster.kube import Kube
 from retrain_bench.measure.quantities import requested
 from retrain_bench.workload.stamps import StampLog
 
@@ -214,11 +213,11 @@ class PodWatch:
                     # ended early with nothing in it: not how a server ends a watch; do not spin
                     self._stopped.wait(self.retry_pause_s)
                 version = last
-            except ApiException as error:
+            except ApiError as error:
                 if error.status == GONE:
                     version = None  # the history is compacted: list again
                     continue
-                self._note(f"cannot {self.what}: {status_message(error)}")
+                self._note(str(error))
                 self._stopped.wait(self.retry_pause_s)
             except (Forbidden, ClusterUnreachable) as error:
                 self._note(str(error))
@@ -330,6 +329,6 @@ def _read_log(kube: Kube, core: Any, pod: PodSeen, container: str) -> str:
                 pod.name, pod.namespace, container=container, _preload_content=False, **kube.opts()
             ),
         )
-    except ApiException as error:
-        raise ClusterError(f"cannot {what}: {status_message(error)}") from None
+    except ApiError as error:
+        raise ClusterError(f"cannot {what}: {error.detail}") from None
     return bytes(response.data).decode("utf-8", errors="replace")

@@ -6,7 +6,7 @@ backed by a pod → the target port (a named ``targetPort`` looked up in that po
 
 The relay is our own, on websocket-client, rather than ``kubernetes.stream.portforward``: in the
 30.x client (kfp pins ``<31``) its proxy thread selects without a timeout and leaks the socket when
-the server closes (see /work/shared/research/k8s-portforward-standin.md, pitfalls 2, 3 and 7).
+the server closes (kubernetes-client/python 30.x ``kubernetes/stream/ws_client.py``, ``PortForward``).
 Each accepted local connection gets its own websocket to
 ``/api/v1/namespaces/<ns>/pods/<pod>/portforward?ports=<port>`` with subprotocol
 ``v4.channel.k8s.io``. Every frame is binary, ``[channel] + payload``: channel 0 carries data,
@@ -34,9 +34,9 @@ import certifi
 import requests
 import urllib3
 import websocket
-from kubernetes.client.rest import ApiException
 
 from retrain_bench.cluster.errors import (
+    ApiError,
     ClusterError,
     ClusterUnreachable,
     EndpointSilent,
@@ -45,7 +45,7 @@ from retrain_bench.cluster.errors import (
     PortNotFound,
     ServiceNotFound,
 )
-from retrain_bench.cluster.kube import Kube, KubeTarget, status_message
+from retrain_bench.cluster.kube import Kube, KubeTarget
 from retrain_bench.errors import BenchError
 
 PROTOCOL = "v4.channel.k8s.io"
@@ -58,7 +58,7 @@ _PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 @dataclasses.dataclass(frozen=True)
 class ServiceRef:
-    """``namespace/name:port``; the port is a service port name (``web``) or number (``9090``)."""
+    """``namespace/name:port``; the port is a service port name (``http-web``) or number (``9090``)."""
 
     namespace: str
     name: str
@@ -68,7 +68,7 @@ class ServiceRef:
     def parse(cls, text: str) -> ServiceRef:
         namespace, slash, rest = text.strip().partition("/")
         name, colon, port = rest.rpartition(":")
-        usage = f"bad service {text!r}: expected namespace/name:port, e.g. monitoring/prometheus-operated:web"
+        usage = f"bad service {text!r}: expected namespace/name:port, e.g. monitoring/prometheus-operated:http-web"
         if not (slash and colon and namespace and name and port):
             raise BenchError(usage)
         if not (_NAME.match(namespace) and _NAME.match(name)):
@@ -101,12 +101,12 @@ def resolve(kube: Kube, service: ServiceRef) -> Endpoint:
         svc = kube.call(
             f"read service {ns}/{name}", lambda: kube.core().read_namespaced_service(name, ns, **kube.opts())
         )
-    except ApiException as error:
-        if error.status == 404:
+    except ApiError as error:
+        if error.status == 404 and error.detail != f"HTTP {error.status}":  # the apiserver's own NotFound Status
             raise ServiceNotFound(
                 f"no service {ns}/{name} {where}: check --*-service and `kubectl -n {ns} get svc`"
             ) from None
-        raise ClusterError(f"cannot read service {ns}/{name} {where}: {status_message(error)}") from None
+        raise
     ports = list(svc.spec.ports or []) if svc.spec else []
     wanted = [p for p in ports if (str(p.port) == service.port if service.port.isdigit() else p.name == service.port)]
     if not wanted:
@@ -137,7 +137,7 @@ def _ready_pods(kube: Kube, service: ServiceRef, port_name: str | None) -> list[
                 ns, label_selector=f"kubernetes.io/service-name={name}", **kube.opts()
             ),
         )
-    except (ApiException, Forbidden):
+    except (ApiError, Forbidden):
         slices = None  # discovery.k8s.io/v1 missing (before 1.21) or not readable: v1 Endpoints below
     if slices is not None and slices.items:
         for one in slices.items:
@@ -153,12 +153,10 @@ def _ready_pods(kube: Kube, service: ServiceRef, port_name: str | None) -> list[
         endpoints = kube.call(
             f"read endpoints {ns}/{name}", lambda: kube.core().read_namespaced_endpoints(name, ns, **kube.opts())
         )
-    except ApiException as error:
+    except ApiError as error:
         if error.status == 404:
             return []
-        raise ClusterError(
-            f"cannot read endpoints {ns}/{name} in context {kube.context}: {status_message(error)}"
-        ) from None
+        raise
     for subset in endpoints.subsets or []:
         numbers = [p.port for p in subset.ports or [] if (p.name or None) == (port_name or None)]
         for address in subset.addresses or []:  # notReadyAddresses are, by definition, not ready
@@ -173,7 +171,7 @@ def _named_port(kube: Kube, service: ServiceRef, pod: str, target: str, slice_po
     ns = service.namespace
     try:
         spec = kube.call(f"read pod {ns}/{pod}", lambda: kube.core().read_namespaced_pod(pod, ns, **kube.opts())).spec
-    except (ApiException, Forbidden):
+    except (ApiError, Forbidden):
         if slice_port is not None:
             return slice_port
         raise
@@ -187,8 +185,18 @@ def _named_port(kube: Kube, service: ServiceRef, pod: str, target: str, slice_po
     )
 
 
-def http_ready(path: str = "/-/ready", scheme: str = "http", timeout_s: float = 2.0) -> Callable[[str], bool]:
-    """A health check for ``PortForward``: ``GET <scheme>://<local address><path>`` answers 200."""
+class NotReady(Exception):  # noqa: N818 - a health check's verdict, not an error of ours
+    """Raised by a health check that got an answer saying no: its text becomes the forward's last problem."""
+
+
+def http_ready(
+    path: str = "/-/ready",
+    scheme: str = "http",
+    timeout_s: float = 2.0,
+    accept: Callable[[requests.Response], None] | None = None,
+) -> Callable[[str], bool]:
+    """A health check for ``PortForward``: ``GET <scheme>://<local address><path>`` answers 200, and
+    ``accept(response)`` (when given) raises no ``NotReady``."""
 
     def check(local_address: str) -> bool:
         with requests.Session() as session:
@@ -196,7 +204,43 @@ def http_ready(path: str = "/-/ready", scheme: str = "http", timeout_s: float = 
             session.verify = False  # the tunnel ends at a pod: its certificate is not for 127.0.0.1
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-                return session.get(f"{scheme}://{local_address}{path}", timeout=timeout_s).status_code == 200
+                response = session.get(f"{scheme}://{local_address}{path}", timeout=timeout_s)
+        if response.status_code != 200:
+            return False
+        if accept is not None:
+            accept(response)
+        return True
+
+    return check
+
+
+#: A method every flyteadmin serves; the empty message is a valid ``GetVersionRequest``.
+FLYTE_GET_VERSION = "/flyteidl.service.AdminService/GetVersion"
+
+
+def grpc_ready(method: str = FLYTE_GET_VERSION, timeout_s: float = 2.0) -> Callable[[str], bool]:
+    """A health check for ``PortForward`` of a plaintext gRPC port: one call of ``method`` with a deadline.
+
+    Any answer from a gRPC server counts, an error status included (UNAUTHENTICATED when flyteadmin
+    wants a token, UNIMPLEMENTED from another server): it travelled through the tunnel and back. Only
+    UNAVAILABLE (the kubelet refused, the pod's port is closed, the relay dropped) and
+    DEADLINE_EXCEEDED (nothing speaks HTTP/2 there) mean the endpoint is not usable. Opening our own
+    listener proves nothing: it always accepts.
+    """
+
+    def check(local_address: str) -> bool:
+        import grpc
+
+        # No environment proxy for loopback, and one attempt: grpc's own reconnect backoff is not ours.
+        options = [("grpc.enable_http_proxy", 0), ("grpc.enable_retries", 0)]
+        with grpc.insecure_channel(local_address, options=options) as channel:
+            call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+            try:
+                call(b"", timeout=timeout_s, wait_for_ready=False)
+            except grpc.RpcError as error:
+                code = error.code() if callable(getattr(error, "code", None)) else None
+                return code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        return True
 
     return check
 
@@ -295,9 +339,13 @@ class PortForward:
     def _health_check(self, check: Callable[[str], bool]) -> None:
         deadline = time.monotonic() + self.target.connect_timeout_s
         while True:
-            with contextlib.suppress(Exception):
+            try:
                 if check(self.local_address):
                     return
+            except NotReady as verdict:
+                self._note(str(verdict))
+            except Exception:  # noqa: BLE001, S110 - no answer yet: the loop tries again until the deadline
+                pass
             with self._lock:
                 fatal = next((p for p in self._problems if isinstance(p, Forbidden | ClusterUnreachable)), None)
             if fatal is not None:
@@ -390,9 +438,14 @@ class PortForward:
             _close_websocket(ws)
             where = f"pod {ns}/{pod} (service {self.service}) in context {self._kube.context}"
             if error.status_code == 403:
+                try:
+                    needed = self._kube.portforward_verbs()
+                except ClusterError:
+                    needed = ("get", "create")  # the version is unknown: name every verb a server may want
+                verbs = " and ".join(f"`{verb}`" for verb in needed)
                 raise Forbidden(
-                    f"forbidden to port-forward to {where}: the kubeconfig's user needs RBAC `create` on "
-                    f"`pods/portforward` in namespace {ns} (check `kubectl auth can-i create pods/portforward -n {ns}`)"
+                    f"forbidden to port-forward to {where}: the kubeconfig's user needs RBAC {verbs} on "
+                    f"`pods/portforward` in namespace {ns} (check `kubectl auth can-i get pods/portforward -n {ns}`)"
                 ) from None
             if error.status_code == 401:
                 raise ClusterUnreachable(

@@ -266,8 +266,9 @@ def _text(option: str, raw: Any) -> str:
 def cluster_server(kubeconfig: str | None, context: str | None) -> str:
     """The API server URL (credentials removed) a kubeconfig context points at, read from the file
     alone: no credentials plugin runs and nothing goes over the network."""
-    path = KubeTarget(kubeconfig, context).kubeconfig_path()
-    if not os.path.isfile(path):
+    target = KubeTarget(kubeconfig, context)
+    path = target.kubeconfig_path()
+    if not target.has_kubeconfig():
         raise KubeconfigError(f"no kubeconfig at {path}: pass --kubeconfig or set KUBECONFIG")
     try:
         config = KubeConfigMerger(path).config

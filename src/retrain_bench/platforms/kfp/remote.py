@@ -85,9 +85,16 @@ def _whole_seconds(start: dt.datetime | None, end: dt.datetime | None) -> int | 
 def timings_from_run(run: V2beta1Run) -> dict[str, Any]:
     """KFP's own view of a run's timing, JSON-ready: the run's created/finished times and, for each
     of the pipeline's own tasks (one ``tune`` per loop iteration), its state, start, end and whole
-    seconds. Drivers, executor pods, the root DAG, condition and loop DAGs are left out: every
-    Argo node is a task detail, and only the display names of the pipeline's tasks are ours.
-    Durations are whole seconds because the API keeps Unix seconds."""
+    seconds. Durations are whole seconds because the API keeps Unix seconds.
+
+    Every Argo node is a task detail (kubeflow/pipelines backend/src/apiserver/server/api_converter.go,
+    ``toModelTasks``), and the ones named after our tasks (``make-data``...) are DAG nodes of the
+    ``system-container-executor`` template, whose one child ``executor`` runs the pod
+    (backend/src/v2/compiler/argocompiler/container.go). A detail carries no pod name and no node id
+    of its own (``toApiPipelineTaskDetail`` never fills ``pod_name``), only its children's node ids, so
+    an ``executor`` detail cannot be told apart from another: the times are the DAG node's
+    (``task_times``), which span the executor pod's run and Argo's step to it; each task names its
+    executor's Argo node id. Drivers, the root DAG, condition and loop DAGs are left out."""
     from bench.kfp.pipeline import TASK_NAMES
 
     details = (run.run_details.task_details if run.run_details else None) or []
@@ -96,6 +103,7 @@ def timings_from_run(run: V2beta1Run) -> dict[str, Any]:
         step = TASK_NAMES.get(detail.display_name or "")
         if step is None:
             continue
+        children = [c.pod_name for c in detail.child_tasks or [] if c.pod_name]
         tasks.append(
             {
                 "name": step,
@@ -103,7 +111,7 @@ def timings_from_run(run: V2beta1Run) -> dict[str, Any]:
                 "start": _iso(detail.start_time),
                 "end": _iso(detail.end_time),
                 "duration_s": _whole_seconds(detail.start_time, detail.end_time),
-                "pod_name": detail.pod_name or None,
+                "executor_node": children[0] if len(children) == 1 else None,
             }
         )
     order = {step: i for i, step in enumerate(TASK_NAMES.values())}
@@ -111,6 +119,7 @@ def timings_from_run(run: V2beta1Run) -> dict[str, Any]:
     return {
         "source": "kfp_api",
         "resolution_s": RESOLUTION_S,
+        "task_times": "dag_node",
         "run": {
             "state": run.state,
             "created_at": _iso(run.created_at),
