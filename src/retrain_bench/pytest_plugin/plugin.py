@@ -27,6 +27,7 @@ from retrain_bench.measure.scopes import ClusterPrometheusPlan, PrometheusPlan, 
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, BenchOptions, parse_options
 from retrain_bench.platforms.registry import PLATFORMS
 from retrain_bench.pytest_plugin import xdist
+from retrain_bench.pytest_plugin.summary import add_summary_option, write_summary
 from retrain_bench.workload.cases import CASES
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
@@ -141,6 +142,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="where each round's SDK output goes. Default: .retrain-bench/logs/<UTC time>/",
     )
+    add_summary_option(group.addoption)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -288,6 +290,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     bench = config.stash.get(SESSION_KEY, None)
     if bench is not None:
         bench.close()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    write_summary(terminalreporter, config)
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
