@@ -34,22 +34,23 @@ def export(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
 
 def test_github_action_benchmark(small: str, capsys: pytest.CaptureFixture[str]) -> None:
     scope = "n=2 ok rounds\nscope: process_tree (psutil)"
+    down = "(smaller is better)"
     assert export(capsys, small, "--format", "github-action-benchmark") == [
-        {"name": f"{NAME} total_s", "unit": "s", "value": 11.0, "range": "± 1.41421", "extra": "n=2 ok rounds"},
-        {"name": f"{NAME} retrain_tune_s", "unit": "s", "value": 2.0, "range": "± 0", "extra": "n=2 ok rounds"},
-        {"name": f"{NAME} queue_s", "unit": "s", "value": 0.5, "range": "± 0", "extra": "n=2 ok rounds"},
-        {"name": f"{NAME} startup_s", "unit": "s", "value": 1.0, "range": "± 0", "extra": "n=2 ok rounds"},
-        {"name": f"{NAME} resources.process_tree.memory_peak_gib", "unit": "GiB", "value": 1.0, "range": "± 0",
+        {"name": f"{NAME} total_s {down}", "unit": "s", "value": 11.0, "range": "± 1.41421", "extra": "n=2 ok rounds"},
+        {"name": f"{NAME} retrain_tune_s {down}", "unit": "s", "value": 2.0, "range": "± 0", "extra": "n=2 ok rounds"},
+        {"name": f"{NAME} queue_s {down}", "unit": "s", "value": 0.5, "range": "± 0", "extra": "n=2 ok rounds"},
+        {"name": f"{NAME} startup_s {down}", "unit": "s", "value": 1.0, "range": "± 0", "extra": "n=2 ok rounds"},
+        {"name": f"{NAME} resources.process_tree.memory_peak_gib {down}", "unit": "GiB", "value": 1.0, "range": "± 0",
          "extra": scope},
-        {"name": f"{NAME} resources.process_tree.memory_avg_gib", "unit": "GiB", "value": 0.5, "range": "± 0",
+        {"name": f"{NAME} resources.process_tree.memory_avg_gib {down}", "unit": "GiB", "value": 0.5, "range": "± 0",
          "extra": scope},
-        {"name": f"{NAME} resources.process_tree.cpu_seconds", "unit": "CPU-s", "value": 4.0, "range": "± 0",
+        {"name": f"{NAME} resources.process_tree.cpu_seconds {down}", "unit": "CPU-s", "value": 4.0, "range": "± 0",
          "extra": scope},
-        {"name": f"{NAME} resources.process_tree.cpu_avg_mcpu", "unit": "mCPU", "value": 400.0, "range": "± 0",
+        {"name": f"{NAME} resources.process_tree.cpu_avg_mcpu {down}", "unit": "mCPU", "value": 400.0, "range": "± 0",
          "extra": scope},
-        {"name": f"{NAME} resources.process_tree.cpu_peak_mcpu", "unit": "mCPU", "value": 1000.0, "range": "± 0",
+        {"name": f"{NAME} resources.process_tree.cpu_peak_mcpu {down}", "unit": "mCPU", "value": 1000.0, "range": "± 0",
          "extra": scope},
-        {"name": f"{NAME} failure_rate", "unit": "%", "value": 0.0, "extra": "0 of 2 measured rounds failed"},
+        {"name": f"{NAME} failure_rate {down}", "unit": "%", "value": 0.0, "extra": "0 of 2 measured rounds failed"},
     ]  # fmt: skip
 
 
@@ -78,6 +79,8 @@ def test_bmf(small: str, capsys: pytest.CaptureFixture[str]) -> None:
         "resources.process_tree.cpu_seconds",
         "resources.process_tree.cpu_avg_mcpu",
         "resources.process_tree.cpu_peak_mcpu",
+        "accuracy.initial",
+        "accuracy.final",
         "success_rate",
     ]
 
@@ -89,16 +92,16 @@ def test_missing_values_are_left_out_never_zero(capsys: pytest.CaptureFixture[st
     assert "resources.platform.cpu_peak_mcpu" not in kfp
     assert "resources.platform.cpu_peak_mcpu" in flyte
     assert "startup_s" not in kfp and "startup_s" not in flyte
-    assert len(kfp) == 3 + 2 * 5 - 1 + 1
+    assert len(kfp) == 3 + 2 * 5 - 1 + 2 + 1  # times, 2 scopes x 5 figures but one, 2 accuracies, success rate
 
 
 def test_failed_rounds_become_a_failure_rate(capsys: pytest.CaptureFixture[str]) -> None:
     exported = export(capsys, str(DATA / "compare-current.json"), "--format", "github-action-benchmark")
-    failure = next(e for e in exported if e["name"] == "kfp/base/local/dc1daecf77ee failure_rate")
+    failure = next(e for e in exported if e["name"].startswith("kfp/base/local/dc1daecf77ee failure_rate"))
     assert failure == {
-        "name": "kfp/base/local/dc1daecf77ee failure_rate",
+        "name": "kfp/base/local/dc1daecf77ee failure_rate (smaller is better)",
         "unit": "%",
-        "value": pytest.approx(20.0),
+        "value": 20.0,  # (5 - 4) / 5 * 100, from the counts: exactly 20.0, not 19.999999999999996
         "extra": "1 of 5 measured rounds failed",
     }
 

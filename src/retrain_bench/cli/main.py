@@ -183,13 +183,20 @@ def _fraction(option: str, raw: str, *, inclusive: bool = True) -> float:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from retrain_bench.output.export import bmf, github_action_benchmark
+    from retrain_bench.output.export import bmf, github_action_benchmark, left_out
     from retrain_bench.output.render import dumps
     from retrain_bench.results.runs import entries
 
     runs = [Run(path, load_run(path)) for path in args.files]
     found = entries(runs, merge_rounds=args.merge_rounds)
-    text = dumps(github_action_benchmark(found) if args.format == "github-action-benchmark" else bmf(found))
+    if args.format == "bmf" and args.direction is not None:
+        raise BenchError("--direction: only for --format github-action-benchmark; BMF carries every metric at once")
+    if args.format == "github-action-benchmark":
+        text = dumps(github_action_benchmark(found, args.direction or "smaller"))
+    else:
+        text = dumps(bmf(found))
+    for line in left_out(found):
+        print(f"retrain-bench: warning: {line}", file=sys.stderr)
     _emit(text, args.out)
     return 0
 
@@ -260,11 +267,20 @@ def add_compare_command(commands: Any) -> None:
 
 
 def add_export_command(commands: Any) -> None:
+    from retrain_bench.output.export import DIRECTIONS, FORMATS
+
     export = commands.add_parser(
-        "export", help="the numbers as github-action-benchmark (customSmallerIsBetter) or Bencher BMF JSON"
+        "export", help="the numbers as github-action-benchmark (one file per direction) or Bencher BMF JSON"
     )
     export.add_argument("files", nargs="+", metavar="RUN.json")
-    export.add_argument("--format", choices=("github-action-benchmark", "bmf"), required=True)
+    export.add_argument("--format", choices=FORMATS, required=True)
+    export.add_argument(
+        "--direction",
+        choices=DIRECTIONS,
+        default=None,
+        help="github-action-benchmark: smaller (times, memory, CPU, cost, failure rate; for customSmallerIsBetter) "
+        "or bigger (accuracy, success rate, throughput; for customBiggerIsBetter). Default: smaller",
+    )
     export.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     export.add_argument(
         "--merge-rounds", action="store_true", help="pool the rounds of a benchmark found in several files"

@@ -9,6 +9,9 @@ pytest-benchmark's stats are therefore the measured durations, to the float.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 
 class ReplayClock:
     def __init__(self) -> None:
@@ -22,3 +25,43 @@ class ReplayClock:
 
 
 REPLAY_CLOCK = ReplayClock()
+
+
+class NoOkRound(Exception):
+    """Raised inside pytest-benchmark for a benchmark none of whose measured rounds was ok."""
+
+
+def replay(benchmark: Any, warm: Sequence[float], timed: Sequence[float]) -> None:
+    """Hand the ok measured rounds to pytest-benchmark, the warm-ups before them.
+
+    Without an ok round there is nothing to time: the benchmarked call raises, as a crashing
+    benchmark would, so pytest-benchmark marks it ``has_error`` with empty stats and leaves it out
+    of its table, of ``--benchmark-compare(-fail)`` and of ``benchmarks[]`` in its JSON
+    (pytest_benchmark/fixture.py ``pedantic``; plugin.py ``pytest_benchmark_generate_json``). Our
+    record of it goes to the run level's ``failed_benchmarks`` (``failed_benchmarks`` below).
+    """
+    if not timed:
+
+        def no_ok_round() -> None:
+            raise NoOkRound
+
+        try:
+            benchmark.pedantic(no_ok_round, rounds=1, iterations=1)
+        except NoOkRound:
+            pass
+        return
+    queue = iter([*warm, *timed])
+
+    def replay_round() -> None:
+        REPLAY_CLOCK.advance(next(queue))
+
+    benchmark.pedantic(replay_round, rounds=len(timed), warmup_rounds=len(warm), iterations=1)
+
+
+def failed_benchmarks(benchmarks: Iterable[Any]) -> list[dict[str, Any]]:
+    """pytest-benchmark's entries, without stats, of our benchmarks that had no ok round."""
+    return [
+        bench.as_dict(include_data=False, stats=False)
+        for bench in benchmarks
+        if bench.has_error and "retrain_bench" in bench.extra_info
+    ]

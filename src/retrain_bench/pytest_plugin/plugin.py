@@ -20,7 +20,7 @@ from retrain_bench.cluster.remote_options import (
 )
 from retrain_bench.cluster.target import ClusterTarget, PrometheusChoice
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.replay import REPLAY_CLOCK
+from retrain_bench.harness.replay import REPLAY_CLOCK, failed_benchmarks
 from retrain_bench.harness.session import BenchSession
 from retrain_bench.measure.profile import load_profile
 from retrain_bench.measure.scopes import ClusterPrometheusPlan, PrometheusPlan, scrape_interval_s
@@ -298,7 +298,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
-    output_json["retrain_bench"] = xdist.run_level(config.stash[SESSION_KEY])
+    output_json["retrain_bench"] = {
+        **xdist.run_level(config.stash[SESSION_KEY]),
+        "failed_benchmarks": failed_benchmarks(benchmarks),
+    }
 
 
 # -- pytest-xdist: platforms on their own workers, one merged JSON (the logic is in pytest_plugin/xdist.py) --
