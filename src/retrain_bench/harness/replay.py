@@ -49,13 +49,29 @@ def replay(benchmark: Any, warm: Sequence[float], timed: Sequence[float]) -> Non
             benchmark.pedantic(no_ok_round, rounds=1, iterations=1)
         except NoOkRound:
             pass
-        return
-    queue = iter([*warm, *timed])
+    else:
+        queue = iter([*warm, *timed])
 
-    def replay_round() -> None:
-        REPLAY_CLOCK.advance(next(queue))
+        def replay_round() -> None:
+            REPLAY_CLOCK.advance(next(queue))
 
-    benchmark.pedantic(replay_round, rounds=len(timed), warmup_rounds=len(warm), iterations=1)
+        benchmark.pedantic(replay_round, rounds=len(timed), warmup_rounds=len(warm), iterations=1)
+    _record_options(benchmark, rounds=len(timed), warmups=len(warm))
+
+
+def _record_options(benchmark: Any, *, rounds: int, warmups: int) -> None:
+    """``benchmarks[].options`` as this benchmark ran, not pytest-benchmark's session defaults
+    (``min_rounds: 5, warmup: false`` whatever --rounds and --warmup were): ``min_rounds`` and
+    ``warmup`` are the rounds and warm-ups replayed, ``rounds``/``warmup_rounds`` say so by name."""
+    stats = benchmark.stats  # None when benchmarking is disabled: then nothing is written
+    if stats is not None:
+        stats.options.update(
+            min_rounds=rounds, warmup=warmups, rounds=rounds, warmup_rounds=warmups, iterations=1, timer=REPLAY_TIMER
+        )
+
+
+#: What times the rounds; pytest-benchmark's timer only replays them (``ReplayClock``).
+REPLAY_TIMER = "retrain_bench harness: submit -> result per round (monotonic), replayed"
 
 
 def failed_benchmarks(benchmarks: Iterable[Any]) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ from retrain_bench.measure.scopes import ClusterPrometheusPlan, PrometheusPlan, 
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, BenchOptions, parse_options
 from retrain_bench.platforms.registry import PLATFORMS
 from retrain_bench.pytest_plugin import xdist
+from retrain_bench.pytest_plugin.benchmark_options import check_benchmark_options
 from retrain_bench.pytest_plugin.summary import add_summary_option, write_summary
 from retrain_bench.workload.cases import CASES
 
@@ -160,6 +161,7 @@ def pytest_configure(config: pytest.Config) -> None:
     def warn(message: str) -> None:
         warnings.warn(ResourcesWarning(message), stacklevel=1)
 
+    check_benchmark_options(config)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     log_dir = Path(config.getoption("round_logs") or config.rootpath / ".retrain-bench" / "logs" / stamp)
     try:
