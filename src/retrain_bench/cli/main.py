@@ -136,6 +136,7 @@ def add_price_options(parser: Any) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from retrain_bench.analysis.compare import compare_runs
+    from retrain_bench.output.job_summary import append_job_summary
     from retrain_bench.output.render import render_compare
 
     options = compare_options(args, Path.cwd())
@@ -152,6 +153,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"retrain-bench: warning: {warning}", file=sys.stderr)
     print(render_compare(result, args.format), end="")
+    append_job_summary(render_compare(result, "md"))
     return result.exit_code
 
 
