@@ -50,7 +50,7 @@ def test_the_table_shows_what_the_json_holds(bench_run: BenchRun) -> None:
     assert lines[3].strip() == "Bare Python"  # the column header
     assert any(line.startswith("Local target: ") and "not cluster numbers" in line for line in lines)
     out = bench_run.pytester.path / "out.json"
-    assert lines[-2:] == [f"JSON: {out}", f"Tables and charts: python -m retrain_bench report {out} --out report/"]
+    assert lines[-2:] == [f"JSON: {out}", f"Tables and charts: python -m retrain_bench report {out} --out-dir report/"]
 
 
 def test_the_table_can_be_turned_off(bench_run: BenchRun) -> None:
@@ -77,7 +77,7 @@ def test_platforms_in_registry_order_and_wrapped_to_the_width() -> None:
         "Total Pipeline Time (s)         2 ± 0 (n=2)     12 ± 2.828 (n=2)",  # sqrt(((10-12)² + (14-12)²) / 1) = 2.828
         "Total Pipeline Time (s)         2 ± 1.414 (n=2)",  # bare: mean 2, sqrt(2)
     ]
-    assert lines[-1] == "Tables and charts: python -m retrain_bench report run.json --out report/"
+    assert lines[-1] == "Tables and charts: python -m retrain_bench report run.json --out-dir report/"
 
 
 def test_missing_values_say_why_and_a_failed_round_counts() -> None:

@@ -98,8 +98,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     report = build_report(runs, entries(runs, merge_rounds=args.merge_rounds), prices)
     text = render_report(report, args.format)
     print(text, end="")
-    if args.out is not None:
-        out = Path(args.out)
+    if args.out_dir is not None:
+        out = Path(args.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / f"report.{REPORT_SUFFIX[args.format]}").write_text(text)
         charts = draw_charts(report, out)
@@ -230,7 +230,11 @@ REPORT_SUFFIX = {"md": "md", "csv": "csv", "text": "txt"}
 def add_report_command(commands: Any) -> None:
     report = commands.add_parser("report", help="the study's tables per case (mean ± std dev) and PNG charts")
     report.add_argument("files", nargs="+", metavar="RUN.json", help="runs to put in one report")
-    report.add_argument("--out", metavar="DIR", help="also write report.<ext> and one PNG chart per metric here")
+    report.add_argument(
+        "--out-dir", metavar="DIR", help="also write report.<ext> and one PNG chart per metric into this directory"
+    )
+    # Before --out-dir, --out named the directory; --out is a file everywhere else (export, merge).
+    report.add_argument("--out", dest="out_dir", metavar="DIR", help=argparse.SUPPRESS)
     report.add_argument("--format", choices=tuple(REPORT_SUFFIX), default="md", help="Default: md")
     report.add_argument(
         "--merge-rounds", action="store_true", help="pool the rounds of a benchmark found in several files"

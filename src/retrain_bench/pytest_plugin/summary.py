@@ -46,7 +46,8 @@ def summary_lines(records: Iterable[Mapping[str, Any]], json_path: str | None, *
     if json_path is None:
         lines.append("JSON: not written; add --benchmark-json=run.json to keep these numbers")
     else:
-        lines += [f"JSON: {json_path}", f"Tables and charts: python -m retrain_bench report {json_path} --out report/"]
+        report = f"python -m retrain_bench report {json_path} --out-dir report/"
+        lines += [f"JSON: {json_path}", f"Tables and charts: {report}"]
     return lines
 
 
