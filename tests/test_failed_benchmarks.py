@@ -17,6 +17,9 @@ from typing import Any
 import pytest
 
 from retrain_bench.cli.main import main
+from retrain_bench.errors import BenchError
+from retrain_bench.harness.replay import failed_benchmarks
+from retrain_bench.pytest_plugin.xdist import ShippedBenchmark
 from retrain_bench.results.contract import validate
 from retrain_bench.results.runs import Run, merged_document
 from tests import golden
@@ -116,3 +119,15 @@ def test_upstream_compare_loads_a_merged_file_with_a_failed_benchmark(tmp_path: 
     # bare's mean of 10 s and 12 s, in pytest-benchmark's own table (its time unit: seconds).
     (row,) = [line for line in upstream.stdout.splitlines() if line.startswith("test_retraining[bare-base]")]
     assert "11.0000" in row
+
+
+def test_a_worker_ships_it_and_the_controller_keeps_it_errored() -> None:
+    # As pytest_plugin/xdist.py ship() writes a benchmark without an ok round: no data, has_error.
+    record = golden.record("kfp", "local", golden.BASE, golden.rounds([None]))
+    shipped = {**golden.benchmark(record), "stats": {"iterations": 1, "data": []}, "has_error": True, "order": 0}
+    meta = ShippedBenchmark.from_output(shipped).metadata()
+    # pytest-benchmark's table and compare skip it (falsy), its JSON leaves it out (has_error), ours keeps it.
+    assert not meta and meta.has_error
+    assert [b["extra_info"]["retrain_bench"]["platform"] for b in failed_benchmarks([meta])] == ["kfp"]
+    with pytest.raises(BenchError, match="without usable rounds"):
+        ShippedBenchmark.from_output({**shipped, "has_error": False})
