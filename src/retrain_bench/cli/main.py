@@ -98,8 +98,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     report = build_report(runs, entries(runs, merge_rounds=args.merge_rounds), prices)
     text = render_report(report, args.format)
     print(text, end="")
-    if args.out is not None:
-        out = Path(args.out)
+    if args.out_dir is not None:
+        out = Path(args.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / f"report.{REPORT_SUFFIX[args.format]}").write_text(text)
         charts = draw_charts(report, out)
@@ -136,6 +136,7 @@ def add_price_options(parser: Any) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from retrain_bench.analysis.compare import compare_runs
+    from retrain_bench.output.job_summary import append_job_summary
     from retrain_bench.output.render import render_compare
 
     options = compare_options(args, Path.cwd())
@@ -152,6 +153,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"retrain-bench: warning: {warning}", file=sys.stderr)
     print(render_compare(result, args.format), end="")
+    append_job_summary(render_compare(result, "md"))
     return result.exit_code
 
 
@@ -183,13 +185,20 @@ def _fraction(option: str, raw: str, *, inclusive: bool = True) -> float:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from retrain_bench.output.export import bmf, github_action_benchmark
+    from retrain_bench.output.export import bmf, github_action_benchmark, left_out
     from retrain_bench.output.render import dumps
     from retrain_bench.results.runs import entries
 
     runs = [Run(path, load_run(path)) for path in args.files]
     found = entries(runs, merge_rounds=args.merge_rounds)
-    text = dumps(github_action_benchmark(found) if args.format == "github-action-benchmark" else bmf(found))
+    if args.format == "bmf" and args.direction is not None:
+        raise BenchError("--direction: only for --format github-action-benchmark; BMF carries every metric at once")
+    if args.format == "github-action-benchmark":
+        text = dumps(github_action_benchmark(found, args.direction or "smaller"))
+    else:
+        text = dumps(bmf(found))
+    for line in left_out(found):
+        print(f"retrain-bench: warning: {line}", file=sys.stderr)
     _emit(text, args.out)
     return 0
 
@@ -221,7 +230,11 @@ REPORT_SUFFIX = {"md": "md", "csv": "csv", "text": "txt"}
 def add_report_command(commands: Any) -> None:
     report = commands.add_parser("report", help="the study's tables per case (mean ± std dev) and PNG charts")
     report.add_argument("files", nargs="+", metavar="RUN.json", help="runs to put in one report")
-    report.add_argument("--out", metavar="DIR", help="also write report.<ext> and one PNG chart per metric here")
+    report.add_argument(
+        "--out-dir", metavar="DIR", help="also write report.<ext> and one PNG chart per metric into this directory"
+    )
+    # Before --out-dir, --out named the directory; --out is a file everywhere else (export, merge).
+    report.add_argument("--out", dest="out_dir", metavar="DIR", help=argparse.SUPPRESS)
     report.add_argument("--format", choices=tuple(REPORT_SUFFIX), default="md", help="Default: md")
     report.add_argument(
         "--merge-rounds", action="store_true", help="pool the rounds of a benchmark found in several files"
@@ -260,11 +273,20 @@ def add_compare_command(commands: Any) -> None:
 
 
 def add_export_command(commands: Any) -> None:
+    from retrain_bench.output.export import DIRECTIONS, FORMATS
+
     export = commands.add_parser(
-        "export", help="the numbers as github-action-benchmark (customSmallerIsBetter) or Bencher BMF JSON"
+        "export", help="the numbers as github-action-benchmark (one file per direction) or Bencher BMF JSON"
     )
     export.add_argument("files", nargs="+", metavar="RUN.json")
-    export.add_argument("--format", choices=("github-action-benchmark", "bmf"), required=True)
+    export.add_argument("--format", choices=FORMATS, required=True)
+    export.add_argument(
+        "--direction",
+        choices=DIRECTIONS,
+        default=None,
+        help="github-action-benchmark: smaller (times, memory, CPU, cost, failure rate; for customSmallerIsBetter) "
+        "or bigger (accuracy, success rate, throughput; for customBiggerIsBetter). Default: smaller",
+    )
     export.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     export.add_argument(
         "--merge-rounds", action="store_true", help="pool the rounds of a benchmark found in several files"

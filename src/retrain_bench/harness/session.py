@@ -13,7 +13,7 @@ import pytest
 
 from retrain_bench.cluster.target import ClusterTarget
 from retrain_bench.harness.concurrency import run_concurrent_round
-from retrain_bench.harness.replay import REPLAY_CLOCK
+from retrain_bench.harness.replay import replay
 from retrain_bench.harness.rounds import RoundInterrupted, RoundResult, run_round
 from retrain_bench.measure.scopes import PrometheusPlan
 from retrain_bench.options import BenchOptions
@@ -177,22 +177,15 @@ class BenchSession:
     def measure(self, benchmark: Any, platform: str, case: str) -> dict[str, Any]:
         """Replay this benchmark's rounds into pytest-benchmark and attach our record.
 
-        pytest-benchmark's stats cover the ok measured rounds; when none is ok they cover the
-        failed ones, so a benchmark that never succeeded still reaches the JSON with its errors.
+        pytest-benchmark's stats cover the ok measured rounds only; a benchmark without one gets
+        none (``replay.replay``), its rounds and errors stay in our record.
         """
         results = self.rounds_of(platform, case)
-        warm = [r for r in results if r.warmup]
         measured = [r for r in results if not r.warmup]
-        timed = [r for r in measured if r.ok] or measured
         record = self.record(platform, case)
         benchmark.extra_info["retrain_bench"] = record
         self.replayed.add((platform, case))
-        if not timed:
+        if not measured:
             pytest.skip("interrupted before a measured round of this benchmark ran")
-        queue = iter(warm + timed)
-
-        def replay_round() -> None:
-            REPLAY_CLOCK.advance(next(queue).total_s or 0.0)
-
-        benchmark.pedantic(replay_round, rounds=len(timed), warmup_rounds=len(warm), iterations=1)
+        replay(benchmark, [r.total_s or 0.0 for r in results if r.warmup], [r.total_s or 0.0 for r in measured if r.ok])
         return record

@@ -1,18 +1,33 @@
 """PNG charts of a report: per target and metric, a bar per platform × case with ± std dev error bars.
 
-Local and cluster numbers never share a chart: they measure different things (DESIGN.md). Drawn
-on matplotlib's Agg canvas through ``Figure`` directly, never pyplot: no global state, no display
-needed, safe in CI.
+Local and cluster numbers never share a chart: they measure different things (DESIGN.md). Each
+bar carries its mean; a platform has the same colour in every chart (output/platform_style.py);
+when a chart's means span more than 10× the axis is logarithmic, so that a 0.04 s bar beside a
+7 s one stays visible. Drawn on matplotlib's Agg canvas through ``Figure`` directly, never
+pyplot: no global state, no display needed, safe in CI.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from retrain_bench.analysis.growth import AXIS_LABELS, AxisGrowth
-from retrain_bench.analysis.metrics import UNITS
-from retrain_bench.analysis.report import PLATFORM_NAMES, ROWS, SUCCESS, CaseTable, Report, Row, RowSpec
+from retrain_bench.analysis.metrics import UNITS, format_number
+from retrain_bench.analysis.report import ROWS, SUCCESS, CaseTable, Report, Row, RowSpec
+from retrain_bench.output.platform_style import platform_colour, platform_order, platform_title
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: A chart whose largest mean is more than this many times its smallest gets a log axis.
+LOG_SPAN = 10.0
+
+
+def needs_log_axis(values: Sequence[float]) -> bool:
+    """More than LOG_SPAN× between the smallest and largest value; a log axis cannot show ≤ 0."""
+    return len(values) > 1 and min(values) > 0 and max(values) / min(values) > LOG_SPAN
 
 
 def chart_name(spec: RowSpec, target: str) -> str:
@@ -53,9 +68,9 @@ def draw_growth_chart(axis: AxisGrowth, metric: str, path: Path) -> bool:
     axes = figure.add_subplot()
     xs = [x for s in series for x, _ in s.points]
     grid = np.geomspace(min(xs), max(xs), 100) if min(xs) > 0 else np.linspace(min(xs), max(xs), 100)
-    for index, one in enumerate(series):
-        colour = f"C{index}"
-        name = PLATFORM_NAMES.get(one.platform, one.platform)
+    for one in series:
+        colour = platform_colour(one.platform)
+        name = platform_title(one.platform)
         # Log axes cannot show a value ≤ 0; such rounds are left out of the picture, not of the fit.
         shown = [(x, v) for x, v in one.points if x > 0 and v > 0]
         axes.scatter([x for x, _ in shown], [v for _, v in shown], s=14, color=colour, alpha=0.7, label=name)
@@ -77,34 +92,52 @@ def draw_growth_chart(axis: AxisGrowth, metric: str, path: Path) -> bool:
 
 
 def draw_chart(spec: RowSpec, target: str, tables: Sequence[CaseTable], rows: Sequence[Row], path: Path) -> None:
+    chart_figure(spec, target, tables, rows).savefig(path, format="png", dpi=100)
+
+
+def chart_figure(spec: RowSpec, target: str, tables: Sequence[CaseTable], rows: Sequence[Row]) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    platforms = list(dict.fromkeys(p for t in tables for p in t.platforms))
+    platforms = platform_order(p for t in tables for p in t.platforms)
     figure = Figure(figsize=(max(5.0, 1.2 * len(rows) * len(platforms)), 4.0), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     width = 0.8 / len(platforms)
     # The success rate is stored as a fraction and shown in percent, like the table.
     scale = 100.0 if spec.name == SUCCESS else 1.0
+    means = [c.mean * scale for row in rows for c in row.cells if c.mean is not None]
+    log = needs_log_axis(means)
     for p_index, platform in enumerate(platforms):
         xs, heights, errors = [], [], []
         for x, row in enumerate(rows):
             position = x - 0.4 + width * (p_index + 0.5)
             cell = next((c for c in row.cells if c.platform == platform), None)
             if cell is None or cell.mean is None:
-                axes.text(position, 0, "n/a", ha="center", va="bottom", fontsize=8)
+                # Just above the axis in axes coordinates: visible on a linear and a log axis alike.
+                axes.text(
+                    position, 0.02, "n/a", ha="center", va="bottom", fontsize=8, transform=axes.get_xaxis_transform()
+                )
                 continue
             xs.append(position)
             heights.append(cell.mean * scale)
             std = cell.sample.stddev if cell.sample is not None else None
             errors.append((std or 0.0) * scale)
-        axes.bar(xs, heights, width, yerr=errors, capsize=4, label=PLATFORM_NAMES.get(platform, platform))
+        if not xs:
+            continue  # only n/a marks: an empty bar call would break the axis' autoscaling
+        bars = axes.bar(
+            xs, heights, width, yerr=errors, capsize=4, label=platform_title(platform), color=platform_colour(platform)
+        )
+        axes.bar_label(bars, labels=[format_number(h) for h in heights], fontsize=7, padding=2)
+    if log:
+        # After the bars, so that the limits come from them; error bars reaching 0 are clipped there.
+        axes.set_yscale("log")
     axes.set_xticks(range(len(tables)), [t.case for t in tables])
-    axes.set_ylabel(spec.label)
+    axes.set_xlim(-0.5, len(rows) - 0.5)  # every slot, n/a marks included, inside the frame
+    axes.set_ylabel(spec.label + (", log scale" if log else ""))
     axes.set_title(_title(spec.label, target, rows), fontsize=10)
     axes.legend(fontsize=8)
-    figure.savefig(path, format="png", dpi=100)
+    return figure
 
 
 def _title(label: str, target: str, rows: Sequence[Row]) -> str:

@@ -20,7 +20,7 @@ from retrain_bench.cluster.remote_options import (
 )
 from retrain_bench.cluster.target import ClusterTarget, PrometheusChoice
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.replay import REPLAY_CLOCK
+from retrain_bench.harness.replay import REPLAY_CLOCK, failed_benchmarks
 from retrain_bench.harness.session import BenchSession
 from retrain_bench.measure.profile import load_profile
 from retrain_bench.measure.prometheus import FALLBACK_INTERVAL_S
@@ -28,6 +28,8 @@ from retrain_bench.measure.scopes import ClusterPrometheusPlan, PrometheusPlan, 
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, BenchOptions, parse_options
 from retrain_bench.platforms.registry import PLATFORMS
 from retrain_bench.pytest_plugin import xdist
+from retrain_bench.pytest_plugin.benchmark_options import check_benchmark_options
+from retrain_bench.pytest_plugin.summary import add_summary_option, write_summary
 from retrain_bench.workload.cases import CASES
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
@@ -145,6 +147,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="where each round's SDK output goes. Default: .retrain-bench/logs/<UTC time>/",
     )
+    add_summary_option(group.addoption)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -162,6 +165,7 @@ def pytest_configure(config: pytest.Config) -> None:
     def warn(message: str) -> None:
         warnings.warn(ResourcesWarning(message), stacklevel=1)
 
+    check_benchmark_options(config)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     log_dir = Path(config.getoption("round_logs") or config.rootpath / ".retrain-bench" / "logs" / stamp)
     try:
@@ -294,8 +298,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         bench.close()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    write_summary(terminalreporter, config)
+
+
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
-    output_json["retrain_bench"] = xdist.run_level(config.stash[SESSION_KEY])
+    output_json["retrain_bench"] = {
+        **xdist.run_level(config.stash[SESSION_KEY]),
+        "failed_benchmarks": failed_benchmarks(benchmarks),
+    }
 
 
 # -- pytest-xdist: platforms on their own workers, one merged JSON (the logic is in pytest_plugin/xdist.py) --

@@ -161,7 +161,9 @@ class ShippedBenchmark:
     cprofile_stats: None = None
 
     def __post_init__(self) -> None:
-        if not self.data or not all(isinstance(v, int | float) for v in self.data) or self.iterations < 1:
+        # A benchmark without an ok round has no data by design (harness/replay.py), and has_error.
+        usable = bool(self.data) or self.has_error
+        if not usable or not all(isinstance(v, int | float) for v in self.data) or self.iterations < 1:
             raise BenchError(f"{self.fullname}: a worker shipped a benchmark without usable rounds")
 
     @classmethod
@@ -201,7 +203,7 @@ def ship(session: pytest.Session, bench: BenchSession) -> None:
     original = {item.nodeid: item.stash.get(_NODEID, item.nodeid) for item in session.items}
     shipped = []
     for meta in bs.benchmarks:
-        if not meta:
+        if not meta and not meta.has_error:
             continue
         # The JSON round trip gives what pytest-benchmark writes, and what execnet can carry.
         flat = json.loads(safe_dumps(meta.as_dict(include_data=True)))

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from retrain_bench.analysis.metrics import counted_rounds, keys_in, measured_rounds
+from retrain_bench.analysis.metrics import counted_rounds, keys_in
 from retrain_bench.errors import BenchError
 from retrain_bench.results.contract import strict, success_rate, summarise
 
@@ -70,11 +70,17 @@ def key_of(record: Mapping[str, Any]) -> BenchKey:
     return BenchKey(record["platform"], record["target"], record["case"]["name"], record["case"]["hash"])
 
 
+def benchmarks_of(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """pytest-benchmark's entries, then those of the benchmarks without an ok round, which
+    pytest-benchmark leaves out of ``benchmarks`` and we keep in the run level's ``failed_benchmarks``."""
+    return [*document["benchmarks"], *(document.get("retrain_bench") or {}).get("failed_benchmarks", [])]
+
+
 def entries(runs: Sequence[Run], *, merge_rounds: bool) -> tuple[Entry, ...]:
     """Every benchmark of these runs, one entry per key, in the order first seen."""
     found: dict[BenchKey, Entry] = {}
     for run in runs:
-        for benchmark in run.document["benchmarks"]:
+        for benchmark in benchmarks_of(run.document):
             record = benchmark["extra_info"]["retrain_bench"]
             key = key_of(record)
             entry = Entry(key, record, (run.path,), benchmark)
@@ -104,17 +110,16 @@ def pool(first: Entry, second: Entry) -> Entry:
     return Entry(first.key, strict(record), tuple(dict.fromkeys((*first.sources, *second.sources))), first.benchmark)
 
 
-def benchmark_stats(record: Mapping[str, Any]) -> dict[str, Any]:
+def benchmark_stats(record: Mapping[str, Any]) -> dict[str, Any] | None:
     """pytest-benchmark's ``stats`` for a pooled record, as the harness fills them: total_s of the
-    ok measured rounds, or of the measured ones when none is ok."""
+    ok measured rounds; None without one (such a benchmark has no stats, harness/replay.py)."""
     from pytest_benchmark.stats import Stats
 
-    timed = counted_rounds(record) or measured_rounds(record)
     stats = Stats()
-    for round_ in timed:
+    for round_ in counted_rounds(record):
         stats.update(round_["total_s"] or 0.0)
     if not stats:
-        raise BenchError(f"{key_of(record).label}: no measured round to take pytest-benchmark stats from")
+        return None
     return {**stats.as_dict(), "data": list(stats.data), "iterations": 1}
 
 
@@ -126,12 +131,16 @@ def merged_document(runs: Sequence[Run]) -> dict[str, Any]:
     """
     pooled = entries(runs, merge_rounds=True)
     first = runs[0].document
-    benchmarks = []
+    benchmarks, failed = [], []
     for entry in pooled:
         benchmark = copy.deepcopy(dict(entry.benchmark))
         benchmark["extra_info"] = {**benchmark["extra_info"], "retrain_bench": entry.record}
-        benchmark["stats"] = benchmark_stats(entry.record)
-        benchmarks.append(benchmark)
+        benchmark.pop("stats", None)
+        stats = benchmark_stats(entry.record)
+        if stats is None:
+            failed.append(benchmark)
+        else:
+            benchmarks.append({**benchmark, "stats": stats})
     document = {key: copy.deepcopy(first[key]) for key in ("machine_info", "commit_info", "datetime", "version")}
     document["benchmarks"] = benchmarks
     if "retrain_bench" in first:
@@ -140,5 +149,6 @@ def merged_document(runs: Sequence[Run]) -> dict[str, Any]:
         notes = list(run_level.get("notes", []))
         notes.append(f"merged: rounds pooled from {len(runs)} files by `python -m retrain_bench merge`")
         run_level["notes"] = notes
+        run_level["failed_benchmarks"] = failed
         document["retrain_bench"] = run_level
     return strict(document)
