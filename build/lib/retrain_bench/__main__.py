@@ -1,3 +1,0 @@
-from retrain_bench.cli.main import main
-
-raise SystemExit(main())
