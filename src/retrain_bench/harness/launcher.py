@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
-from retrain_bench.platforms.registry import PLATFORMS
+from retrain_bench.platforms import registry
 from retrain_bench.workload.cases import Case
 
 
@@ -29,7 +29,7 @@ def main(argv: list[str]) -> int:
     platform_name, case_json, workdir, fd = argv
     with os.fdopen(int(fd), "w") as status:
         try:
-            platform = PLATFORMS[platform_name]
+            platform = registry.platform(platform_name)
             case = Case.from_json(case_json)
             platform.prepare()
         except Exception as exc:

@@ -16,7 +16,6 @@ import select
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrain_bench.measure.sampler import TreeSampler
 from retrain_bench.measure.stats import ResourceStats
+from retrain_bench.platforms import registry
 from retrain_bench.platforms.remote import Submitted
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.outcome import Outcome
@@ -128,7 +128,7 @@ class Launcher:
         with log.open("ab") as out:
             self.process = subprocess.Popen(
                 [
-                    sys.executable,
+                    registry.platform(platform).environment.interpreter(),
                     "-m",
                     "retrain_bench.harness.launcher",
                     platform,

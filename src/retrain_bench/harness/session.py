@@ -17,20 +17,26 @@ from retrain_bench.harness.replay import REPLAY_CLOCK
 from retrain_bench.harness.rounds import RoundInterrupted, RoundResult, run_round
 from retrain_bench.measure.scopes import PrometheusPlan
 from retrain_bench.options import BenchOptions
+from retrain_bench.platforms import registry
 from retrain_bench.results.contract import SCHEMA, benchmark_record
 from retrain_bench.workload.cases import Case, case_for
 
-LOCAL_NOTE = (
-    "local target: each platform's own local executor, one fresh process per round; "
-    "Flyte local runs tasks one after another in one process, kfp.local runs a process "
-    "per task with at most 2 loop iterations at once. These are not cluster numbers."
-)
 CLUSTER_NOTE = (
     "cluster target: each round is one execution submitted through the platform's API and polled "
     "at --poll-interval; total_s includes up to one poll interval of detection delay, and queue_s "
     "compares the client's clock with the nodes' clocks"
 )
-VERSIONED = ("flytekit", "kfp", "pytest-benchmark", "pytest", "scikit-learn", "pandas", "pyarrow", "numpy")
+#: recorded beside every platform's SDK distributions
+VERSIONED = ("pytest-benchmark", "pytest", "scikit-learn", "pandas", "pyarrow", "numpy")
+
+
+def local_note() -> str:
+    """The run-level note of a local session: what each orchestrator's local executor does."""
+    executors = ", ".join(p.local_executor for p in registry.platforms().values() if not p.reference)
+    return (
+        "local target: each platform's own local executor, one fresh process per round; "
+        f"{executors}. These are not cluster numbers."
+    )
 
 
 def interleaved(platforms: list[str], rounds: int) -> list[tuple[int, str]]:
@@ -45,7 +51,7 @@ def interleaved(platforms: list[str], rounds: int) -> list[tuple[int, str]]:
 
 def versions() -> dict[str, str | None]:
     found: dict[str, str | None] = {"python": platform_module.python_version()}
-    for name in VERSIONED:
+    for name in (*registry.sdk_distributions(), *VERSIONED):
         try:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -152,7 +158,7 @@ class BenchSession:
             "order": "interleaved: round-robin over platforms per case, starting platform rotating each round",
             "interrupted": self.interrupted,
             "prometheus": self.prometheus.run_level() if self.prometheus else None,
-            "notes": [CLUSTER_NOTE if self.cluster else LOCAL_NOTE, *self._concurrency_notes()],
+            "notes": [CLUSTER_NOTE if self.cluster else local_note(), *self._concurrency_notes()],
             "cluster": self.cluster.run_level() if self.cluster else None,
         }
 

@@ -36,7 +36,7 @@ import psutil
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.rounds import run_round
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, _number
-from retrain_bench.platforms.registry import PLATFORMS
+from retrain_bench.platforms import registry
 from retrain_bench.workload.cases import Case, case_for
 
 #: Growth allowed per round (least-squares slope over rounds from..R) before a probe counts as
@@ -273,8 +273,8 @@ def render(report: SoakReport) -> str:
 
 
 def parse_soak_settings(args: argparse.Namespace) -> SoakSettings:
-    if args.platform not in PLATFORMS:
-        raise BenchError(f"--platform: unknown {args.platform!r}; choose from {', '.join(PLATFORMS)}")
+    if args.platform not in registry.platforms():
+        raise BenchError(f"--platform: unknown {args.platform!r}; choose from {', '.join(registry.names())}")
     try:
         case = case_for(args.case)
     except KeyError:
@@ -304,7 +304,7 @@ def add_soak_command(commands: Any) -> None:
     soak_parser = commands.add_parser(
         "soak", help="many local rounds through the real harness; exit 1 when the harness leaks"
     )
-    soak_parser.add_argument("--platform", required=True, metavar="NAME", help=", ".join(PLATFORMS))
+    soak_parser.add_argument("--platform", required=True, metavar="NAME", help=", ".join(registry.names()))
     soak_parser.add_argument("--case", default="smoke", metavar="NAME", help="Default: smoke")
     soak_parser.add_argument("--rounds", default=50, metavar="N", help="Default: 50")
     soak_parser.add_argument(

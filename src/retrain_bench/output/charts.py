@@ -12,7 +12,8 @@ from pathlib import Path
 
 from retrain_bench.analysis.growth import AXIS_LABELS, AxisGrowth
 from retrain_bench.analysis.metrics import UNITS
-from retrain_bench.analysis.report import PLATFORM_NAMES, ROWS, SUCCESS, CaseTable, Report, Row, RowSpec
+from retrain_bench.analysis.report import ROWS, SUCCESS, CaseTable, Report, Row, RowSpec
+from retrain_bench.platforms import registry
 
 
 def chart_name(spec: RowSpec, target: str) -> str:
@@ -55,7 +56,7 @@ def draw_growth_chart(axis: AxisGrowth, metric: str, path: Path) -> bool:
     grid = np.geomspace(min(xs), max(xs), 100) if min(xs) > 0 else np.linspace(min(xs), max(xs), 100)
     for index, one in enumerate(series):
         colour = f"C{index}"
-        name = PLATFORM_NAMES.get(one.platform, one.platform)
+        name = registry.title(one.platform)
         # Log axes cannot show a value ≤ 0; such rounds are left out of the picture, not of the fit.
         shown = [(x, v) for x, v in one.points if x > 0 and v > 0]
         axes.scatter([x for x, _ in shown], [v for _, v in shown], s=14, color=colour, alpha=0.7, label=name)
@@ -99,7 +100,7 @@ def draw_chart(spec: RowSpec, target: str, tables: Sequence[CaseTable], rows: Se
             heights.append(cell.mean * scale)
             std = cell.sample.stddev if cell.sample is not None else None
             errors.append((std or 0.0) * scale)
-        axes.bar(xs, heights, width, yerr=errors, capsize=4, label=PLATFORM_NAMES.get(platform, platform))
+        axes.bar(xs, heights, width, yerr=errors, capsize=4, label=registry.title(platform))
     axes.set_xticks(range(len(tables)), [t.case for t in tables])
     axes.set_ylabel(spec.label)
     axes.set_title(_title(spec.label, target, rows), fontsize=10)

@@ -25,7 +25,7 @@ from retrain_bench.harness.session import BenchSession
 from retrain_bench.measure.profile import load_profile
 from retrain_bench.measure.scopes import ClusterPrometheusPlan, PrometheusPlan, scrape_interval_s
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, BenchOptions, parse_options
-from retrain_bench.platforms.registry import PLATFORMS
+from retrain_bench.platforms import registry
 from retrain_bench.pytest_plugin import xdist
 from retrain_bench.workload.cases import CASES
 
@@ -42,7 +42,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--platform",
         default=None,
         metavar="LIST",
-        help=f"comma list of platforms to run ({', '.join(PLATFORMS)}). Default: all",
+        help=f"comma list of platforms to run ({', '.join(registry.names())}). Default: all",
     )
     group.addoption(
         "--case",
@@ -135,6 +135,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     add_cluster_options(group.addoption)
     add_remote_options(group.addoption)
+    for platform in registry.platforms().values():
+        if platform.add_options is not None:
+            platform.add_options(group.addoption)
     group.addoption(
         "--round-logs",
         default=None,
