@@ -212,12 +212,12 @@ def run_together(
 class LocalExecution:
     """A launcher process (as ``run_round`` starts it) with its own round directory and log."""
 
-    def __init__(self, platform: str, case: Case, log: Path) -> None:
+    def __init__(self, platform: str, case: Case, log: Path, pipelines: Path | None = None) -> None:
         self.case = case
         self.log = log
         self.workdir = Path(tempfile.mkdtemp(prefix=f"retrain-bench-{platform}-{case.key}-"))
         try:
-            self.launcher = Launcher(platform, case, self.workdir, log)
+            self.launcher = Launcher(platform, case, self.workdir, log, pipelines)
         except BaseException:
             shutil.rmtree(self.workdir, ignore_errors=True)
             raise
@@ -316,6 +316,7 @@ def run_concurrent_round(
     run_timeout: float,
     log: Path,
     sample_hz: float | None = None,
+    pipelines: Path | None = None,
 ) -> RoundResult:
     """``run_round`` with N launchers released together; logs ``<log stem>.<k>.log`` for k = 1..N."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -325,7 +326,7 @@ def run_concurrent_round(
     try:
         started = time.perf_counter()
         for k in range(concurrency):
-            executions.append(LocalExecution(platform, case, logs[k]))
+            executions.append(LocalExecution(platform, case, logs[k], pipelines))
         fields["process_groups"] = tuple(pid for e in executions for pid in e.pids)
         together = run_together(executions, run_timeout, sample_hz, started)
     except KeyboardInterrupt:

@@ -34,7 +34,6 @@ if TYPE_CHECKING:  # the kubernetes client is not imported for local rounds
     from retrain_bench.cluster.pods import PodSeen
     from retrain_bench.harness.concurrency import Concurrency
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
 LOG_TAIL_LINES = 20
 
 
@@ -110,7 +109,7 @@ def _log_tail(log: Path) -> str:
 class Launcher:
     """The launcher process of one round; ``kill()`` takes its whole process group down."""
 
-    def __init__(self, platform: str, case: Case, workdir: Path, log: Path) -> None:
+    def __init__(self, platform: str, case: Case, workdir: Path, log: Path, pipelines: Path | None = None) -> None:
         self.workdir = workdir
         tmp = workdir / "tmp"
         tmp.mkdir(parents=True)
@@ -119,7 +118,6 @@ class Launcher:
             TMPDIR=str(tmp),
             BENCH_STAMPS=str(workdir / "stamps.jsonl"),
             FLYTE_LOCAL_CACHE_ENABLED="false",
-            PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])),
             PYTHONUNBUFFERED="1",
         )
         read_fd, write_fd = os.pipe()
@@ -135,6 +133,7 @@ class Launcher:
                     case.to_json(),
                     str(workdir),
                     str(write_fd),
+                    str(pipelines or ""),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=out,
@@ -191,8 +190,10 @@ def run_round(
     run_timeout: float,
     log: Path,
     sample_hz: float | None = None,
+    pipelines: Path | None = None,
 ) -> RoundResult:
     """Run one round and return what happened; a failing pipeline is a result, not an exception.
+    ``pipelines``: the ``bench`` directory (``retrain_bench.harness.pipelines``), if the platform needs it.
 
     Ctrl-C kills the round's processes and raises ``RoundInterrupted`` carrying the round.
     """
@@ -203,7 +204,7 @@ def run_round(
     sampler: TreeSampler | None = None
     try:
         started = time.perf_counter()
-        launcher = Launcher(platform, case, workdir, log)
+        launcher = Launcher(platform, case, workdir, log, pipelines)
         fields["process_groups"] = (launcher.process.pid,)
         ready = launcher.read_status(run_timeout)
         if not ready or not ready.get("ready"):

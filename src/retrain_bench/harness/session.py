@@ -74,6 +74,8 @@ class BenchSession:
     replayed: set[tuple[str, str]] = dataclasses.field(default_factory=set)
     #: the cluster target's platforms, endpoints and runners; None on the local target
     cluster: ClusterTarget | None = None
+    #: the benchmark's ``bench`` directory the launchers import it from (``harness/pipelines.py``)
+    pipelines: Path | None = None
     # -- pytest-xdist (src/retrain_bench/pytest_plugin/xdist.py) --
     #: on a worker: a case runs only the asking platform's rounds, as the worker cannot know which
     #: other platforms it will be given (interleaving needs them all in one process)
@@ -126,6 +128,7 @@ class BenchSession:
             run_timeout=self.options.run_timeout,
             log=self.log_dir / f"{platform}-{case.key}-{index}.log",
             sample_hz=self.options.sample_hz or None,
+            pipelines=self.pipelines,
         )
         if n > 1:
             return run_concurrent_round(platform, case, index, concurrency=n, **local)

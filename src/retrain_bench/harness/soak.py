@@ -34,6 +34,7 @@ from typing import Any
 import psutil
 
 from retrain_bench.errors import BenchError
+from retrain_bench.harness.pipelines import find_pipelines
 from retrain_bench.harness.rounds import run_round
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, _number
 from retrain_bench.platforms import registry
@@ -75,6 +76,8 @@ class SoakSettings:
     run_timeout: float = DEFAULT_RUN_TIMEOUT
     sample_hz: float = 10.0
     log_dir: Path = Path(".retrain-bench/logs/soak")
+    #: the benchmark's ``bench`` directory, for a platform whose rounds import it
+    pipelines: Path | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,6 +209,7 @@ def soak(
                     run_timeout=settings.run_timeout,
                     log=log,
                     sample_hz=settings.sample_hz or None,
+                    pipelines=settings.pipelines,
                 )
                 groups.update(result.process_groups)
                 ok += result.ok
@@ -290,6 +294,7 @@ def parse_soak_settings(args: argparse.Namespace) -> SoakSettings:
         run_timeout=_number("--run-timeout", args.run_timeout, float, 0.001),
         sample_hz=_number("--sample-hz", args.sample_hz, float, 0.0, 1000.0),
         log_dir=Path(args.round_logs or Path(".retrain-bench") / "logs" / f"soak-{stamp}"),
+        pipelines=find_pipelines([args.platform]),
     )
 
 

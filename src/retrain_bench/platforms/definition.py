@@ -94,6 +94,8 @@ class Platform:
     prepare: Callable[[], None]
     #: one pipeline run with the platform's own local executor, in ``workdir``; raises when it fails
     run: Callable[[Case, Path], None]
+    #: its local run imports the benchmark's pipeline package ``bench`` (``bench/flyte``, ``bench/kfp``)
+    needs_pipelines: bool = False
     #: the distributions whose versions a run records (its SDK)
     sdk_distributions: tuple[str, ...] = ()
     #: its side on a cluster; None: it runs only on the local target

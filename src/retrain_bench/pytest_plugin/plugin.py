@@ -20,6 +20,7 @@ from retrain_bench.cluster.remote_options import (
 )
 from retrain_bench.cluster.target import ClusterTarget, PrometheusChoice
 from retrain_bench.errors import BenchError
+from retrain_bench.harness.pipelines import find_pipelines
 from retrain_bench.harness.replay import REPLAY_CLOCK
 from retrain_bench.harness.session import BenchSession
 from retrain_bench.measure.profile import load_profile
@@ -193,6 +194,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 insecure_skip_verify=config.getoption("prometheus_insecure_skip_verify"),
             )
         )
+        pipelines = None if cluster else find_pipelines(options.platforms)
     except BenchError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -200,7 +202,7 @@ def pytest_configure(config: pytest.Config) -> None:
         for note in cluster.remote.warnings():
             warn(note)
     config.stash[SESSION_KEY] = BenchSession(
-        options, log_dir, progress, prometheus=prometheus, warn=warn, cluster=cluster
+        options, log_dir, progress, prometheus=prometheus, warn=warn, cluster=cluster, pipelines=pipelines
     )
     xdist.configure(config, config.stash[SESSION_KEY])
     config.addinivalue_line("markers", "retrain_bench: a platform x case benchmark of the retraining pipeline")

@@ -78,6 +78,7 @@ FLYTE = Platform(
     local_executor="Flyte local runs tasks one after another in one process",
     prepare=_prepare,
     run=_run,
+    needs_pipelines=True,
     sdk_distributions=("flytekit",),
     cluster=ClusterSide(
         label="Flyte",

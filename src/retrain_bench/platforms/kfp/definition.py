@@ -87,6 +87,7 @@ KFP = Platform(
     local_executor="kfp.local runs a process per task with at most 2 loop iterations at once",
     prepare=_prepare,
     run=_run,
+    needs_pipelines=True,
     sdk_distributions=("kfp",),
     # The study's tables compare Kubeflow with Flyte as a ratio.
     ratio_over="flyte",
