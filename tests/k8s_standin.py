@@ -1,8 +1,8 @@
 """A STAND-IN for the Kubernetes API server (kube-apiserver), for tests only. It is not a cluster.
 
 It implements just what ``retrain_bench.cluster`` calls, shaped as the real apiserver answers, after the
-kubernetes 30.1 Python client's models and ``stream/ws_client.py`` and the apiserver API docs
-(see /work/shared/research/k8s-portforward-standin.md):
+kubernetes 30.1 Python client's models and ``kubernetes/base/stream/ws_client.py`` and the
+apiserver API reference (kubernetes.io/docs/reference/kubernetes-api/):
 
 - ``GET /version`` (a full ``version.Info``);
 - ``GET /api/v1/namespaces/<ns>/{services,endpoints,pods}/<name>`` and

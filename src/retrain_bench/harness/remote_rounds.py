@@ -2,7 +2,7 @@
 
 The harness owns the clock, the poll loop, the timeout and Ctrl-C; a ``RemoteRunner``
 (``src/retrain_bench/platforms/remote.py``) only speaks its platform's API. The phases are those of a local round
-(DESIGN.md): ``total_s`` is submit → terminal state seen by this poll loop (monotonic clock),
+(``docs/metrics.md``): ``total_s`` is submit → terminal state seen by this poll loop (monotonic clock),
 ``queue_s`` and ``retrain_tune_s`` come from the stamp lines the tasks wrote to their pods' logs,
 read back through the Kubernetes API once the run has finished. A failing run, a timeout or a
 record with missing stamps is a failed round, not an exception; Ctrl-C terminates the run and

@@ -1,6 +1,6 @@
 """Cluster resources of one window in one scope, from Prometheus, as a ``ResourceStats``.
 
-The figures (DESIGN.md, "Resources") and how they are read from the profile's queries, all run
+The figures (``docs/metrics.md``, *Resources*) and how they are read from the profile's queries, all run
 over ``[start, end + one scrape interval]`` with a step no larger than the scrape interval:
 
 - ``cpu_seconds``: per container series, the counter's last value in the range minus its value

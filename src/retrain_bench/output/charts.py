@@ -1,6 +1,6 @@
 """PNG charts of a report: per target and metric, a bar per platform × case with ± std dev error bars.
 
-Local and cluster numbers never share a chart: they measure different things (DESIGN.md). Drawn
+Local and cluster numbers never share a chart: they measure different things (``docs/metrics.md``). Drawn
 on matplotlib's Agg canvas through ``Figure`` directly, never pyplot: no global state, no display
 needed, safe in CI.
 """

@@ -34,7 +34,7 @@ LOCAL_NOTES = {"platform_timings": "local executors keep no timings of their own
 
 
 def round_record(result: RoundResult, prices: Prices = DEFAULT_PRICES) -> dict[str, Any]:
-    """One round as DESIGN.md's ``rounds[]`` entry; every null carries its reason in ``missing``."""
+    """One round as ``docs/json-schema.md``'s ``rounds[]`` entry; every null carries its reason in ``missing``."""
     outcome = (
         result.outcome.as_dict()
         if result.outcome

@@ -19,7 +19,7 @@ from retrain_bench.results.contract import strict, success_rate, summarise
 
 @dataclasses.dataclass(frozen=True, order=True)
 class BenchKey:
-    """What results match on (DESIGN.md): a change to any case knob changes the hash."""
+    """What results match on (``docs/metrics.md``): a change to any case knob changes the hash."""
 
     platform: str
     target: str

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-#: Rows of ``train_data`` (and of ``drifted_data``) in the base case: the N of DESIGN.md.
+#: Rows of ``train_data`` (and of ``drifted_data``) in the base case: the N of ``docs/metrics.md``.
 BASE_ROWS = 2000
 #: The tuning grid of Table 3.
 TUNING_GRID: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
