@@ -10,7 +10,7 @@ raises ``RoundInterrupted`` carrying the round.
 
 The pod watch starts right after submit, on the namespace and label selector the runner
 returned: pods that finish and are garbage-collected during the run are still recorded, and the
-cluster resource scopes are built from them (``src/retrain_bench/measure/scopes.py``).
+cluster resource scopes are built from them (``src/retrain_bench/harness/scopes.py``).
 """
 
 from __future__ import annotations

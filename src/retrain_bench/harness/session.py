@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from retrain_bench.cluster.target import ClusterTarget
+from retrain_bench.harness.cluster_target import ClusterTarget
 from retrain_bench.harness.concurrency import run_concurrent_round
 from retrain_bench.harness.replay import REPLAY_CLOCK
 from retrain_bench.harness.rounds import RoundInterrupted, RoundResult, run_round
-from retrain_bench.measure.scopes import PrometheusPlan
+from retrain_bench.harness.scopes import PrometheusPlan
 from retrain_bench.options import BenchOptions
 from retrain_bench.platforms import registry
 from retrain_bench.results.contract import SCHEMA, benchmark_record

@@ -18,13 +18,13 @@ from retrain_bench.cluster.remote_options import (
     parse_remote_options,
     platform_servers,
 )
-from retrain_bench.cluster.target import ClusterTarget, PrometheusChoice
 from retrain_bench.errors import BenchError
+from retrain_bench.harness.cluster_target import ClusterTarget, PrometheusChoice
 from retrain_bench.harness.pipelines import find_pipelines
 from retrain_bench.harness.replay import REPLAY_CLOCK
+from retrain_bench.harness.scopes import ClusterPrometheusPlan, PrometheusPlan, scrape_interval_s
 from retrain_bench.harness.session import BenchSession
 from retrain_bench.measure.profile import load_profile
-from retrain_bench.measure.scopes import ClusterPrometheusPlan, PrometheusPlan, scrape_interval_s
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, BenchOptions, parse_options
 from retrain_bench.platforms import registry
 from retrain_bench.pytest_plugin import xdist
@@ -181,7 +181,7 @@ def pytest_configure(config: pytest.Config) -> None:
             concurrency=config.getoption("concurrency"),
         )
         cluster = _cluster_target(config, options, progress, log_dir) if options.target == "cluster" else None
-        # On a cluster the scopes come from the platforms themselves (src/retrain_bench/cluster/target.py).
+        # On a cluster the scopes come from the platforms themselves (src/retrain_bench/harness/cluster_target.py).
         prometheus = (
             None
             if cluster

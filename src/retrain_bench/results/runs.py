@@ -11,10 +11,9 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from retrain_bench.analysis.metrics import counted_rounds, keys_in, measured_rounds
 from retrain_bench.errors import BenchError
 from retrain_bench.platforms import registry
-from retrain_bench.results.contract import strict, success_rate, summarise
+from retrain_bench.results.contract import counted_rounds, keys_in, measured_rounds, strict, success_rate, summarise
 
 
 @dataclasses.dataclass(frozen=True, order=True)

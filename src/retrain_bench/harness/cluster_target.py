@@ -25,7 +25,7 @@ from retrain_bench.cluster.remote_options import RemoteOptions
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.remote_rounds import ExecutionNames, run_remote_round, run_remote_rounds_together
 from retrain_bench.harness.rounds import RoundResult
-from retrain_bench.measure.scopes import ClusterPrometheusPlan
+from retrain_bench.harness.scopes import ClusterPrometheusPlan
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.remote import RemoteRunner
 from retrain_bench.workload.cases import Case
