@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from retrain_bench.harness.concurrency import run_local_round
 from retrain_bench.harness.pipelines import find_pipelines
-from retrain_bench.harness.rounds import run_round
 from retrain_bench.workload.cases import CASES
 from tests.helpers import REPO
 
@@ -90,7 +90,7 @@ def test_only_bench_becomes_importable(tmp_path: Path) -> None:
 def test_a_flyte_round_runs_with_nothing_on_the_pythonpath(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PYTHONPATH", raising=False)
     monkeypatch.chdir(tmp_path)
-    result = run_round(
+    result = run_local_round(
         "flyte", CASES["smoke"], 0, warmup=False, run_timeout=300, log=tmp_path / "round.log", pipelines=BENCH
     )
     assert result.ok, result.error

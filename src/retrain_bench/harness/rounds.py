@@ -12,19 +12,15 @@ import contextlib
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from retrain_bench.measure.sampler import TreeSampler
 from retrain_bench.platforms import registry
 from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import Case
-from retrain_bench.workload.stamps import StampError, StampLog
 
 LOG_TAIL_LINES = 20
 
@@ -45,6 +41,11 @@ def unmeasured(platform: str, case: Case, index: int, warmup: bool, log: Path) -
         task_counts={},
         units=0,
     )
+
+
+def timed_out(run_timeout: float) -> str:
+    """The one timeout message of every kind of round; each adds what it did about it."""
+    return f"timed out after {run_timeout:g}s (--run-timeout)"
 
 
 def _log_tail(log: Path) -> str:
@@ -128,75 +129,6 @@ class Launcher:
             with contextlib.suppress(OSError):
                 self.process.stdin.close()
         self._status.close()
-
-
-def run_round(
-    platform: str,
-    case: Case,
-    index: int,
-    *,
-    warmup: bool,
-    run_timeout: float,
-    log: Path,
-    sample_hz: float | None = None,
-    pipelines: Path | None = None,
-) -> RoundResult:
-    """Run one round and return what happened; a failing pipeline is a result, not an exception.
-    ``pipelines``: the ``bench`` directory (``retrain_bench.harness.pipelines``), if the platform needs it.
-
-    Ctrl-C kills the round's processes and raises ``RoundInterrupted`` carrying the round.
-    """
-    workdir = Path(tempfile.mkdtemp(prefix=f"retrain-bench-{platform}-{case.key}-"))
-    log.parent.mkdir(parents=True, exist_ok=True)
-    fields = unmeasured(platform, case, index, warmup, log)
-    launcher: Launcher | None = None
-    sampler: TreeSampler | None = None
-    try:
-        started = time.perf_counter()
-        launcher = Launcher(platform, case, workdir, log, pipelines)
-        fields["process_groups"] = (launcher.process.pid,)
-        ready = launcher.read_status(run_timeout)
-        if not ready or not ready.get("ready"):
-            reason = (ready or {}).get("error") or f"launcher not ready within {run_timeout:g}s"
-            return RoundResult(ok=False, error=_with_tail(reason, log), **fields)
-        fields["startup_s"] = time.perf_counter() - started
-        sampler = TreeSampler(launcher.process.pid, sample_hz) if sample_hz else None
-        if sampler:
-            sampler.start()  # the first sample is the tree just before "go": the baseline
-        submit_ns = time.time_ns()
-        submitted = time.perf_counter()
-        launcher.go()
-        result = launcher.read_status(run_timeout)
-        fields["total_s"] = time.perf_counter() - submitted
-        fields["window"] = (submit_ns / 1e9, time.time())
-        if sampler:
-            fields["resources"] = {"process_tree": sampler.stop()}
-        if result is None:
-            if launcher.process.poll() is None:
-                error = f"timed out after {run_timeout:g}s (--run-timeout); process group killed"
-            else:
-                error = f"launcher exited with code {launcher.process.returncode} without a result"
-            return RoundResult(ok=False, error=_with_tail(error, log), **fields)
-        if not result.get("ok"):
-            return RoundResult(ok=False, error=_with_tail(str(result.get("error")), log), **fields)
-        stamps = StampLog.read(workdir / "stamps.jsonl")
-        fields["task_counts"] = stamps.task_counts()
-        fields["units"] = len({s.unit for s in stamps.stamps})
-        try:
-            fields["outcome"] = stamps.outcome(case.grid)
-            fields.update(stamps.phases(submit_ns))
-        except (StampError, KeyError, ValueError) as exc:
-            return RoundResult(ok=False, error=f"pipeline finished but its record is incomplete: {exc}", **fields)
-        return RoundResult(ok=True, error=None, **fields)
-    except KeyboardInterrupt:
-        interrupted = RoundResult(ok=False, error="interrupted (Ctrl-C); process group killed", **fields)
-        raise RoundInterrupted(interrupted) from None
-    finally:
-        if sampler is not None:
-            sampler.halt()
-        if launcher is not None:
-            launcher.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 class RoundInterrupted(Exception):

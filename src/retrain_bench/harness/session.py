@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from retrain_bench.harness.cluster_target import ClusterTarget
-from retrain_bench.harness.concurrency import run_concurrent_round
+from retrain_bench.harness.concurrency import run_local_round
 from retrain_bench.harness.replay import REPLAY_CLOCK
-from retrain_bench.harness.rounds import RoundInterrupted, RoundResult, run_round
+from retrain_bench.harness.rounds import RoundInterrupted, RoundResult
 from retrain_bench.harness.scopes import PrometheusPlan
 from retrain_bench.options import BenchOptions
 from retrain_bench.platforms import registry
@@ -123,16 +123,17 @@ class BenchSession:
         n = self.options.concurrency
         if self.cluster is not None:
             return self.cluster.run_round(platform, case, index, warmup=warmup, concurrency=n)
-        local: dict[str, Any] = dict(
+        return run_local_round(
+            platform,
+            case,
+            index,
+            concurrency=n,
             warmup=warmup,
             run_timeout=self.options.run_timeout,
             log=self.log_dir / f"{platform}-{case.key}-{index}.log",
             sample_hz=self.options.sample_hz or None,
             pipelines=self.pipelines,
         )
-        if n > 1:
-            return run_concurrent_round(platform, case, index, concurrency=n, **local)
-        return run_round(platform, case, index, **local)
 
     def _warn_once(self, message: str) -> None:
         if not self.warned:

@@ -1,6 +1,6 @@
 """The soak: many local rounds of one platform x case through the real harness, probing the harness.
 
-``python -m retrain_bench soak --platform bare --case smoke --rounds 50`` runs ``run_round`` round after
+``python -m retrain_bench soak --platform bare --case smoke --rounds 50`` runs ``run_local_round`` round after
 round exactly as a benchmark session does (sampler on, one fresh launcher per round) and, after
 each round, probes the harness process itself: its Python heap (tracemalloc, started before
 round 1, after a ``gc.collect()`` so that garbage not yet collected does not read as a leak) and
@@ -34,8 +34,8 @@ from typing import Any
 import psutil
 
 from retrain_bench.errors import BenchError
+from retrain_bench.harness.concurrency import run_local_round
 from retrain_bench.harness.pipelines import find_pipelines
-from retrain_bench.harness.rounds import run_round
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, _number
 from retrain_bench.platforms import registry
 from retrain_bench.workload.cases import Case, case_for
@@ -201,7 +201,7 @@ def soak(
         with _private_temp_root() as temp_root:
             for index in range(settings.rounds):
                 log = settings.log_dir / f"{settings.platform}-{settings.case.key}-{index}.log"
-                result = run_round(
+                result = run_local_round(
                     settings.platform,
                     settings.case,
                     index,
