@@ -170,7 +170,8 @@ def run_together(
 
     def wait(k: int) -> None:
         try:
-            ended[k] = executions[k].wait(max(deadline - time.perf_counter(), 0.0))
+            # --run-timeout counts from this execution's own release, as its total_s does.
+            ended[k] = executions[k].wait(max(go_at[k] + run_timeout - time.perf_counter(), 0.0))
         except Exception as exc:  # a broken status line fails this execution, not the harness
             ended[k] = (False, f"{type(exc).__name__}: {exc}")
         done[k] = time.perf_counter()
