@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from retrain_bench.harness.rounds import run_round
+from retrain_bench.harness.concurrency import run_local_round
 from retrain_bench.measure.sampler import TreeSampler
 from retrain_bench.workload.cases import CASES
 
@@ -59,7 +59,7 @@ def round_costs(rounds: int) -> tuple[float, float]:
     on, off = [], []
     for index in range(rounds):
         for hz, into in ((10.0, on), (None, off)) if index % 2 == 0 else ((None, off), (10.0, on)):
-            result = run_round("bare", CASES["smoke"], index, warmup=False, run_timeout=120,
+            result = run_local_round("bare", CASES["smoke"], index, warmup=False, run_timeout=120,
                                log=Path("/tmp/sampler-overhead.log"), sample_hz=hz)  # fmt: skip
             assert result.ok, result.error
             assert result.total_s is not None

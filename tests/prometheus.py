@@ -1,6 +1,7 @@
 """A real Prometheus for tests: planted data, a free loopback port, default query flags.
 
-Data goes in two ways (see /work/shared/research/prometheus-in-tests.md):
+Data goes in two ways (promtool's ``tsdb create-blocks-from openmetrics`` and Prometheus's
+``/api/v1/write`` receiver, enabled with ``--web.enable-remote-write-receiver``):
 
 - ``backfill``: OpenMetrics text through ``promtool tsdb create-blocks-from openmetrics`` before
   the server starts. Text cannot carry staleness markers, which is what cAdvisor data looks like

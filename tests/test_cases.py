@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 from retrain_bench.workload.cases import CASES, Case, case_for, log_grid, sweep_keys
+from tests.slow_tune import SLOW_TUNE
 
 
 def test_hash_follows_every_knob_but_not_the_name() -> None:
@@ -24,15 +25,20 @@ def test_cases_differ_where_the_study_says() -> None:
     assert len({case.hash for case in workloads}) == len(workloads)
 
 
+def test_the_shipped_registry_offers_no_test_variant() -> None:
+    assert [case.key for case in CASES.values() if case.variant] == []
+    assert [key for key in CASES if ":" in key] == []
+
+
 def test_a_variant_is_the_same_workload_slowed_down() -> None:
-    slow, smoke = CASES["smoke:slow_tune"], CASES["smoke"]
+    slow, smoke = SLOW_TUNE, CASES["smoke"]
     assert (slow.name, slow.hash, slow.grid) == (smoke.name, smoke.hash, smoke.grid)
     assert slow.tune_delay_s > 0 and smoke.tune_delay_s == 0
     assert slow.as_dict() == {**smoke.as_dict(), "variant": "slow_tune", "tune_delay_s": slow.tune_delay_s}
 
 
 def test_a_case_survives_the_trip_through_json() -> None:
-    for case in CASES.values():
+    for case in (*CASES.values(), SLOW_TUNE):
         assert Case.from_json(case.to_json()) == case
 
 

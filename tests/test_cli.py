@@ -161,3 +161,15 @@ def test_merge_pools_rounds_into_a_valid_file(tmp_path: Path, capsys: pytest.Cap
         merged["retrain_bench"]["notes"][-1] == "merged: rounds pooled from 2 files by `python -m retrain_bench merge`"
     )
     assert capsys.readouterr().out == ""
+
+
+def test_version_is_the_one_pyproject_declares() -> None:
+    # Expected value read from pyproject.toml, not from the package metadata the command itself uses:
+    # an install whose metadata drifted from the source, or a hard-coded string, would differ.
+    import tomllib
+
+    declared = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["version"]
+    done = subprocess.run(
+        [sys.executable, "-m", "retrain_bench", "--version"], capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"retrain-bench {declared}\n", "")

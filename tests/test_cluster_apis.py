@@ -6,7 +6,8 @@ import socket
 import time
 from pathlib import Path
 
-from retrain_bench.cluster.apis import flyte_api_check, kfp_api_check, kfp_healthz
+from retrain_bench.platforms.flyte.api import flyte_api_check
+from retrain_bench.platforms.kfp.api import kfp_api_check, kfp_healthz
 from tests.platform_standins import flyteadmin, kfp_api, kfp_ui
 from tests.prometheus import free_port
 

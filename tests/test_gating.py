@@ -29,7 +29,7 @@ def test_a_slower_pipeline_is_a_regression_naming_the_metric(
     bench_run: BenchRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base = saved(bench_run, tmp_path / "base.json", "--case=smoke")
-    slow = saved(bench_run, tmp_path / "slow.json", "--case=smoke:slow_tune")
+    slow = saved(bench_run, tmp_path / "slow.json", "-p", "tests.slow_tune", "--case=smoke:slow_tune")
     capsys.readouterr()  # pytester's own lines
     assert main(["compare", base, slow, "--format", "json"]) == 1
     verdicts = {(c["metric"], c["verdict"]) for c in json.loads(capsys.readouterr().out)["comparisons"]}

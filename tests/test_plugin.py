@@ -126,7 +126,7 @@ def test_min_success_rate_lets_a_partly_failing_benchmark_pass(bench_run: BenchR
         ("--platform=nope", "--platform: unknown 'nope'; choose from flyte, kfp, bare"),
         (
             "--case=base,huge",
-            "--case: unknown 'huge'; choose from base, scaling, tuning, no_drift, smoke, smoke:slow_tune",
+            "--case: unknown 'huge'; choose from base, scaling, tuning, no_drift, smoke",
         ),
         ("--rounds=0", "--rounds: '0' must be at least 1"),
         ("--warmup=x", "--warmup: 'x' is not an integer"),

@@ -1,4 +1,4 @@
-"""Thresholds: defaults from DESIGN.md, TOML tables, --threshold; every bad input is one BenchError line."""
+"""Thresholds: defaults from docs/metrics.md, TOML tables, --threshold; every bad input is one BenchError line."""
 
 from __future__ import annotations
 

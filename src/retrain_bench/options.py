@@ -8,12 +8,10 @@ from typing import Any
 
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.cost import DEFAULT_PRICES, Prices, parse_prices
-from retrain_bench.platforms.registry import PLATFORMS
+from retrain_bench.platforms import registry
 from retrain_bench.workload.cases import CASES, DEFAULT_CASES, sweep_keys
 
 TARGETS = ("local", "cluster")
-#: bare Python is the local reference: on a cluster only the orchestrators run
-CLUSTER_PLATFORMS = ("flyte", "kfp")
 DEFAULT_RUN_TIMEOUT = 1800.0
 
 
@@ -79,13 +77,15 @@ def parse_options(
     """Check every option; raise BenchError naming the option, the bad value and the valid ones."""
     if target not in TARGETS:
         raise BenchError(f"--target: unknown {target!r}; choose from {', '.join(TARGETS)}")
-    default_platforms = CLUSTER_PLATFORMS if target == "cluster" else tuple(PLATFORMS)
-    platforms = _choices("--platform", platform, list(PLATFORMS), default_platforms)
-    local_only = [p for p in platforms if target == "cluster" and p not in CLUSTER_PLATFORMS]
+    # A platform without a cluster side (bare Python, the local reference) runs only locally.
+    on_cluster = registry.cluster_names()
+    default_platforms = on_cluster if target == "cluster" else registry.names()
+    platforms = _choices("--platform", platform, registry.names(), default_platforms)
+    local_only = [p for p in platforms if target == "cluster" and p not in on_cluster]
     if local_only:
         raise BenchError(
             f"--platform: {', '.join(local_only)} runs only on the local target; "
-            f"with --target=cluster choose from {', '.join(CLUSTER_PLATFORMS)}"
+            f"with --target=cluster choose from {', '.join(on_cluster)}"
         )
     return BenchOptions(
         platforms=platforms,

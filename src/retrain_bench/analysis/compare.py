@@ -1,7 +1,7 @@
 """Baseline against current: per (platform, target, case, hash) × metric, a change and a verdict.
 
 Pure functions over loaded documents returning frozen values; rendering lives in ``render.py``.
-The rules are DESIGN.md's "Comparison and gating", spelled out in docs/comparison.md:
+The rules, summarised in ``docs/metrics.md`` and spelled out in ``docs/comparison.md``:
 
 - a metric regresses when its mean moved beyond the metric's threshold in the worse direction
   (every metric here is smaller-is-better) and, when both sides have at least five ok rounds,

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from retrain_bench.analysis.metrics import TOTAL_SCOPES, counted_rounds, dotted, resource_key
-from retrain_bench.results.runs import PLATFORM_ORDER, Entry
+from retrain_bench.platforms import registry
+from retrain_bench.results.runs import Entry
 from retrain_bench.workload.cases import CASES, SWEEP_BASE
 
 #: A curve with three parameters needs at least four distinct x values to say anything about k.
@@ -43,7 +44,6 @@ AXIS_LABELS = {"scale": "rows (× base rows)", "fanout": "fan-out (C values)"}
 #: Times, then the resource figures read from the widest scope a platform has (the study's "total").
 GROWTH_METRICS = ("total_s", "retrain_tune_s", "memory_peak_gib", "memory_avg_gib", "cpu_seconds")
 RESOURCE_METRICS = frozenset(GROWTH_METRICS[2:])
-REFERENCE = "bare"
 _SWEEP = re.compile(rf"^{re.escape(SWEEP_BASE)}@(scale|fanout)=(\d+)$")
 
 
@@ -193,7 +193,7 @@ def _axis_entries(found: Sequence[Entry], target: str, axis: str) -> list[tuple[
 
 def _platforms(on_axis: Sequence[tuple[float, Entry]]) -> list[str]:
     present = {e.key.platform for _, e in on_axis}
-    return [p for p in PLATFORM_ORDER if p in present] + sorted(present - set(PLATFORM_ORDER))
+    return list(registry.in_order(present))
 
 
 def _axis_series(on_axis: Sequence[tuple[float, Entry]]) -> tuple[Series, ...]:
@@ -206,11 +206,12 @@ def _axis_series(on_axis: Sequence[tuple[float, Entry]]) -> tuple[Series, ...]:
     for metric in metrics:
         for platform in platforms:
             series.append(_series(platform, metric, by_platform[platform]))
-    if REFERENCE in by_platform:
+    reference = registry.reference()
+    if reference in by_platform:
         for metric in metrics:
             for platform in platforms:
-                if platform != REFERENCE:
-                    series.append(_overhead(platform, metric, by_platform[platform], by_platform[REFERENCE]))
+                if platform != reference:
+                    series.append(_overhead(platform, metric, by_platform[platform], by_platform[reference]))
     return tuple(series)
 
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from retrain_bench.measure.stats import FIGURES
+from retrain_bench.measure.stats import FIGURES, SCOPES
+from retrain_bench.results.contract import counted_rounds, measured_rounds
 
 #: Phase timings, in seconds.
 TIME_KEYS = ("total_s", "retrain_tune_s", "queue_s", "startup_s")
-#: Resource scopes in the JSON: local ``process_tree``; cluster ``execution``, ``platform``, ``node``.
-SCOPES = ("process_tree", "execution", "platform", "node")
 #: The study's "total" is the widest scope that is not the whole node; widest first.
 TOTAL_SCOPES = ("platform", "execution", "process_tree")
 #: What the pipeline computed; equal on both sides unless the workload or the ML code changed.
@@ -95,15 +94,6 @@ def dotted(mapping: Any, key: str) -> Any:
     for part in key.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None
     return value
-
-
-def counted_rounds(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The rounds a summary is computed over: ok and not warm-up."""
-    return [r for r in record["rounds"] if r["ok"] and not r["warmup"]]
-
-
-def measured_rounds(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [r for r in record["rounds"] if not r["warmup"]]
 
 
 def round_values(record: Mapping[str, Any], key: str) -> tuple[float, ...]:
@@ -261,12 +251,3 @@ def success_cell(record: Mapping[str, Any]) -> str:
 
 def figure_of(key: str) -> str:
     return key.rsplit(".", 1)[-1]
-
-
-def keys_in(records: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
-    """Every summary key of these records, first seen first."""
-    seen: dict[str, None] = {}
-    for record in records:
-        for key in record.get("summary", {}):
-            seen.setdefault(key, None)
-    return tuple(seen)

@@ -26,9 +26,9 @@ from retrain_bench.analysis.metrics import (
     success_counts,
 )
 from retrain_bench.measure.cost import ALLOCATION, USAGE, Prices, round_cost
-from retrain_bench.results.runs import PLATFORM_ORDER, Entry, Run
+from retrain_bench.platforms import registry
+from retrain_bench.results.runs import Entry, Run
 
-PLATFORM_NAMES = {"flyte": "Flyte", "kfp": "Kubeflow", "bare": "Bare Python"}
 SUCCESS = "success_rate"
 #: The scope a target measures when nothing else is known, to ask the rounds why a figure is missing.
 NATURAL_SCOPE = {"local": "process_tree", "cluster": "platform"}
@@ -107,11 +107,13 @@ class CaseTable:
 
     @property
     def has_ratio(self) -> bool:
-        return "flyte" in self.platforms and "kfp" in self.platforms
+        pair = registry.ratio_pair()
+        return pair is not None and all(p in self.platforms for p in pair)
 
     @property
     def overhead_platforms(self) -> tuple[str, ...]:
-        return tuple(p for p in self.platforms if p != "bare") if "bare" in self.platforms else ()
+        reference = registry.reference()
+        return tuple(p for p in self.platforms if p != reference) if reference in self.platforms else ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,9 +219,7 @@ def build_cost_table(
 
 
 def _platforms(names: Any) -> tuple[str, ...]:
-    present = set(names)
-    known = [p for p in PLATFORM_ORDER if p in present]
-    return (*known, *sorted(present - set(known)))
+    return registry.in_order(names)
 
 
 def build_row(spec: RowSpec, columns: Sequence[str], entries_: Mapping[str, Entry], target: str) -> Row:
@@ -230,16 +230,17 @@ def build_row(spec: RowSpec, columns: Sequence[str], entries_: Mapping[str, Entr
     by_platform = {c.platform: c for c in cells}
     applicable = spec.name != SUCCESS
     ratio = None
-    if "flyte" in by_platform and "kfp" in by_platform:
-        ratio = (
-            derive(by_platform["kfp"], by_platform["flyte"], ratio=True) if applicable else Derived(applicable=False)
-        )
+    pair = registry.ratio_pair()
+    if pair is not None and all(p in by_platform for p in pair):
+        over, under = pair
+        ratio = derive(by_platform[over], by_platform[under], ratio=True) if applicable else Derived(applicable=False)
     overheads: tuple[Derived, ...] = ()
-    if "bare" in by_platform:
+    reference = registry.reference()
+    if reference in by_platform:
         overheads = tuple(
-            derive(c, by_platform["bare"], ratio=False) if applicable else Derived(applicable=False)
+            derive(c, by_platform[reference], ratio=False) if applicable else Derived(applicable=False)
             for c in cells
-            if c.platform != "bare"
+            if c.platform != reference
         )
     return Row(spec, cells, ratio, overheads)
 
@@ -273,7 +274,7 @@ def _explaining_scope(record: Mapping[str, Any], target: str) -> str:
 
 
 def _name(platform: str) -> str:
-    return PLATFORM_NAMES.get(platform, platform)
+    return registry.title(platform)
 
 
 def derive(cell: Cell, reference: Cell, *, ratio: bool) -> Derived:

@@ -20,7 +20,7 @@ from retrain_bench.analysis.metrics import SCOPES, TIME_KEYS, Metric, parse_metr
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.stats import FIGURES
 
-#: Percent, from DESIGN.md: times 10 %, averages and CPU-seconds 15 %, peaks 25 % (peaks are the
+#: Percent (``docs/metrics.md``): times 10 %, averages and CPU-seconds 15 %, peaks 25 % (peaks are the
 #: noisiest figure: one sample decides them).
 DEFAULTS: Mapping[str, float] = {
     **{key: 10.0 for key in TIME_KEYS},

@@ -6,31 +6,22 @@ one failed says so and fails too, so the exit code is 0 only when everything was
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import yaml
+
+from retrain_bench.checks import Check
 from retrain_bench.cluster.endpoints import ClusterEndpoints
 from retrain_bench.cluster.options import ClusterOptions, add_cluster_options, parse_cluster_options
 from retrain_bench.errors import BenchError, PrometheusError
 from retrain_bench.measure.promapi import PrometheusApi
+from retrain_bench.platforms import registry
+from retrain_bench.platforms.definition import ClusterSide
 
 #: Clock skew between this machine and Prometheus above which phase stamps and windows disagree.
 MAX_SKEW_S = 1.0
-
-
-@dataclasses.dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-
-    def line(self) -> str:
-        status = "PASS" if self.ok else "FAIL"
-        text = f"{status}  {self.name}: {self.detail}"
-        return f"{text} -> {self.fix}" if self.fix and not self.ok else text
 
 
 def prometheus_checks(
@@ -137,11 +128,16 @@ def _skew(api: PrometheusApi, now: Callable[[], float]) -> Check:
     )
 
 
+def _sides(platforms: Sequence[str] | None) -> list[ClusterSide]:
+    """The cluster sides of ``platforms`` (default: every cluster platform), in the registry's order."""
+    chosen = registry.cluster_names() if platforms is None else platforms
+    return [p.cluster for name, p in registry.platforms().items() if name in chosen and p.cluster is not None]
+
+
 def cluster_checks(
-    options: ClusterOptions, platforms: Sequence[str] = ("flyte", "kfp"), scrape_interval_s: float | None = None
+    options: ClusterOptions, platforms: Sequence[str] | None = None, scrape_interval_s: float | None = None
 ) -> list[Check]:
     """Everything between this machine and a cluster run of ``platforms``, in the order it is needed."""
-    from retrain_bench.cluster.apis import flyte_api_check, kfp_api_check
     from retrain_bench.cluster.errors import ClusterError
     from retrain_bench.cluster.kube import Kube
     from retrain_bench.cluster.portforward import resolve
@@ -159,15 +155,10 @@ def cluster_checks(
         if kube is not None:
             kube.close()
         kube = None
-    forwarded = [
-        (label, service)
-        for label, service, given in (
-            ("Flyte", options.flyte_service, options.flyte_endpoint),
-            ("KFP", options.kfp_service, options.kfp_host),
-            ("Prometheus", options.prometheus_service, options.prometheus_url),
-        )
-        if not given and (label == "Prometheus" or label.lower() in platforms)
-    ]
+    sides = _sides(platforms)
+    forwarded = [(side.label, service) for side in sides if (service := side.forwarded(options)) is not None]
+    if not options.prometheus_url:
+        forwarded.append(("Prometheus", options.prometheus_service))
     for namespace in dict.fromkeys(service.namespace for _, service in forwarded):
         name = f"RBAC pods/portforward in {namespace}"
         if kube is None:
@@ -187,10 +178,7 @@ def cluster_checks(
         detail = f"allowed ({needed})" if not denied else f"forbidden: {', '.join(denied)}"
         checks.append(Check(name, not denied, detail, fix))
     # Cluster rounds watch their run's pods and read the stamps from the pods' logs.
-    run_namespaces = (
-        *(options.flyte_namespaces()[1:] if "flyte" in platforms else ()),
-        *((options.kfp_namespace,) if "kfp" in platforms else ()),
-    )
+    run_namespaces = [namespace for side in sides for namespace in side.run_namespaces(options)]
     for namespace in dict.fromkeys(run_namespaces):
         name = f"RBAC to watch pods and read their logs in {namespace}"
         if kube is None:
@@ -218,54 +206,30 @@ def cluster_checks(
         checks.append(Check(name, True, f"ready pod {endpoint.pod}, port {endpoint.port}"))
     endpoints = ClusterEndpoints(options, kube, unreachable=kube is None)
     try:
-        if "flyte" in platforms:
-            checks.append(
-                _api_check(
-                    "Flyte API",
-                    lambda: endpoints.flyte(),
-                    lambda got: flyte_api_check(
-                        got[0], insecure=got[1], config_file=options.flyte_config, timeout_s=options.connect_timeout_s
-                    ),
-                )
-            )
-        if "kfp" in platforms:
-            checks.append(
-                _api_check(
-                    "KFP API",
-                    endpoints.kfp,
-                    lambda url: kfp_api_check(
-                        url,
-                        token=options.kfp_token(),
-                        verify_tls=not options.kfp_insecure_skip_verify,
-                        timeout_s=options.connect_timeout_s,
-                    ),
-                )
-            )
+        checks.extend(_api_check(side, endpoints, options) for side in sides)
         try:
             prometheus_url = endpoints.prometheus()
         except ClusterError as exc:
             checks.append(Check("Prometheus answers", False, str(exc)))
         else:
             with PrometheusApi(prometheus_url, timeout_s=options.connect_timeout_s) as api:
-                namespaces = [
-                    *(options.flyte_namespaces() if "flyte" in platforms else ()),
-                    *(options.kfp_namespaces() if "kfp" in platforms else ()),
-                ]
-                namespaces = list(dict.fromkeys(namespaces))
-                checks.extend(prometheus_checks(api, namespaces, scrape_interval_s=scrape_interval_s))
+                namespaces = [namespace for side in sides for namespace in side.namespaces(options)]
+                checks.extend(
+                    prometheus_checks(api, list(dict.fromkeys(namespaces)), scrape_interval_s=scrape_interval_s)
+                )
     finally:
         endpoints.close()
     return checks
 
 
-def _api_check(name: str, address: Callable[[], Any], check: Callable[[Any], Check]) -> Check:
+def _api_check(side: ClusterSide, endpoints: ClusterEndpoints, options: ClusterOptions) -> Check:
+    """The platform's API check; reaching its endpoint (a port-forward) may fail first."""
     from retrain_bench.cluster.errors import ClusterError
 
     try:
-        got = address()
+        return side.api_check(endpoints, options)
     except ClusterError as exc:
-        return Check(name, False, str(exc))
-    return check(got)
+        return Check(f"{side.label} API", False, str(exc))
 
 
 def add_doctor_command(commands: Any) -> None:
@@ -274,7 +238,10 @@ def add_doctor_command(commands: Any) -> None:
     add_cluster_options(parser.add_argument)
     parser.add_argument("--prometheus-url", default=None, metavar="URL", help="Prometheus; skips the port-forward")
     parser.add_argument(
-        "--platform", default="flyte,kfp", metavar="LIST", help="check only these platforms (flyte, kfp). Default: both"
+        "--platform",
+        default=None,
+        metavar="LIST",
+        help=f"check only these platforms ({', '.join(registry.cluster_names())}). Default: all of them",
     )
     parser.add_argument(
         "--scrape-interval", default=None, metavar="SECONDS", help="the override to check, if you give one"
@@ -284,11 +251,15 @@ def add_doctor_command(commands: Any) -> None:
 
 def _run_doctor(args: Any) -> int:
     options = parse_cluster_options(lambda dest: getattr(args, dest))
-    platforms = [p.strip() for p in str(args.platform).split(",") if p.strip()]
-    unknown = [p for p in platforms if p not in ("flyte", "kfp")]
+    on_cluster = registry.cluster_names()
+    raw = ",".join(on_cluster) if args.platform is None else str(args.platform)
+    platforms = [p.strip() for p in raw.split(",") if p.strip()]
+    unknown = [p for p in platforms if p not in on_cluster]
     if unknown or not platforms:
-        raise BenchError(f"--platform: {', '.join(map(repr, unknown)) or 'nothing'} given; choose from flyte, kfp")
-    from retrain_bench.measure.scopes import scrape_interval_s
+        raise BenchError(
+            f"--platform: {', '.join(map(repr, unknown)) or 'nothing'} given; choose from {', '.join(on_cluster)}"
+        )
+    from retrain_bench.harness.scopes import scrape_interval_s
 
     checks = cluster_checks(options, platforms, scrape_interval_s(args.scrape_interval))
     for check in checks:

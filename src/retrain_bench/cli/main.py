@@ -301,8 +301,19 @@ def add_merge_command(commands: Any) -> None:
     merge.set_defaults(run=cmd_merge)
 
 
+def package_version() -> str:
+    """The installed distribution's version (its metadata, so it cannot drift from pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("retrain-bench")
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrain-bench", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cases = commands.add_parser("cases", help="list the cases with their hashes")
     cases.set_defaults(run=cmd_cases)

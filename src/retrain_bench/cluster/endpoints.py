@@ -13,6 +13,8 @@ from retrain_bench.cluster.kube import Kube
 from retrain_bench.cluster.options import ClusterOptions
 from retrain_bench.cluster.portforward import NotReady, PortForward, ServiceRef, grpc_ready, http_ready
 from retrain_bench.measure.promapi import redact_url
+from retrain_bench.platforms import registry
+from retrain_bench.platforms.definition import ClusterSide
 
 #: A health check per endpoint, run through the tunnel before it is handed out.
 PROMETHEUS_READY = "/-/ready"
@@ -88,16 +90,18 @@ def _kfp_api_ready(response: requests.Response) -> None:
         raise NotReady(API_SERVER_DOWN)
 
 
+def _sides(platforms: Sequence[str]) -> list[ClusterSide]:
+    """The cluster sides of ``platforms``, in the registry's order."""
+    chosen = registry.platforms()
+    return [p.cluster for name, p in chosen.items() if name in platforms and p.cluster is not None]
+
+
 def cluster_preflight(options: ClusterOptions, platforms: Sequence[str]) -> str:
     """Connect, then reach each selected platform's API and Prometheus (forwarding where not given),
     each within the connect timeout; a one-line ``ClusterError`` for the first that is missing."""
     with ClusterEndpoints(options) as endpoints:
         kube = endpoints.kube()
-        reached = []
-        if "flyte" in platforms:
-            reached.append(f"Flyte at {endpoints.flyte()[0]}")
-        if "kfp" in platforms:
-            reached.append(f"KFP at {endpoints.kfp()}")
+        reached = [side.reach(endpoints) for side in _sides(platforms)]
         reached.append(f"Prometheus at {redact_url(endpoints.prometheus())}")
         return (
             f"cluster reachable (context {kube.context}, Kubernetes {endpoints.server_version}; {', '.join(reached)})"

@@ -26,8 +26,8 @@ import yaml
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.prometheus import Scope
 from retrain_bench.measure.promql import check_regex
+from retrain_bench.platforms import registry
 
-PLATFORMS = ("flyte", "kfp")
 _KEYS = {"description": False, "namespaces": True, "pod_regex": False}
 
 
@@ -91,8 +91,8 @@ def parse_inventory(document: Any, source: str, sha256: str = "") -> Inventory:
     platforms: dict[str, PlatformInventory] = {}
     for name, entry in document.items():
         where = f"{source}: platform {name!r}"
-        if name not in PLATFORMS:
-            raise BenchError(f"{where}: unknown platform; choose from {', '.join(PLATFORMS)}")
+        if name not in registry.cluster_names():
+            raise BenchError(f"{where}: unknown platform; choose from {', '.join(registry.cluster_names())}")
         if not isinstance(entry, dict):
             raise BenchError(f"{where}: expected a mapping with 'namespaces'")
         unknown = [k for k in entry if k not in _KEYS]

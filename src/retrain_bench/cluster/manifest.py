@@ -24,39 +24,25 @@ from retrain_bench.cluster.kube import Kube, status_message
 from retrain_bench.cluster.options import ClusterOptions
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.quantities import requested
+from retrain_bench.platforms import registry
+from retrain_bench.platforms.definition import ClusterSide
 from retrain_bench.platforms.remote import RemoteSettings
 
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 CHART = "helm.sh/chart"
 APP_VERSION = "app.kubernetes.io/version"
-#: Argo's controller in KFP standalone; its image tag is the Argo version KFP runs on.
-ARGO_CONTROLLER = "workflow-controller"
-SDKS = ("flytekit", "kfp", "kubernetes")
 
 
 def control_plane_version(platform: str, endpoints: ClusterEndpoints, options: ClusterOptions) -> Callable[[], str]:
-    """How to ask ``platform``'s API for its version: flyteadmin's GetVersion, KFP's healthz ``tag_name``."""
-    from retrain_bench.cluster.apis import flyte_version, kfp_healthz
+    """How to ask ``platform``'s API for its version (flyteadmin's GetVersion, KFP's healthz ``tag_name``)."""
+    return _side(platform).control_plane_version(endpoints, options)
 
-    def flyte() -> str:
-        address, insecure = endpoints.flyte()
-        return flyte_version(
-            address, insecure=insecure, config_file=options.flyte_config, timeout_s=options.connect_timeout_s
-        )
 
-    def kfp() -> str:
-        health = kfp_healthz(
-            endpoints.kfp(),
-            token=options.kfp_token(),
-            verify_tls=not options.kfp_insecure_skip_verify,
-            timeout_s=options.connect_timeout_s,
-        )
-        # The API server answers "unknown" when its TAG_NAME is unset (custom builds).
-        if health.tag is None:
-            raise BenchError("the KFP API reports no tag_name (its TAG_NAME is unset)")
-        return health.tag
-
-    return {"flyte": flyte, "kfp": kfp}[platform]
+def _side(platform: str) -> ClusterSide:
+    side = registry.platform(platform).cluster
+    if side is None:
+        raise BenchError(f"platform {platform!r} does not run on a cluster: it has no manifest")
+    return side
 
 
 def collect_manifest(
@@ -85,14 +71,12 @@ def collect_manifest(
     deployments = attempt("deployments", lambda: _deployments(kube, namespaces)) or {}
     nodes, scope = _nodes(kube, node_names, missing)
     unread = "the deployments could not be read: " + missing["deployments"] if "deployments" in missing else None
-    versions: dict[str, Any] = {}
-    if platform == "flyte":
-        versions["flyteadmin"] = attempt("versions.flyteadmin", control_plane)
-    else:
-        versions["kfp_api"] = attempt("versions.kfp_api", control_plane)
-        versions["argo"] = _argo(deployments, settings.kfp_namespace, missing) if unread is None else None
+    side = _side(platform)
+    versions: dict[str, Any] = {side.version_key: attempt(f"versions.{side.version_key}", control_plane)}
+    for key, deployment in side.engine_deployments:
+        versions[key] = _engine(deployments, deployment(settings), key, missing) if unread is None else None
         if unread is not None:
-            missing["versions.argo"] = unread
+            missing[f"versions.{key}"] = unread
     charts = sorted({(d["chart"], d["app_version"]) for d in deployments.values() if d["chart"]})
     if not charts:
         missing["charts"] = unread or (
@@ -116,11 +100,16 @@ def collect_manifest(
         # requests of the deployments in the platform's namespaces (StatefulSets, e.g. a database
         # installed as one, are not counted): the always-on part that allocation cost amortises
         "control_plane_requests": control_plane_requests(deployments) if "deployments" not in missing else None,
-        "sdk": {**{name: _version(name) for name in SDKS}, "python": _platform.python_version()},
+        "sdk": {**{name: _version(name) for name in _sdks()}, "python": _platform.python_version()},
         "task": {"image": settings.image, "resources": settings.resources.as_dict(), "python": python},
         "runner": facts,
         "missing": missing,
     }
+
+
+def _sdks() -> tuple[str, ...]:
+    """Every cluster platform's SDK, and the Kubernetes client: the client side of a cluster run."""
+    return (*registry.sdk_distributions(registry.cluster_names()), "kubernetes")
 
 
 def _reason(exc: BaseException) -> str:
@@ -202,17 +191,19 @@ def control_plane_requests(deployments: Mapping[str, Mapping[str, Any]] | None) 
     }
 
 
-def _argo(deployments: Mapping[str, Mapping[str, Any]], namespace: str, missing: dict[str, str]) -> str | None:
-    key = f"{namespace}/{ARGO_CONTROLLER}"
+def _engine(
+    deployments: Mapping[str, Mapping[str, Any]], key: str, version: str, missing: dict[str, str]
+) -> str | None:
+    """The image tag of deployment ``key`` (``<namespace>/<name>``): the version of what it runs."""
     controller = deployments.get(key)
     if controller is None:
-        missing["versions.argo"] = f"no deployment {key}"
+        missing[f"versions.{version}"] = f"no deployment {key}"
         return None
     for image in controller["images"]:
         tag = image_tag(image)
         if tag:
             return tag
-    missing["versions.argo"] = f"the image of {key} has no tag"
+    missing[f"versions.{version}"] = f"the image of {key} has no tag"
     return None
 
 

@@ -12,27 +12,25 @@ from urllib.parse import urlsplit
 from retrain_bench.cluster.kube import KubeTarget
 from retrain_bench.cluster.portforward import ServiceRef
 from retrain_bench.errors import BenchError
+from retrain_bench.platforms.flyte import definition as flyte
+from retrain_bench.platforms.kfp import definition as kfp
 
-DEFAULT_FLYTE_SERVICE = "flyte/flyte-binary-grpc:8089"
-#: The API server itself: the UI (ml-pipeline-ui:80) answers healthz on its own, 200 even with the API server down.
-DEFAULT_KFP_SERVICE = "kubeflow/ml-pipeline:8888"
 DEFAULT_PROMETHEUS_SERVICE = "monitoring/prometheus-operated:9090"
-#: Where Flyte's task pods run by default: ``{project}-{domain}``.
-DEFAULT_FLYTE_NAMESPACES = ("flyte", "flytesnacks-development")
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
 
 
 def add_cluster_options(add: Callable[..., Any]) -> None:
     """Register the options on a pytest option group or an argparse parser (same spelling)."""
+    # The Flyte and KFP options keep the spelling users know; their defaults are the platforms' own.
     add("--kubeconfig", default=None, metavar="FILE", help="kubeconfig to use. Default: $KUBECONFIG or ~/.kube/config")
     add("--kube-context", default=None, metavar="NAME", help="kubeconfig context. Default: the current one")
     add("--connect-timeout", default=10.0, metavar="SECONDS", help="limit for every connection attempt. Default: 10")
     add("--flyte-endpoint", default=None, metavar="HOST:PORT", help="flyteadmin gRPC; skips the port-forward")
-    add("--flyte-service", default=DEFAULT_FLYTE_SERVICE, metavar="NS/SVC:PORT", help="port-forwarded otherwise")
+    add("--flyte-service", default=flyte.DEFAULT_SERVICE, metavar="NS/SVC:PORT", help="port-forwarded otherwise")
     add("--flyte-insecure", action="store_true", help="plaintext gRPC to --flyte-endpoint (explicit opt-in)")
     add("--flyte-config", default=None, metavar="FILE", help="flytekit config (auth is flytekit's)")
     add("--kfp-host", default=None, metavar="URL", help="KFP API; skips the port-forward")
-    add("--kfp-service", default=DEFAULT_KFP_SERVICE, metavar="NS/SVC:PORT", help="port-forwarded otherwise")
+    add("--kfp-service", default=kfp.DEFAULT_SERVICE, metavar="NS/SVC:PORT", help="port-forwarded otherwise")
     add("--kfp-insecure-skip-verify", action="store_true", help="do not verify KFP's TLS certificate (explicit)")
     add("--kfp-token-env", default=None, metavar="NAME", help="environment variable holding a KFP bearer token")
     add("--kfp-namespace", default="kubeflow", metavar="NS", help="KFP user namespace. Default: kubeflow")
@@ -64,7 +62,7 @@ class ClusterOptions:
         return KubeTarget(self.kubeconfig, self.kube_context, self.connect_timeout_s)
 
     def flyte_namespaces(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys((self.flyte_service.namespace, *DEFAULT_FLYTE_NAMESPACES[1:])))
+        return tuple(dict.fromkeys((self.flyte_service.namespace, *flyte.DEFAULT_NAMESPACES[1:])))
 
     def kfp_namespaces(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys((self.kfp_service.namespace, self.kfp_namespace)))

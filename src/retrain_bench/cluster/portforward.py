@@ -5,8 +5,9 @@ label ``kubernetes.io/service-name``; falling back to v1 Endpoints) → the firs
 backed by a pod → the target port (a named ``targetPort`` looked up in that pod's container ports).
 
 The relay is our own, on websocket-client, rather than ``kubernetes.stream.portforward``: in the
-30.x client (kfp pins ``<31``) its proxy thread selects without a timeout and leaks the socket when
-the server closes (kubernetes-client/python 30.x ``kubernetes/stream/ws_client.py``, ``PortForward``).
+30.x client (kfp pins ``<31``) the proxy thread of ``PortForward`` (``kubernetes/base/stream/ws_client.py``)
+selects without a timeout, dies on an abrupt drop in older releases, and leaves the TCP socket open
+when the server closes (websocket-client's ``close()`` returns early once a CLOSE frame arrived).
 Each accepted local connection gets its own websocket to
 ``/api/v1/namespaces/<ns>/pods/<pod>/portforward?ports=<port>`` with subprotocol
 ``v4.channel.k8s.io``. Every frame is binary, ``[channel] + payload``: channel 0 carries data,

@@ -24,10 +24,10 @@ from retrain_bench.cluster.errors import KubeconfigError
 from retrain_bench.cluster.kube import KubeTarget
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.quantities import quantity_value
+from retrain_bench.platforms import registry
+from retrain_bench.platforms.definition import ClusterSide
 from retrain_bench.platforms.remote import RemoteSettings, TaskResources
 
-#: The platforms that run on a cluster (``bare`` has no control plane).
-REMOTE_PLATFORMS = ("flyte", "kfp")
 DEFAULT_TASK_CPU = "1"
 DEFAULT_TASK_MEMORY = "1Gi"
 DEFAULT_POLL_INTERVAL_S = 1.0
@@ -50,13 +50,18 @@ def default_task_image() -> str:
     return f"retrain-bench-task:{package_version()}"
 
 
+def _cluster_sides() -> list[tuple[str, ClusterSide]]:
+    """Every platform that runs on a cluster: each has its own ``--<name>-image`` and ``--<name>-kube-context``."""
+    return [(name, p.cluster) for name, p in registry.platforms().items() if p.cluster is not None]
+
+
 def add_remote_options(add: Callable[..., Any]) -> None:
     """Register the options on a pytest option group or an argparse parser (same spelling)."""
     add("--task-cpu", default=DEFAULT_TASK_CPU, metavar="QUANTITY", help="CPU request = limit of every task (500m, 1)")
     add("--task-memory", default=DEFAULT_TASK_MEMORY, metavar="QUANTITY", help="memory request = limit (512Mi, 1Gi)")
     add("--task-image", default=None, metavar="IMAGE", help="the image both platforms' tasks run (docker/)")
-    add("--flyte-image", default=None, metavar="IMAGE", help="Flyte's task image. Default: --task-image")
-    add("--kfp-image", default=None, metavar="IMAGE", help="KFP's task image. Default: --task-image")
+    for name, side in _cluster_sides():
+        add(f"--{name}-image", default=None, metavar="IMAGE", help=f"{side.label}'s task image. Default: --task-image")
     add("--poll-interval", default=DEFAULT_POLL_INTERVAL_S, metavar="SECONDS", help="status polls, both platforms")
     add("--cooldown", default=None, metavar="SECONDS", help="pause between rounds. Default: rate window + scrape")
     add("--cleanup", dest="cleanup", action="store_true", default=True, help="archive what the suite created (default)")
@@ -65,8 +70,13 @@ def add_remote_options(add: Callable[..., Any]) -> None:
     add("--flyte-domain", default=DEFAULT_FLYTE_DOMAIN, metavar="NAME", help="Default: development")
     add("--kfp-experiment", default=DEFAULT_KFP_EXPERIMENT, metavar="NAME", help="Default: retrain-bench")
     add("--platform-inventory", default=None, metavar="FILE", help="replaces the built-in per-platform inventory")
-    add("--flyte-kube-context", default=None, metavar="NAME", help="Flyte's cluster. Default: --kube-context")
-    add("--kfp-kube-context", default=None, metavar="NAME", help="KFP's cluster. Default: --kube-context")
+    for name, side in _cluster_sides():
+        add(
+            f"--{name}-kube-context",
+            default=None,
+            metavar="NAME",
+            help=f"{side.label}'s cluster. Default: --kube-context",
+        )
     add(
         "--allow-shared-cluster",
         action="store_true",
@@ -104,8 +114,10 @@ class RemoteOptions:
         return self.kube_contexts[platform]
 
     def settings_for(self, platform: str) -> RemoteSettings:
-        if platform not in REMOTE_PLATFORMS:
-            raise BenchError(f"--platform: {platform!r} does not run on a cluster; choose from flyte, kfp")
+        if platform not in registry.cluster_names():
+            raise BenchError(
+                f"--platform: {platform!r} does not run on a cluster; choose from {', '.join(registry.cluster_names())}"
+            )
         return RemoteSettings(
             image=self.image_for(platform),
             resources=self.resources,
@@ -156,7 +168,7 @@ def parse_remote_options(get: Callable[[str], Any], *, scrape_interval_s: float,
     task_image = _image("--task-image", get("task_image") or default_task_image())
     images = {
         platform: _image(f"--{platform}-image", get(f"{platform}_image")) if get(f"{platform}_image") else task_image
-        for platform in REMOTE_PLATFORMS
+        for platform in registry.cluster_names()
     }
     cooldown = get("cooldown")
     inventory = get("platform_inventory")
@@ -179,7 +191,7 @@ def parse_remote_options(get: Callable[[str], Any], *, scrape_interval_s: float,
         kfp_experiment=_text("--kfp-experiment", get("kfp_experiment")),
         kfp_namespace=_name("--kfp-namespace", get("kfp_namespace")),
         platform_inventory=inventory,
-        kube_contexts={p: get(f"{p}_kube_context") or base_context for p in REMOTE_PLATFORMS},
+        kube_contexts={p: get(f"{p}_kube_context") or base_context for p in registry.cluster_names()},
         allow_shared_cluster=bool(get("allow_shared_cluster")),
     )
 
@@ -299,7 +311,7 @@ def platform_servers(options: RemoteOptions, kubeconfig: str | None, platforms: 
     return {
         platform: cluster_server(kubeconfig, options.kube_context_for(platform))
         for platform in platforms
-        if platform in REMOTE_PLATFORMS
+        if platform in registry.cluster_names()
     }
 
 

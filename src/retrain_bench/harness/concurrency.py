@@ -1,4 +1,4 @@
-"""``--concurrency N``: a round that submits N executions of the same case at once.
+"""The one path of a local round: N launchers of the same case released together (N = 1 by default).
 
 The seam is ``Execution``: something the harness can get ready, release ("go") and wait for.
 ``run_together`` owns the clock: it readies every execution (start-up stays out of the timer),
@@ -8,8 +8,10 @@ launcher process (``LocalExecution``); the cluster target can hand ``run_togethe
 ``go`` submits a run and whose ``wait`` polls it, and reuse the rest as it is.
 
 The round's ``total_s`` is the makespan; its ``queue_s`` and ``retrain_tune_s`` are the medians over
-the executions, whose own figures and spread go in the round's ``concurrency`` block. The round is
-ok only when every execution is ok and all computed the same outcome.
+the executions, whose own figures and spread go in the round's ``concurrency`` block (``--concurrency
+N``, N > 1). The round is ok only when every execution is ok and all computed the same outcome.
+``from_stamps`` is the one place that turns a run's stamps into its outcome and phases, for local
+and cluster executions alike.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from retrain_bench.harness.rounds import Launcher, RoundInterrupted, RoundResult, _with_tail, unmeasured
+from retrain_bench.harness.rounds import Launcher, RoundInterrupted, RoundResult, _with_tail, timed_out, unmeasured
 from retrain_bench.measure.sampler import TreeSampler
 from retrain_bench.measure.stats import ResourceStats
 from retrain_bench.workload.cases import Case
@@ -168,7 +170,8 @@ def run_together(
 
     def wait(k: int) -> None:
         try:
-            ended[k] = executions[k].wait(max(deadline - time.perf_counter(), 0.0))
+            # --run-timeout counts from this execution's own release, as its total_s does.
+            ended[k] = executions[k].wait(max(go_at[k] + run_timeout - time.perf_counter(), 0.0))
         except Exception as exc:  # a broken status line fails this execution, not the harness
             ended[k] = (False, f"{type(exc).__name__}: {exc}")
         done[k] = time.perf_counter()
@@ -209,15 +212,31 @@ def run_together(
     return Together(tuple(results), startup_s, makespan, window, resources)
 
 
-class LocalExecution:
-    """A launcher process (as ``run_round`` starts it) with its own round directory and log."""
+def from_stamps(stamps: StampLog, case: Case, go_ns: int, total_s: float | None) -> ExecutionResult:
+    """A finished run as its stamps tell it: outcome, phases (from ``go_ns``), task counts; failed
+    when they do not describe a complete pipeline of ``case``."""
+    counts, units = stamps.task_counts(), len({s.unit for s in stamps.stamps})
+    try:
+        outcome = stamps.outcome(case.grid)
+        phases = stamps.phases(go_ns)
+    except (StampError, KeyError, ValueError) as exc:
+        error = f"pipeline finished but its record is incomplete: {exc}"
+        return ExecutionResult(ok=False, error=error, total_s=total_s, task_counts=counts, units=units)
+    return ExecutionResult(
+        ok=True, error=None, total_s=total_s, outcome=outcome, task_counts=counts, units=units, **phases
+    )
 
-    def __init__(self, platform: str, case: Case, log: Path) -> None:
+
+class LocalExecution:
+    """One launcher process with its own round directory and log."""
+
+    def __init__(self, platform: str, case: Case, log: Path, run_timeout: float, pipelines: Path | None = None) -> None:
         self.case = case
         self.log = log
+        self.run_timeout = run_timeout
         self.workdir = Path(tempfile.mkdtemp(prefix=f"retrain-bench-{platform}-{case.key}-"))
         try:
-            self.launcher = Launcher(platform, case, self.workdir, log)
+            self.launcher = Launcher(platform, case, self.workdir, log, pipelines)
         except BaseException:
             shutil.rmtree(self.workdir, ignore_errors=True)
             raise
@@ -238,7 +257,7 @@ class LocalExecution:
         if message is None:
             process = self.launcher.process
             error = (
-                "timed out (--run-timeout); process group killed"
+                f"{timed_out(self.run_timeout)}; process group killed"
                 if process.poll() is None
                 else f"launcher exited with code {process.returncode} without a result"
             )
@@ -248,17 +267,7 @@ class LocalExecution:
         return True, None
 
     def finish(self, go_ns: int, total_s: float) -> ExecutionResult:
-        stamps = StampLog.read(self.workdir / "stamps.jsonl")
-        counts, units = stamps.task_counts(), len({s.unit for s in stamps.stamps})
-        try:
-            outcome = stamps.outcome(self.case.grid)
-            phases = stamps.phases(go_ns)
-        except (StampError, KeyError, ValueError) as exc:
-            error = f"pipeline finished but its record is incomplete: {exc}"
-            return ExecutionResult(ok=False, error=error, total_s=total_s, task_counts=counts, units=units)
-        return ExecutionResult(
-            ok=True, error=None, total_s=total_s, outcome=outcome, task_counts=counts, units=units, **phases
-        )
+        return from_stamps(StampLog.read(self.workdir / "stamps.jsonl"), self.case, go_ns, total_s)
 
     def stop(self) -> None:
         # Only the signal: closing the status pipe here would pull it from under a waiting thread.
@@ -279,7 +288,7 @@ def combined_verdict(results: Sequence[ExecutionResult]) -> tuple[bool, str | No
     n = len(results)
     for k, r in enumerate(results):
         if not r.ok:
-            return False, f"execution {k + 1}/{n}: {r.error}", None
+            return False, f"execution {k + 1}/{n}: {r.error}" if n > 1 else r.error, None
     outcomes = {r.outcome for r in results}
     if len(outcomes) > 1:
         shown = "; ".join(f"{k + 1}: {r.outcome}" for k, r in enumerate(results))
@@ -306,30 +315,34 @@ def folded(results: Sequence[ExecutionResult]) -> dict[str, Any]:
     )
 
 
-def run_concurrent_round(
+def run_local_round(
     platform: str,
     case: Case,
     index: int,
     *,
-    concurrency: int,
+    concurrency: int = 1,
     warmup: bool,
     run_timeout: float,
     log: Path,
     sample_hz: float | None = None,
+    pipelines: Path | None = None,
 ) -> RoundResult:
-    """``run_round`` with N launchers released together; logs ``<log stem>.<k>.log`` for k = 1..N."""
+    """One local round of ``concurrency`` launchers released together; a failing pipeline is a
+    result, not an exception. Logs: ``log`` for one launcher, ``<log stem>.<k>.log`` (k = 1..N) for
+    N. Ctrl-C kills every launcher's process group and raises ``RoundInterrupted`` carrying the round."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    logs = [log.with_name(f"{log.stem}.{k + 1}{log.suffix}") for k in range(concurrency)]
+    logs = [log] if concurrency == 1 else [log.with_name(f"{log.stem}.{k + 1}{log.suffix}") for k in range(concurrency)]
     fields = unmeasured(platform, case, index, warmup, logs[0])
     executions: list[LocalExecution] = []
     try:
         started = time.perf_counter()
         for k in range(concurrency):
-            executions.append(LocalExecution(platform, case, logs[k]))
+            executions.append(LocalExecution(platform, case, logs[k], run_timeout, pipelines))
         fields["process_groups"] = tuple(pid for e in executions for pid in e.pids)
         together = run_together(executions, run_timeout, sample_hz, started)
     except KeyboardInterrupt:
-        interrupted = RoundResult(ok=False, error="interrupted (Ctrl-C); process groups killed", **fields)
+        killed = "process groups killed" if concurrency > 1 else "process group killed"
+        interrupted = RoundResult(ok=False, error=f"interrupted (Ctrl-C); {killed}", **fields)
         raise RoundInterrupted(interrupted) from None
     finally:
         for execution in executions:
@@ -340,6 +353,6 @@ def run_concurrent_round(
         startup_s=together.startup_s,
         resources=together.resources,
         window=together.window,
-        concurrency=Concurrency(concurrency, together.executions, together.makespan_s),
+        concurrency=Concurrency(concurrency, together.executions, together.makespan_s) if concurrency > 1 else None,
     )
     return RoundResult(**fields)

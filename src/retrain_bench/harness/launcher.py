@@ -1,7 +1,9 @@
-"""The child process of one local round: ``python -m retrain_bench.harness.launcher PLATFORM CASE_JSON WORKDIR FD``.
+"""The child process of one local round: ``python -m retrain_bench.harness.launcher PLATFORM CASE_JSON WORKDIR FD
+PIPELINES``.
 
 The harness starts it in its own session (process group) with TMPDIR inside WORKDIR and its
-output going to the round's log file. It imports its platform, writes ``{"ready": true}`` on the
+output going to the round's log file. It imports the benchmark's package ``bench`` from the
+directory PIPELINES by location (empty: the platform needs none), then its platform, writes ``{"ready": true}`` on the
 status pipe FD, waits for ``go`` on stdin, runs the pipeline once, writes ``{"ok": true}`` or
 ``{"ok": false, "error": "..."}`` and waits for stdin to close. Nothing of the harness (pytest,
 the other SDK, earlier rounds) lives in this process, so what the round costs is the platform's.
@@ -16,7 +18,8 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
-from retrain_bench.platforms.registry import PLATFORMS
+from retrain_bench.harness.pipelines import import_pipelines
+from retrain_bench.platforms import registry
 from retrain_bench.workload.cases import Case
 
 
@@ -26,11 +29,13 @@ def _say(status: TextIO, message: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    platform_name, case_json, workdir, fd = argv
+    platform_name, case_json, workdir, fd, pipelines = argv
     with os.fdopen(int(fd), "w") as status:
         try:
-            platform = PLATFORMS[platform_name]
+            platform = registry.platform(platform_name)
             case = Case.from_json(case_json)
+            if pipelines:
+                import_pipelines(Path(pipelines))
             platform.prepare()
         except Exception as exc:
             traceback.print_exc()

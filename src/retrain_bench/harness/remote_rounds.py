@@ -2,7 +2,7 @@
 
 The harness owns the clock, the poll loop, the timeout and Ctrl-C; a ``RemoteRunner``
 (``src/retrain_bench/platforms/remote.py``) only speaks its platform's API. The phases are those of a local round
-(DESIGN.md): ``total_s`` is submit → terminal state seen by this poll loop (monotonic clock),
+(``docs/metrics.md``): ``total_s`` is submit → terminal state seen by this poll loop (monotonic clock),
 ``queue_s`` and ``retrain_tune_s`` come from the stamp lines the tasks wrote to their pods' logs,
 read back through the Kubernetes API once the run has finished. A failing run, a timeout or a
 record with missing stamps is a failed round, not an exception; Ctrl-C terminates the run and
@@ -10,7 +10,7 @@ raises ``RoundInterrupted`` carrying the round.
 
 The pod watch starts right after submit, on the namespace and label selector the runner
 returned: pods that finish and are garbage-collected during the run are still recorded, and the
-cluster resource scopes are built from them (``src/retrain_bench/measure/scopes.py``).
+cluster resource scopes are built from them (``src/retrain_bench/harness/scopes.py``).
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from retrain_bench.cluster.errors import ClusterError
 from retrain_bench.cluster.kube import Kube
 from retrain_bench.cluster.pods import PodLogs, PodSeen, PodWatch, read_stamps
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.rounds import RoundInterrupted, RoundResult, _with_tail, unmeasured
+from retrain_bench.harness.concurrency import Concurrency, ExecutionResult, folded, from_stamps
+from retrain_bench.harness.rounds import RoundInterrupted, RoundResult, _with_tail, timed_out, unmeasured
 from retrain_bench.platforms.remote import Poll, RemoteRunner, Submitted
 from retrain_bench.workload.cases import Case
-from retrain_bench.workload.stamps import StampError
 
 #: Flyte hashes pod names over 50 characters (``<execution>-<node>-<attempt>``): keep names short.
 NAME_LENGTH = 20
@@ -204,17 +204,14 @@ def _round(
         if isinstance(logs, str):
             error = f"pipeline finished but its stamps could not be read: {logs}"
             return RoundResult(ok=False, error=error, notes=tuple(notes), **fields)
-        stamps = logs.stamps
-        fields["task_counts"] = stamps.task_counts()
-        fields["units"] = len({s.unit for s in stamps.stamps})
-        try:
-            fields["outcome"] = stamps.outcome(case.grid)
-            fields.update(stamps.phases(submit_ns))
-        except (StampError, KeyError, ValueError) as exc:
-            error = f"pipeline finished but its record is incomplete: {exc}"
+        done = from_stamps(logs.stamps, case, submit_ns, fields["total_s"])
+        fields.update(task_counts=done.task_counts, units=done.units)
+        if not done.ok:
+            error = done.error or ""
             if logs.unread:
                 error += f" (logs of deleted pods not read: {', '.join(logs.unread)})"
             return RoundResult(ok=False, error=error, notes=tuple(notes), **fields)
+        fields.update(outcome=done.outcome, queue_s=done.queue_s, retrain_tune_s=done.retrain_tune_s)
         return RoundResult(ok=True, error=None, notes=tuple(notes), **fields)
     except KeyboardInterrupt:
         if run is not None:
@@ -265,7 +262,7 @@ def _poll_until_done(
             if poll.done:
                 return poll, None
         if now - started >= run_timeout:
-            reason = f"timed out after {run_timeout:g}s (--run-timeout)"
+            reason = timed_out(run_timeout)
             stopped = _terminate(runner, run, reason, notes, out)
             return None, f"{reason}; {'execution terminated' if stopped else 'terminating the execution failed'}"
         # A fixed schedule (submit + k × interval), not interval after each answer: slow status
@@ -373,8 +370,6 @@ def _together(
     *,
     interrupted: bool,
 ) -> RoundResult:
-    from retrain_bench.harness.concurrency import Concurrency, ExecutionResult, folded
-
     rounds = [r for r in found if r is not None]
     executions = tuple(
         ExecutionResult(

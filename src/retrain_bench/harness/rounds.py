@@ -9,76 +9,20 @@ failed round keeps as its error.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from retrain_bench.measure.sampler import TreeSampler
-from retrain_bench.measure.stats import ResourceStats
-from retrain_bench.platforms.remote import Submitted
+from retrain_bench.platforms import registry
+from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import Case
-from retrain_bench.workload.outcome import Outcome
-from retrain_bench.workload.stamps import StampError, StampLog
 
-if TYPE_CHECKING:  # the kubernetes client is not imported for local rounds
-    from retrain_bench.cluster.pods import PodSeen
-    from retrain_bench.harness.concurrency import Concurrency
-
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
 LOG_TAIL_LINES = 20
-
-
-@dataclasses.dataclass(frozen=True)
-class RoundResult:
-    """What the harness saw of one round. Times are None when the round never got that far."""
-
-    platform: str
-    case: str
-    index: int
-    warmup: bool
-    ok: bool
-    error: str | None
-    total_s: float | None
-    startup_s: float | None
-    queue_s: float | None
-    retrain_tune_s: float | None
-    outcome: Outcome | None
-    task_counts: dict[str, int]
-    units: int
-    log: Path
-    resources: dict[str, ResourceStats] = dataclasses.field(default_factory=dict)
-    #: (submit, result) in unix seconds: the window other sources (Prometheus) measure over
-    window: tuple[float, float] | None = None
-    #: "local" (a launcher process) or "cluster" (a run on a platform, src/retrain_bench/harness/remote_rounds.py)
-    target: str = "local"
-    #: cluster: the run the platform accepted (id, namespace, pod selector, console URL)
-    run: Submitted | None = None
-    #: cluster: every pod of the run Kubernetes showed, deleted ones included
-    pods: tuple[PodSeen, ...] = ()
-    #: cluster: the platform's own view of the run's timing; None locally (the executors keep none)
-    platform_timings: Mapping[str, Any] | None = None
-    #: reasons for nulls the round knows of, beyond those ``round_record`` derives
-    missing: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    #: what went wrong around the round without failing it (cleanup, the pod watch)
-    notes: tuple[str, ...] = ()
-    #: the process groups of the round's launchers (their pids), for leak checks after the round
-    process_groups: tuple[int, ...] = ()
-    #: the N executions of a --concurrency N round (N > 1); None for a round of one execution
-    concurrency: Concurrency | None = None
-
-    @property
-    def run_id(self) -> str | None:
-        return self.run.run_id if self.run else None
 
 
 def unmeasured(platform: str, case: Case, index: int, warmup: bool, log: Path) -> dict[str, Any]:
@@ -99,6 +43,11 @@ def unmeasured(platform: str, case: Case, index: int, warmup: bool, log: Path) -
     )
 
 
+def timed_out(run_timeout: float) -> str:
+    """The one timeout message of every kind of round; each adds what it did about it."""
+    return f"timed out after {run_timeout:g}s (--run-timeout)"
+
+
 def _log_tail(log: Path) -> str:
     try:
         lines = log.read_text(errors="replace").splitlines()
@@ -110,7 +59,7 @@ def _log_tail(log: Path) -> str:
 class Launcher:
     """The launcher process of one round; ``kill()`` takes its whole process group down."""
 
-    def __init__(self, platform: str, case: Case, workdir: Path, log: Path) -> None:
+    def __init__(self, platform: str, case: Case, workdir: Path, log: Path, pipelines: Path | None = None) -> None:
         self.workdir = workdir
         tmp = workdir / "tmp"
         tmp.mkdir(parents=True)
@@ -119,7 +68,6 @@ class Launcher:
             TMPDIR=str(tmp),
             BENCH_STAMPS=str(workdir / "stamps.jsonl"),
             FLYTE_LOCAL_CACHE_ENABLED="false",
-            PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])),
             PYTHONUNBUFFERED="1",
         )
         read_fd, write_fd = os.pipe()
@@ -128,13 +76,14 @@ class Launcher:
         with log.open("ab") as out:
             self.process = subprocess.Popen(
                 [
-                    sys.executable,
+                    registry.platform(platform).environment.interpreter(),
                     "-m",
                     "retrain_bench.harness.launcher",
                     platform,
                     case.to_json(),
                     str(workdir),
                     str(write_fd),
+                    str(pipelines or ""),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=out,
@@ -180,73 +129,6 @@ class Launcher:
             with contextlib.suppress(OSError):
                 self.process.stdin.close()
         self._status.close()
-
-
-def run_round(
-    platform: str,
-    case: Case,
-    index: int,
-    *,
-    warmup: bool,
-    run_timeout: float,
-    log: Path,
-    sample_hz: float | None = None,
-) -> RoundResult:
-    """Run one round and return what happened; a failing pipeline is a result, not an exception.
-
-    Ctrl-C kills the round's processes and raises ``RoundInterrupted`` carrying the round.
-    """
-    workdir = Path(tempfile.mkdtemp(prefix=f"retrain-bench-{platform}-{case.key}-"))
-    log.parent.mkdir(parents=True, exist_ok=True)
-    fields = unmeasured(platform, case, index, warmup, log)
-    launcher: Launcher | None = None
-    sampler: TreeSampler | None = None
-    try:
-        started = time.perf_counter()
-        launcher = Launcher(platform, case, workdir, log)
-        fields["process_groups"] = (launcher.process.pid,)
-        ready = launcher.read_status(run_timeout)
-        if not ready or not ready.get("ready"):
-            reason = (ready or {}).get("error") or f"launcher not ready within {run_timeout:g}s"
-            return RoundResult(ok=False, error=_with_tail(reason, log), **fields)
-        fields["startup_s"] = time.perf_counter() - started
-        sampler = TreeSampler(launcher.process.pid, sample_hz) if sample_hz else None
-        if sampler:
-            sampler.start()  # the first sample is the tree just before "go": the baseline
-        submit_ns = time.time_ns()
-        submitted = time.perf_counter()
-        launcher.go()
-        result = launcher.read_status(run_timeout)
-        fields["total_s"] = time.perf_counter() - submitted
-        fields["window"] = (submit_ns / 1e9, time.time())
-        if sampler:
-            fields["resources"] = {"process_tree": sampler.stop()}
-        if result is None:
-            if launcher.process.poll() is None:
-                error = f"timed out after {run_timeout:g}s (--run-timeout); process group killed"
-            else:
-                error = f"launcher exited with code {launcher.process.returncode} without a result"
-            return RoundResult(ok=False, error=_with_tail(error, log), **fields)
-        if not result.get("ok"):
-            return RoundResult(ok=False, error=_with_tail(str(result.get("error")), log), **fields)
-        stamps = StampLog.read(workdir / "stamps.jsonl")
-        fields["task_counts"] = stamps.task_counts()
-        fields["units"] = len({s.unit for s in stamps.stamps})
-        try:
-            fields["outcome"] = stamps.outcome(case.grid)
-            fields.update(stamps.phases(submit_ns))
-        except (StampError, KeyError, ValueError) as exc:
-            return RoundResult(ok=False, error=f"pipeline finished but its record is incomplete: {exc}", **fields)
-        return RoundResult(ok=True, error=None, **fields)
-    except KeyboardInterrupt:
-        interrupted = RoundResult(ok=False, error="interrupted (Ctrl-C); process group killed", **fields)
-        raise RoundInterrupted(interrupted) from None
-    finally:
-        if sampler is not None:
-            sampler.halt()
-        if launcher is not None:
-            launcher.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 class RoundInterrupted(Exception):

@@ -11,26 +11,32 @@ from typing import Any
 
 import pytest
 
-from retrain_bench.cluster.target import ClusterTarget
-from retrain_bench.harness.concurrency import run_concurrent_round
+from retrain_bench.harness.cluster_target import ClusterTarget
+from retrain_bench.harness.concurrency import run_local_round
 from retrain_bench.harness.replay import replay
-from retrain_bench.harness.rounds import RoundInterrupted, RoundResult, run_round
-from retrain_bench.measure.scopes import PrometheusPlan
+from retrain_bench.harness.rounds import RoundInterrupted, RoundResult
+from retrain_bench.harness.scopes import PrometheusPlan
 from retrain_bench.options import BenchOptions
+from retrain_bench.platforms import registry
 from retrain_bench.results.contract import SCHEMA, benchmark_record
 from retrain_bench.workload.cases import Case, case_for
 
-LOCAL_NOTE = (
-    "local target: each platform's own local executor, one fresh process per round; "
-    "Flyte local runs tasks one after another in one process, kfp.local runs a process "
-    "per task with at most 2 loop iterations at once. These are not cluster numbers."
-)
 CLUSTER_NOTE = (
     "cluster target: each round is one execution submitted through the platform's API and polled "
     "at --poll-interval; total_s includes up to one poll interval of detection delay, and queue_s "
     "compares the client's clock with the nodes' clocks"
 )
-VERSIONED = ("flytekit", "kfp", "pytest-benchmark", "pytest", "scikit-learn", "pandas", "pyarrow", "numpy")
+#: recorded beside every platform's SDK distributions
+VERSIONED = ("pytest-benchmark", "pytest", "scikit-learn", "pandas", "pyarrow", "numpy")
+
+
+def local_note() -> str:
+    """The run-level note of a local session: what each orchestrator's local executor does."""
+    executors = ", ".join(p.local_executor for p in registry.platforms().values() if not p.reference)
+    return (
+        "local target: each platform's own local executor, one fresh process per round; "
+        f"{executors}. These are not cluster numbers."
+    )
 
 
 def interleaved(platforms: list[str], rounds: int) -> list[tuple[int, str]]:
@@ -45,7 +51,7 @@ def interleaved(platforms: list[str], rounds: int) -> list[tuple[int, str]]:
 
 def versions() -> dict[str, str | None]:
     found: dict[str, str | None] = {"python": platform_module.python_version()}
-    for name in VERSIONED:
+    for name in (*registry.sdk_distributions(), *VERSIONED):
         try:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -68,6 +74,8 @@ class BenchSession:
     replayed: set[tuple[str, str]] = dataclasses.field(default_factory=set)
     #: the cluster target's platforms, endpoints and runners; None on the local target
     cluster: ClusterTarget | None = None
+    #: the benchmark's ``bench`` directory the launchers import it from (``harness/pipelines.py``)
+    pipelines: Path | None = None
     # -- pytest-xdist (src/retrain_bench/pytest_plugin/xdist.py) --
     #: on a worker: a case runs only the asking platform's rounds, as the worker cannot know which
     #: other platforms it will be given (interleaving needs them all in one process)
@@ -115,15 +123,17 @@ class BenchSession:
         n = self.options.concurrency
         if self.cluster is not None:
             return self.cluster.run_round(platform, case, index, warmup=warmup, concurrency=n)
-        local: dict[str, Any] = dict(
+        return run_local_round(
+            platform,
+            case,
+            index,
+            concurrency=n,
             warmup=warmup,
             run_timeout=self.options.run_timeout,
             log=self.log_dir / f"{platform}-{case.key}-{index}.log",
             sample_hz=self.options.sample_hz or None,
+            pipelines=self.pipelines,
         )
-        if n > 1:
-            return run_concurrent_round(platform, case, index, concurrency=n, **local)
-        return run_round(platform, case, index, **local)
 
     def _warn_once(self, message: str) -> None:
         if not self.warned:
@@ -152,7 +162,7 @@ class BenchSession:
             "order": "interleaved: round-robin over platforms per case, starting platform rotating each round",
             "interrupted": self.interrupted,
             "prometheus": self.prometheus.run_level() if self.prometheus else None,
-            "notes": [CLUSTER_NOTE if self.cluster else LOCAL_NOTE, *self._concurrency_notes()],
+            "notes": [CLUSTER_NOTE if self.cluster else local_note(), *self._concurrency_notes()],
             "cluster": self.cluster.run_level() if self.cluster else None,
         }
 

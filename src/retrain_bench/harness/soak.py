@@ -1,6 +1,6 @@
 """The soak: many local rounds of one platform x case through the real harness, probing the harness.
 
-``python -m retrain_bench soak --platform bare --case smoke --rounds 50`` runs ``run_round`` round after
+``python -m retrain_bench soak --platform bare --case smoke --rounds 50`` runs ``run_local_round`` round after
 round exactly as a benchmark session does (sampler on, one fresh launcher per round) and, after
 each round, probes the harness process itself: its Python heap (tracemalloc, started before
 round 1, after a ``gc.collect()`` so that garbage not yet collected does not read as a leak) and
@@ -34,9 +34,10 @@ from typing import Any
 import psutil
 
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.rounds import run_round
+from retrain_bench.harness.concurrency import run_local_round
+from retrain_bench.harness.pipelines import find_pipelines
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, _number
-from retrain_bench.platforms.registry import PLATFORMS
+from retrain_bench.platforms import registry
 from retrain_bench.workload.cases import Case, case_for
 
 #: Growth allowed per round (least-squares slope over rounds from..R) before a probe counts as
@@ -75,6 +76,8 @@ class SoakSettings:
     run_timeout: float = DEFAULT_RUN_TIMEOUT
     sample_hz: float = 10.0
     log_dir: Path = Path(".retrain-bench/logs/soak")
+    #: the benchmark's ``bench`` directory, for a platform whose rounds import it
+    pipelines: Path | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,7 +201,7 @@ def soak(
         with _private_temp_root() as temp_root:
             for index in range(settings.rounds):
                 log = settings.log_dir / f"{settings.platform}-{settings.case.key}-{index}.log"
-                result = run_round(
+                result = run_local_round(
                     settings.platform,
                     settings.case,
                     index,
@@ -206,6 +209,7 @@ def soak(
                     run_timeout=settings.run_timeout,
                     log=log,
                     sample_hz=settings.sample_hz or None,
+                    pipelines=settings.pipelines,
                 )
                 groups.update(result.process_groups)
                 ok += result.ok
@@ -273,8 +277,8 @@ def render(report: SoakReport) -> str:
 
 
 def parse_soak_settings(args: argparse.Namespace) -> SoakSettings:
-    if args.platform not in PLATFORMS:
-        raise BenchError(f"--platform: unknown {args.platform!r}; choose from {', '.join(PLATFORMS)}")
+    if args.platform not in registry.platforms():
+        raise BenchError(f"--platform: unknown {args.platform!r}; choose from {', '.join(registry.names())}")
     try:
         case = case_for(args.case)
     except KeyError:
@@ -290,6 +294,7 @@ def parse_soak_settings(args: argparse.Namespace) -> SoakSettings:
         run_timeout=_number("--run-timeout", args.run_timeout, float, 0.001),
         sample_hz=_number("--sample-hz", args.sample_hz, float, 0.0, 1000.0),
         log_dir=Path(args.round_logs or Path(".retrain-bench") / "logs" / f"soak-{stamp}"),
+        pipelines=find_pipelines([args.platform]),
     )
 
 
@@ -304,7 +309,7 @@ def add_soak_command(commands: Any) -> None:
     soak_parser = commands.add_parser(
         "soak", help="many local rounds through the real harness; exit 1 when the harness leaks"
     )
-    soak_parser.add_argument("--platform", required=True, metavar="NAME", help=", ".join(PLATFORMS))
+    soak_parser.add_argument("--platform", required=True, metavar="NAME", help=", ".join(registry.names()))
     soak_parser.add_argument("--case", default="smoke", metavar="NAME", help="Default: smoke")
     soak_parser.add_argument("--rounds", default=50, metavar="N", help="Default: 50")
     soak_parser.add_argument(

@@ -28,9 +28,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from retrain_bench.analysis.metrics import SCOPES
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.quantities import parse_quantity
+from retrain_bench.measure.stats import SCOPES
 
 GIB = 1024**3
 SECONDS_PER_HOUR = 3600.0

@@ -2,7 +2,7 @@
 
 The profile's queries are range selectors (or, for joins, subqueries) evaluated as instant
 queries at the end of each chunk of ``[start − margin, end + margin]``; every figure is computed
-from the returned samples in ``samples.py`` (DESIGN.md, "Resources"; docs/resources.md):
+from the returned samples in ``samples.py`` (``docs/metrics.md``, *Resources*; docs/resources.md):
 
 - ``memory_peak_gib`` / ``memory_avg_gib``: max and time-weighted mean over ``[start, end]`` of
   the working sets summed over the containers present at each instant. A container is present

@@ -7,8 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 GIB = 1024**3
-#: The figures every source produces, in DESIGN.md's units.
+#: The figures every source produces, in the units of ``docs/metrics.md``.
 FIGURES = ("memory_peak_gib", "memory_avg_gib", "cpu_seconds", "cpu_avg_mcpu", "cpu_peak_mcpu")
+#: Resource scopes in the JSON: local ``process_tree``; cluster ``execution``, ``platform``, ``node``.
+SCOPES = ("process_tree", "execution", "platform", "node")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """PNG charts of a report: per target and metric, a bar per platform × case with ± std dev error bars.
 
-Local and cluster numbers never share a chart: they measure different things (DESIGN.md). Each
+Local and cluster numbers never share a chart: they measure different things
+(``docs/metrics.md``). Each
 bar carries its mean; a platform has the same colour in every chart (output/platform_style.py);
 when a chart's means span more than 10× the axis is logarithmic, so that a 0.04 s bar beside a
 7 s one stays visible. Drawn on matplotlib's Agg canvas through ``Figure`` directly, never

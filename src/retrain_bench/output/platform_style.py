@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from retrain_bench.platforms.registry import PLATFORMS
+from retrain_bench.platforms import registry
 
 #: Tableau-10 (matplotlib's default cycle), one colour per registered platform in registry order;
 #: an unregistered name takes the next free one, so colours never depend on which platforms a chart shows.
@@ -16,18 +16,15 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 
 
 def platform_title(name: str) -> str:
-    platform = PLATFORMS.get(name)
-    return platform.title if platform is not None else name
+    return registry.title(name)
 
 
 def platform_order(names: Iterable[str]) -> tuple[str, ...]:
     """Registered platforms in registry order, then any others by name."""
-    present = set(names)
-    known = [p for p in PLATFORMS if p in present]
-    return (*known, *sorted(present - set(known)))
+    return registry.in_order(names)
 
 
 def platform_colour(name: str) -> str:
-    registered = list(PLATFORMS)
+    registered = list(registry.platforms())
     index = registered.index(name) if name in registered else len(registered) + sum(map(ord, name))
     return PALETTE[index % len(PALETTE)]

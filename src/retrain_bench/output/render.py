@@ -10,9 +10,10 @@ import math
 from collections.abc import Sequence
 
 from retrain_bench.analysis.compare import EXACT, MIN_ROUNDS_FOR_TEST, VERDICTS, WELCH, CompareResult, Comparison, Side
-from retrain_bench.analysis.growth import AXIS_LABELS, MIN_POINTS, REFERENCE, AxisGrowth, Series
+from retrain_bench.analysis.growth import AXIS_LABELS, MIN_POINTS, AxisGrowth, Series
 from retrain_bench.analysis.metrics import format_number, format_pct, format_values
-from retrain_bench.analysis.report import PLATFORM_NAMES, CaseTable, Cell, CostTable, Derived, Report, Row
+from retrain_bench.analysis.report import CaseTable, Cell, CostTable, Derived, Report, Row
+from retrain_bench.platforms import registry
 from retrain_bench.results.contract import strict
 
 DASH = "-"
@@ -180,7 +181,7 @@ class Footnotes:
 
 def cell_text(cell: Cell, row: Row, notes: Footnotes) -> str:
     if cell.missing is not None:
-        return notes.mark(cell.missing, PLATFORM_NAMES.get(cell.platform, cell.platform))
+        return notes.mark(cell.missing, registry.title(cell.platform))
     if cell.sample is None:
         return f"{format_pct(cell.rate)} ({cell.ok}/{cell.measured})"
     text = f"{format_number(cell.sample.mean)} ± {format_number(cell.sample.stddev)} (n={cell.sample.n}"
@@ -212,17 +213,20 @@ def row_label(row: Row) -> str:
     return f"{row.spec.label} [no value in any scope]"
 
 
-RATIO_HEADER = "Kubeflow / Flyte"
+def ratio_header() -> str:
+    """The ratio column's header: the registry's pair, by title (Kubeflow / Flyte)."""
+    pair = registry.ratio_pair()
+    return " / ".join(registry.title(p) for p in pair) if pair else "ratio"
 
 
 def overhead_header(platform: str) -> str:
-    return f"{PLATFORM_NAMES.get(platform, platform)} over Bare Python"
+    return f"{registry.title(platform)} over {_reference_title()}"
 
 
 def report_headers(case: CaseTable) -> list[str]:
-    headers = ["Metric", *(f"{PLATFORM_NAMES.get(p, p)} (Mean ± Std Dev)" for p in case.platforms)]
+    headers = ["Metric", *(f"{registry.title(p)} (Mean ± Std Dev)" for p in case.platforms)]
     if case.has_ratio:
-        headers.append(RATIO_HEADER)
+        headers.append(ratio_header())
     return headers + [overhead_header(p) for p in case.overhead_platforms]
 
 
@@ -259,13 +263,13 @@ COST_READING = (
 
 def cost_table(cost: CostTable, fmt: str) -> list[str]:
     notes = Footnotes()
-    headers = ["Cost per run", *(f"{PLATFORM_NAMES.get(p, p)} (Mean ± Std Dev)" for p in cost.platforms)]
+    headers = ["Cost per run", *(f"{registry.title(p)} (Mean ± Std Dev)" for p in cost.platforms)]
     body = []
     for row in cost.rows:
         cells = []
         for cell in row.cells:
             if cell.missing is not None or cell.sample is None:
-                cells.append(notes.mark(cell.missing or "no value", PLATFORM_NAMES.get(cell.platform, cell.platform)))
+                cells.append(notes.mark(cell.missing or "no value", registry.title(cell.platform)))
             else:
                 cells.append(
                     f"{format_number(cell.sample.mean)} ± {format_number(cell.sample.stddev)} (n={cell.sample.n})"
@@ -277,9 +281,14 @@ def cost_table(cost: CostTable, fmt: str) -> list[str]:
 GROWTH_HEADERS = ("Platform", "metric", "a", "b", "k ± se", "points")
 
 
+def _reference_title() -> str:
+    """The title of the platform every other one is compared with (Bare Python)."""
+    return registry.title(registry.reference() or "the reference")
+
+
 def growth_platform(series: Series) -> str:
-    name = PLATFORM_NAMES.get(series.platform, series.platform)
-    return f"{name} − {PLATFORM_NAMES[REFERENCE]}" if series.overhead else name
+    name = registry.title(series.platform)
+    return f"{name} − {_reference_title()}" if series.overhead else name
 
 
 def growth_metric(series: Series) -> str:
@@ -307,7 +316,7 @@ def growth_table(axis: AxisGrowth, fmt: str) -> list[str]:
     reading = (
         f"Fitted t = a + b·x^k (scipy curve_fit, a ≥ 0, b ≥ 0, 0 ≤ k ≤ 4) on every ok measured round, not on "
         "the means; se = standard error from the fit's covariance (scaled by the residual variance). "
-        f"Rows \"X − {PLATFORM_NAMES[REFERENCE]}\": the same fit on the platform's value minus bare's in the round of "
+        f"Rows \"X − {_reference_title()}\": the same fit on the platform's value minus bare's in the round of "
         "the same index at each x, so a fixed start-up cost sits in a, not in k. "
         f"Fewer than {MIN_POINTS} distinct x: not fitted. Resource metrics read the widest scope measured."
     )
@@ -320,7 +329,7 @@ def case_table(case: CaseTable, fmt: str) -> list[str]:
     for row in case.rows:
         cells = [row_label(row), *(cell_text(c, row, notes) for c in row.cells)]
         if row.ratio is not None:
-            cells.append(derived_text(row.ratio, notes, RATIO_HEADER, ratio=True))
+            cells.append(derived_text(row.ratio, notes, ratio_header(), ratio=True))
         cells += [
             derived_text(d, notes, overhead_header(p), ratio=False)
             for d, p in zip(row.overheads, case.overhead_platforms, strict=True)

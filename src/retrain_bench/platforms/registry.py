@@ -1,63 +1,122 @@
-"""The platforms a round can run on, as the launcher sees them: import, then run once."""
+"""The one registry of platforms: the rest of the suite asks it and names no platform itself.
+
+The built-in platforms (Flyte, KFP, bare Python) are registered here directly. Another
+distribution adds one through the entry point group ``retrain_bench.platforms``: the entry
+point's name is the platform's name, its object a ``Platform``
+(``src/retrain_bench/platforms/definition.py``), e.g. in its ``pyproject.toml``::
+
+    [project.entry-points."retrain_bench.platforms"]
+    prefect = "retrain_bench_prefect.definition:PREFECT"
+
+Loading is strict: a broken or clashing registration is a ``BenchError`` naming it, not a
+platform that silently goes missing.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from pathlib import Path
+import functools
+import importlib
+import re
+from collections.abc import Iterable, Mapping
 
-from retrain_bench.workload.cases import Case
+from retrain_bench.errors import BenchError
+from retrain_bench.platforms.definition import Platform
 
-
-def _prepare_bare() -> None:
-    import retrain_bench.workload.retraining  # noqa: F401
-
-
-def _run_bare(case: Case, workdir: Path) -> None:
-    from retrain_bench.workload.retraining import run_bare
-
-    run_bare(case)
+ENTRY_POINT_GROUP = "retrain_bench.platforms"
+#: names land in pytest ids, log file names and option names (``--<name>-kube-context``)
+NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
-def _prepare_flyte() -> None:
-    from retrain_bench.platforms.flyte import local
-
-    local.prepare()
-
-
-def _run_flyte(case: Case, workdir: Path) -> None:
-    from retrain_bench.platforms.flyte import local
-
-    local.run(case)
-
-
-def _prepare_kfp() -> None:
-    from retrain_bench.platforms.kfp import local
-
-    local.prepare()
-
-
-def _run_kfp(case: Case, workdir: Path) -> None:
-    from retrain_bench.platforms.kfp import local
-
-    local.run(case, workdir)
-
-
-@dataclasses.dataclass(frozen=True)
-class Platform:
-    name: str
-    title: str
-    #: Imports the SDK and the pipeline definition: start-up, kept out of the timer.
-    prepare: Callable[[], None]
-    #: One pipeline run with the platform's own local executor; raises when it fails.
-    run: Callable[[Case, Path], None]
-
-
-PLATFORMS: dict[str, Platform] = {
-    p.name: p
-    for p in (
-        Platform("flyte", "Flyte", _prepare_flyte, _run_flyte),
-        Platform("kfp", "Kubeflow", _prepare_kfp, _run_kfp),
-        Platform("bare", "Bare Python", _prepare_bare, _run_bare),
-    )
+#: The built-in platforms, as entry points would name them: a launcher imports only its own.
+BUILTIN = {
+    "flyte": "retrain_bench.platforms.flyte.definition:FLYTE",
+    "kfp": "retrain_bench.platforms.kfp.definition:KFP",
+    "bare": "retrain_bench.platforms.bare.definition:BARE",
 }
+
+
+def _builtin(name: str) -> Platform:
+    module, _, attribute = BUILTIN[name].partition(":")
+    found: Platform = getattr(importlib.import_module(module), attribute)
+    return found
+
+
+def _registered() -> Iterable[tuple[str, Platform]]:
+    # Imported here: importlib.metadata cost a launcher of a built-in platform about half a second
+    # of start-up on a loaded 2-core machine, and such a launcher never needs the entry points.
+    import importlib.metadata
+
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        where = f"platform entry point {entry.name!r} ({entry.value})"
+        try:
+            found = entry.load()
+        except Exception as exc:  # a third party's import error, whatever its type
+            raise BenchError(
+                f"{where} failed to load: {type(exc).__name__}: {exc}; fix or uninstall the distribution providing it"
+            ) from None
+        if not isinstance(found, Platform):
+            raise BenchError(f"{where} is a {type(found).__name__}, not a retrain_bench Platform")
+        if found.name != entry.name:
+            raise BenchError(f"{where} defines the platform {found.name!r}: name the entry point after it")
+        yield entry.name, found
+
+
+@functools.cache
+def platforms() -> Mapping[str, Platform]:
+    """Every platform by name, in display order (``order``, then name)."""
+    found: dict[str, Platform] = {}
+    for name, platform in (*((n, _builtin(n)) for n in BUILTIN), *_registered()):
+        if not NAME.fullmatch(name):
+            raise BenchError(f"platform {name!r}: a name is lowercase letters, digits and '_', starting with a letter")
+        if name in found and found[name] is not platform:
+            raise BenchError(f"platform {name!r} is registered twice; uninstall one of the distributions providing it")
+        found[name] = platform
+    return dict(sorted(found.items(), key=lambda item: (item[1].order, item[0])))
+
+
+def platform(name: str) -> Platform:
+    """One platform by name; a built-in one without reading the entry points (the launcher's case)."""
+    if name in BUILTIN:
+        return _builtin(name)
+    try:
+        return platforms()[name]
+    except KeyError:
+        raise BenchError(f"unknown platform {name!r}; choose from {', '.join(platforms())}") from None
+
+
+def names() -> tuple[str, ...]:
+    return tuple(platforms())
+
+
+def cluster_names() -> tuple[str, ...]:
+    """The platforms that also run on a cluster (the others are local only)."""
+    return tuple(name for name, p in platforms().items() if p.cluster is not None)
+
+
+def title(name: str) -> str:
+    """How tables print the platform; a saved run may name one not installed here: its name then."""
+    known = platforms().get(name)
+    return known.title if known else name
+
+
+def in_order(present: Iterable[str]) -> tuple[str, ...]:
+    """``present`` in display order; platforms unknown here (from a saved run) after them, by name."""
+    wanted = set(present)
+    known = [name for name in platforms() if name in wanted]
+    return (*known, *sorted(wanted - set(known)))
+
+
+def reference() -> str | None:
+    """The baseline platform every other one is compared with (bare Python), if registered."""
+    return next((name for name, p in platforms().items() if p.reference), None)
+
+
+def ratio_pair() -> tuple[str, str] | None:
+    """(numerator, denominator) of the report's ratio row, if a platform asks for one."""
+    return next(((name, p.ratio_over) for name, p in platforms().items() if p.ratio_over), None)
+
+
+def sdk_distributions(only: Iterable[str] | None = None) -> tuple[str, ...]:
+    """The SDK distributions whose versions a run records, of ``only`` these platforms or all."""
+    chosen = platforms() if only is None else {n: platform(n) for n in only}
+    return tuple(dict.fromkeys(d for p in chosen.values() for d in p.sdk_distributions))

@@ -18,15 +18,16 @@ from retrain_bench.cluster.remote_options import (
     parse_remote_options,
     platform_servers,
 )
-from retrain_bench.cluster.target import ClusterTarget, PrometheusChoice
 from retrain_bench.errors import BenchError
+from retrain_bench.harness.cluster_target import ClusterTarget, PrometheusChoice
+from retrain_bench.harness.pipelines import find_pipelines
 from retrain_bench.harness.replay import REPLAY_CLOCK, failed_benchmarks
+from retrain_bench.harness.scopes import ClusterPrometheusPlan, PrometheusPlan, scrape_interval_s
 from retrain_bench.harness.session import BenchSession
 from retrain_bench.measure.profile import load_profile
 from retrain_bench.measure.prometheus import FALLBACK_INTERVAL_S
-from retrain_bench.measure.scopes import ClusterPrometheusPlan, PrometheusPlan, scrape_interval_s
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, BenchOptions, parse_options
-from retrain_bench.platforms.registry import PLATFORMS
+from retrain_bench.platforms import registry
 from retrain_bench.pytest_plugin import xdist
 from retrain_bench.pytest_plugin.benchmark_options import check_benchmark_options
 from retrain_bench.pytest_plugin.summary import add_summary_option, write_summary
@@ -45,7 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--platform",
         default=None,
         metavar="LIST",
-        help=f"comma list of platforms to run ({', '.join(PLATFORMS)}). Default: all",
+        help=f"comma list of platforms to run ({', '.join(registry.names())}). Default: all",
     )
     group.addoption(
         "--case",
@@ -141,6 +142,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     add_cluster_options(group.addoption)
     add_remote_options(group.addoption)
+    for platform in registry.platforms().values():
+        if platform.add_options is not None:
+            platform.add_options(group.addoption)
     group.addoption(
         "--round-logs",
         default=None,
@@ -185,7 +189,7 @@ def pytest_configure(config: pytest.Config) -> None:
             concurrency=config.getoption("concurrency"),
         )
         cluster = _cluster_target(config, options, progress, log_dir) if options.target == "cluster" else None
-        # On a cluster the scopes come from the platforms themselves (src/retrain_bench/cluster/target.py).
+        # On a cluster the scopes come from the platforms themselves (src/retrain_bench/harness/cluster_target.py).
         prometheus = (
             None
             if cluster
@@ -198,6 +202,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 insecure_skip_verify=config.getoption("prometheus_insecure_skip_verify"),
             )
         )
+        pipelines = None if cluster else find_pipelines(options.platforms)
     except BenchError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -205,7 +210,7 @@ def pytest_configure(config: pytest.Config) -> None:
         for note in cluster.remote.warnings():
             warn(note)
     config.stash[SESSION_KEY] = BenchSession(
-        options, log_dir, progress, prometheus=prometheus, warn=warn, cluster=cluster
+        options, log_dir, progress, prometheus=prometheus, warn=warn, cluster=cluster, pipelines=pipelines
     )
     xdist.configure(config, config.stash[SESSION_KEY])
     config.addinivalue_line("markers", "retrain_bench: a platform x case benchmark of the retraining pipeline")

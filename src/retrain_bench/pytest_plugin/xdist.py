@@ -31,7 +31,7 @@ from pytest_benchmark.utils import safe_dumps
 
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.session import BenchSession
-from retrain_bench.platforms.registry import PLATFORMS
+from retrain_bench.platforms import registry
 
 #: our key in xdist's workerinput (the progress channel) and workeroutput (the benchmarks)
 KEY = "retrain_bench"
@@ -81,7 +81,7 @@ def parallel_platforms(config: pytest.Config) -> bool:
         workers = 0
     raw = config.getoption("platform", None) or ""
     # Unvalidated on purpose: callable before the options are parsed; bad names fail there.
-    platforms = {name.strip() for name in raw.split(",") if name.strip()} or set(PLATFORMS)
+    platforms = {name.strip() for name in raw.split(",") if name.strip()} or set(registry.names())
     return workers > 1 and len(platforms) > 1
 
 

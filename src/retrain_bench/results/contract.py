@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from retrain_bench.harness.rounds import RoundResult
 from retrain_bench.measure.cost import DEFAULT_PRICES, Prices, cost_keys, round_cost
 from retrain_bench.measure.stats import FIGURES
+from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import Case
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ LOCAL_NOTES = {"platform_timings": "local executors keep no timings of their own
 
 
 def round_record(result: RoundResult, prices: Prices = DEFAULT_PRICES) -> dict[str, Any]:
-    """One round as DESIGN.md's ``rounds[]`` entry; every null carries its reason in ``missing``."""
+    """One round as ``docs/json-schema.md``'s ``rounds[]`` entry; every null carries its reason in ``missing``."""
     outcome = (
         result.outcome.as_dict()
         if result.outcome
@@ -147,6 +147,24 @@ def _dotted(record: Mapping[str, Any], key: str) -> Any:
     for part in key.split("."):
         value = value.get(part) if isinstance(value, Mapping) else None
     return value
+
+
+def counted_rounds(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The rounds a summary is computed over: ok and not warm-up."""
+    return [r for r in record["rounds"] if r["ok"] and not r["warmup"]]
+
+
+def measured_rounds(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [r for r in record["rounds"] if not r["warmup"]]
+
+
+def keys_in(records: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """Every summary key of these records, first seen first."""
+    seen: dict[str, None] = {}
+    for record in records:
+        for key in record.get("summary", {}):
+            seen.setdefault(key, None)
+    return tuple(seen)
 
 
 def summarise(rounds: Iterable[Mapping[str, Any]], keys: Sequence[str] = SUMMARY_KEYS) -> dict[str, Any]:

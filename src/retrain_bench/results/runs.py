@@ -11,16 +11,14 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from retrain_bench.analysis.metrics import counted_rounds, keys_in
 from retrain_bench.errors import BenchError
-from retrain_bench.results.contract import strict, success_rate, summarise
-
-PLATFORM_ORDER = ("flyte", "kfp", "bare")
+from retrain_bench.platforms import registry
+from retrain_bench.results.contract import counted_rounds, keys_in, measured_rounds, strict, success_rate, summarise
 
 
 @dataclasses.dataclass(frozen=True, order=True)
 class BenchKey:
-    """What results match on (DESIGN.md): a change to any case knob changes the hash."""
+    """What results match on (``docs/metrics.md``): a change to any case knob changes the hash."""
 
     platform: str
     target: str
@@ -37,7 +35,8 @@ class BenchKey:
         return f"{self.platform}/{self.case}/{self.target}/{self.hash}"
 
     def sort_key(self) -> tuple[str, str, str, int, str]:
-        rank = PLATFORM_ORDER.index(self.platform) if self.platform in PLATFORM_ORDER else len(PLATFORM_ORDER)
+        known = registry.names()
+        rank = known.index(self.platform) if self.platform in known else len(known)
         return (self.case, self.target, self.hash, rank, self.platform)
 
 

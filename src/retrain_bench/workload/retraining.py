@@ -82,7 +82,7 @@ def tune(case: Case, drifted_data: pd.DataFrame, c: float) -> float:
     """Fit with this C on drifted_data's training split; accuracy on its held-out split."""
     x_train, x_test, y_train, y_test = _split(case, drifted_data)
     if case.tune_delay_s:
-        time.sleep(case.tune_delay_s)  # a test-only case variant (see Case.variant)
+        time.sleep(case.tune_delay_s)  # a test plugin's case variant (see Case.variant)
     return float(_fit(case, x_train, y_train, c).score(x_test, y_test))
 
 

@@ -141,7 +141,7 @@ class StampLog:
         return Outcome(initial, drifted, True, float(best.out["accuracy"]), float(best.out["best_c"]))
 
     def phases(self, submit_ns: int) -> dict[str, float | None]:
-        """queue_s and retrain_tune_s per DESIGN.md; retrain_tune_s is None without drift."""
+        """queue_s and retrain_tune_s as ``docs/metrics.md`` defines them; retrain_tune_s is None without drift."""
         first = min(s.start_ns for s in self.stamps)
         queue = (first - submit_ns) / 1e9
         select = self.of("select_best")

@@ -247,7 +247,7 @@ class KfpRunner:
         if self._client is None:
             import kfp
 
-            from retrain_bench.cluster.apis import kfp_api_check
+            from retrain_bench.platforms.kfp.api import kfp_api_check
 
             # One healthz first: kfp.Client's own (in its constructor) retries a refused token or a
             # dead host five times, five seconds apart, before it says anything.

@@ -24,6 +24,7 @@ from retrain_bench.measure.profile import default_profile_path, load_profile
 from retrain_bench.measure.prometheus import PrometheusCollector, PrometheusSettings, Scope, Window, unavailable_stats
 from retrain_bench.measure.promql import label_matcher, names_pattern
 from retrain_bench.measure.stats import ResourceStats
+from retrain_bench.platforms import registry
 
 if TYPE_CHECKING:  # retrain_bench.cluster imports the kubernetes client: not for the local target
     from retrain_bench.cluster.inventory import Inventory
@@ -154,15 +155,16 @@ class ExecutionScope:
 
 
 def execution_scope(result: RoundResult) -> ExecutionScope:
-    """This run's pods as an exact list from the pod watch; Flyte's name pattern when none was seen."""
+    """This run's pods as an exact list from the pod watch; when none was seen, the run's pod-name
+    pattern on a platform that names its pods after the run (Flyte)."""
     run = result.run
     if run is None:
         return ExecutionScope(None, (), "the platform never accepted the run")
     names = tuple(sorted({p.name for p in result.pods}))
     if names:
         return ExecutionScope(Scope((run.namespace,), pods=names, name="execution"), names)
-    if result.platform == "flyte":
-        # Flyte names every pod of a run <execution>-<node>-<attempt>: the pattern still finds them.
+    side = registry.platform(result.platform).cluster
+    if side is not None and side.pods_named_after_run:
         note = f"no pod of the run was seen by Kubernetes; scope is the run's pod name pattern {run.run_id}-.*"
         return ExecutionScope(Scope.for_run([run.namespace], run.run_id), (), note)
     return ExecutionScope(None, (), "no pod of the run was seen by Kubernetes, so its pods cannot be named")

@@ -1,4 +1,4 @@
-"""Is a platform's API answering, and which version is it? (For ``doctor`` and before runs.)"""
+"""Is flyteadmin answering, and which version is it? (The doctor, the manifest.)"""
 
 from __future__ import annotations
 
@@ -6,11 +6,7 @@ import dataclasses
 import threading
 from typing import Any
 
-import requests
-
-from retrain_bench.cli.doctor import Check
-from retrain_bench.cluster.kfp_health import API_SERVER_DOWN, HEALTHZ, KfpHealth, read_healthz
-from retrain_bench.errors import BenchError
+from retrain_bench.checks import Check
 
 
 def flyte_api_check(address: str, *, insecure: bool, config_file: str | None, timeout_s: float) -> Check:
@@ -68,53 +64,8 @@ def _flytekit_version(address: str, insecure: bool, config_file: str, timeout_s:
     return str(result["version"])
 
 
-def kfp_api_check(base_url: str, *, token: str | None, verify_tls: bool, timeout_s: float) -> Check:
-    """KFP's healthz (v2beta1) from the API server, or through the UI (which must see its API server)."""
-    name = f"KFP API at {base_url}"
-    try:
-        health = kfp_healthz(base_url, token=token, verify_tls=verify_tls, timeout_s=timeout_s)
-    except KfpUnhealthy as exc:
-        return Check(name, False, str(exc), exc.fix)
-    return Check(name, True, f"healthz ok ({health.facts()})")
-
-
-class KfpUnhealthy(BenchError):
-    """KFP's healthz did not say the API server is there; ``fix`` says what to check."""
-
-    def __init__(self, message: str, fix: str) -> None:
-        super().__init__(message)
-        self.fix = fix
-
-
 def flyte_version(address: str, *, insecure: bool, config_file: str | None, timeout_s: float) -> str:
     """flyteadmin's control-plane version (GetVersion), as ``flyte_api_check`` reaches it; raises on failure."""
     if config_file:
         return _flytekit_version(address, insecure, config_file, timeout_s)
     return _raw_version(address, insecure, timeout_s)
-
-
-def kfp_healthz(base_url: str, *, token: str | None, verify_tls: bool, timeout_s: float) -> KfpHealth:
-    """The API server's health, from itself or as the UI reports it; ``KfpUnhealthy`` (one line, never
-    the URL: it may carry credentials) when it is not there."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    where = "check --kfp-host/--kfp-service"
-    try:
-        response = requests.get(base_url.rstrip("/") + HEALTHZ, headers=headers, verify=verify_tls, timeout=timeout_s)
-    except requests.RequestException as exc:
-        raise KfpUnhealthy(f"no answer ({type(exc).__name__})", where) from None
-    if response.status_code in (401, 403):
-        raise KfpUnhealthy(f"HTTP {response.status_code}", "check --kfp-token-env and --kfp-namespace")
-    try:
-        body = response.json() if response.status_code == 200 else None
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise KfpUnhealthy(f"HTTP {response.status_code}, not the KFP API", where)
-    health = read_healthz(body)
-    if not health.ready:
-        raise KfpUnhealthy(
-            API_SERVER_DOWN,
-            "check the API server (`kubectl -n kubeflow get deploy ml-pipeline`), or reach it directly with "
-            "--kfp-service kubeflow/ml-pipeline:8888",
-        )
-    return health

@@ -25,23 +25,20 @@ from retrain_bench.cluster.remote_options import RemoteOptions
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.remote_rounds import ExecutionNames, run_remote_round, run_remote_rounds_together
 from retrain_bench.harness.rounds import RoundResult
-from retrain_bench.measure.scopes import ClusterPrometheusPlan
+from retrain_bench.harness.scopes import ClusterPrometheusPlan
+from retrain_bench.platforms import registry
 from retrain_bench.platforms.remote import RemoteRunner
 from retrain_bench.workload.cases import Case
 
 
 def _runner(platform: str, endpoints: ClusterEndpoints, cluster: ClusterOptions, remote: RemoteOptions) -> RemoteRunner:
-    settings = remote.settings_for(platform)
-    if platform == "flyte":
-        from retrain_bench.platforms.flyte.remote import FlyteRunner
-
-        address, insecure = endpoints.flyte()
-        return FlyteRunner(address, insecure, cluster.flyte_config, settings)
-    if platform == "kfp":
-        from retrain_bench.platforms.kfp.remote import KfpRunner
-
-        return KfpRunner(endpoints.kfp(), cluster.kfp_token(), not cluster.kfp_insecure_skip_verify, settings)
-    raise BenchError(f"--platform={platform} runs only on the local target; on a cluster choose flyte and/or kfp")
+    side = registry.platform(platform).cluster
+    if side is None:
+        raise BenchError(
+            f"--platform={platform} runs only on the local target; on a cluster choose from "
+            f"{', '.join(registry.cluster_names())}"
+        )
+    return side.runner(endpoints, cluster, remote.settings_for(platform))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,110 @@
+"""What a platform is to the suite: one ``Platform`` value, held by the registry (``registry.py``).
+
+Everything platform-specific the harness needs is a field here, so adding an orchestrator is one
+package (its local executor, its remote runner, this definition) plus one registration; the
+harness, the report and the doctor only ask the registry. Callables import their SDK lazily: the
+registry is read by every process (the launcher, the CLI, the report), and none of them should pay
+for an SDK it does not run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retrain_bench.checks import Check
+from retrain_bench.workload.cases import Case
+
+if TYPE_CHECKING:  # the cluster layer sits above the platforms: only its types are named here
+    from retrain_bench.cluster.endpoints import ClusterEndpoints
+    from retrain_bench.cluster.options import ClusterOptions
+    from retrain_bench.cluster.portforward import ServiceRef
+    from retrain_bench.platforms.remote import RemoteRunner, RemoteSettings
+
+#: ``parser.addoption`` of the suite's pytest option group (same signature as argparse's).
+AddOption = Callable[..., Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Environment:
+    """Where a platform's launcher process runs.
+
+    Every built-in platform shares the harness's interpreter. A platform that needs its own SDK
+    version (another major release, a conflicting dependency) names the Python of its own
+    environment here; the harness then starts that interpreter for its rounds, which must have
+    ``retrain_bench`` installed so the launcher can find the platform in the registry.
+    """
+
+    name: str = "harness"
+    #: the interpreter to start; None: the harness's own (``sys.executable``)
+    python: str | None = None
+
+    def interpreter(self) -> str:
+        return self.python or sys.executable
+
+
+HARNESS = Environment()
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterSide:
+    """A platform as deployed on Kubernetes: how to reach it, run on it, check it and describe it."""
+
+    #: how the doctor and the preflight call it ("Flyte", "KFP")
+    label: str
+    #: ``NS/SVC:PORT`` port-forwarded when the user gives no endpoint
+    default_service: str
+    #: the runner of cluster rounds, built once per session from the platform's endpoints
+    runner: Callable[[ClusterEndpoints, ClusterOptions, RemoteSettings], RemoteRunner]
+    #: the service to port-forward, or None when the user gave the endpoint itself
+    forwarded: Callable[[ClusterOptions], ServiceRef | None]
+    #: every namespace the platform lives in (its control plane and its runs' pods)
+    namespaces: Callable[[ClusterOptions], tuple[str, ...]]
+    #: where the pods of its runs are created (the harness watches them and reads their logs)
+    run_namespaces: Callable[[ClusterOptions], tuple[str, ...]]
+    #: the doctor's check of the platform's API (answering, authorised, which version)
+    api_check: Callable[[ClusterEndpoints, ClusterOptions], Check]
+    #: the preflight's "<label> at <address>", reaching the API (forwarding it when needed)
+    reach: Callable[[ClusterEndpoints], str]
+    #: the manifest's key for the control plane's version, and how to ask for it
+    version_key: str
+    control_plane_version: Callable[[ClusterEndpoints, ClusterOptions], Callable[[], str]]
+    #: deployments whose image tag the manifest records as a version: (versions key, namespace of
+    #: the platform's settings -> "<namespace>/<deployment>"), e.g. the workflow engine underneath
+    engine_deployments: tuple[tuple[str, Callable[[RemoteSettings], str]], ...] = ()
+    #: every pod of a run is named ``<run id>-...``: a run whose pods the watch missed is still found
+    pods_named_after_run: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Platform:
+    """One platform a round can run on."""
+
+    name: str
+    #: as tables and charts print it
+    title: str
+    #: where it stands in tables, charts and the default ``--platform`` list (lowest first)
+    order: int
+    #: one line on what its local executor does (the run-level note of a local session)
+    local_executor: str
+    #: imports the SDK and the pipeline definition in the launcher: start-up, kept out of the timer
+    prepare: Callable[[], None]
+    #: one pipeline run with the platform's own local executor, in ``workdir``; raises when it fails
+    run: Callable[[Case, Path], None]
+    #: its local run imports the benchmark's pipeline package ``bench`` (``bench/flyte``, ``bench/kfp``)
+    needs_pipelines: bool = False
+    #: the distributions whose versions a run records (its SDK)
+    sdk_distributions: tuple[str, ...] = ()
+    #: its side on a cluster; None: it runs only on the local target
+    cluster: ClusterSide | None = None
+    #: the baseline the report and growth fits subtract from every other platform (bare Python)
+    reference: bool = False
+    #: the report's ratio row divides this platform's mean by that platform's (Kubeflow over Flyte)
+    ratio_over: str | None = None
+    #: where its launcher runs (see ``Environment``)
+    environment: Environment = HARNESS
+    #: registers the platform's own pytest options, if it has any
+    add_options: Callable[[AddOption], None] | None = None

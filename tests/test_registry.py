@@ -1,0 +1,126 @@
+"""The platform registry: built-ins, a third party's platform through the entry point group, and
+registrations that must be refused. A distribution is a ``*.dist-info`` directory on ``sys.path``,
+which is what ``importlib.metadata`` reads for an installed package."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from retrain_bench.errors import BenchError
+from retrain_bench.platforms import registry
+from tests.helpers import BenchRun, records
+
+#: a platform as another distribution would ship it: bare Python's run under another name
+TOY = """
+from retrain_bench.platforms.definition import Platform
+from retrain_bench.workload.retraining import run_bare
+
+TOY = Platform(
+    name="toy",
+    title="Toy",
+    order=25,
+    local_executor="toy runs the steps in the launcher",
+    prepare=lambda: None,
+    run=lambda case, workdir: run_bare(case),
+    add_options=lambda add: add("--toy-flavour", default="plain", help="the toy platform's own option"),
+)
+NOT_A_PLATFORM = 42
+"""
+
+
+def distribution(where: Path, entry_points: dict[str, str]) -> Path:
+    """Install (as a dist-info directory) a distribution holding ``toy_platform`` and the given
+    ``retrain_bench.platforms`` entry points."""
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "toy_platform.py").write_text(TOY)
+    info = where / "toy_platform-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-platform\nVersion: 0.1\n")
+    lines = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[retrain_bench.platforms]\n{lines}\n")
+    return where
+
+
+@pytest.fixture
+def fresh_registry() -> Iterator[None]:
+    registry.platforms.cache_clear()
+    yield
+    registry.platforms.cache_clear()
+
+
+def test_builtins_in_display_order() -> None:
+    # Orders 10, 20, 30 in the three definitions; bare Python is the reference, KFP divided by Flyte.
+    assert registry.names() == ("flyte", "kfp", "bare")
+    assert registry.cluster_names() == ("flyte", "kfp")
+    assert registry.reference() == "bare"
+    assert registry.ratio_pair() == ("kfp", "flyte")
+    assert [registry.title(n) for n in ("flyte", "kfp", "bare", "gone")] == ["Flyte", "Kubeflow", "Bare Python", "gone"]
+    # a saved run may name a platform not installed here: after the known ones, by name
+    assert registry.in_order(["zz", "bare", "aa", "flyte"]) == ("flyte", "bare", "aa", "zz")
+
+
+def test_a_third_party_platform_joins_through_the_entry_point_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None
+) -> None:
+    monkeypatch.syspath_prepend(str(distribution(tmp_path / "site", {"toy": "toy_platform:TOY"})))
+    # order 25 puts it between KFP (20) and bare (30); it has no cluster side
+    assert registry.names() == ("flyte", "kfp", "toy", "bare")
+    assert registry.cluster_names() == ("flyte", "kfp")
+    assert registry.title("toy") == "Toy"
+
+
+@pytest.mark.parametrize(
+    ("entry_points", "message"),
+    [
+        ({"toy": "toy_platform:NOT_A_PLATFORM"}, "is a int, not a retrain_bench Platform"),
+        ({"other": "toy_platform:TOY"}, "defines the platform 'toy': name the entry point after it"),
+        ({"toy": "toy_platform_missing:TOY"}, "failed to load: ModuleNotFoundError"),
+    ],
+)
+def test_a_broken_registration_is_named(
+    entry_points: dict[str, str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_registry: None,
+) -> None:
+    monkeypatch.syspath_prepend(str(distribution(tmp_path / "site", entry_points)))
+    with pytest.raises(BenchError, match="platform entry point") as raised:
+        registry.platforms()
+    assert message in str(raised.value)
+
+
+def test_a_second_platform_of_a_taken_name_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None
+) -> None:
+    site = distribution(tmp_path / "site", {"flyte": "toy_twice:FLYTE"})
+    (site / "toy_twice.py").write_text(TOY + "\nimport dataclasses\nFLYTE = dataclasses.replace(TOY, name='flyte')\n")
+    monkeypatch.syspath_prepend(str(site))
+    with pytest.raises(BenchError, match="platform 'flyte' is registered twice"):
+        registry.platforms()
+
+
+@pytest.mark.slow
+def test_a_registered_platform_runs_rounds_without_touching_the_harness(
+    bench_run: BenchRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The child pytest and the launchers it starts find the distribution through PYTHONPATH, as
+    # they would find one installed into the environment.
+    site = distribution(tmp_path / "site", {"toy": "toy_platform:TOY"})
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ["PYTHONPATH"]]))
+    # --toy-flavour exists only if the plugin registered the platform's own options
+    result, document = bench_run.run(
+        "--platform=toy", "--toy-flavour=spicy", "--case=smoke", "--rounds=1", "--warmup=0"
+    )
+    assert result.ret == 0, textwrap.shorten(str(result.stdout), 2000)
+    assert document is not None
+    (record,) = records(document).values()
+    assert record["platform"] == "toy"
+    assert [r["ok"] for r in record["rounds"]] == [True]
+    # run_bare computed it: the smoke case's grid has two C values, each tuned once
+    assert record["rounds"][0]["tasks"]["counts"]["tune"] == 2
