@@ -1,4 +1,4 @@
-"""Saved runs as benchmark entries keyed by (platform, target, case, hash); pooling rounds across files.
+"""Saved runs as benchmarks keyed by (platform, target, case, hash); pooling rounds across files.
 
 A platform × case measured twice (two files, or one file written by two invocations) is either a
 mistake or a deliberate split of rounds; only an explicit ``--merge-rounds`` pools them.
@@ -7,101 +7,60 @@ mistake or a deliberate split of rounds; only an explicit ``--merge-rounds`` poo
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from retrain_bench.analysis.metrics import counted_rounds, keys_in, measured_rounds
 from retrain_bench.errors import BenchError
 from retrain_bench.results.contract import strict, success_rate, summarise
+from retrain_bench.results.model import BenchKey, Benchmark, Run
+
+__all__ = ["PLATFORM_ORDER", "BenchKey", "Entry", "Run", "entries", "key_of", "merged_document", "pool"]
 
 PLATFORM_ORDER = ("flyte", "kfp", "bare")
 
-
-@dataclasses.dataclass(frozen=True, order=True)
-class BenchKey:
-    """What results match on (DESIGN.md): a change to any case knob changes the hash."""
-
-    platform: str
-    target: str
-    case: str
-    hash: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.platform}/{self.case} ({self.target}, {self.hash})"
-
-    @property
-    def slug(self) -> str:
-        """A stable name for exports: a new hash starts a new series."""
-        return f"{self.platform}/{self.case}/{self.target}/{self.hash}"
-
-    def sort_key(self) -> tuple[str, str, str, int, str]:
-        rank = PLATFORM_ORDER.index(self.platform) if self.platform in PLATFORM_ORDER else len(PLATFORM_ORDER)
-        return (self.case, self.target, self.hash, rank, self.platform)
+#: A benchmark as the commands see it, with the files it was read from.
+Entry = Benchmark
 
 
-@dataclasses.dataclass(frozen=True)
-class Run:
-    """One loaded file."""
-
-    path: str
-    document: Mapping[str, Any]
-
-    @property
-    def details(self) -> str:
-        """``(date, commit abc1234[, dirty])`` for headers."""
-        commit = self.document.get("commit_info", {})
-        ident = str(commit.get("id") or "unknown")[:7]
-        dirty = ", dirty" if commit.get("dirty") else ""
-        return f"({self.document.get('datetime', 'no date')}, commit {ident}{dirty})"
-
-
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    key: BenchKey
-    record: Mapping[str, Any]
-    sources: tuple[str, ...]
-    #: The pytest-benchmark entry it came from (name, fullname, params...), for writing merged files.
-    benchmark: Mapping[str, Any]
+def sort_key(key: BenchKey) -> tuple[str, str, str, int, str]:
+    """Case, target, hash, then the platforms in display order."""
+    rank = PLATFORM_ORDER.index(key.platform) if key.platform in PLATFORM_ORDER else len(PLATFORM_ORDER)
+    return (key.case, key.target, key.hash, rank, key.platform)
 
 
 def key_of(record: Mapping[str, Any]) -> BenchKey:
-    return BenchKey(record["platform"], record["target"], record["case"]["name"], record["case"]["hash"])
+    return BenchKey.of(record)
 
 
-def entries(runs: Sequence[Run], *, merge_rounds: bool) -> tuple[Entry, ...]:
-    """Every benchmark of these runs, one entry per key, in the order first seen."""
-    found: dict[BenchKey, Entry] = {}
+def entries(runs: Sequence[Run], *, merge_rounds: bool) -> tuple[Benchmark, ...]:
+    """Every benchmark of these runs, one per key, in the order first seen."""
+    found: dict[BenchKey, Benchmark] = {}
     for run in runs:
-        for benchmark in run.document["benchmarks"]:
-            record = benchmark["extra_info"]["retrain_bench"]
-            key = key_of(record)
-            entry = Entry(key, record, (run.path,), benchmark)
+        for benchmark in run.benchmarks:
+            key = benchmark.key
             if key in found:
                 if not merge_rounds:
                     where = " and ".join(dict.fromkeys((*found[key].sources, run.path)))
                     raise BenchError(
                         f"{key.label} appears more than once (in {where}); pass --merge-rounds to pool its rounds"
                     )
-                entry = pool(found[key], entry)
-            found[key] = entry
+                benchmark = pool(found[key], benchmark)
+            found[key] = benchmark
     return tuple(found.values())
 
 
-def pool(first: Entry, second: Entry) -> Entry:
-    """One entry whose rounds are both entries' rounds, renumbered, with summary and rate recomputed."""
-    rounds = [dict(r) for r in (*first.record["rounds"], *second.record["rounds"])]
-    for index, round_ in enumerate(rounds):
-        round_["index"] = index
-    keys = keys_in([first.record, second.record])
+def pool(first: Benchmark, second: Benchmark) -> Benchmark:
+    """One benchmark whose rounds are both benchmarks' rounds, renumbered, with summary and rate recomputed."""
+    rounds = [{**r.raw, "index": index} for index, r in enumerate((*first.rounds, *second.rounds))]
+    keys = tuple(dict.fromkeys((*first.summary_keys, *second.summary_keys)))
     record = {
         **first.record,
         "rounds": rounds,
         "summary": summarise(rounds, keys),
         "success_rate": success_rate(rounds),
     }
-    return Entry(first.key, strict(record), tuple(dict.fromkeys((*first.sources, *second.sources))), first.benchmark)
+    sources = tuple(dict.fromkeys((*first.sources, *second.sources)))
+    return Benchmark(first.key, strict(record), sources, first.benchmark)
 
 
 def benchmark_stats(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,12 +68,13 @@ def benchmark_stats(record: Mapping[str, Any]) -> dict[str, Any]:
     ok measured rounds, or of the measured ones when none is ok."""
     from pytest_benchmark.stats import Stats
 
-    timed = counted_rounds(record) or measured_rounds(record)
+    benchmark = Benchmark.of(record)
+    timed = benchmark.counted or benchmark.measured
     stats = Stats()
     for round_ in timed:
-        stats.update(round_["total_s"] or 0.0)
+        stats.update(round_.number("total_s") or 0.0)
     if not stats:
-        raise BenchError(f"{key_of(record).label}: no measured round to take pytest-benchmark stats from")
+        raise BenchError(f"{benchmark.key.label}: no measured round to take pytest-benchmark stats from")
     return {**stats.as_dict(), "data": list(stats.data), "iterations": 1}
 
 
@@ -136,7 +96,7 @@ def merged_document(runs: Sequence[Run]) -> dict[str, Any]:
     document["benchmarks"] = benchmarks
     if "retrain_bench" in first:
         run_level = copy.deepcopy(dict(first["retrain_bench"]))
-        run_level["interrupted"] = any(r.document.get("retrain_bench", {}).get("interrupted") for r in runs)
+        run_level["interrupted"] = any(r.run_level.get("interrupted") for r in runs)
         notes = list(run_level.get("notes", []))
         notes.append(f"merged: rounds pooled from {len(runs)} files by `python -m retrain_bench merge`")
         run_level["notes"] = notes
