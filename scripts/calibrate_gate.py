@@ -31,6 +31,7 @@ not independent; the intervals then read optimistic.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -41,6 +42,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from retrain_bench.analysis.compare import CompareOptions, CompareResult, compare_runs
+from retrain_bench.analysis.metrics import TIME_KEYS
+from retrain_bench.analysis.thresholds import resolve
+from retrain_bench.results.model import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOWDOWN = ROOT / "scripts" / "slowdown"
@@ -102,7 +108,7 @@ def collect(args: argparse.Namespace) -> int:
         "factors": factors, "runs": [],
     }  # fmt: skip
     grid = len(CASES[args.case].grid)
-    for cycle in range(args.cycles):
+    for _ in range(args.cycles):
         for kind in ("aa", *(f"ab{f:g}" for f in factors)):
             name = f"{len(manifest['runs']):02d}-{kind}"
             entry: dict[str, Any] = {"file": f"runs/{name}.json", "kind": "aa" if kind == "aa" else "ab"}
@@ -110,13 +116,210 @@ def collect(args: argparse.Namespace) -> int:
             if kind != "aa":
                 factor = float(kind.removeprefix("ab"))
                 state = out / "state" / name
-                plan = {"delays": delays_for(factor, manifest["pilot"], grid), "state": str(state), "warmup": args.warmup}
+                plan = {
+                    "delays": delays_for(factor, manifest["pilot"], grid),
+                    "state": str(state),
+                    "warmup": args.warmup,
+                }
                 entry.update(factor=factor, delays=plan["delays"], log=f"state/{name}/rounds.jsonl")
             path = run_once(args, out, name, plan)
             if "pilot" not in manifest:
                 manifest["pilot"] = pilot_means(json.loads(path.read_text()))
             manifest["runs"].append(entry)
             (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return 0
+
+
+# --- analyse -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Halves:
+    """One collected run split by the slowdown plan: undelayed rounds (A) and the other half (B)."""
+
+    name: str
+    kind: str
+    factor: float | None
+    a: Run
+    b: Run
+
+
+def split(out: Path, entry: dict[str, Any], warmup: int) -> Halves:
+    """A: measured rounds with an even ordinal after the warm-ups; B: the odd ones, which the slowdown log
+    says were delayed in an A/B run (the log decides, not the parity, should the two ever disagree)."""
+    from retrain_bench.results.contract import strict, success_rate, summarise
+
+    path = out / entry["file"]
+    document = json.loads(path.read_text())
+    delayed: dict[str, set[int]] = {}
+    if entry["kind"] == "ab":
+        for line in (out / entry["log"]).read_text().splitlines():
+            decision = json.loads(line)
+            if decision["delay_s"] > 0:
+                delayed.setdefault(decision["platform"], set()).add(decision["ordinal"])
+
+    def in_b(platform: str, round_: dict[str, Any]) -> bool:
+        if entry["kind"] == "ab":
+            return round_["index"] in delayed.get(platform, set())
+        return (round_["index"] - warmup) % 2 == 1
+
+    def half(b_side: bool) -> Run:
+        copy = json.loads(json.dumps(document))
+        for benchmark in copy["benchmarks"]:
+            record = benchmark["extra_info"]["retrain_bench"]
+            rounds = [r for r in record["rounds"] if not r["warmup"] and in_b(record["platform"], r) == b_side]
+            record.update(rounds=rounds, summary=summarise(rounds, tuple(record["summary"])))
+            record["success_rate"] = success_rate(rounds)
+        return Run(f"{path.name}:{'B' if b_side else 'A'}", strict(copy))
+
+    name = path.stem
+    return Halves(name, entry["kind"], entry.get("factor"), half(False), half(True))
+
+
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    """One compare invocation of the calibration and what it said."""
+
+    design: str
+    factor: float | None
+    result: CompareResult
+
+
+def trials(halves: Sequence[Halves]) -> list[Trial]:
+    options = CompareOptions(thresholds=resolve((), None, ROOT / "no-such-dir"))
+    found: list[Trial] = []
+    for h in halves:
+        design = "interleaved A/A" if h.kind == "aa" else "interleaved A/B"
+        found.append(Trial(design, h.factor, compare_runs(h.a, h.b, dataclasses.replace(options, interleaved=True))))
+    for i in range(1, len(halves)):
+        found.append(Trial("sequential A/A, 1 run a side", None, compare_runs(halves[i - 1].a, halves[i].a, options)))
+        if halves[i].kind == "ab":
+            found.append(
+                Trial(
+                    "sequential A/B, 1 run a side",
+                    halves[i].factor,
+                    compare_runs(halves[i - 1].a, halves[i].b, options),
+                )
+            )
+    for i in range(3, len(halves)):
+        window = [h.a for h in halves[i - 3 : i]]
+        found.append(Trial("sequential A/A, 3 baseline runs", None, compare_runs(window, halves[i].a, options)))
+        if halves[i].kind == "ab":
+            found.append(
+                Trial("sequential A/B, 3 baseline runs", halves[i].factor, compare_runs(window, halves[i].b, options))
+            )
+    return found
+
+
+def rate(k: int, n: int) -> dict[str, Any]:
+    """k of n with a 95 % Clopper–Pearson interval."""
+    from scipy.stats import binomtest
+
+    if n == 0:
+        return {"k": 0, "n": 0, "rate": None, "low": None, "high": None}
+    interval = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    return {"k": k, "n": n, "rate": k / n, "low": float(interval.low), "high": float(interval.high)}
+
+
+def summarise_trials(found: Sequence[Trial]) -> list[dict[str, Any]]:
+    rows = []
+    groups: dict[tuple[str, float | None], list[Trial]] = {}
+    for trial in found:
+        groups.setdefault((trial.design, trial.factor), []).append(trial)
+    for (design, factor), members in groups.items():
+        invocations = [t.result.failed for t in members]
+        benchmarks: list[bool] = []
+        metrics: list[bool] = []
+        caught: list[bool] = []
+        flagged: dict[str, int] = {}
+        for t in members:
+            by_key: dict[str, bool] = {}
+            for c in t.result.comparisons:
+                by_key[c.key.label] = by_key.get(c.key.label, False) or c.fails
+                if c.kind == "metric" and c.gating:
+                    metrics.append(c.fails)
+                if c.fails:
+                    name = f"{c.key.platform} {c.metric}"
+                    flagged[name] = flagged.get(name, 0) + 1
+                if c.metric == PHASE and c.kind == "metric":
+                    caught.append(c.verdict == "regression")
+            benchmarks += by_key.values()
+        row = {
+            "design": design,
+            "factor": factor,
+            "invocations": rate(sum(invocations), len(invocations)),
+            "benchmarks": rate(sum(benchmarks), len(benchmarks)),
+            "metrics": rate(sum(metrics), len(metrics)),
+            "flagged": dict(sorted(flagged.items(), key=lambda kv: -kv[1])),
+        }
+        if factor is not None:
+            row["detected"] = rate(sum(caught), len(caught))
+        rows.append(row)
+    return rows
+
+
+def spreads(halves: Sequence[Halves]) -> dict[str, dict[str, float]]:
+    """|difference of run means| between consecutive runs' A halves, per platform and time metric: the
+    noise a floor has to sit above (median and largest)."""
+    found: dict[str, list[float]] = {}
+    for before, after in zip(halves, halves[1:], strict=False):
+        for b in before.a.benchmarks:
+            for c in after.a.benchmarks:
+                if c.key != b.key:
+                    continue
+                for key in TIME_KEYS:
+                    m_b, m_c = b.sample(key).mean, c.sample(key).mean
+                    if m_b is not None and m_c is not None:
+                        found.setdefault(f"{b.key.platform} {key}", []).append(abs(m_c - m_b))
+    return {k: {"median": statistics.median(v), "max": max(v), "pairs": len(v)} for k, v in sorted(found.items())}
+
+
+def pct(found: dict[str, Any]) -> str:
+    if found["rate"] is None:
+        return "–"
+    return (
+        f"{found['k']}/{found['n']} = {found['rate'] * 100:.1f} % [{found['low'] * 100:.1f}, {found['high'] * 100:.1f}]"
+    )
+
+
+def analyse(args: argparse.Namespace) -> int:
+    out = Path(args.dir)
+    manifest = json.loads((out / "manifest.json").read_text())
+    halves = [split(out, entry, manifest["warmup"]) for entry in manifest["runs"]]
+    rows = summarise_trials(trials(halves))
+    noise = spreads(halves)
+    if args.format == "json":
+        print(json.dumps({"manifest": manifest, "rows": rows, "spreads": noise}, indent=2))
+        return 0
+    print(
+        f"Calibration: case {manifest['case']}, platforms {manifest['platform']}, {len(halves)} runs of "
+        f"{manifest['rounds']} measured rounds (+{manifest['warmup']} warm-up); pilot retrain_tune_s "
+        + ", ".join(f"{p} {t * 1000:.1f} ms" for p, t in manifest.get("pilot", {}).items())
+        + ". Rates are k/n = rate [95 % Clopper–Pearson interval]."
+    )
+    print()
+    columns = ("design", "slowdown", "compare failed (exit 1)", "benchmarks failed", "metric comparisons failed")
+    print("| " + " | ".join((*columns, "retrain_tune_s caught")) + " |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        factor = "–" if row["factor"] is None else f"{row['factor']:g}×"
+        detected = pct(row["detected"]) if "detected" in row else "–"
+        print(
+            f"| {row['design']} | {factor} | {pct(row['invocations'])} | {pct(row['benchmarks'])} | "
+            f"{pct(row['metrics'])} | {detected} |"
+        )
+    print()
+    print("What failed (A/A designs: false alarms), by platform and metric:")
+    for row in rows:
+        if row["flagged"]:
+            factor = "" if row["factor"] is None else f" {row['factor']:g}×"
+            shown = ", ".join(f"{k} ×{v}" for k, v in row["flagged"].items())
+            print(f"- {row['design']}{factor}: {shown}")
+    print()
+    print("| between consecutive runs | median abs. difference of run means | largest | pairs |")
+    print("|---|---|---|---|")
+    for name, found in noise.items():
+        print(f"| {name} | {found['median'] * 1000:.2f} ms | {found['max'] * 1000:.2f} ms | {found['pairs']} |")
     return 0
 
 
@@ -135,14 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = commands.add_parser("analyse", help="compare the collected runs and print the rates")
     a.add_argument("dir")
     a.add_argument("--format", choices=("md", "json"), default="md")
-    a.set_defaults(run=lambda ns: analyse(ns))
+    a.set_defaults(run=analyse)
     args = parser.parse_args(argv)
     code: int = args.run(args)
     return code
-
-
-def analyse(args: argparse.Namespace) -> int:
-    raise NotImplementedError
 
 
 if __name__ == "__main__":

@@ -169,7 +169,12 @@ def split_compare_files(files: Sequence[str], current_runs: str) -> tuple[list[s
         raise BenchError(
             f"compare needs at least one baseline run before the {count} current run(s); got {len(files)} file(s)"
         )
-    return list(files[:-count]), list(files[-count:])
+    baselines, currents = list(files[:-count]), list(files[-count:])
+    for side in (baselines, currents):
+        twice = sorted({f for f in side if side.count(f) > 1})
+        if twice:
+            raise BenchError(f"{twice[0]} is given twice on one side; each run counts once")
+    return baselines, currents
 
 
 def compare_options(args: argparse.Namespace, cwd: Path) -> CompareOptions:
