@@ -438,6 +438,65 @@ def report_sweep() -> dict[str, Any]:
     )
 
 
+# --- issue 18: noise floors, informational metrics, several runs a side (tests/data/gate/) ----------
+#
+# gate-floor-*  bare/base, five rounds each side, every value the same in every round (so "exact":
+#               the threshold and the floor alone decide, no t-test):
+#   total_s         0.050 → 0.065: +30 % is beyond 10 %, but |Δ| 15 ms ≤ the 20 ms floor: unchanged.
+#   retrain_tune_s  0.050 → 0.080: +60 %, |Δ| 30 ms > 20 ms: regression (the only one: exit 1).
+#   queue_s         0.0001 → 0.0002: +100 %, |Δ| 0.1 ms: unchanged (below the floor).
+#   startup_s       1 → 2: +100 %, 1 s: would regress, but it is informational: verdict
+#                   "informational", no failure unless --gate-metric startup_s.
+#   cpu_seconds     0.020 → 0.025: +25 % beyond 15 %, |Δ| 5 ms of CPU ≤ 20 ms: unchanged.
+#   cpu_avg_mcpu    1000 × 0.02 / 0.05 = 400 → 1000 × 0.025 / 0.065 = 384.6: −3.8 %, within.
+# gate-runs-1..3  baseline runs of bare/base with total_s tight around 10, 11 and 12 s
+#                 ([m − 0.1, m, m + 0.1, m, m]: sd 0.0707 within a run);
+# gate-runs-4     a current run around 12.5 s; gate-runs-5, -6 around 14 and 15 s.
+#   runs 1 vs 4:  +25 %, Welch over the rounds p ≪ 0.05: a regression — of these two runs' rounds.
+#   runs 1-3 vs 4: run means [10, 11, 12] (mean 11, sd 1) against 12.5: +13.6 %, Student's t with the
+#                 variance from the three runs: t = 1.5 / (1 · √(1/3 + 1)) = 1.2990, df = 2,
+#                 p = ½ − t / (2√(2 + t²)) = 0.1618: not significant, unchanged.
+#   runs 1-3 vs 5, 6: [10, 11, 12] against [14, 15] (mean 14.5, sd 0.7071): +31.8 %, Welch on the
+#                 means: t = 3.5 / √(1/3 + 0.5/2) = 4.5826, df = (1/3 + 1/4)² / ((1/3)²/2 + (1/4)²/1)
+#                 = 2.882, p = 0.0106: a regression.
+
+
+def flat(total: float, retrain: float, queue: float, startup: float, cpu_s: float, peak: float) -> list[dict[str, Any]]:
+    scopes = local(peak, 0.2, cpu_s, total, 400.0)
+    return rounds([total] * 5, retrain=retrain, queue=queue, startup=startup, scopes=scopes)
+
+
+def gate_floor(current: bool) -> dict[str, Any]:
+    values = (0.065, 0.080, 0.0002, 2.0, 0.025, 0.25) if current else (0.050, 0.050, 0.0001, 1.0, 0.020, 0.25)
+    return document(
+        "local",
+        [record("bare", "local", BASE, flat(*values))],
+        commit=("8" if current else "7") * 40,
+        when="2026-11-08T10:00:00+00:00" if current else "2026-11-07T10:00:00+00:00",
+    )
+
+
+GATE_RUN_MEANS = {1: 10.0, 2: 11.0, 3: 12.0, 4: 12.5, 5: 14.0, 6: 15.0}
+
+
+def gate_run(number: int) -> dict[str, Any]:
+    mean = GATE_RUN_MEANS[number]
+    totals = [mean - 0.1, mean, mean + 0.1, mean, mean]
+    return document(
+        "local",
+        [record("bare", "local", BASE, rounds(totals, scopes=local(1.0, 0.5, 4.0, 10.0, 1000.0)))],
+        commit=str(number) * 40,
+        when=f"2026-11-1{number}T10:00:00+00:00",
+    )
+
+
+GATE = DATA / "gate"
+GATE_FILES = {
+    "gate-floor-baseline.json": lambda: gate_floor(False),
+    "gate-floor-current.json": lambda: gate_floor(True),
+    **{f"gate-runs-{n}.json": (lambda n=n: gate_run(n)) for n in GATE_RUN_MEANS},
+}
+
 FILES = {
     "compare-baseline.json": compare_baseline,
     "compare-current.json": compare_current,
@@ -449,10 +508,14 @@ FILES = {
 
 
 def render(name: str) -> str:
-    return json.dumps(FILES[name](), indent=1) + "\n"
+    return json.dumps({**FILES, **GATE_FILES}[name](), indent=1) + "\n"
 
 
 if __name__ == "__main__":
     for name in FILES:
         (DATA / name).write_text(render(name))
         print(f"wrote {DATA / name}")
+    GATE.mkdir(exist_ok=True)
+    for name in GATE_FILES:
+        (GATE / name).write_text(render(name))
+        print(f"wrote {GATE / name}")

@@ -420,3 +420,156 @@ def test_beyond_is_strict_and_ignores_float_noise() -> None:
     assert beyond(change_pct(10.0, 11.01), 10.0)
     assert beyond(change_pct(0.0, 0.5), 1000.0)  # from nothing to something is beyond any threshold
     assert not beyond(change_pct(0.0, 0.0), 0.0)
+
+
+# --- noise floors, informational metrics, several runs a side (tests/data/gate, worked in tests/golden.py) ---
+
+GATE = DATA / "gate"
+
+
+def gate_files(*names: str) -> list[str]:
+    return [str(GATE / n) for n in names]
+
+
+def gate_row(out: str, metric: str) -> str:
+    return rows(out)[(BARE, metric)]
+
+
+def test_gate_golden_files_are_what_tests_golden_writes() -> None:
+    from retrain_bench.results.contract import validate
+
+    assert sorted(p.name for p in GATE.glob("*.json")) == sorted(golden.GATE_FILES)
+    for name in golden.GATE_FILES:
+        assert (GATE / name).read_text() == golden.render(name), "regenerate: PYTHONPATH=. python -m tests.golden"
+        validate(json.loads((GATE / name).read_text()))
+
+
+def test_a_change_below_the_noise_floor_is_never_a_regression(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, *gate_files("gate-floor-baseline.json", "gate-floor-current.json"))
+    # +30 % but 15 ms: under the 20 ms default floor for times.
+    assert gate_row(out, "total_s").endswith(
+        "| +30.0% | 10% | exact | exact | unchanged | below the noise floor (\\|change\\| 0.015 ≤ 0.02 s) |"
+    )
+    assert gate_row(out, "queue_s").endswith("| unchanged | below the noise floor (\\|change\\| 0.0001 ≤ 0.02 s) |")
+    # Two psutil ticks of CPU are the floor: 5 ms more CPU time is not a regression at +25 %.
+    assert gate_row(out, "resources.process_tree.cpu_seconds").endswith(
+        "| +25.0% | 15% | exact | exact | unchanged | below the noise floor (\\|change\\| 0.005 ≤ 0.02 CPU-s) |"
+    )
+    # 30 ms over a 20 ms floor and +60 % over 10 %: the one regression.
+    assert gate_row(out, "retrain_tune_s").endswith("| +60.0% | 10% | exact | exact | regression "
+                                                    "| zero variance on both sides: exact |")  # fmt: skip
+    assert code == 1
+    assert out.endswith(
+        "Result: 1 regression, 0 missing, 0 output changed, 0 improvements, 8 unchanged, 1 informational: "
+        "FAIL (exit 1)\n"
+    )
+
+
+def test_floors_are_configurable_like_thresholds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = gate_files("gate-floor-baseline.json", "gate-floor-current.json")
+    # 30 ms is within a 50 ms floor: nothing gating regresses any more.
+    code, out, _ = run(capsys, *files, "--floor", "retrain_tune_s=0.05")
+    assert code == 0
+    assert "| unchanged | below the noise floor (\\|change\\| 0.03 ≤ 0.05 s) |" in gate_row(out, "retrain_tune_s")
+    # A 10 ms floor from a config file lets the 15 ms change of total_s count.
+    config = tmp_path / "gate.toml"
+    config.write_text("[floors]\ntotal_s = 0.01\n")
+    code, out, _ = run(capsys, *files, "--config", str(config), "--format", "json")
+    by_metric = {c["metric"]: c for c in json.loads(out)["comparisons"]}
+    assert (by_metric["total_s"]["verdict"], by_metric["total_s"]["floor"]) == ("regression", 0.01)
+    assert by_metric["queue_s"]["floor"] == 0.02  # the default where the file says nothing
+    assert code == 1
+
+
+def test_informational_metrics_are_shown_but_gate_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    files = gate_files("gate-floor-baseline.json", "gate-floor-current.json")
+    code, out, _ = run(capsys, *files, "--floor", "retrain_tune_s=0.05", "--format", "json")
+    result = json.loads(out)
+    startup = next(c for c in result["comparisons"] if c["metric"] == "startup_s")
+    # 1 s → 2 s is beyond threshold and floor, but startup_s does not gate by default.
+    assert (startup["verdict"], startup["fails"], startup["gating"]) == ("informational", False, False)
+    assert (code, result["counts"]["informational"], result["exit_code"]) == (0, 1, 0)
+    code, out, _ = run(capsys, *files, "--floor", "retrain_tune_s=0.05", "--gate-metric", "startup_s")
+    assert gate_row(out, "startup_s").endswith("| +100.0% | 10% | exact | exact | regression "
+                                               "| zero variance on both sides: exact |")  # fmt: skip
+    assert code == 1
+
+
+def test_one_run_a_side_says_the_rounds_were_not_interleaved(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, *gate_files("gate-runs-1.json", "gate-runs-4.json"))
+    # Tight rounds (sd 0.07) 2.5 s apart: Welch over the rounds calls it a regression...
+    assert code == 1
+    assert "| +25.0% | 10% |" in gate_row(out, "total_s") and "| regression |" in gate_row(out, "total_s")
+    # ...and the output says, once, what that significance is about.
+    assert out.count(ONE_RUN) == 1
+    code, out, _ = run(capsys, *gate_files("gate-runs-1.json", "gate-runs-4.json"), "--interleaved")
+    assert ONE_RUN not in out
+
+
+ONE_RUN = "One run a side, not interleaved: significance describes the rounds of these two runs only"
+
+
+def test_several_baseline_runs_test_against_the_spread_between_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    files = gate_files("gate-runs-1.json", "gate-runs-2.json", "gate-runs-3.json", "gate-runs-4.json")
+    code, out, _ = run(capsys, *files)
+    # Run means 10, 11, 12 (mean 11, sd 1) against 12.5: t = 1.5 / √(4/3), df 2, p = 1/2 − t / (2√(2 + t²)).
+    t = 1.5 / (4 / 3) ** 0.5
+    p = 0.5 - t / (2 * (2 + t * t) ** 0.5)
+    assert f"{p:.3g}" == "0.162"
+    assert gate_row(out, "total_s") == (
+        f"| {BARE} | total_s | 11 ± 1 (3 runs, n=15) | 12.5 ± n/a (n=5) | +13.6% | 10% | 0.162 | 0.162 | unchanged "
+        "| beyond threshold but not significant (α=0.05, Holm); between 3 and 1 runs |"
+    )
+    assert code == 0 and ONE_RUN not in out
+    assert "Baseline (3 runs): " in out
+    result = json.loads(run(capsys, *files, "--format", "json")[1])
+    total = next(c for c in result["comparisons"] if c["metric"] == "total_s")
+    assert total["method"] == "between runs" and total["p_worse"] == pytest.approx(p, rel=1e-9)
+    assert (result["caveat"], result["tests"], len(result["baselines"])) == (None, 1, 3)
+
+
+def test_several_current_runs_use_welch_on_the_run_means(capsys: pytest.CaptureFixture[str]) -> None:
+    files = gate_files(*(f"gate-runs-{n}.json" for n in (1, 2, 3, 5, 6)))
+    code, out, _ = run(capsys, *files, "--current-runs", "2", "--format", "json")
+    total = next(c for c in json.loads(out)["comparisons"] if c["metric"] == "total_s")
+    # Means [10, 11, 12] vs [14, 15]: t = 3.5 / √(1/3 + 1/4); Welch–Satterthwaite df = (7/12)² / ((1/3)²/2 + (1/4)²).
+    t = 3.5 / (1 / 3 + 1 / 4) ** 0.5
+    df = (7 / 12) ** 2 / ((1 / 3) ** 2 / 2 + (1 / 4) ** 2)
+    assert (round(t, 4), round(df, 3)) == (4.5826, 2.882)
+    assert total["p_worse"] == pytest.approx(stats.t.sf(t, df), rel=1e-9)
+    assert (total["verdict"], total["current"]["runs"], total["current"]["n"]) == ("regression", 2, 10)
+    assert total["current"]["mean"] == pytest.approx(14.5) and total["current"]["stddev"] == pytest.approx(0.5**0.5)
+    assert code == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["gate-runs-1.json"], "compare needs at least one baseline run before the 1 current run(s); got 1 file(s)"),
+        (["gate-runs-1.json", "gate-runs-2.json", "--current-runs", "0"], "--current-runs: '0' must be at least 1"),
+        (["gate-runs-1.json", "gate-runs-2.json", "--current-runs", "x"], "--current-runs: 'x' is not a whole number"),
+        (
+            ["gate-runs-1.json", "gate-runs-1.json", "gate-runs-2.json"],
+            "gate/gate-runs-1.json is given twice on one side; each run counts once",
+        ),
+        (
+            ["gate-runs-1.json", "gate-runs-2.json", "--floor", "total_s=-1"],
+            "--floor 'total_s=-1': -1.0 must be at least 0",
+        ),
+        (
+            ["gate-runs-1.json", "gate-runs-2.json", "--floor", "total_s=5%"],
+            "--floor 'total_s=5%': '5%' is not a number in the metric's unit",
+        ),
+        (
+            ["gate-runs-1.json", "gate-runs-2.json", "--gate-metric", "latency"],
+            "--gate-metric 'latency': unknown metric 'latency'; valid metrics: total_s, retrain_tune_s, queue_s, "
+            "startup_s, memory_peak_gib, memory_avg_gib, cpu_seconds, cpu_avg_mcpu, cpu_peak_mcpu (or "
+            "resources.<scope>.<figure> for one scope, scope one of process_tree, execution, platform, node)",
+        ),
+    ],
+)
+def test_bad_compare_runs_are_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, *(f"gate/{a}" if a.endswith(".json") else a for a in args))
+    assert (code, out, err) == (2, "", f"retrain-bench: error: {message}\n")

@@ -27,10 +27,12 @@ def gate(tmp_path: Path, *args: str, timeout: float = 120) -> subprocess.Complet
         "BENCH_GATE_PYTHON": sys.executable,
         "TMPDIR": str(tmp_path),
     }
-    # One round a side is all noise: a 10 % threshold would fail an A/A run about as often as not.
-    # This test is about the plumbing, so the thresholds are made wide enough never to trip.
+    # One round a side is all noise: a 10 % threshold would fail an A/A run about as often as not, and on
+    # a busy machine one stalled round is +2000 % (0.02 s → 0.6 s of retrain_tune_s was seen). This test
+    # is about the plumbing, so thresholds and noise floors are made wide enough never to trip.
     config = tmp_path / "wide.toml"
-    config.write_text("[thresholds]\n" + "".join(f"{m} = 1000\n" for m in WIDE))
+    wide = "".join(f"{m} = 1000\n" for m in WIDE)
+    config.write_text(f"[thresholds]\n{wide}[floors]\n" + "".join(f"{m} = 1000000.0\n" for m in WIDE))
     env["BENCH_GATE_COMPARE_ARGS"] = f"--config {config}"
     return subprocess.run([str(GATE), *args], env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -86,3 +88,42 @@ def test_gate_refuses_an_unknown_base_ref(tmp_path: Path) -> None:
 def test_gate_needs_exactly_one_argument(tmp_path: Path) -> None:
     done = gate(tmp_path)
     assert (done.returncode, done.stderr) == (2, "usage: .ci/bench-gate BASE_REF\n")
+
+
+CALIBRATE = ROOT / "scripts" / "calibrate_gate.py"
+
+
+@pytest.mark.slow
+def test_the_calibration_slows_down_exactly_the_planned_rounds(tmp_path: Path) -> None:
+    out = tmp_path / "cal"
+    collect = [sys.executable, str(CALIBRATE), "collect", "--out", str(out), "--cycles", "1", "--rounds", "2"]
+    done = subprocess.run(
+        [*collect, "--warmup", "0", "--platform", "bare", "--factors", "3"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(tmp_path)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [r["kind"] for r in manifest["runs"]] == ["aa", "ab"]
+    # Factor 3 on smoke's two tune calls, which bare runs one after another: (3 − 1) × T / 2 each.
+    delay = manifest["runs"][1]["delays"]["bare"]
+    assert delay == pytest.approx(manifest["pilot"]["bare"])
+    decisions = [json.loads(line) for line in (out / manifest["runs"][1]["log"]).read_text().splitlines()]
+    # Measured rounds 0 and 1 (no warm-up): only the odd one sleeps.
+    assert [(d["ordinal"], d["delay_s"]) for d in decisions] == [(0, 0.0), (1, delay)]
+    record = json.loads((out / manifest["runs"][1]["file"]).read_text())["benchmarks"][0]["extra_info"]["retrain_bench"]
+    slow = record["rounds"][1]
+    # Two sleeps of `delay` inside the tune tasks: the phase cannot be shorter than both together.
+    assert slow["retrain_tune_s"] >= 2 * delay
+    # The A/A run was never slowed (no log), and the analysis reads the run back.
+    assert "log" not in manifest["runs"][0]
+    shown = subprocess.run(
+        [sys.executable, str(CALIBRATE), "analyse", str(out), "--format", "json"], capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    designs = {(r["design"], r["factor"]) for r in json.loads(shown.stdout)["rows"]}
+    assert designs == {
+        ("interleaved A/A", None),
+        ("interleaved A/B", 3.0),
+        ("sequential A/A, 1 run a side", None),
+        ("sequential A/B, 1 run a side", 3.0),
+    }

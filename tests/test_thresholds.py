@@ -122,3 +122,22 @@ def test_unreadable_config(tmp_path: Path) -> None:
     with pytest.raises(BenchError) as raised:
         resolve((), str(tmp_path / "absent.toml"), tmp_path)
     assert str(raised.value) == f"{tmp_path / 'absent.toml'}: cannot read it (No such file or directory)"
+
+
+def test_floors_default_by_unit_and_layer_like_thresholds(tmp_path: Path) -> None:
+    from retrain_bench.analysis.thresholds import FLOOR_DEFAULTS
+
+    # 20 ms for times; 16 MiB = 16/1024 GiB; two 10 ms psutil ticks = 0.02 CPU-s, 20 mCPU over 1 s.
+    assert FLOOR_DEFAULTS["total_s"] == FLOOR_DEFAULTS["startup_s"] == 0.02
+    assert FLOOR_DEFAULTS["memory_peak_gib"] == FLOOR_DEFAULTS["memory_avg_gib"] == 0.015625
+    assert (FLOOR_DEFAULTS["cpu_seconds"], FLOOR_DEFAULTS["cpu_peak_mcpu"]) == (0.02, 20.0)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.retrain-bench.floors]\ntotal_s = 0.5\n"resources.platform.memory_avg_gib" = 0.25\n'
+    )
+    resolved = resolve((), None, tmp_path, ["total_s=1"])
+    metric = parse_metric
+    assert resolved.floor_for(metric("total_s")) == 1.0  # type: ignore[arg-type]  # the option wins
+    assert resolved.floor_for(metric("resources.platform.memory_avg_gib")) == 0.25  # type: ignore[arg-type]
+    assert resolved.floor_for(metric("resources.execution.memory_avg_gib")) == 0.015625  # type: ignore[arg-type]
+    # Thresholds are untouched by the floors table.
+    assert resolved.for_metric(metric("total_s")) == 10.0  # type: ignore[arg-type]

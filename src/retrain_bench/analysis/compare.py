@@ -1,13 +1,17 @@
 """Baseline against current: per (platform, target, case, hash) × metric, a change and a verdict.
 
-Pure functions over loaded documents returning frozen values; rendering lives in ``render.py``.
-The rules, summarised in ``docs/metrics.md`` and spelled out in ``docs/comparison.md``:
+Pure functions over loaded runs (the read model, ``retrain_bench.results.model``) returning frozen
+values; rendering lives in ``render.py``. The rules, summarised in ``docs/metrics.md``, are spelled out
+in docs/comparison.md:
 
-- a metric regresses when its mean moved beyond the metric's threshold in the worse direction
-  (every metric here is smaller-is-better) and, when both sides have at least five ok rounds,
-  a one-sided Welch t-test says so at ``alpha`` after Holm correction over every t-test of the
-  invocation; with fewer rounds the threshold alone decides; with zero variance on both sides
-  the difference is exact, so the threshold alone decides too;
+- a metric regresses when its mean moved beyond the metric's threshold (relative) **and** its noise
+  floor (absolute) in the worse direction (every metric here is smaller-is-better) and a one-sided
+  test says so at ``alpha`` after Holm correction over every gating test of the invocation;
+- with one run a side the test is Welch's over the two runs' rounds, when both have at least five
+  ok rounds (fewer: the threshold and floor alone; zero variance on both sides: exact); with
+  several runs on a side it is over the run means, against the spread between runs;
+- informational metrics (``startup_s``, the ``node`` scope) are compared and shown but never fail,
+  unless ``--gate-metric`` names them;
 - the success rate regresses on any drop below the baseline or below ``min_success_rate``;
 - a benchmark or metric of the baseline that is missing now is a regression unless allowed;
 - a changed output (accuracies, drift decision, best C over the ok rounds) fails unless allowed.
@@ -26,15 +30,16 @@ from retrain_bench.analysis.metrics import (
     SUCCESS_RATE,
     Metric,
     Sample,
+    format_number,
+    is_informational,
     metrics_of,
-    missing_reason,
-    output_values,
-    success_counts,
+    parse_metric,
 )
 from retrain_bench.analysis.thresholds import Thresholds
 from retrain_bench.errors import BenchError
 from retrain_bench.results.contract import strict
-from retrain_bench.results.runs import BenchKey, Entry, Run, entries
+from retrain_bench.results.model import BenchKey, Benchmark, Run, output_values
+from retrain_bench.results.runs import entries, sort_key
 
 #: Below this many ok rounds on either side a t-test has too little power to mean anything.
 MIN_ROUNDS_FOR_TEST = 5
@@ -44,11 +49,22 @@ IMPROVEMENT = "improvement"
 UNCHANGED = "unchanged"
 MISSING = "missing"
 OUTPUT_CHANGED = "output changed"
-VERDICTS = (REGRESSION, MISSING, OUTPUT_CHANGED, IMPROVEMENT, UNCHANGED)
+#: Worse beyond threshold, floor and test, on a metric that does not gate: shown, never fails.
+INFORMATIONAL = "informational"
+VERDICTS = (REGRESSION, MISSING, OUTPUT_CHANGED, IMPROVEMENT, UNCHANGED, INFORMATIONAL)
 
 WELCH = "welch"
 EXACT = "exact"
 THRESHOLD = "threshold"
+#: Several runs on a side: the test is over run means (Welch; Student's pooled t when one side has one run).
+BETWEEN = "between runs"
+TESTED = (WELCH, BETWEEN)
+
+#: Said once, with one run a side that was not interleaved with the other.
+ONE_RUN_CAVEAT = (
+    "One run a side, not interleaved: significance describes the rounds of these two runs only, not the "
+    "spread between runs; keep 3 or more baseline runs, or interleave both sides in one job (.ci/bench-gate)."
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,11 +75,23 @@ class CompareOptions:
     min_success_rate: float | None = None
     allow_missing: bool = False
     allow_output_change: bool = False
+    #: Informational metrics (names or keys) that gate anyway: ``--gate-metric``.
+    gate_metrics: frozenset[str] = frozenset()
+    #: Both sides' rounds were interleaved in one job (``.ci/bench-gate``): no one-run caveat.
+    interleaved: bool = False
+
+    def gates(self, metric: Metric) -> bool:
+        if not is_informational(metric):
+            return True
+        return bool({metric.key, metric.name} & self.gate_metrics)
 
 
 @dataclasses.dataclass(frozen=True)
 class Side:
-    """One side of a comparison. ``n`` counts ok rounds (measured rounds for the success rate)."""
+    """One side of a comparison. ``n`` counts ok rounds (measured rounds for the success rate).
+
+    With several runs, ``mean`` is the mean of the run means and ``stddev`` their spread between runs.
+    """
 
     present: bool = True
     n: int | None = None
@@ -73,6 +101,8 @@ class Side:
     ok: int | None = None
     #: Outputs: the distinct values over the ok rounds.
     values: tuple[Any, ...] = ()
+    #: How many runs the side's values come from.
+    runs: int = 1
 
     @classmethod
     def of(cls, sample: Sample) -> Side:
@@ -91,13 +121,17 @@ class Comparison:
     #: Percent of the baseline mean for metrics; percentage points for the success rate.
     change: float | None
     threshold_pct: float | None
-    method: str | None  # metrics: "welch", "exact" or "threshold"
-    #: One-sided, in the worse direction; only for the Welch method.
+    method: str | None  # metrics: "welch", "between runs", "exact" or "threshold"
+    #: One-sided, in the worse direction; only for the tested methods.
     p_worse: float | None
     p_holm: float | None
     verdict: str
     note: str
     fails: bool
+    #: Metrics: the absolute noise floor, in the metric's unit.
+    floor: float | None = None
+    #: False for an informational metric that ``--gate-metric`` did not name.
+    gating: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -109,19 +143,39 @@ class Comparison:
 
 @dataclasses.dataclass(frozen=True)
 class CompareResult:
-    baseline: Run
-    current: Run
+    baselines: tuple[Run, ...]
+    currents: tuple[Run, ...]
     options: CompareOptions
     comparisons: tuple[Comparison, ...]
-    #: How many one-sided Welch tests the Holm correction ran over.
+    #: How many one-sided tests of gating metrics the Holm correction ran over.
     tests: int
     #: Said on stderr: differing machines or versions.
     warnings: tuple[str, ...]
     #: Said below the table: benchmarks only in the current run.
     notes: tuple[str, ...]
 
+    @property
+    def baseline(self) -> Run:
+        return self.baselines[0]
+
+    @property
+    def current(self) -> Run:
+        return self.currents[0]
+
+    @property
+    def caveat(self) -> str | None:
+        one_each = len(self.baselines) == 1 and len(self.currents) == 1
+        return ONE_RUN_CAVEAT if one_each and not self.options.interleaved else None
+
     def count(self, verdict: str) -> int:
         return sum(1 for c in self.comparisons if c.verdict == verdict)
+
+    def counts(self) -> dict[str, int]:
+        """Every verdict's count; ``informational`` only when an informational metric got worse."""
+        found = {v: self.count(v) for v in VERDICTS}
+        if not found[INFORMATIONAL]:
+            del found[INFORMATIONAL]
+        return found
 
     @property
     def failed(self) -> bool:
@@ -136,14 +190,20 @@ class CompareResult:
             {
                 "baseline": self.baseline.path,
                 "current": self.current.path,
+                "baselines": [r.path for r in self.baselines],
+                "currents": [r.path for r in self.currents],
                 "alpha": self.options.alpha,
                 "min_success_rate": self.options.min_success_rate,
                 "allow_missing": self.options.allow_missing,
                 "allow_output_change": self.options.allow_output_change,
                 "thresholds": self.options.thresholds.as_dict(),
+                "floors": dict(self.options.thresholds.floors),
+                "gate_metrics": sorted(self.options.gate_metrics),
+                "interleaved": self.options.interleaved,
+                "caveat": self.caveat,
                 "tests": self.tests,
                 "comparisons": [c.as_dict() for c in self.comparisons],
-                "counts": {v: self.count(v) for v in VERDICTS},
+                "counts": self.counts(),
                 "warnings": list(self.warnings),
                 "notes": list(self.notes),
                 "exit_code": self.exit_code,
@@ -167,14 +227,19 @@ def holm(pvalues: Sequence[float]) -> tuple[float, ...]:
     return tuple(adjusted)
 
 
-def welch_p(baseline: Sequence[float], current: Sequence[float]) -> float:
-    """One-sided Welch p-value that the current mean is larger (worse: every metric is smaller-is-better)."""
+def welch_p(baseline: Sequence[float], current: Sequence[float], *, equal_var: bool = False) -> float:
+    """One-sided p-value that the current mean is larger (worse: every metric is smaller-is-better).
+
+    Welch's t by default. ``equal_var`` is Student's pooled t, for run means when one side has a
+    single run: its variance then comes from the other side alone (df = runs − 1), which is the
+    test of one new run against the spread of the earlier ones.
+    """
     from scipy import stats
 
     with warnings.catch_warnings():
         # Nearly identical values make scipy warn about precision; the p-value is still right.
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = stats.ttest_ind(current, baseline, equal_var=False, alternative="greater")
+        result = stats.ttest_ind(current, baseline, equal_var=equal_var, alternative="greater")
     return float(result.pvalue)
 
 
@@ -189,32 +254,57 @@ def beyond(change: float, threshold: float) -> bool:
     return round(change, 9) > threshold
 
 
-def compare_runs(baseline: Run, current: Run, options: CompareOptions) -> CompareResult:
-    base = {e.key: e for e in entries([baseline], merge_rounds=False)}
-    cur = {e.key: e for e in entries([current], merge_rounds=False)}
+def above_floor(difference: float, floor: float) -> bool:
+    """Strictly above the floor; rounded like ``beyond`` so binary round-off does not decide."""
+    return round(abs(difference), 12) > floor
+
+
+Sides = Mapping[BenchKey, tuple[Benchmark, ...]]
+
+
+def by_key(runs: Sequence[Run]) -> dict[BenchKey, tuple[Benchmark, ...]]:
+    """Each benchmark key of these runs with its benchmark in every run that has it (one per run)."""
+    found: dict[BenchKey, tuple[Benchmark, ...]] = {}
+    for run in runs:
+        for benchmark in entries([run], merge_rounds=False):
+            found[benchmark.key] = (*found.get(benchmark.key, ()), benchmark)
+    return found
+
+
+def compare_runs(
+    baselines: Run | Sequence[Run], currents: Run | Sequence[Run], options: CompareOptions
+) -> CompareResult:
+    base_runs = (baselines,) if isinstance(baselines, Run) else tuple(baselines)
+    cur_runs = (currents,) if isinstance(currents, Run) else tuple(currents)
+    base, cur = by_key(base_runs), by_key(cur_runs)
     refuse_mismatches(base, cur)
     if not base.keys() & cur.keys():
         raise BenchError(
-            f"{baseline.path} and {current.path} have no benchmark in common "
+            f"{_paths(base_runs)} and {_paths(cur_runs)} have no benchmark in common "
             "(platform, target, case and case hash must all match)"
         )
     pending: list[Comparison] = []
-    for key in sorted(base, key=BenchKey.sort_key):
+    for key in sorted(base, key=sort_key):
         if key not in cur:
             pending.append(missing_benchmark(key, options))
             continue
-        pending.extend(compare_entries(base[key], cur[key], options))
+        pending.extend(compare_benchmarks(base[key], cur[key], options))
     finished, tests = apply_holm(pending, options)
     notes = tuple(f"only in the current run, not compared: {k.label}" for k in sorted(cur.keys() - base.keys()))
-    return CompareResult(baseline, current, options, finished, tests, environment_warnings(baseline, current), notes)
+    found = environment_warnings(base_runs, cur_runs)
+    return CompareResult(base_runs, cur_runs, options, finished, tests, found, notes)
 
 
-def refuse_mismatches(base: Mapping[BenchKey, Entry], cur: Mapping[BenchKey, Entry]) -> None:
+def _paths(runs: Sequence[Run]) -> str:
+    return ", ".join(r.path for r in runs)
+
+
+def refuse_mismatches(base: Sides, cur: Sides) -> None:
     """Same platform × case with another hash or target: different workloads, never comparable."""
-    for key in sorted(base, key=BenchKey.sort_key):
+    for key in sorted(base, key=sort_key):
         if key in cur:
             continue
-        for other in sorted(cur, key=BenchKey.sort_key):
+        for other in sorted(cur, key=sort_key):
             if (other.platform, other.case) != (key.platform, key.case):
                 continue
             if other.hash != key.hash:
@@ -228,128 +318,177 @@ def refuse_mismatches(base: Mapping[BenchKey, Entry], cur: Mapping[BenchKey, Ent
             )
 
 
+def _allowed(options: CompareOptions) -> str:
+    return "; allowed by --allow-missing" if options.allow_missing else ""
+
+
 def missing_benchmark(key: BenchKey, options: CompareOptions) -> Comparison:
-    allowed = "; allowed by --allow-missing" if options.allow_missing else ""
     return Comparison(
-        key,
-        "benchmark",
-        "benchmark",
-        Side(),
-        Side(present=False),
-        None,
-        None,
-        None,
-        None,
-        None,
-        MISSING,
-        f"not in the current run{allowed}",
-        not options.allow_missing,
-    )
+        key, "benchmark", "benchmark", Side(), Side(present=False), None, None, None, None, None, MISSING,
+        f"not in the current run{_allowed(options)}", not options.allow_missing,
+    )  # fmt: skip
 
 
-def compare_entries(base: Entry, cur: Entry, options: CompareOptions) -> list[Comparison]:
-    metrics = (compare_metric(base, cur, metric, options) for metric in metrics_of(base.record))
+def compare_benchmarks(
+    base: Sequence[Benchmark], cur: Sequence[Benchmark], options: CompareOptions
+) -> list[Comparison]:
+    metrics = (compare_metric(base, cur, metric, options) for metric in metrics_of(base[0]))
     found = [c for c in (*metrics, compare_success(base, cur, options)) if c is not None]
     found.extend(compare_outputs(base, cur, options))
     return found
 
 
-def compare_metric(base: Entry, cur: Entry, metric: Metric, options: CompareOptions) -> Comparison | None:
+@dataclasses.dataclass(frozen=True)
+class Runs:
+    """One side's values of one metric: a sample per run that has any."""
+
+    samples: tuple[Sample, ...]
+
+    @classmethod
+    def of(cls, benchmarks: Sequence[Benchmark], key: str) -> Runs:
+        return cls(tuple(s for b in benchmarks if (s := b.sample(key)).n))
+
+    @property
+    def pooled(self) -> Sample:
+        return Sample(tuple(v for s in self.samples for v in s.values))
+
+    @property
+    def means(self) -> tuple[float, ...]:
+        return tuple(s.mean for s in self.samples if s.mean is not None)
+
+    def side(self, *, between: bool) -> Side:
+        if not between:
+            return Side.of(self.pooled)
+        means = Sample(self.means)
+        return Side(True, self.pooled.n, means.mean, means.stddev, runs=len(self.samples))
+
+
+def compare_metric(
+    base: Sequence[Benchmark], cur: Sequence[Benchmark], metric: Metric, options: CompareOptions
+) -> Comparison | None:
     """Everything but the Holm step, which needs every test of the invocation (``apply_holm``)."""
-    key, threshold = metric.key, options.thresholds.for_metric(metric)
-    before, after = Sample.of(base.record, key), Sample.of(cur.record, key)
-    if before.n == 0:
+    key, threshold, floor = metric.key, options.thresholds.for_metric(metric), options.thresholds.floor_for(metric)
+    gating = options.gates(metric)
+    before, after = Runs.of(base, key), Runs.of(cur, key)
+    if not before.samples:
         return None  # nothing to regress from (e.g. retrain_tune_s of a case without drift)
-    if after.n == 0:
-        allowed = "; allowed by --allow-missing" if options.allow_missing else ""
+    if not after.samples:
+        reasons = "; ".join(dict.fromkeys(b.missing_reason(key) for b in cur))
+        fails = gating and not options.allow_missing
         return Comparison(
-            base.key,
-            key,
-            "metric",
-            Side.of(before),
-            Side(present=False, n=0),
-            None,
-            threshold,
-            None,
-            None,
-            None,
-            MISSING,
-            missing_reason(cur.record, key) + allowed,
-            not options.allow_missing,
-        )
-    assert before.mean is not None and after.mean is not None
-    change = change_pct(before.mean, after.mean)
-    if before.n >= MIN_ROUNDS_FOR_TEST and after.n >= MIN_ROUNDS_FOR_TEST:
-        method = EXACT if before.zero_variance and after.zero_variance else WELCH
+            base[0].key, key, "metric", before.side(between=False), Side(present=False, n=0), None, threshold,
+            None, None, None, MISSING, reasons + _allowed(options) + ("" if gating else "; informational"), fails,
+            floor, gating,
+        )  # fmt: skip
+    between = len(before.samples) + len(after.samples) > 2
+    b_side, a_side = before.side(between=between), after.side(between=between)
+    assert b_side.mean is not None and a_side.mean is not None
+    p_worse = None
+    if between:
+        spread = [r for r in (before, after) if len(r.samples) > 1]
+        method = EXACT if all(Sample(r.means).zero_variance for r in spread) else BETWEEN
+        if method == BETWEEN:
+            one_side_single = min(len(before.samples), len(after.samples)) == 1
+            p_worse = welch_p(before.means, after.means, equal_var=one_side_single)
     else:
-        method = THRESHOLD
-    p_worse = welch_p(before.values, after.values) if method == WELCH else None
+        b_pool, a_pool = before.pooled, after.pooled
+        if b_pool.n >= MIN_ROUNDS_FOR_TEST and a_pool.n >= MIN_ROUNDS_FOR_TEST:
+            method = EXACT if b_pool.zero_variance and a_pool.zero_variance else WELCH
+        else:
+            method = THRESHOLD
+        if method == WELCH:
+            p_worse = welch_p(b_pool.values, a_pool.values)
+    change = change_pct(b_side.mean, a_side.mean)
     return Comparison(
-        base.key,
-        key,
-        "metric",
-        Side.of(before),
-        Side.of(after),
-        change,
-        threshold,
-        method,
-        p_worse,
-        None,
-        UNCHANGED,
-        "",
-        False,
-    )
+        base[0].key, key, "metric", b_side, a_side, change, threshold, method, p_worse, None, UNCHANGED, "", False,
+        floor, gating,
+    )  # fmt: skip
 
 
 def apply_holm(pending: Sequence[Comparison], options: CompareOptions) -> tuple[tuple[Comparison, ...], int]:
-    tested = [i for i, c in enumerate(pending) if c.method == WELCH]
-    adjusted = dict(zip(tested, holm([pending[i].p_worse or 0.0 for i in tested]), strict=True))
+    """Holm over the gating tests (the family that can fail a build); informational tests are their own family."""
+    adjusted: dict[int, float] = {}
+    families: dict[bool, list[int]] = {True: [], False: []}
+    for index, c in enumerate(pending):
+        if c.method in TESTED:
+            families[c.gating].append(index)
+    for members in families.values():
+        adjusted.update(zip(members, holm([pending[i].p_worse or 0.0 for i in members]), strict=True))
+    tests = {gating: len(members) for gating, members in families.items()}
     done = []
     for index, comparison in enumerate(pending):
         if comparison.kind == "metric" and comparison.verdict != MISSING:
-            comparison = decide(comparison, adjusted.get(index), options, len(tested))
+            comparison = decide(comparison, adjusted.get(index), options, tests[comparison.gating])
         done.append(comparison)
-    return tuple(done), len(tested)
+    return tuple(done), tests[True]
 
 
 def decide(c: Comparison, p_holm: float | None, options: CompareOptions, tests: int) -> Comparison:
-    assert c.change is not None and c.threshold_pct is not None
-    worse, better = beyond(c.change, c.threshold_pct), beyond(-c.change, c.threshold_pct)
-    if c.method == WELCH:
+    assert c.change is not None and c.threshold_pct is not None and c.floor is not None
+    assert c.baseline.mean is not None and c.current.mean is not None
+    difference = c.current.mean - c.baseline.mean
+    over_floor = above_floor(difference, c.floor)
+    worse = beyond(c.change, c.threshold_pct) and over_floor
+    better = beyond(-c.change, c.threshold_pct) and over_floor
+    if c.method in TESTED:
         assert c.p_worse is not None and p_holm is not None
         significant_worse = p_holm <= options.alpha
         # Improvements never fail a build, so they are not part of the Holm family: the raw
         # one-sided p in the better direction (1 − p_worse for a continuous t) is enough.
         significant_better = 1.0 - c.p_worse <= options.alpha
+        family = f"{tests} t-tests" if c.gating else f"the {tests} informational t-tests"
         if worse and significant_worse:
-            verdict, note = REGRESSION, f"significant after Holm over {tests} t-tests"
+            verdict, note = REGRESSION, f"significant after Holm over {family}"
         elif better and significant_better:
-            verdict, note = IMPROVEMENT, "significant (one-sided Welch)"
+            verdict, note = IMPROVEMENT, "significant (one-sided Welch)" if c.method == WELCH else "significant"
         elif worse or better:
             verdict, note = UNCHANGED, f"beyond threshold but not significant (α={options.alpha:g}, Holm)"
         else:
             verdict, note = UNCHANGED, "within threshold"
+        if c.method == BETWEEN:
+            note += f"; between {c.baseline.runs} and {c.current.runs} runs"
     else:
         if c.method == EXACT:
             note = "zero variance on both sides: exact"
+            if c.baseline.runs > 1 or c.current.runs > 1:
+                note = "zero variance between runs: exact"
         else:
             note = f"fewer than {MIN_ROUNDS_FOR_TEST} ok rounds ({c.baseline.n} vs {c.current.n}): threshold alone"
         verdict = REGRESSION if worse else IMPROVEMENT if better else UNCHANGED
+    if not over_floor and beyond(abs(c.change), c.threshold_pct):
+        unit = _unit(c.metric)
+        verdict = UNCHANGED
+        note = f"below the noise floor (|change| {format_number(abs(difference))} ≤ {format_number(c.floor)} {unit})"
+    if verdict == REGRESSION and not c.gating:
+        verdict = INFORMATIONAL
+        note += f"; informational, not gating (--gate-metric {c.metric} to gate on it)"
     return dataclasses.replace(c, p_holm=p_holm, verdict=verdict, note=note, fails=verdict == REGRESSION)
 
 
-def compare_success(base: Entry, cur: Entry, options: CompareOptions) -> Comparison | None:
-    before, after = base.record.get(SUCCESS_RATE), cur.record.get(SUCCESS_RATE)
+def _unit(key: str) -> str:
+    metric = parse_metric(key)
+    return metric.unit if metric is not None else ""
+
+
+def _success(benchmarks: Sequence[Benchmark]) -> tuple[float | None, int, int]:
+    """(rate, ok, measured) over every run's measured rounds; one run gives its recorded rate."""
+    counts = [b.success_counts() for b in benchmarks]
+    ok, measured = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    if len(benchmarks) == 1:
+        return benchmarks[0].success_rate, ok, measured
+    return (ok / measured if measured else None), ok, measured
+
+
+def compare_success(base: Sequence[Benchmark], cur: Sequence[Benchmark], options: CompareOptions) -> Comparison | None:
+    (before, ok_b, n_b), (after, ok_c, n_c) = _success(base), _success(cur)
     if before is None:
         return None
-    ok_b, n_b = success_counts(base.record)
-    ok_c, n_c = success_counts(cur.record)
-    baseline = Side(True, n_b, before, None, ok_b)
+    key = base[0].key
+    baseline = Side(True, n_b, before, None, ok_b, runs=len(base))
     if after is None:
-        allowed = "; allowed by --allow-missing" if options.allow_missing else ""
         return Comparison(
-            base.key, SUCCESS_RATE, "success_rate", baseline, Side(False, n_c, None, None, ok_c), None, None,
-            None, None, None, MISSING, f"no measured rounds{allowed}", not options.allow_missing,
+            key, SUCCESS_RATE, "success_rate", baseline, Side(False, n_c, None, None, ok_c, runs=len(cur)), None,
+            None, None, None, None, MISSING, f"no measured rounds{_allowed(options)}", not options.allow_missing,
         )  # fmt: skip
     reasons = []
     if after < before:
@@ -364,33 +503,23 @@ def compare_success(base: Entry, cur: Entry, options: CompareOptions) -> Compari
     else:
         verdict, note = UNCHANGED, "any drop fails"
     return Comparison(
-        base.key,
-        SUCCESS_RATE,
-        "success_rate",
-        baseline,
-        Side(True, n_c, after, None, ok_c),
-        (after - before) * 100.0,
-        None,
-        None,
-        None,
-        None,
-        verdict,
-        note,
-        verdict == REGRESSION,
-    )
+        key, SUCCESS_RATE, "success_rate", baseline, Side(True, n_c, after, None, ok_c, runs=len(cur)),
+        (after - before) * 100.0, None, None, None, None, verdict, note, verdict == REGRESSION,
+    )  # fmt: skip
 
 
-def compare_outputs(base: Entry, cur: Entry, options: CompareOptions) -> list[Comparison]:
+def compare_outputs(base: Sequence[Benchmark], cur: Sequence[Benchmark], options: CompareOptions) -> list[Comparison]:
     """Changed outputs only: the same workload must compute the same thing on both sides."""
     found = []
     for key in OUTPUT_KEYS:
-        before, after = output_values(base.record, key), output_values(cur.record, key)
+        before, after = output_values(base, key), output_values(cur, key)
         if not before or not after or before == after:
             continue  # no ok round on one side: the success rate already says so
         allowed = options.allow_output_change
+        note = "allowed by --allow-output-change" if allowed else "the pipeline computed something else"
         found.append(
             Comparison(
-                base.key,
+                base[0].key,
                 key,
                 "output",
                 Side(True, values=before),
@@ -401,35 +530,32 @@ def compare_outputs(base: Entry, cur: Entry, options: CompareOptions) -> list[Co
                 None,
                 None,
                 OUTPUT_CHANGED,
-                "allowed by --allow-output-change" if allowed else "the pipeline computed something else",
+                note,
                 not allowed,
-            )
+            )  # fmt: skip
         )
     return found
 
 
-def environment_warnings(baseline: Run, current: Run) -> tuple[str, ...]:
+def environment_warnings(baselines: Sequence[Run], currents: Sequence[Run]) -> tuple[str, ...]:
     """Absolute numbers from different machines or software versions are not comparable."""
-    found = []
-    machine_b, machine_c = baseline.document.get("machine_info", {}), current.document.get("machine_info", {})
-    if machine_b != machine_c:
-        found.append(
-            f"machine_info differs ({_differences(machine_b, machine_c)}): "
-            "absolute numbers from different machines are not comparable"
-        )
-    versions_b = baseline.document.get("retrain_bench", {}).get("versions", {})
-    versions_c = current.document.get("retrain_bench", {}).get("versions", {})
-    if versions_b != versions_c:
-        found.append(f"versions differ ({_differences(versions_b, versions_c)}): the change may not be the code's")
-    # Files written before --concurrency existed ran one execution per round.
-    concurrency_b = baseline.document.get("retrain_bench", {}).get("options", {}).get("concurrency", 1)
-    concurrency_c = current.document.get("retrain_bench", {}).get("options", {}).get("concurrency", 1)
-    if concurrency_b != concurrency_c:
-        found.append(
-            f"--concurrency differs ({concurrency_b} → {concurrency_c}): above 1 a round's total_s is the makespan "
-            "of that many executions at once, so the times measure different things"
-        )
-    return tuple(found)
+    found: list[str] = []
+    reference = baselines[0]
+    for other in (*baselines[1:], *currents):
+        if reference.machine != other.machine:
+            found.append(
+                f"machine_info differs ({_differences(reference.machine, other.machine)}): "
+                "absolute numbers from different machines are not comparable"
+            )
+        if reference.versions != other.versions:
+            changed = _differences(reference.versions, other.versions)
+            found.append(f"versions differ ({changed}): the change may not be the code's")
+        if reference.concurrency != other.concurrency:
+            found.append(
+                f"--concurrency differs ({reference.concurrency} → {other.concurrency}): above 1 a round's total_s is "
+                "the makespan of that many executions at once, so the times measure different things"
+            )
+    return tuple(dict.fromkeys(found))
 
 
 def _differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:

@@ -24,12 +24,12 @@ import dataclasses
 import math
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from retrain_bench.analysis.metrics import TOTAL_SCOPES, counted_rounds, dotted, resource_key
+from retrain_bench.analysis.metrics import TOTAL_SCOPES, resource_key
 from retrain_bench.platforms import registry
 from retrain_bench.results.runs import Entry
 from retrain_bench.workload.cases import CASES, SWEEP_BASE
@@ -155,7 +155,7 @@ def axis_point(entry: Entry) -> tuple[str, float] | None:
     found = _SWEEP.match(entry.key.case)
     if found is None:
         return None
-    axis, case = found.group(1), entry.record["case"]
+    axis, case = found.group(1), entry.case
     if axis == "scale":
         return axis, case["rows"] / CASES[SWEEP_BASE].rows
     return axis, float(len(case["grid"]))
@@ -218,31 +218,19 @@ def _axis_series(on_axis: Sequence[tuple[float, Entry]]) -> tuple[Series, ...]:
 def _key_for(metric: str, entries_: Sequence[Entry]) -> str | None:
     """The dotted key a metric is read from: a time key, or the widest scope with a value in any round."""
     if metric not in RESOURCE_METRICS:
-        return metric if any(_values(e.record, metric) for e in entries_) else None
+        return metric if any(e.numbers(metric) for e in entries_) else None
     for scope in TOTAL_SCOPES:
         key = resource_key(scope, metric)
-        if any(_values(e.record, key) for e in entries_):
+        if any(e.numbers(key) for e in entries_):
             return key
     return None
-
-
-def _values(record: Mapping[str, Any], key: str) -> dict[int, float]:
-    """Round index -> value over the ok measured rounds that have one."""
-    found = {}
-    for round_ in counted_rounds(record):
-        value = dotted(round_, key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            found[int(round_["index"])] = float(value)
-    return found
 
 
 def _series(platform: str, metric: str, points: Sequence[tuple[float, Entry]]) -> Series:
     key = _key_for(metric, [e for _, e in points])
     if key is None:
         return Series(platform, metric, None, (), Fit(0, 0, missing="not fitted: no value in any round"))
-    values = tuple(
-        (x, v) for x, entry in sorted(points, key=lambda p: p[0]) for v in _values(entry.record, key).values()
-    )
+    values = tuple((x, v) for x, entry in sorted(points, key=lambda p: p[0]) for v in entry.numbers(key).values())
     return Series(platform, metric, key, values, fit_power([x for x, _ in values], [v for _, v in values]))
 
 
@@ -256,11 +244,11 @@ def _overhead(
     if key != ref_key:
         reason = f"not fitted: scopes differ ({key} vs bare's {ref_key})"
         return Series(platform, metric, key, (), Fit(0, 0, missing=reason), overhead=True)
-    bare_at = {x: _values(e.record, key) for x, e in reference}
+    bare_at = {x: e.numbers(key) for x, e in reference}
     diffs: list[tuple[float, float]] = []
     for x, entry in sorted(points, key=lambda p: p[0]):
         bare = bare_at.get(x, {})
-        own = _values(entry.record, key)
+        own = entry.numbers(key)
         diffs += [(x, own[i] - bare[i]) for i in sorted(own) if i in bare]
     fit = fit_power([x for x, _ in diffs], [d for _, d in diffs])
     return Series(platform, metric, key, tuple(diffs), fit, overhead=True)

@@ -14,22 +14,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from retrain_bench.analysis.growth import AxisGrowth, build_growth
-from retrain_bench.analysis.metrics import (
-    SCOPES,
-    TOTAL_SCOPES,
-    Sample,
-    counted_rounds,
-    dotted,
-    missing_reason,
-    resource_key,
-    source_of,
-    success_counts,
-)
-from retrain_bench.measure.cost import ALLOCATION, USAGE, Prices, round_cost
+from retrain_bench.analysis.metrics import SCOPES, SUCCESS_RATE, TOTAL_SCOPES, Sample, resource_key
+from retrain_bench.measure.cost import ALLOCATION, USAGE, Prices, dotted_get, round_cost
 from retrain_bench.platforms import registry
 from retrain_bench.results.runs import Entry, Run
 
-SUCCESS = "success_rate"
+SUCCESS = SUCCESS_RATE
 #: The scope a target measures when nothing else is known, to ask the rounds why a figure is missing.
 NATURAL_SCOPE = {"local": "process_tree", "cluster": "platform"}
 
@@ -194,9 +184,7 @@ def build_cost_table(
     priced: dict[str, list[tuple[dict[str, Any], dict[str, str]]]] = {}
     for platform, entry in entries_.items():
         run_level = run_levels.get(entry.sources[0])
-        priced[platform] = [
-            round_cost(r, platform, entry.key.target, run_level, prices) for r in counted_rounds(entry.record)
-        ]
+        priced[platform] = [round_cost(r.raw, platform, entry.key.target, run_level, prices) for r in entry.counted]
     scopes = {scope for rounds in priced.values() for cost, _ in rounds for scope in cost[USAGE]}
     keys = [(f"Usage cost (USD) [{s} scope]", f"cost.{USAGE}.{s}_usd") for s in SCOPES if f"{s}_usd" in scopes]
     keys.append(("Allocation cost (USD)", f"cost.{ALLOCATION}"))
@@ -207,12 +195,14 @@ def build_cost_table(
             if platform not in priced:
                 cells.append(Cell(platform, missing="not run for this case"))
                 continue
-            values = tuple(float(v) for cost, _ in priced[platform] if (v := dotted({"cost": cost}, key)) is not None)
+            values = tuple(
+                float(v) for cost, _ in priced[platform] if (v := dotted_get({"cost": cost}, key)) is not None
+            )
             if values:
                 cells.append(Cell(platform, Sample(values), key))
                 continue
             reasons = [gone[key] for _, gone in priced[platform] if key in gone]
-            fallback = missing_reason(entries_[platform].record, key) if not priced[platform] else "not recorded"
+            fallback = entries_[platform].missing_reason(key) if not priced[platform] else "not recorded"
             cells.append(Cell(platform, key=key, missing=reasons[0] if reasons else fallback))
         rows.append(CostRow(label, key, tuple(cells)))
     return CostTable(table.case, table.target, table.hash, table.platforms, tuple(rows))
@@ -224,7 +214,7 @@ def _platforms(names: Any) -> tuple[str, ...]:
 
 def build_row(spec: RowSpec, columns: Sequence[str], entries_: Mapping[str, Entry], target: str) -> Row:
     cells = tuple(
-        build_cell(spec, entries_[p].record, p, target) if p in entries_ else Cell(p, missing="not run for this case")
+        build_cell(spec, entries_[p], p, target) if p in entries_ else Cell(p, missing="not run for this case")
         for p in columns
     )
     by_platform = {c.platform: c for c in cells}
@@ -245,32 +235,29 @@ def build_row(spec: RowSpec, columns: Sequence[str], entries_: Mapping[str, Entr
     return Row(spec, cells, ratio, overheads)
 
 
-def build_cell(spec: RowSpec, record: Mapping[str, Any], platform: str, target: str) -> Cell:
+def build_cell(spec: RowSpec, entry: Entry, platform: str, target: str) -> Cell:
     if spec.name == SUCCESS:
-        ok, measured = success_counts(record)
-        rate = record.get(SUCCESS)
+        ok, measured = entry.success_counts()
+        rate = entry.success_rate
         missing = None if rate is not None else "no measured rounds"
         return Cell(platform, rate=rate, ok=ok, measured=measured, missing=missing)
     if not spec.resource:
-        sample = Sample.of(record, spec.name)
+        sample = entry.sample(spec.name)
         if sample.n == 0:
-            return Cell(platform, key=spec.name, missing=missing_reason(record, spec.name))
+            return Cell(platform, key=spec.name, missing=entry.missing_reason(spec.name))
         return Cell(platform, sample, spec.name)
     for scope in TOTAL_SCOPES:
         key = resource_key(scope, spec.name)
-        sample = Sample.of(record, key)
+        sample = entry.sample(key)
         if sample.n:
-            return Cell(platform, sample, key, scope, source_of(record, scope))
-    scope = _explaining_scope(record, target)
-    return Cell(platform, missing=missing_reason(record, resource_key(scope, spec.name)))
+            return Cell(platform, sample, key, scope, entry.source_of(scope))
+    scope = _explaining_scope(entry, target)
+    return Cell(platform, missing=entry.missing_reason(resource_key(scope, spec.name)))
 
 
-def _explaining_scope(record: Mapping[str, Any], target: str) -> str:
+def _explaining_scope(entry: Entry, target: str) -> str:
     """The widest scope the rounds have at all, to ask why its figure is missing."""
-    for scope in TOTAL_SCOPES:
-        if any(isinstance(dotted(r, f"resources.{scope}"), Mapping) for r in counted_rounds(record)):
-            return scope
-    return NATURAL_SCOPE.get(target, "platform")
+    return next((s for s in TOTAL_SCOPES if entry.has_scope(s)), NATURAL_SCOPE.get(target, "platform"))
 
 
 def _name(platform: str) -> str:

@@ -1,10 +1,13 @@
-"""Regression thresholds per metric: defaults, a TOML table, ``--threshold METRIC=PCT``; checked once.
+"""Regression thresholds and noise floors per metric: defaults, a TOML table, options; checked once.
 
-Later sources override earlier ones: the defaults, then ``[tool.retrain-bench.thresholds]`` of
-``./pyproject.toml`` (or of the file given with ``--config``, which replaces it; a standalone file
-may also use a top-level ``[thresholds]`` table), then each ``--threshold``. A metric is a time
-key (``total_s``), a resource figure for every scope (``cpu_avg_mcpu``) or one scope's figure
-(``resources.platform.cpu_avg_mcpu``); the most specific setting wins.
+A threshold is relative (percent of the baseline mean), a floor absolute (in the metric's unit): a
+change must be beyond both to count. Later sources override earlier ones: the defaults, then
+``[tool.retrain-bench.thresholds]`` / ``[tool.retrain-bench.floors]`` of ``./pyproject.toml`` (or
+of the file given with ``--config``, which replaces it; a standalone file may also use top-level
+``[thresholds]`` / ``[floors]`` tables), then each ``--threshold METRIC=PCT`` / ``--floor
+METRIC=VALUE``. A metric is a time key (``total_s``), a resource figure for every scope
+(``cpu_avg_mcpu``) or one scope's figure (``resources.platform.cpu_avg_mcpu``); the most specific
+setting wins.
 """
 
 from __future__ import annotations
@@ -33,17 +36,36 @@ DEFAULTS: Mapping[str, float] = {
     "usage_usd": 15.0,
     "allocation_usd": 15.0,
 }
-TABLE = "[tool.retrain-bench.thresholds]"
+#: Absolute, in the metric's unit (docs/comparison.md, "Noise floors", has the measurements behind them):
+#: times FLOOR_S (the spread of run means between local runs of one machine; the clock itself reads
+#: nanoseconds); memory 16 MiB (allocator and page-cache noise of a Python process tree); CPU two ticks of
+#: psutil's 10 ms resolution, as CPU-seconds and as the mCPU it makes over a 1 s window. Dollars follow
+#: CPU-seconds and memory, so they get no floor of their own.
+FLOOR_S = 0.02
+FLOOR_DEFAULTS: Mapping[str, float] = {
+    **{key: FLOOR_S for key in TIME_KEYS},
+    "memory_avg_gib": 16 / 1024,
+    "memory_peak_gib": 16 / 1024,
+    "cpu_seconds": 0.02,
+    "cpu_avg_mcpu": 20.0,
+    "cpu_peak_mcpu": 20.0,
+    "usage_usd": 0.0,
+    "allocation_usd": 0.0,
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class Thresholds:
-    """Percent per metric name (``total_s``, ``cpu_avg_mcpu``) and per full resource key."""
+    """Percent and absolute floor per metric name (``total_s``, ``cpu_avg_mcpu``) and per full resource key."""
 
     percent: Mapping[str, float]
+    floors: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(FLOOR_DEFAULTS))
 
     def for_metric(self, metric: Metric) -> float:
         return self.percent.get(metric.key, self.percent[metric.name])
+
+    def floor_for(self, metric: Metric) -> float:
+        return self.floors.get(metric.key, self.floors[metric.name])
 
     def as_dict(self) -> dict[str, float]:
         return dict(self.percent)
@@ -64,31 +86,47 @@ def check_metric(name: str, where: str) -> str:
     raise BenchError(f"{where}: unknown metric {name!r}; valid metrics: {valid_metrics()}")
 
 
-def check_percent(value: Any, where: str) -> float:
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """How one kind of per-metric number is spelled: thresholds in percent, floors in the metric's unit."""
+
+    option: str
+    table: str
+    what: str
+    example: str
+    percent: bool
+
+
+THRESHOLD = Setting("--threshold", "thresholds", "a number of percent", "METRIC=PCT, e.g. total_s=10", True)
+FLOOR = Setting("--floor", "floors", "a number in the metric's unit", "METRIC=VALUE, e.g. total_s=0.05", False)
+
+
+def check_percent(value: Any, where: str, setting: Setting = THRESHOLD) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BenchError(f"{where}: {value!r} is not a number of percent")
+        raise BenchError(f"{where}: {value!r} is not {setting.what}")
     if not math.isfinite(value) or value < 0:
-        raise BenchError(f"{where}: {value!r} must be a percentage of at least 0")
+        at_least = "a percentage of at least 0" if setting.percent else "at least 0"
+        raise BenchError(f"{where}: {value!r} must be {at_least}")
     return float(value)
 
 
-def parse_threshold(spec: str) -> tuple[str, float]:
-    """``METRIC=PCT`` (``total_s=12``, ``cpu_avg_mcpu=20%``) → (metric, percent)."""
-    where = f"--threshold {spec!r}"
+def parse_threshold(spec: str, setting: Setting = THRESHOLD) -> tuple[str, float]:
+    """``METRIC=PCT`` (``total_s=12``, ``cpu_avg_mcpu=20%``) → (metric, percent); floors without the ``%``."""
+    where = f"{setting.option} {spec!r}"
     name, sep, raw = spec.partition("=")
     if not sep or not name.strip() or not raw.strip():
-        raise BenchError(f"{where}: expected METRIC=PCT, e.g. total_s=10; valid metrics: {valid_metrics()}")
+        raise BenchError(f"{where}: expected {setting.example}; valid metrics: {valid_metrics()}")
     name = check_metric(name.strip(), where)
-    text = raw.strip().removesuffix("%")
+    text = raw.strip().removesuffix("%") if setting.percent else raw.strip()
     try:
         value = float(text)
     except ValueError:
-        raise BenchError(f"{where}: {raw.strip()!r} is not a number of percent") from None
-    return name, check_percent(value, where)
+        raise BenchError(f"{where}: {raw.strip()!r} is not {setting.what}") from None
+    return name, check_percent(value, where, setting)
 
 
-def read_table(path: Path, *, standalone: bool) -> dict[str, float]:
-    """The thresholds table of a TOML file; {} when it has none."""
+def read_table(path: Path, *, standalone: bool, setting: Setting = THRESHOLD) -> dict[str, float]:
+    """The thresholds (or floors) table of a TOML file; {} when it has none."""
     try:
         text = path.read_text()
     except OSError as exc:
@@ -97,25 +135,33 @@ def read_table(path: Path, *, standalone: bool) -> dict[str, float]:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BenchError(f"{path}: not valid TOML ({exc})") from None
-    table = document.get("tool", {}).get("retrain-bench", {}).get("thresholds")
-    name = TABLE
+    table = document.get("tool", {}).get("retrain-bench", {}).get(setting.table)
+    name = f"[tool.retrain-bench.{setting.table}]"
     if table is None and standalone:
-        table, name = document.get("thresholds"), "[thresholds]"
+        table, name = document.get(setting.table), f"[{setting.table}]"
     if table is None:
         return {}
     if not isinstance(table, dict):
-        raise BenchError(f"{path}: {name} must be a table of METRIC = PCT")
+        raise BenchError(f"{path}: {name} must be a table of {setting.example.split(',')[0].replace('=', ' = ')}")
     where = f"{path}: {name}"
-    return {check_metric(k, where): check_percent(v, f"{where} {k}") for k, v in table.items()}
+    return {check_metric(k, where): check_percent(v, f"{where} {k}", setting) for k, v in table.items()}
 
 
-def resolve(specs: Iterable[str], config: str | None, cwd: Path) -> Thresholds:
-    percent = dict(DEFAULTS)
+def _layered(
+    defaults: Mapping[str, float], specs: Iterable[str], config: str | None, cwd: Path, setting: Setting
+) -> dict[str, float]:
+    values = dict(defaults)
     if config is not None:
-        percent.update(read_table(Path(config), standalone=True))
+        values.update(read_table(Path(config), standalone=True, setting=setting))
     elif (cwd / "pyproject.toml").is_file():
-        percent.update(read_table(cwd / "pyproject.toml", standalone=False))
+        values.update(read_table(cwd / "pyproject.toml", standalone=False, setting=setting))
     for spec in specs:
-        name, value = parse_threshold(spec)
-        percent[name] = value
-    return Thresholds(percent)
+        name, value = parse_threshold(spec, setting)
+        values[name] = value
+    return values
+
+
+def resolve(specs: Iterable[str], config: str | None, cwd: Path, floor_specs: Iterable[str] = ()) -> Thresholds:
+    return Thresholds(
+        _layered(DEFAULTS, specs, config, cwd, THRESHOLD), _layered(FLOOR_DEFAULTS, floor_specs, config, cwd, FLOOR)
+    )

@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import yaml
-
 from retrain_bench.checks import Check
 from retrain_bench.cluster.endpoints import ClusterEndpoints
 from retrain_bench.cluster.options import ClusterOptions, add_cluster_options, parse_cluster_options

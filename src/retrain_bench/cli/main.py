@@ -140,16 +140,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from retrain_bench.output.render import render_compare
 
     options = compare_options(args, Path.cwd())
-    baseline, current = Run(args.baseline, load_run(args.baseline)), Run(args.current, load_run(args.current))
+    baseline_paths, current_paths = split_compare_files(args.files, args.current_runs)
+    baselines = [Run(path, load_run(path)) for path in baseline_paths]
+    currents = [Run(path, load_run(path)) for path in current_paths]
     if args.price_vcpu_hour is not None or args.price_gib_hour is not None:
         from retrain_bench.results.contract import reprice
 
         # Both sides at the same prices, recomputed from their resources: a price change is not a regression.
-        prices = report_prices([current], args.price_vcpu_hour, args.price_gib_hour)
+        prices = report_prices(currents[:1], args.price_vcpu_hour, args.price_gib_hour)
         if prices is not None:
-            baseline = Run(baseline.path, reprice(baseline.document, prices))
-            current = Run(current.path, reprice(current.document, prices))
-    result = compare_runs(baseline, current, options)
+            baselines = [Run(run.path, reprice(run.document, prices)) for run in baselines]
+            currents = [Run(run.path, reprice(run.document, prices)) for run in currents]
+    result = compare_runs(baselines, currents, options)
     for warning in result.warnings:
         print(f"retrain-bench: warning: {warning}", file=sys.stderr)
     print(render_compare(result, args.format), end="")
@@ -157,18 +159,41 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def split_compare_files(files: Sequence[str], current_runs: str) -> tuple[list[str], list[str]]:
+    """The baseline runs and the last ``--current-runs`` files, the current runs."""
+    try:
+        count = int(current_runs)
+    except ValueError:
+        raise BenchError(f"--current-runs: {current_runs!r} is not a whole number") from None
+    if count < 1:
+        raise BenchError(f"--current-runs: {current_runs!r} must be at least 1")
+    if len(files) <= count:
+        raise BenchError(
+            f"compare needs at least one baseline run before the {count} current run(s); got {len(files)} file(s)"
+        )
+    baselines, currents = list(files[:-count]), list(files[-count:])
+    for side in (baselines, currents):
+        twice = sorted({f for f in side if side.count(f) > 1})
+        if twice:
+            raise BenchError(f"{twice[0]} is given twice on one side; each run counts once")
+    return baselines, currents
+
+
 def compare_options(args: argparse.Namespace, cwd: Path) -> CompareOptions:
     from retrain_bench.analysis.compare import CompareOptions
-    from retrain_bench.analysis.thresholds import resolve
+    from retrain_bench.analysis.thresholds import check_metric, resolve
 
     alpha = _fraction("--alpha", args.alpha, inclusive=False)
     floor = None if args.min_success_rate is None else _fraction("--min-success-rate", args.min_success_rate)
+    gate = frozenset(check_metric(m.strip(), f"--gate-metric {m!r}") for m in args.gate_metric)
     return CompareOptions(
-        thresholds=resolve(args.threshold, args.config, cwd),
+        thresholds=resolve(args.threshold, args.config, cwd, args.floor),
         alpha=alpha,
         min_success_rate=floor,
         allow_missing=args.allow_missing,
         allow_output_change=args.allow_output_change,
+        gate_metrics=gate,
+        interleaved=args.interleaved,
     )
 
 
@@ -247,14 +272,44 @@ def add_compare_command(commands: Any) -> None:
     compare = commands.add_parser(
         "compare", help="baseline vs current per metric: change, significance, verdict; exit 1 on regression"
     )
-    compare.add_argument("baseline", metavar="BASELINE.json")
-    compare.add_argument("current", metavar="CURRENT.json")
+    compare.add_argument(
+        "files",
+        nargs="+",
+        metavar="RUN.json",
+        help="baseline run(s), then the current run(s): BASELINE.json [BASELINE.json ...] CURRENT.json",
+    )
+    compare.add_argument(
+        "--current-runs",
+        default="1",
+        metavar="N",
+        help="how many of the last files are current runs. Default: 1. With several runs on a side the "
+        "test is over run means",
+    )
     compare.add_argument(
         "--threshold",
         action="append",
         default=[],
         metavar="METRIC=PCT",
         help="regression threshold in percent for a metric (repeatable); overrides the TOML config",
+    )
+    compare.add_argument(
+        "--floor",
+        action="append",
+        default=[],
+        metavar="METRIC=VALUE",
+        help="noise floor in the metric's unit (repeatable): a smaller change is never a regression",
+    )
+    compare.add_argument(
+        "--gate-metric",
+        action="append",
+        default=[],
+        metavar="METRIC",
+        help="let an informational metric (startup_s, the node scope) fail the build (repeatable)",
+    )
+    compare.add_argument(
+        "--interleaved",
+        action="store_true",
+        help="the two sides' rounds were interleaved in one job (as .ci/bench-gate does)",
     )
     compare.add_argument("--alpha", default="0.05", metavar="A", help="significance level. Default: 0.05")
     compare.add_argument(
@@ -265,7 +320,8 @@ def add_compare_command(commands: Any) -> None:
     compare.add_argument(
         "--config",
         metavar="FILE",
-        help="TOML file with a [tool.retrain-bench.thresholds] or [thresholds] table. Default: ./pyproject.toml",
+        help="TOML file with [tool.retrain-bench.thresholds] / [tool.retrain-bench.floors] or [thresholds] / "
+        "[floors] tables. Default: ./pyproject.toml",
     )
     compare.add_argument("--format", choices=("md", "text", "json"), default="md", help="Default: md")
     add_price_options(compare)

@@ -9,12 +9,20 @@ import json
 import math
 from collections.abc import Sequence
 
-from retrain_bench.analysis.compare import EXACT, MIN_ROUNDS_FOR_TEST, VERDICTS, WELCH, CompareResult, Comparison, Side
+from retrain_bench.analysis.compare import (
+    EXACT,
+    MIN_ROUNDS_FOR_TEST,
+    TESTED,
+    CompareResult,
+    Comparison,
+    Side,
+)
 from retrain_bench.analysis.growth import AXIS_LABELS, MIN_POINTS, AxisGrowth, Series
 from retrain_bench.analysis.metrics import format_number, format_pct, format_values
 from retrain_bench.analysis.report import CaseTable, Cell, CostTable, Derived, Report, Row
 from retrain_bench.platforms import registry
 from retrain_bench.results.contract import strict
+from retrain_bench.results.model import Run
 
 DASH = "-"
 LOCAL_NOTE = (
@@ -66,7 +74,8 @@ def side_text(comparison: Comparison, side: Side) -> str:
         return "missing" if side.mean is None else f"{format_pct(side.mean)} ({side.ok}/{side.n})"
     if not side.present or side.mean is None:
         return "missing"
-    return f"{format_number(side.mean)} ± {format_number(side.stddev)} (n={side.n})"
+    runs = f"{side.runs} runs, " if side.runs > 1 else ""
+    return f"{format_number(side.mean)} ± {format_number(side.stddev)} ({runs}n={side.n})"
 
 
 def change_text(comparison: Comparison) -> str:
@@ -81,7 +90,7 @@ def change_text(comparison: Comparison) -> str:
 
 
 def p_text(comparison: Comparison) -> tuple[str, str]:
-    if comparison.method == WELCH and comparison.p_worse is not None and comparison.p_holm is not None:
+    if comparison.method in TESTED and comparison.p_worse is not None and comparison.p_holm is not None:
         return f"{comparison.p_worse:.3g}", f"{comparison.p_holm:.3g}"
     if comparison.method == EXACT:
         return "exact", "exact"
@@ -124,12 +133,17 @@ COMPARE_HEADERS = (
 
 def result_line(result: CompareResult) -> str:
     counts = []
-    for verdict in VERDICTS:
-        n = result.count(verdict)
+    for verdict, n in result.counts().items():
         plural = "s" if n != 1 and verdict in ("regression", "improvement") else ""
         counts.append(f"{n} {verdict}{plural}")
     outcome = "FAIL (exit 1)" if result.failed else "ok (exit 0)"
     return f"Result: {', '.join(counts)}: {outcome}"
+
+
+def runs_line(label: str, runs: Sequence[Run], fmt: str) -> str:
+    """``Baseline: `a.json` (date, commit …)``; several runs are listed after one another."""
+    label = label if len(runs) == 1 else f"{label} ({len(runs)} runs)"
+    return f"{label}: " + ", ".join(f"{code(run.path, fmt)} {run.details}" for run in runs)
 
 
 def render_compare(result: CompareResult, fmt: str) -> str:
@@ -137,20 +151,25 @@ def render_compare(result: CompareResult, fmt: str) -> str:
         return json.dumps(result.as_dict(), indent=2, ensure_ascii=False) + "\n"
     options = result.options
     floor = "" if options.min_success_rate is None else f" or below {options.min_success_rate * 100:g}%"
+    gated = sorted(options.gate_metrics)
+    informational = "startup_s and the node scope are" + (f" (gating here: {', '.join(gated)})" if gated else "")
     lines = [
         *heading("retrain-bench compare", 1, fmt),
         "",
-        f"Baseline: {code(result.baseline.path, fmt)} {result.baseline.details}" + ("  " if fmt == "md" else ""),
-        f"Current: {code(result.current.path, fmt)} {result.current.details}",
+        runs_line("Baseline", result.baselines, fmt) + ("  " if fmt == "md" else ""),
+        runs_line("Current", result.currents, fmt),
         "",
         (
-            "Regression: a change beyond the metric's threshold in the worse direction and, with at least "
-            f"{MIN_ROUNDS_FOR_TEST} ok rounds on both sides, a one-sided Welch p ≤ α = {options.alpha:g} after Holm "
-            f"correction over the {result.tests} t-test(s) of this comparison; with fewer rounds, or zero variance "
-            f"on both sides, the threshold alone. Success rate: any drop{floor} fails. Outputs (accuracies, drift "
-            "decision, best C) are compared over the ok rounds; only changes are listed."
+            "Regression: a change beyond the metric's threshold and its noise floor in the worse direction and, "
+            f"with at least {MIN_ROUNDS_FOR_TEST} ok rounds on both sides, a one-sided Welch p ≤ α = {options.alpha:g} "
+            f"after Holm correction over the {result.tests} t-test(s) of this comparison; with several runs on a "
+            "side the test is over the run means (the spread between runs); with fewer rounds, or zero variance "
+            f"on both sides, the threshold and floor alone. {informational} informational: shown, not gating. "
+            f"Success rate: any drop{floor} fails. Outputs (accuracies, drift decision, best C) are compared over "
+            "the ok rounds; only changes are listed."
         ),
         "",
+        *([result.caveat, ""] if result.caveat else []),
         *table(COMPARE_HEADERS, compare_rows(result), fmt),
         "",
     ]

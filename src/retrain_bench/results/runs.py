@@ -1,4 +1,4 @@
-"""Saved runs as benchmark entries keyed by (platform, target, case, hash); pooling rounds across files.
+"""Saved runs as benchmarks keyed by (platform, target, case, hash); pooling rounds across files.
 
 A platform × case measured twice (two files, or one file written by two invocations) is either a
 mistake or a deliberate split of rounds; only an explicit ``--merge-rounds`` pools them.
@@ -7,106 +7,60 @@ mistake or a deliberate split of rounds; only an explicit ``--merge-rounds`` poo
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from retrain_bench.errors import BenchError
 from retrain_bench.platforms import registry
-from retrain_bench.results.contract import counted_rounds, keys_in, measured_rounds, strict, success_rate, summarise
+from retrain_bench.results.contract import strict, success_rate, summarise
+from retrain_bench.results.model import BenchKey, Benchmark, Run, benchmarks_of
+
+__all__ = ["BenchKey", "Entry", "Run", "benchmarks_of", "entries", "key_of", "merged_document", "pool", "sort_key"]
+
+#: A benchmark as the commands see it, with the files it was read from.
+Entry = Benchmark
 
 
-@dataclasses.dataclass(frozen=True, order=True)
-class BenchKey:
-    """What results match on (``docs/metrics.md``): a change to any case knob changes the hash."""
-
-    platform: str
-    target: str
-    case: str
-    hash: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.platform}/{self.case} ({self.target}, {self.hash})"
-
-    @property
-    def slug(self) -> str:
-        """A stable name for exports: a new hash starts a new series."""
-        return f"{self.platform}/{self.case}/{self.target}/{self.hash}"
-
-    def sort_key(self) -> tuple[str, str, str, int, str]:
-        known = registry.names()
-        rank = known.index(self.platform) if self.platform in known else len(known)
-        return (self.case, self.target, self.hash, rank, self.platform)
-
-
-@dataclasses.dataclass(frozen=True)
-class Run:
-    """One loaded file."""
-
-    path: str
-    document: Mapping[str, Any]
-
-    @property
-    def details(self) -> str:
-        """``(date, commit abc1234[, dirty])`` for headers."""
-        commit = self.document.get("commit_info", {})
-        ident = str(commit.get("id") or "unknown")[:7]
-        dirty = ", dirty" if commit.get("dirty") else ""
-        return f"({self.document.get('datetime', 'no date')}, commit {ident}{dirty})"
-
-
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    key: BenchKey
-    record: Mapping[str, Any]
-    sources: tuple[str, ...]
-    #: The pytest-benchmark entry it came from (name, fullname, params...), for writing merged files.
-    benchmark: Mapping[str, Any]
+def sort_key(key: BenchKey) -> tuple[str, str, str, int, str]:
+    """Case, target, hash, then the platforms in display order."""
+    known = registry.names()
+    rank = known.index(key.platform) if key.platform in known else len(known)
+    return (key.case, key.target, key.hash, rank, key.platform)
 
 
 def key_of(record: Mapping[str, Any]) -> BenchKey:
-    return BenchKey(record["platform"], record["target"], record["case"]["name"], record["case"]["hash"])
+    return BenchKey.of(record)
 
 
-def benchmarks_of(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """pytest-benchmark's entries, then those of the benchmarks without an ok round, which
-    pytest-benchmark leaves out of ``benchmarks`` and we keep in the run level's ``failed_benchmarks``."""
-    return [*document["benchmarks"], *(document.get("retrain_bench") or {}).get("failed_benchmarks", [])]
-
-
-def entries(runs: Sequence[Run], *, merge_rounds: bool) -> tuple[Entry, ...]:
-    """Every benchmark of these runs, one entry per key, in the order first seen."""
-    found: dict[BenchKey, Entry] = {}
+def entries(runs: Sequence[Run], *, merge_rounds: bool) -> tuple[Benchmark, ...]:
+    """Every benchmark of these runs, one per key, in the order first seen."""
+    found: dict[BenchKey, Benchmark] = {}
     for run in runs:
-        for benchmark in benchmarks_of(run.document):
-            record = benchmark["extra_info"]["retrain_bench"]
-            key = key_of(record)
-            entry = Entry(key, record, (run.path,), benchmark)
+        for benchmark in run.benchmarks:
+            key = benchmark.key
             if key in found:
                 if not merge_rounds:
                     where = " and ".join(dict.fromkeys((*found[key].sources, run.path)))
                     raise BenchError(
                         f"{key.label} appears more than once (in {where}); pass --merge-rounds to pool its rounds"
                     )
-                entry = pool(found[key], entry)
-            found[key] = entry
+                benchmark = pool(found[key], benchmark)
+            found[key] = benchmark
     return tuple(found.values())
 
 
-def pool(first: Entry, second: Entry) -> Entry:
-    """One entry whose rounds are both entries' rounds, renumbered, with summary and rate recomputed."""
-    rounds = [dict(r) for r in (*first.record["rounds"], *second.record["rounds"])]
-    for index, round_ in enumerate(rounds):
-        round_["index"] = index
-    keys = keys_in([first.record, second.record])
+def pool(first: Benchmark, second: Benchmark) -> Benchmark:
+    """One benchmark whose rounds are both benchmarks' rounds, renumbered, with summary and rate recomputed."""
+    rounds = [{**r.raw, "index": index} for index, r in enumerate((*first.rounds, *second.rounds))]
+    keys = tuple(dict.fromkeys((*first.summary_keys, *second.summary_keys)))
     record = {
         **first.record,
         "rounds": rounds,
         "summary": summarise(rounds, keys),
         "success_rate": success_rate(rounds),
     }
-    return Entry(first.key, strict(record), tuple(dict.fromkeys((*first.sources, *second.sources))), first.benchmark)
+    sources = tuple(dict.fromkeys((*first.sources, *second.sources)))
+    return Benchmark(first.key, strict(record), sources, first.benchmark)
 
 
 def benchmark_stats(record: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -115,8 +69,8 @@ def benchmark_stats(record: Mapping[str, Any]) -> dict[str, Any] | None:
     from pytest_benchmark.stats import Stats
 
     stats = Stats()
-    for round_ in counted_rounds(record):
-        stats.update(round_["total_s"] or 0.0)
+    for round_ in Benchmark.of(record).counted:
+        stats.update(round_.number("total_s") or 0.0)
     if not stats:
         return None
     return {**stats.as_dict(), "data": list(stats.data), "iterations": 1}
@@ -144,7 +98,7 @@ def merged_document(runs: Sequence[Run]) -> dict[str, Any]:
     document["benchmarks"] = benchmarks
     if "retrain_bench" in first:
         run_level = copy.deepcopy(dict(first["retrain_bench"]))
-        run_level["interrupted"] = any(r.document.get("retrain_bench", {}).get("interrupted") for r in runs)
+        run_level["interrupted"] = any(r.run_level.get("interrupted") for r in runs)
         notes = list(run_level.get("notes", []))
         notes.append(f"merged: rounds pooled from {len(runs)} files by `python -m retrain_bench merge`")
         run_level["notes"] = notes

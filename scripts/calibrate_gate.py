@@ -1,0 +1,348 @@
+"""How often the gate cries wolf, and how often it catches a real slowdown: measured, with intervals.
+
+    python scripts/calibrate_gate.py collect --out DIR [--cycles 8] [--rounds 10] [--warmup 1]
+                                      [--platform bare,flyte] [--case smoke] [--factors 1.25,2]
+    python scripts/calibrate_gate.py analyse DIR [--format md|json]
+
+``collect`` runs the benchmark ``cycles × (1 + len(factors))`` times, one pytest invocation each, in
+the order A/A, A/B at the first factor, A/B at the next, ... so that drift of the machine lands on
+every kind alike. Every run has ``--rounds`` measured rounds (even: half of them are one side of an
+interleaved pair). In an A/B run the odd measured rounds sleep in every ``tune`` call (see
+``scripts/slowdown/sitecustomize.py``; nothing in the shipped code knows about it) for
+``(factor − 1) × T / calls``: T is the first run's median ``retrain_tune_s`` of that platform and
+``calls`` the tune calls that run one after another (all of the grid on bare and flyte local; kfp.local
+runs two at once), so the phase grows to about ``factor ×`` its typical value.
+
+``analyse`` runs ``compare`` (this checkout's rules, default options) on:
+
+- interleaved A/A: the even against the odd measured rounds of one A/A run;
+- interleaved A/B: the undelayed against the delayed rounds of one A/B run;
+- sequential A/A, one run a side: the undelayed half of each run against that of the next run;
+- sequential A/A, three baseline runs: runs i..i+2 against run i+3 (undelayed halves);
+- sequential A/B, three baseline runs: the undelayed halves of the three runs before an A/B run
+  against its delayed half;
+
+and prints the false-alarm rate per compare invocation, per benchmark and per metric comparison,
+and the detection rate of ``retrain_tune_s`` per factor, each with a 95 % Clopper–Pearson interval
+(``scipy.stats.binomtest``). Sequential comparisons share runs (a window slides by one), so they are
+not independent; the intervals then read optimistic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from retrain_bench.analysis.compare import CompareOptions, CompareResult, compare_runs
+from retrain_bench.analysis.metrics import TIME_KEYS
+from retrain_bench.analysis.thresholds import resolve
+from retrain_bench.results.model import Run
+
+ROOT = Path(__file__).resolve().parent.parent
+SLOWDOWN = ROOT / "scripts" / "slowdown"
+#: How many tune calls a platform's local executor runs at once (README, "What local numbers mean").
+AT_ONCE = {"kfp": 2}
+PHASE = "retrain_tune_s"
+
+
+# --- collect -------------------------------------------------------------------------------------
+
+
+def pilot_means(document: dict[str, Any]) -> dict[str, float]:
+    """Median retrain_tune_s of each platform's ok measured rounds (one slow round does not set the scale)."""
+    found = {}
+    for benchmark in document["benchmarks"]:
+        record = benchmark["extra_info"]["retrain_bench"]
+        values = [r[PHASE] for r in record["rounds"] if r["ok"] and not r["warmup"] and r.get(PHASE) is not None]
+        if values:
+            found[record["platform"]] = statistics.median(values)
+    return found
+
+
+def delays_for(factor: float, means: dict[str, float], grid: int) -> dict[str, float]:
+    return {p: (factor - 1.0) * t / math.ceil(grid / AT_ONCE.get(p, 1)) for p, t in means.items()}
+
+
+def run_once(args: argparse.Namespace, out: Path, name: str, plan: dict[str, Any] | None) -> Path:
+    json_path = out / "runs" / f"{name}.json"
+    # This checkout's code first, whatever is installed, so a frozen copy measures itself.
+    path = [str(SLOWDOWN), str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
+    env.pop("RETRAIN_BENCH_SLOWDOWN", None)
+    if plan is not None:
+        env["RETRAIN_BENCH_SLOWDOWN"] = json.dumps(plan)
+    command = [
+        sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider",
+        f"--case={args.case}", f"--platform={args.platform}", f"--rounds={args.rounds}",
+        f"--warmup={args.warmup}", "--min-success-rate=0", f"--benchmark-json={json_path}",
+        f"--round-logs={out / 'logs' / name}",
+    ]  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode > 1 or not json_path.is_file():
+        sys.exit(f"calibrate: {name}: pytest exited {done.returncode} without a usable JSON:\n{done.stdout[-2000:]}")
+    print(f"calibrate: {name} in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    return json_path
+
+
+def collect(args: argparse.Namespace) -> int:
+    from retrain_bench.workload.cases import CASES
+
+    if args.rounds < 2 or args.rounds % 2:
+        sys.exit("calibrate: --rounds must be even and at least 2 (half a run is one side of a pair)")
+    factors = [float(f) for f in args.factors.split(",")]
+    out = Path(args.out)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {
+        "case": args.case, "platform": args.platform, "rounds": args.rounds, "warmup": args.warmup,
+        "factors": factors, "runs": [],
+    }  # fmt: skip
+    grid = len(CASES[args.case].grid)
+    for _ in range(args.cycles):
+        for kind in ("aa", *(f"ab{f:g}" for f in factors)):
+            name = f"{len(manifest['runs']):02d}-{kind}"
+            entry: dict[str, Any] = {"file": f"runs/{name}.json", "kind": "aa" if kind == "aa" else "ab"}
+            plan = None
+            if kind != "aa":
+                factor = float(kind.removeprefix("ab"))
+                state = out / "state" / name
+                plan = {
+                    "delays": delays_for(factor, manifest["pilot"], grid),
+                    "state": str(state),
+                    "warmup": args.warmup,
+                }
+                entry.update(factor=factor, delays=plan["delays"], log=f"state/{name}/rounds.jsonl")
+            path = run_once(args, out, name, plan)
+            if "pilot" not in manifest:
+                manifest["pilot"] = pilot_means(json.loads(path.read_text()))
+            manifest["runs"].append(entry)
+            (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return 0
+
+
+# --- analyse -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Halves:
+    """One collected run split by the slowdown plan: undelayed rounds (A) and the other half (B)."""
+
+    name: str
+    kind: str
+    factor: float | None
+    a: Run
+    b: Run
+
+
+def split(out: Path, entry: dict[str, Any], warmup: int) -> Halves:
+    """A: measured rounds with an even ordinal after the warm-ups; B: the odd ones, which the slowdown log
+    says were delayed in an A/B run (the log decides, not the parity, should the two ever disagree)."""
+    from retrain_bench.results.contract import strict, success_rate, summarise
+
+    path = out / entry["file"]
+    document = json.loads(path.read_text())
+    delayed: dict[str, set[int]] = {}
+    if entry["kind"] == "ab":
+        for line in (out / entry["log"]).read_text().splitlines():
+            decision = json.loads(line)
+            if decision["delay_s"] > 0:
+                delayed.setdefault(decision["platform"], set()).add(decision["ordinal"])
+
+    def in_b(platform: str, round_: dict[str, Any]) -> bool:
+        if entry["kind"] == "ab":
+            return round_["index"] in delayed.get(platform, set())
+        return (round_["index"] - warmup) % 2 == 1
+
+    def half(b_side: bool) -> Run:
+        copy = json.loads(json.dumps(document))
+        for benchmark in copy["benchmarks"]:
+            record = benchmark["extra_info"]["retrain_bench"]
+            rounds = [r for r in record["rounds"] if not r["warmup"] and in_b(record["platform"], r) == b_side]
+            record.update(rounds=rounds, summary=summarise(rounds, tuple(record["summary"])))
+            record["success_rate"] = success_rate(rounds)
+        return Run(f"{path.name}:{'B' if b_side else 'A'}", strict(copy))
+
+    name = path.stem
+    return Halves(name, entry["kind"], entry.get("factor"), half(False), half(True))
+
+
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    """One compare invocation of the calibration and what it said."""
+
+    design: str
+    factor: float | None
+    result: CompareResult
+
+
+def trials(halves: Sequence[Halves]) -> list[Trial]:
+    options = CompareOptions(thresholds=resolve((), None, ROOT / "no-such-dir"))
+    found: list[Trial] = []
+    for h in halves:
+        design = "interleaved A/A" if h.kind == "aa" else "interleaved A/B"
+        found.append(Trial(design, h.factor, compare_runs(h.a, h.b, dataclasses.replace(options, interleaved=True))))
+    for i in range(1, len(halves)):
+        found.append(Trial("sequential A/A, 1 run a side", None, compare_runs(halves[i - 1].a, halves[i].a, options)))
+        if halves[i].kind == "ab":
+            found.append(
+                Trial(
+                    "sequential A/B, 1 run a side",
+                    halves[i].factor,
+                    compare_runs(halves[i - 1].a, halves[i].b, options),
+                )
+            )
+    for i in range(3, len(halves)):
+        window = [h.a for h in halves[i - 3 : i]]
+        found.append(Trial("sequential A/A, 3 baseline runs", None, compare_runs(window, halves[i].a, options)))
+        if halves[i].kind == "ab":
+            found.append(
+                Trial("sequential A/B, 3 baseline runs", halves[i].factor, compare_runs(window, halves[i].b, options))
+            )
+    return found
+
+
+def rate(k: int, n: int) -> dict[str, Any]:
+    """k of n with a 95 % Clopper–Pearson interval."""
+    from scipy.stats import binomtest
+
+    if n == 0:
+        return {"k": 0, "n": 0, "rate": None, "low": None, "high": None}
+    interval = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+    return {"k": k, "n": n, "rate": k / n, "low": float(interval.low), "high": float(interval.high)}
+
+
+def summarise_trials(found: Sequence[Trial]) -> list[dict[str, Any]]:
+    rows = []
+    groups: dict[tuple[str, float | None], list[Trial]] = {}
+    for trial in found:
+        groups.setdefault((trial.design, trial.factor), []).append(trial)
+    for (design, factor), members in groups.items():
+        invocations = [t.result.failed for t in members]
+        benchmarks: list[bool] = []
+        metrics: list[bool] = []
+        caught: list[bool] = []
+        flagged: dict[str, int] = {}
+        for t in members:
+            by_key: dict[str, bool] = {}
+            for c in t.result.comparisons:
+                by_key[c.key.label] = by_key.get(c.key.label, False) or c.fails
+                if c.kind == "metric" and c.gating:
+                    metrics.append(c.fails)
+                if c.fails:
+                    name = f"{c.key.platform} {c.metric}"
+                    flagged[name] = flagged.get(name, 0) + 1
+                if c.metric == PHASE and c.kind == "metric":
+                    caught.append(c.verdict == "regression")
+            benchmarks += by_key.values()
+        row = {
+            "design": design,
+            "factor": factor,
+            "invocations": rate(sum(invocations), len(invocations)),
+            "benchmarks": rate(sum(benchmarks), len(benchmarks)),
+            "metrics": rate(sum(metrics), len(metrics)),
+            "flagged": dict(sorted(flagged.items(), key=lambda kv: -kv[1])),
+        }
+        if factor is not None:
+            row["detected"] = rate(sum(caught), len(caught))
+        rows.append(row)
+    return rows
+
+
+def spreads(halves: Sequence[Halves]) -> dict[str, dict[str, float]]:
+    """|difference of run means| between consecutive runs' A halves, per platform and time metric: the
+    noise a floor has to sit above (median and largest)."""
+    found: dict[str, list[float]] = {}
+    for before, after in zip(halves, halves[1:], strict=False):
+        for b in before.a.benchmarks:
+            for c in after.a.benchmarks:
+                if c.key != b.key:
+                    continue
+                for key in TIME_KEYS:
+                    m_b, m_c = b.sample(key).mean, c.sample(key).mean
+                    if m_b is not None and m_c is not None:
+                        found.setdefault(f"{b.key.platform} {key}", []).append(abs(m_c - m_b))
+    return {k: {"median": statistics.median(v), "max": max(v), "pairs": len(v)} for k, v in sorted(found.items())}
+
+
+def pct(found: dict[str, Any]) -> str:
+    if found["rate"] is None:
+        return "–"
+    return (
+        f"{found['k']}/{found['n']} = {found['rate'] * 100:.1f} % [{found['low'] * 100:.1f}, {found['high'] * 100:.1f}]"
+    )
+
+
+def analyse(args: argparse.Namespace) -> int:
+    out = Path(args.dir)
+    manifest = json.loads((out / "manifest.json").read_text())
+    halves = [split(out, entry, manifest["warmup"]) for entry in manifest["runs"]]
+    rows = summarise_trials(trials(halves))
+    noise = spreads(halves)
+    if args.format == "json":
+        print(json.dumps({"manifest": manifest, "rows": rows, "spreads": noise}, indent=2))
+        return 0
+    print(
+        f"Calibration: case {manifest['case']}, platforms {manifest['platform']}, {len(halves)} runs of "
+        f"{manifest['rounds']} measured rounds (+{manifest['warmup']} warm-up); pilot retrain_tune_s "
+        + ", ".join(f"{p} {t * 1000:.1f} ms" for p, t in manifest.get("pilot", {}).items())
+        + ". Rates are k/n = rate [95 % Clopper–Pearson interval]."
+    )
+    print()
+    columns = ("design", "slowdown", "compare failed (exit 1)", "benchmarks failed", "metric comparisons failed")
+    print("| " + " | ".join((*columns, "retrain_tune_s caught")) + " |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        factor = "–" if row["factor"] is None else f"{row['factor']:g}×"
+        detected = pct(row["detected"]) if "detected" in row else "–"
+        print(
+            f"| {row['design']} | {factor} | {pct(row['invocations'])} | {pct(row['benchmarks'])} | "
+            f"{pct(row['metrics'])} | {detected} |"
+        )
+    print()
+    print("What failed (A/A designs: false alarms), by platform and metric:")
+    for row in rows:
+        if row["flagged"]:
+            factor = "" if row["factor"] is None else f" {row['factor']:g}×"
+            shown = ", ".join(f"{k} ×{v}" for k, v in row["flagged"].items())
+            print(f"- {row['design']}{factor}: {shown}")
+    print()
+    print("| between consecutive runs | median abs. difference of run means | largest | pairs |")
+    print("|---|---|---|---|")
+    for name, found in noise.items():
+        print(f"| {name} | {found['median'] * 1000:.2f} ms | {found['max'] * 1000:.2f} ms | {found['pairs']} |")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    commands = parser.add_subparsers(dest="command", required=True)
+    c = commands.add_parser("collect", help="run the A/A and A/B benchmark runs")
+    c.add_argument("--out", required=True)
+    c.add_argument("--cycles", type=int, default=8)
+    c.add_argument("--rounds", type=int, default=10)
+    c.add_argument("--warmup", type=int, default=1)
+    c.add_argument("--platform", default="bare,flyte")
+    c.add_argument("--case", default="smoke")
+    c.add_argument("--factors", default="1.25,2")
+    c.set_defaults(run=collect)
+    a = commands.add_parser("analyse", help="compare the collected runs and print the rates")
+    a.add_argument("dir")
+    a.add_argument("--format", choices=("md", "json"), default="md")
+    a.set_defaults(run=analyse)
+    args = parser.parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
