@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,18 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from retrain_bench.errors import BenchError
-from retrain_bench.platforms.environments import RECORD, Environment, EnvironmentRequest, ensure, freeze_hash
+from retrain_bench.platforms.environments import (
+    RECORD,
+    Environment,
+    EnvironmentRequest,
+    SdkVersion,
+    ensure,
+    freeze_hash,
+    main_sdk,
+    prepare_all,
+)
 from retrain_bench.platforms.sdks import SDKS, WORKLOAD_PACKAGES
+from retrain_bench.platforms.specs import PlatformSpec
 from tests.helpers import REPO
 
 CONSTRAINTS = REPO / "constraints.txt"
@@ -206,3 +217,19 @@ def _canonical(pin: str) -> str:
 
 def _no_progress(line: str) -> None:
     pass
+
+
+def test_only_specs_with_a_version_get_an_environment(flyte_1_15: Built) -> None:
+    specs = (PlatformSpec("flyte"), PlatformSpec("flyte", "1.15.4"), PlatformSpec("bare"))
+    found = prepare_all(specs, REPO, flyte_1_15.envs_dir, progress=_no_progress)
+    assert list(found) == ["flyte@1.15.4"]
+    assert found["flyte@1.15.4"].built is False and found["flyte@1.15.4"].python == flyte_1_15.env.python
+
+
+def test_the_main_environment_sdk_is_the_installed_one() -> None:
+    # The suite is installed with -c constraints.txt, which pins flytekit and kfp exactly.
+    pins = _pins(CONSTRAINTS)
+    assert main_sdk("flyte") == SdkVersion("flytekit", pins["flytekit"])
+    assert main_sdk("kfp") == SdkVersion("kfp", pins["kfp"])
+    # bare Python has no SDK: what it runs on is the interpreter.
+    assert main_sdk("bare") == SdkVersion("python", "{}.{}.{}".format(*sys.version_info[:3]))

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -30,7 +31,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from retrain_bench.errors import BenchError
-from retrain_bench.platforms.sdks import WORKLOAD_PACKAGES, Sdk
+from retrain_bench.platforms.sdks import SDKS, WORKLOAD_PACKAGES, Sdk
+from retrain_bench.platforms.specs import PlatformSpec
 
 #: Bump when the layout of an environment changes, so older ones are rebuilt rather than misread.
 LAYOUT = 1
@@ -43,9 +45,10 @@ BUILD_TIMEOUT_S = 1800.0
 @dataclasses.dataclass(frozen=True)
 class SdkVersion:
     name: str
-    version: str
+    #: None: not installed where it was asked (its rounds then fail and say why)
+    version: str | None
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, str | None]:
         return {"name": self.name, "version": self.version}
 
 
@@ -298,3 +301,29 @@ def _python_version(python: Path) -> str:
     if done.returncode != 0:
         raise BenchError(f"cannot run the interpreter {python} an environment was asked to use")
     return done.stdout.strip()
+
+
+def main_sdk(platform_name: str) -> SdkVersion:
+    """The SDK a platform runs with in the main environment; bare Python's is the interpreter."""
+    sdk = SDKS.get(platform_name)
+    if sdk is None:
+        return SdkVersion("python", platform.python_version())
+    try:
+        return SdkVersion(sdk.package, importlib.metadata.version(sdk.package))
+    except importlib.metadata.PackageNotFoundError:
+        return SdkVersion(sdk.package, None)
+
+
+def prepare_all(
+    specs: Sequence[PlatformSpec], project: Path, envs_dir: Path, progress: Callable[[str], None] = _say
+) -> dict[str, Environment]:
+    """The environment of every spec with a version, by label, built or reused now, before any round."""
+    return {
+        spec.label: ensure(
+            EnvironmentRequest(SDKS[spec.platform], spec.version, project / "constraints.txt", project),
+            envs_dir,
+            progress,
+        )
+        for spec in specs
+        if spec.version is not None
+    }
