@@ -1,0 +1,82 @@
+"""Which SDK package each platform runs on, and what its versions need: data, one entry per platform.
+
+``--platform NAME@VERSION`` (``specs.py``) and the platform environments (``environments.py``) read
+this table; a platform without an entry (``bare``) has no SDK to pin. The figures come from running
+this project's own pipeline under each version on the local target (``docs/environments.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+
+@dataclasses.dataclass(frozen=True)
+class Floor:
+    """The first SDK version that runs the pipeline on a target, and what the older ones lack."""
+
+    version: str
+    missing: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LetGo:
+    """Pins of the project's constraints an SDK version older than ``below`` cannot accept."""
+
+    below: str
+    pins: tuple[str, ...]
+    why: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Sdk:
+    platform: str
+    #: The distribution pinned in an environment (``flytekit``, not the platform's name).
+    package: str
+    #: Per target: versions below the floor cannot run the pipeline there and are refused up front.
+    floors: tuple[tuple[str, Floor], ...] = ()
+    let_go: tuple[LetGo, ...] = ()
+
+    def floor(self, target: str) -> Floor | None:
+        return dict(self.floors).get(target)
+
+    def released_pins(self, version: str) -> frozenset[str]:
+        """Constraint names to drop for ``version``: the SDK's own pin, and those it cannot accept."""
+        wanted = Version(version)
+        names = {self.package}
+        for rule in self.let_go:
+            if wanted < Version(rule.below):
+                names.update(rule.pins)
+        return frozenset(canonicalize_name(n) for n in names)
+
+
+#: What the workload itself imports in an environment (retrain_bench goes in without dependencies).
+WORKLOAD_PACKAGES: tuple[str, ...] = ("scikit-learn", "pandas", "pyarrow", "numpy", "joblib")
+
+SDKS: dict[str, Sdk] = {
+    s.platform: s
+    for s in (
+        Sdk(
+            "flyte",
+            "flytekit",
+            let_go=(LetGo("1.16", ("grpcio", "grpcio-status"), "flytekit 1.15 requires grpcio<=1.68.0"),),
+        ),
+        Sdk(
+            "kfp",
+            "kfp",
+            floors=(
+                (
+                    "local",
+                    Floor(
+                        "2.17.0",
+                        "kfp.local before 2.17 lacks dsl.If, dsl.ParallelFor and dsl.Collected"
+                        " and local.init(enable_caching=...)",
+                    ),
+                ),
+            ),
+            let_go=(LetGo("2.15", ("click",), "kfp 2.14 pins click==8.1.8"),),
+        ),
+    )
+}
