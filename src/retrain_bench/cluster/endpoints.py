@@ -8,13 +8,13 @@ from collections.abc import Callable, Sequence
 import requests
 
 from retrain_bench.cluster.errors import ClusterError
-from retrain_bench.cluster.kfp_health import API_SERVER_DOWN, HEALTHZ, read_healthz
 from retrain_bench.cluster.kube import Kube
 from retrain_bench.cluster.options import ClusterOptions
 from retrain_bench.cluster.portforward import NotReady, PortForward, ServiceRef, grpc_ready, http_ready
 from retrain_bench.measure.promapi import redact_url
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.definition import ClusterSide
+from retrain_bench.platforms.kfp.health import API_SERVER_DOWN, HEALTHZ, read_healthz
 
 #: A health check per endpoint, run through the tunnel before it is handed out.
 PROMETHEUS_READY = "/-/ready"

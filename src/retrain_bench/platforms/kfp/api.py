@@ -5,8 +5,8 @@ from __future__ import annotations
 import requests
 
 from retrain_bench.checks import Check
-from retrain_bench.cluster.kfp_health import API_SERVER_DOWN, HEALTHZ, KfpHealth, read_healthz
 from retrain_bench.errors import BenchError
+from retrain_bench.platforms.kfp.health import API_SERVER_DOWN, HEALTHZ, KfpHealth, read_healthz
 
 
 def kfp_api_check(base_url: str, *, token: str | None, verify_tls: bool, timeout_s: float) -> Check:
