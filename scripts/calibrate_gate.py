@@ -101,7 +101,8 @@ def collect(args: argparse.Namespace) -> int:
     if args.rounds < 2 or args.rounds % 2:
         sys.exit("calibrate: --rounds must be even and at least 2 (half a run is one side of a pair)")
     factors = [float(f) for f in args.factors.split(",")]
-    out = Path(args.out)
+    # Absolute: the slowdown plan names its state directory to launchers that run in their own cwd.
+    out = Path(args.out).resolve()
     (out / "runs").mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {
         "case": args.case, "platform": args.platform, "rounds": args.rounds, "warmup": args.warmup,
