@@ -52,6 +52,16 @@ def platform_of(label: str) -> str:
     return label.partition("@")[0]
 
 
+def version_order(version: str | None) -> tuple[int, ...]:
+    """The main environment first, then versions in release order (1.9 before 1.15)."""
+    if version is None:
+        return ()
+    try:
+        return (1, *Version(version).release)
+    except InvalidVersion:
+        return (2,)
+
+
 class VersionSource(Protocol):
     def versions(self, package: str, *, refresh: bool) -> tuple[Version, ...]: ...
 
