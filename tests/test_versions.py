@@ -177,7 +177,8 @@ def test_a_failing_build_stops_the_run_before_any_round(
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
     result, document = bench_run.run("--platform=bare,flyte@1.15.4", "--case=smoke", "--rounds=1", "--warmup=0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR and document is None
-    (line,) = [line for line in result.stderr.lines if line]
+    progress, line = [line for line in result.stderr.lines if line]
+    assert progress.startswith("[retrain-bench] building the flyte@1.15.4 environment (flytekit==1.15.4) in ")
     assert line.startswith("ERROR: cannot build the flyte@1.15.4 environment: No solution found")
     assert "the network was disabled" in line
     assert "round 1/1" not in result.stdout.str()

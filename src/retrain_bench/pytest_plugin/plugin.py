@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -161,6 +163,9 @@ def pytest_configure(config: pytest.Config) -> None:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         capture = config.pluginmanager.get_plugin("capturemanager")
         if reporter is None:
+            # Before the terminal exists (an environment built while configuring): stderr, uncaptured.
+            with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+                print(line, file=sys.stderr, flush=True)
             return
         if capture is None:
             reporter.write_line(line)
@@ -232,7 +237,9 @@ def _environments(options: BenchOptions, progress: Callable[[str], None]) -> dic
     if all(spec.version is None for spec in options.specs):
         return {}
     project = project_root()
-    return prepare_all(options.specs, project, default_envs_dir(project), progress)
+    return prepare_all(
+        options.specs, project, default_envs_dir(project), lambda line: progress(f"[retrain-bench] {line}")
+    )
 
 
 def _cluster_target(
