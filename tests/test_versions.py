@@ -68,15 +68,17 @@ def test_an_upgrade_inside_one_run_reads_like_two_runs(capsys: pytest.CaptureFix
 def test_the_other_way_round_the_verdicts_turn(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = compare(capsys, VERSIONS, "--versions", "flyte@1.16.31,flyte@1.15.4", "--format", "json")
     result = json.loads(out)
-    # 2.4 → 2.0 and 1.2 → 1.0: −16.7 %, beyond 10 % and 15 %: improvements; startup 4 → 5: +25 %: regression;
-    # the peak's −16.7 % stays within 25 %.
+    # 2.4 → 2.0 and 1.2 → 1.0: −16.7 %, beyond 10 % and 15 %: improvements; startup 4 → 5: +25 %, beyond
+    # its 10 % and 0.02 s floor, would regress, but startup_s is informational (docs/comparison.md) and
+    # never fails the build; the peak's −16.7 % stays within 25 %.
     verdicts = {c["metric"]: c["verdict"] for c in result["comparisons"]}
     assert verdicts["total_s"] == verdicts["resources.process_tree.cpu_seconds"] == "improvement"
-    assert verdicts["startup_s"] == "regression"
+    assert verdicts["startup_s"] == "informational"
     assert verdicts["resources.process_tree.memory_peak_gib"] == "unchanged"
     assert result["versions"] == {"platform": "flyte", "baseline": "1.16.31", "current": "1.15.4"}
-    assert result["counts"] == {"regression": 1, "missing": 0, "output changed": 0, "improvement": 2, "unchanged": 7}
-    assert code == result["exit_code"] == 1
+    counts = {"regression": 0, "missing": 0, "output changed": 0, "improvement": 2, "unchanged": 7, "informational": 1}
+    assert result["counts"] == counts
+    assert code == result["exit_code"] == 0
 
 
 @pytest.mark.usefixtures("in_data_dir")
@@ -95,8 +97,12 @@ def test_the_other_way_round_the_verdicts_turn(capsys: pytest.CaptureFixture[str
             ["--versions", "flyte@1.15.4"],
             "--versions: 'flyte@1.15.4': give BASE,CURRENT, e.g. flyte@1.15.4,flyte@1.16.31",
         ),
-        (["compare-baseline.json", "--versions", "a,b"], "--versions compares two specs inside ONE run: give one file"),
-        ([], "compare needs BASELINE.json and CURRENT.json, or one file with --versions BASE,CURRENT"),
+        (
+            ["compare-baseline.json", "--versions", "a,b"],
+            "--versions compares two specs inside ONE run: give one file, not 2",
+        ),
+        # Without --versions one file is the two-run command short of a side (cli/main.py split_compare_files).
+        ([], "compare needs at least one baseline run before the 1 current run(s); got 1 file(s)"),
     ],
 )
 def test_bad_version_comparisons_are_one_line(
