@@ -161,6 +161,10 @@ def test_two_versions_run_interleaved_each_in_its_environment(
     # Each spec's rounds log under the spec's name, so two versions' logs never overwrite each other.
     logs = sorted(p.name for p in (bench_run.pytester.path / "logs").glob("*.log"))
     assert logs == ["flyte-smoke-0.log", "flyte-smoke-1.log", "flyte@1.15.4-smoke-0.log", "flyte@1.15.4-smoke-1.log"]
+    # The study's table at the end has a column per spec, the main environment's first (registry.in_order).
+    lines = result.stdout.lines
+    heading = lines.index(next(line for line in lines if line.startswith("smoke (local, case hash ")))
+    assert lines[heading + 1].split() == ["Flyte", "Flyte", "1.15.4"]
 
 
 def test_kfp_below_2_17_is_refused_before_any_round(bench_run: BenchRun) -> None:
