@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 from retrain_bench.cli.main import main
+from retrain_bench.harness.concurrency import run_local_round
+from retrain_bench.platforms.definition import Environment
+from retrain_bench.workload.cases import CASES
 from tests.envs_fixtures import Built
 from tests.golden import DATA
 from tests.helpers import BenchRun
@@ -192,3 +196,24 @@ def test_a_failing_build_stops_the_run_before_any_round(
     assert line.startswith("ERROR: cannot build the flyte@1.15.4 environment: No solution found")
     assert "the network was disabled" in line
     assert "round 1/1" not in result.stdout.str()
+
+
+def test_a_rounds_launchers_start_the_environment_it_is_given(tmp_path: Path) -> None:
+    # The interpreter is a wrapper that notes each start, then runs this Python: if the round
+    # ignored its environment (the platform's own, sys.executable) nothing would be noted.
+    calls = tmp_path / "calls"
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\necho started >> "{calls}"\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    result = run_local_round(
+        "bare",
+        CASES["smoke"],
+        0,
+        concurrency=2,
+        warmup=False,
+        run_timeout=120,
+        log=tmp_path / "round.log",
+        environment=Environment("bare@test", str(python)),
+    )
+    assert result.ok, result.error
+    assert calls.read_text().splitlines() == ["started", "started"]  # one per launcher of the round
