@@ -24,7 +24,7 @@ FOUND = [local("bare", [0.03, 0.05], 0.18), local("kfp", [6.0, 8.0], 0.25), loca
 
 
 def chart(name: str, found: list[Entry] = FOUND) -> object:
-    report = build_report([Run("run.json", {})], found)
+    report = build_report([Run("run.json", {"benchmarks": []})], found)
     index = next(i for i, spec in enumerate(ROWS) if spec.name == name)
     return chart_figure(ROWS[index], "local", report.tables, [t.rows[index] for t in report.tables])
 
@@ -62,7 +62,7 @@ def test_a_platform_keeps_its_colour_in_every_chart() -> None:
 
 
 def test_the_charts_are_written(tmp_path: Path) -> None:
-    report = build_report([Run("run.json", {})], FOUND)
+    report = build_report([Run("run.json", {"benchmarks": []})], FOUND)
     written = draw_charts(report, tmp_path)
     assert sorted(p.name for p in written) == sorted(f"{spec.name}-local.png" for spec in ROWS)
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in written)
