@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from retrain_bench.cluster.kube import Kube, KubeTarget
+from tests.envs_fixtures import flyte_1_15  # noqa: F401 - a session fixture: one real uv build for all tests
 from tests.helpers import BenchRun
 from tests.k8s_standin import KubeStandin
 from tests.prometheus import prometheus_url  # noqa: F401 - a session fixture: one server for all tests

@@ -139,13 +139,24 @@ def rounds(totals: Sequence[float | None], **fixed: Any) -> list[dict[str, Any]]
     ]
 
 
-def record(platform: str, target: str, case: Case, rounds_: list[dict[str, Any]]) -> dict[str, Any]:
+def record(
+    platform: str,
+    target: str,
+    case: Case,
+    rounds_: list[dict[str, Any]],
+    *,
+    spec: str | None = None,
+    sdk: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """A benchmark record; ``spec``/``sdk`` as a run with --platform NAME@VERSION writes them."""
     scopes = sorted({s for r in rounds_ for s in r["resources"]})
     keys = (*TIME_KEYS, *(resource_key(s, f) for s in scopes for f in FIGURES))
+    versioned = {} if spec is None or sdk is None else {"spec": spec, "sdk": {"name": sdk[0], "version": sdk[1]}}
     return strict(
         {
             "schema": SCHEMA,
             "platform": platform,
+            **versioned,
             "target": target,
             "case": case.as_dict(),
             "rounds": rounds_,
@@ -156,12 +167,13 @@ def record(platform: str, target: str, case: Case, rounds_: list[dict[str, Any]]
 
 
 def benchmark(rec: dict[str, Any]) -> dict[str, Any]:
-    name = f"{rec['platform']}-{rec['case']['name']}"
+    spec = rec.get("spec", rec["platform"])
+    name = f"{spec}-{rec['case']['name']}"
     return {
         "group": rec["case"]["name"],
         "name": f"test_retraining[{name}]",
         "fullname": f"bench/test_retraining.py::test_retraining[{name}]",
-        "params": {"bench_platform": rec["platform"], "bench_case": rec["case"]["name"]},
+        "params": {"bench_platform": spec, "bench_case": rec["case"]["name"]},
         "param": name,
         "extra_info": {"retrain_bench": rec},
         "options": {
@@ -295,6 +307,49 @@ def compare_hash_mismatch() -> dict[str, Any]:
         commit="3333333333333333333333333333333333333333",
         when="2026-11-03T10:00:00+00:00",
     )
+
+
+# --- compare --versions: two flytekit versions inside one run ---------------------------------------
+#
+# flyte@1.15.4 → flyte@1.16.31 on smoke, five rounds each, every figure the same in all five rounds
+# (zero variance on both sides: exact, the threshold alone decides):
+#   total_s          2.0 → 2.4 s:    +20 %  > 10 %  regression
+#   startup_s        5.0 → 4.0 s:    −20 %  > 10 %  improvement
+#   retrain_tune_s   1.0, queue_s 0.2 on both sides: unchanged
+#   memory_peak_gib  0.30 → 0.36:    +20 %  < 25 %  unchanged;  memory_avg_gib 0.25 both: unchanged
+#   cpu_seconds      1.0 → 1.2:      +20 %  > 15 %  regression
+#   cpu_avg_mcpu     1.0/2.0 s → 1.2/2.4 s = 500 → 500 mCPU: unchanged; cpu_peak 600 both: unchanged
+#   success_rate     100 % both: unchanged
+# So 2 regressions, 1 improvement, 7 unchanged. bare/smoke is in the run but not one of the two specs.
+# The other way round: 2 improvements, 7 unchanged, and startup_s +25 % is informational (never gates).
+SMOKE = CASES["smoke"]
+
+
+def compare_versions() -> dict[str, Any]:
+    old = rounds([2.0] * 5, retrain=1.0, queue=0.2, startup=5.0, best_c=0.1, scopes=local(0.30, 0.25, 1.0, 2.0, 600.0))
+    new = rounds([2.4] * 5, retrain=1.0, queue=0.2, startup=4.0, best_c=0.1, scopes=local(0.36, 0.25, 1.2, 2.4, 600.0))
+    bare = rounds([1.0] * 5, retrain=0.7, best_c=0.1, scopes=local(0.2, 0.2, 0.3, 1.0, 300.0))
+    doc = document(
+        "local",
+        [
+            record("flyte", "local", SMOKE, old, spec="flyte@1.15.4", sdk=("flytekit", "1.15.4")),
+            record("flyte", "local", SMOKE, new, spec="flyte@1.16.31", sdk=("flytekit", "1.16.31")),
+            record("bare", "local", SMOKE, bare, spec="bare", sdk=("python", "3.11.7")),
+        ],
+        commit="8888888888888888888888888888888888888888",
+        when="2026-11-08T10:00:00+00:00",
+    )
+    doc["retrain_bench"]["environments"] = {
+        spec: {
+            "sdk": {"name": "flytekit", "version": spec.partition("@")[2]},
+            "freeze_hash": "sha256:" + digit * 64,
+            "freeze": [f"flytekit=={spec.partition('@')[2]}"],
+            "built": False,
+            "build_s": 0.01,
+        }
+        for spec, digit in (("flyte@1.15.4", "a"), ("flyte@1.16.31", "b"))
+    }
+    return doc
 
 
 # --- report: local, three platforms, two cases ---------------------------------------------------
@@ -504,6 +559,7 @@ FILES = {
     "report-local.json": report_local,
     "report-cluster.json": report_cluster,
     "report-sweep.json": report_sweep,
+    "compare-versions.json": compare_versions,
 }
 
 

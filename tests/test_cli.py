@@ -107,6 +107,7 @@ GOLDEN = {
     "report-local.json": ("flyte-base", "kfp-base", "bare-base", "flyte-no_drift", "kfp-no_drift", "bare-no_drift"),
     "report-cluster.json": ("flyte-base", "kfp-base"),
     "report-sweep.json": ("flyte-base", "kfp-base", "bare-base@scale=30", "kfp-base@fanout=4"),
+    "compare-versions.json": ("flyte@1.15.4-smoke", "flyte@1.16.31-smoke", "bare-smoke"),
 }
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,9 +31,8 @@ from retrain_bench.platforms.environments import (
 )
 from retrain_bench.platforms.sdks import SDKS, WORKLOAD_PACKAGES
 from retrain_bench.platforms.specs import PlatformSpec
+from tests.envs_fixtures import CONSTRAINTS, Built
 from tests.helpers import REPO
-
-CONSTRAINTS = REPO / "constraints.txt"
 
 
 def _pins(path: Path) -> dict[str, str]:
@@ -45,26 +43,6 @@ def _pins(path: Path) -> dict[str, str]:
             requirement = Requirement(line)
             pins[canonicalize_name(requirement.name)] = str(requirement.specifier).removeprefix("==")
     return pins
-
-
-@dataclasses.dataclass(frozen=True)
-class Built:
-    envs_dir: Path
-    request: EnvironmentRequest
-    env: Environment
-
-
-@pytest.fixture(scope="session")
-def flyte_1_15(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    envs_dir = Path(os.environ.get("RETRAIN_BENCH_TEST_ENVS") or Path.home() / ".cache" / "retrain-bench" / "test-envs")
-    request = EnvironmentRequest(SDKS["flyte"], "1.15.4", CONSTRAINTS, REPO)
-    try:
-        env = ensure(request, envs_dir)
-    except BenchError as exc:
-        if "network" in str(exc) or "Failed to fetch" in str(exc):
-            pytest.skip(f"no package index reachable to build an environment: {exc}")
-        raise
-    return Built(envs_dir, request, env)
 
 
 def _inside(env: Environment, cwd: Path) -> dict[str, Any]:

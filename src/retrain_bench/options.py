@@ -9,6 +9,7 @@ from typing import Any
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.cost import DEFAULT_PRICES, Prices, parse_prices
 from retrain_bench.platforms import registry
+from retrain_bench.platforms.specs import PlatformSpec, VersionSource, parse_specs
 from retrain_bench.workload.cases import CASES, DEFAULT_CASES, sweep_keys
 
 TARGETS = ("local", "cluster")
@@ -17,6 +18,7 @@ DEFAULT_RUN_TIMEOUT = 1800.0
 
 @dataclasses.dataclass(frozen=True)
 class BenchOptions:
+    #: the platforms' names, each once, in the order given
     platforms: tuple[str, ...]
     cases: tuple[str, ...]
     rounds: int
@@ -30,10 +32,21 @@ class BenchOptions:
     prices: Prices = DEFAULT_PRICES
     #: executions submitted at once per round; 1 is a round of one execution
     concurrency: int = 1
+    #: what --platform asked for: a name (the main environment) or NAME@VERSION (its own environment)
+    specs: tuple[PlatformSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.specs:
+            object.__setattr__(self, "specs", tuple(PlatformSpec(p) for p in self.platforms))
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The benchmarks' platform columns: ``flyte``, ``flyte@1.15.4``."""
+        return tuple(s.label for s in self.specs)
 
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["platforms"], data["cases"] = list(self.platforms), list(self.cases)
+        data["platforms"], data["cases"], data["specs"] = list(self.platforms), list(self.cases), list(self.labels)
         return data
 
 
@@ -73,6 +86,7 @@ def parse_options(
     price_vcpu_hour: Any = None,
     price_gib_hour: Any = None,
     concurrency: Any = 1,
+    index: VersionSource | None = None,
 ) -> BenchOptions:
     """Check every option; raise BenchError naming the option, the bad value and the valid ones."""
     if target not in TARGETS:
@@ -80,7 +94,18 @@ def parse_options(
     # A platform without a cluster side (bare Python, the local reference) runs only locally.
     on_cluster = registry.cluster_names()
     default_platforms = on_cluster if target == "cluster" else registry.names()
-    platforms = _choices("--platform", platform, registry.names(), default_platforms)
+    specs = (
+        parse_specs(platform, registry.names(), target=target, index=index)
+        if platform and platform.strip()
+        else tuple(PlatformSpec(p) for p in default_platforms)
+    )
+    platforms = tuple(dict.fromkeys(s.platform for s in specs))
+    pinned = [s.label for s in specs if s.version is not None]
+    if target == "cluster" and pinned:
+        raise BenchError(
+            f"--platform: {', '.join(pinned)}: a version runs in its own environment on the local target only; "
+            "on a cluster the SDK installed here submits the runs"
+        )
     local_only = [p for p in platforms if target == "cluster" and p not in on_cluster]
     if local_only:
         raise BenchError(
@@ -98,6 +123,7 @@ def parse_options(
         sample_hz=_number("--sample-hz", sample_hz, float, 0.0, 1000.0),
         prices=parse_prices(price_vcpu_hour, price_gib_hour),
         concurrency=_number("--concurrency", concurrency, int, 1),
+        specs=specs,
     )
 
 

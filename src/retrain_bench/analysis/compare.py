@@ -37,6 +37,7 @@ from retrain_bench.analysis.metrics import (
 )
 from retrain_bench.analysis.thresholds import Thresholds
 from retrain_bench.errors import BenchError
+from retrain_bench.platforms.specs import platform_of
 from retrain_bench.results.contract import strict
 from retrain_bench.results.model import BenchKey, Benchmark, Run, output_values
 from retrain_bench.results.runs import entries, sort_key
@@ -153,6 +154,8 @@ class CompareResult:
     warnings: tuple[str, ...]
     #: Said below the table: benchmarks only in the current run.
     notes: tuple[str, ...]
+    #: Two SDK versions of one run (``compare_versions``): (platform, baseline version, current version).
+    versions: tuple[str, str, str] | None = None
 
     @property
     def baseline(self) -> Run:
@@ -207,6 +210,11 @@ class CompareResult:
                 "warnings": list(self.warnings),
                 "notes": list(self.notes),
                 "exit_code": self.exit_code,
+                "versions": (
+                    None
+                    if self.versions is None
+                    else dict(zip(("platform", "baseline", "current"), self.versions, strict=True))
+                ),
             }
         )
 
@@ -299,21 +307,63 @@ def _paths(runs: Sequence[Run]) -> str:
     return ", ".join(r.path for r in runs)
 
 
+def compare_versions(run: Run, baseline: str, current: str, options: CompareOptions) -> CompareResult:
+    """Two specs of one platform inside one run (``flyte@1.15.4`` against ``flyte@1.16.31``), with the
+    same statistics and thresholds as two runs: each side is the run cut down to one spec's benchmarks."""
+    platform = platform_of(baseline)
+    if platform_of(current) != platform or baseline == current:
+        raise BenchError(
+            f"--versions: {baseline},{current}: give two specs of one platform, e.g. flyte@1.15.4,flyte@1.16.31"
+        )
+    sides = [_one_spec(run, label) for label in (baseline, current)]
+    result = compare_runs(sides[0][0], sides[1][0], options)
+    # Versions of one run share machine and packages but the SDK's: nothing to warn about.
+    return dataclasses.replace(result, warnings=(), versions=(platform, sides[0][1], sides[1][1]))
+
+
+def _one_spec(run: Run, label: str) -> tuple[Run, str]:
+    """The run with only ``label``'s benchmarks (ok or failed), keyed as the bare platform so both
+    sides match, and the SDK version they ran with."""
+    platform = platform_of(label)
+    mine = [b for b in run.benchmarks if b.key.column == label]
+    if not mine:
+        present = sorted({b.key.column for b in run.benchmarks})
+        raise BenchError(f"--versions: {run.path} has no {label} benchmark; it has {', '.join(present)}")
+    version = next((v for b in mine if (v := (b.record.get("sdk") or {}).get("version"))), None)
+
+    def cut(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        kept = []
+        for entry in entries:
+            record = entry["extra_info"]["retrain_bench"]
+            if BenchKey.of(record).column == label:
+                extra = {**entry["extra_info"], "retrain_bench": {**record, "spec": platform}}
+                kept.append({**entry, "extra_info": extra})
+        return kept
+
+    run_level = dict(run.run_level)
+    if "failed_benchmarks" in run_level:
+        run_level["failed_benchmarks"] = cut(run_level["failed_benchmarks"])
+    document = {**run.document, "benchmarks": cut(run.document["benchmarks"])}
+    if run.run_level:
+        document["retrain_bench"] = run_level
+    return Run(f"{run.path} [{label}]", document), str(version or label.partition("@")[2] or "unknown")
+
+
 def refuse_mismatches(base: Sides, cur: Sides) -> None:
     """Same platform × case with another hash or target: different workloads, never comparable."""
     for key in sorted(base, key=sort_key):
         if key in cur:
             continue
         for other in sorted(cur, key=sort_key):
-            if (other.platform, other.case) != (key.platform, key.case):
+            if (other.column, other.case) != (key.column, key.case):
                 continue
             if other.hash != key.hash:
                 raise BenchError(
-                    f"{key.platform}/{key.case}: case hash differs (baseline {key.hash}, current {other.hash}): "
+                    f"{key.column}/{key.case}: case hash differs (baseline {key.hash}, current {other.hash}): "
                     "the workload changed, so its numbers are not comparable; record a new baseline"
                 )
             raise BenchError(
-                f"{key.platform}/{key.case}: target differs (baseline {key.target}, current {other.target}): "
+                f"{key.column}/{key.case}: target differs (baseline {key.target}, current {other.target}): "
                 "local and cluster numbers are not comparable"
             )
 

@@ -185,21 +185,21 @@ def _axis_entries(found: Sequence[Entry], target: str, axis: str) -> list[tuple[
         return []
     for entry in found:
         if entry.key.target == target and entry.key.case == SWEEP_BASE:
-            has_one = any(x == 1.0 and e.key.platform == entry.key.platform for x, e in points)
+            has_one = any(x == 1.0 and e.key.column == entry.key.column for x, e in points)
             if not has_one:
                 points.append((1.0, entry))
     return points
 
 
 def _platforms(on_axis: Sequence[tuple[float, Entry]]) -> list[str]:
-    present = {e.key.platform for _, e in on_axis}
+    present = {e.key.column for _, e in on_axis}
     return list(registry.in_order(present))
 
 
 def _axis_series(on_axis: Sequence[tuple[float, Entry]]) -> tuple[Series, ...]:
     by_platform: dict[str, list[tuple[float, Entry]]] = {}
     for x, entry in on_axis:
-        by_platform.setdefault(entry.key.platform, []).append((x, entry))
+        by_platform.setdefault(entry.key.column, []).append((x, entry))
     platforms = _platforms(on_axis)
     metrics = [m for m in GROWTH_METRICS if _key_for(m, [e for _, e in on_axis]) is not None]
     series: list[Series] = []

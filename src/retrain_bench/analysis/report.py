@@ -146,10 +146,10 @@ def build_report(runs: Sequence[Run], found: Sequence[Entry], prices: Prices | N
     tables = []
     by_case: dict[tuple[str, str, str], dict[str, Entry]] = {}
     for entry in found:
-        by_case.setdefault((entry.key.case, entry.key.target, entry.key.hash), {})[entry.key.platform] = entry
+        by_case.setdefault((entry.key.case, entry.key.target, entry.key.hash), {})[entry.key.column] = entry
     for (case, target, hash_), platforms in by_case.items():
         # The same columns for every case of a target, so tables line up.
-        columns = _platforms(e.key.platform for e in found if e.key.target == target)
+        columns = _platforms(e.key.column for e in found if e.key.target == target)
         rows = tuple(build_row(spec, columns, platforms, target) for spec in ROWS)
         sources = tuple(dict.fromkeys(s for e in platforms.values() for s in e.sources))
         tables.append(CaseTable(case, target, hash_, columns, rows, sources))
@@ -184,7 +184,9 @@ def build_cost_table(
     priced: dict[str, list[tuple[dict[str, Any], dict[str, str]]]] = {}
     for platform, entry in entries_.items():
         run_level = run_levels.get(entry.sources[0])
-        priced[platform] = [round_cost(r.raw, platform, entry.key.target, run_level, prices) for r in entry.counted]
+        priced[platform] = [
+            round_cost(r.raw, entry.key.platform, entry.key.target, run_level, prices) for r in entry.counted
+        ]
     scopes = {scope for rounds in priced.values() for cost, _ in rounds for scope in cost[USAGE]}
     keys = [(f"Usage cost (USD) [{s} scope]", f"cost.{USAGE}.{s}_usd") for s in SCOPES if f"{s}_usd" in scopes]
     keys.append(("Allocation cost (USD)", f"cost.{ALLOCATION}"))

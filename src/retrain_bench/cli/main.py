@@ -20,7 +20,7 @@ from retrain_bench.results.runs import Run
 from retrain_bench.workload.cases import CASES, DEFAULT_CASES
 
 if TYPE_CHECKING:
-    from retrain_bench.analysis.compare import CompareOptions
+    from retrain_bench.analysis.compare import CompareOptions, CompareResult
     from retrain_bench.measure.cost import Prices
 
 
@@ -135,23 +135,37 @@ def add_price_options(parser: Any) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from retrain_bench.analysis.compare import compare_runs
-    from retrain_bench.output.job_summary import append_job_summary
-    from retrain_bench.output.render import render_compare
+    from retrain_bench.analysis.compare import compare_runs, compare_versions
 
     options = compare_options(args, Path.cwd())
-    baseline_paths, current_paths = split_compare_files(args.files, args.current_runs)
+    if args.versions is not None:
+        if len(args.files) != 1:
+            raise BenchError(f"--versions compares two specs inside ONE run: give one file, not {len(args.files)}")
+        specs = [s.strip() for s in args.versions.split(",")]
+        if len(specs) != 2 or not all(specs):
+            raise BenchError(f"--versions: {args.versions!r}: give BASE,CURRENT, e.g. flyte@1.15.4,flyte@1.16.31")
+        baseline_paths, current_paths = list(args.files), list[str]()
+    else:
+        baseline_paths, current_paths = split_compare_files(args.files, args.current_runs)
     baselines = [Run(path, load_run(path)) for path in baseline_paths]
     currents = [Run(path, load_run(path)) for path in current_paths]
     if args.price_vcpu_hour is not None or args.price_gib_hour is not None:
         from retrain_bench.results.contract import reprice
 
         # Both sides at the same prices, recomputed from their resources: a price change is not a regression.
-        prices = report_prices(currents[:1], args.price_vcpu_hour, args.price_gib_hour)
+        prices = report_prices((currents or baselines)[:1], args.price_vcpu_hour, args.price_gib_hour)
         if prices is not None:
             baselines = [Run(run.path, reprice(run.document, prices)) for run in baselines]
             currents = [Run(run.path, reprice(run.document, prices)) for run in currents]
-    result = compare_runs(baselines, currents, options)
+    if args.versions is not None:
+        return _print_compare(compare_versions(baselines[0], specs[0], specs[1], options), args)
+    return _print_compare(compare_runs(baselines, currents, options), args)
+
+
+def _print_compare(result: CompareResult, args: argparse.Namespace) -> int:
+    from retrain_bench.output.job_summary import append_job_summary
+    from retrain_bench.output.render import render_compare
+
     for warning in result.warnings:
         print(f"retrain-bench: warning: {warning}", file=sys.stderr)
     print(render_compare(result, args.format), end="")
@@ -276,7 +290,13 @@ def add_compare_command(commands: Any) -> None:
         "files",
         nargs="+",
         metavar="RUN.json",
-        help="baseline run(s), then the current run(s): BASELINE.json [BASELINE.json ...] CURRENT.json",
+        help="baseline run(s), then the current run(s): BASELINE.json [BASELINE.json ...] CURRENT.json; "
+        "with --versions, one run",
+    )
+    compare.add_argument(
+        "--versions",
+        metavar="BASE,CURRENT",
+        help="compare two specs of one platform inside one run, e.g. flyte@1.15.4,flyte@1.16.31 (one file)",
     )
     compare.add_argument(
         "--current-runs",

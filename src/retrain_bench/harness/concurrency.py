@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from retrain_bench.harness.rounds import Launcher, RoundInterrupted, RoundResult, _with_tail, timed_out, unmeasured
 from retrain_bench.measure.sampler import TreeSampler
 from retrain_bench.measure.stats import ResourceStats
+from retrain_bench.platforms.definition import Environment
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.outcome import Outcome
 from retrain_bench.workload.stamps import StampError, StampLog
@@ -230,13 +231,21 @@ def from_stamps(stamps: StampLog, case: Case, go_ns: int, total_s: float | None)
 class LocalExecution:
     """One launcher process with its own round directory and log."""
 
-    def __init__(self, platform: str, case: Case, log: Path, run_timeout: float, pipelines: Path | None = None) -> None:
+    def __init__(
+        self,
+        platform: str,
+        case: Case,
+        log: Path,
+        run_timeout: float,
+        pipelines: Path | None = None,
+        environment: Environment | None = None,
+    ) -> None:
         self.case = case
         self.log = log
         self.run_timeout = run_timeout
         self.workdir = Path(tempfile.mkdtemp(prefix=f"retrain-bench-{platform}-{case.key}-"))
         try:
-            self.launcher = Launcher(platform, case, self.workdir, log, pipelines)
+            self.launcher = Launcher(platform, case, self.workdir, log, pipelines, environment)
         except BaseException:
             shutil.rmtree(self.workdir, ignore_errors=True)
             raise
@@ -326,10 +335,12 @@ def run_local_round(
     log: Path,
     sample_hz: float | None = None,
     pipelines: Path | None = None,
+    environment: Environment | None = None,
 ) -> RoundResult:
     """One local round of ``concurrency`` launchers released together; a failing pipeline is a
     result, not an exception. Logs: ``log`` for one launcher, ``<log stem>.<k>.log`` (k = 1..N) for
-    N. Ctrl-C kills every launcher's process group and raises ``RoundInterrupted`` carrying the round."""
+    N. ``environment``: where the launchers run when not where the platform says (a NAME@VERSION spec's own).
+    Ctrl-C kills every launcher's process group and raises ``RoundInterrupted`` carrying the round."""
     log.parent.mkdir(parents=True, exist_ok=True)
     logs = [log] if concurrency == 1 else [log.with_name(f"{log.stem}.{k + 1}{log.suffix}") for k in range(concurrency)]
     fields = unmeasured(platform, case, index, warmup, logs[0])
@@ -337,7 +348,7 @@ def run_local_round(
     try:
         started = time.perf_counter()
         for k in range(concurrency):
-            executions.append(LocalExecution(platform, case, logs[k], run_timeout, pipelines))
+            executions.append(LocalExecution(platform, case, logs[k], run_timeout, pipelines, environment))
         fields["process_groups"] = tuple(pid for e in executions for pid in e.pids)
         together = run_together(executions, run_timeout, sample_hz, started)
     except KeyboardInterrupt:

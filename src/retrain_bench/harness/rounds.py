@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from retrain_bench.platforms import registry
+from retrain_bench.platforms.definition import Environment
 from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import Case
 
@@ -59,7 +60,15 @@ def _log_tail(log: Path) -> str:
 class Launcher:
     """The launcher process of one round; ``kill()`` takes its whole process group down."""
 
-    def __init__(self, platform: str, case: Case, workdir: Path, log: Path, pipelines: Path | None = None) -> None:
+    def __init__(
+        self,
+        platform: str,
+        case: Case,
+        workdir: Path,
+        log: Path,
+        pipelines: Path | None = None,
+        environment: Environment | None = None,
+    ) -> None:
         self.workdir = workdir
         tmp = workdir / "tmp"
         tmp.mkdir(parents=True)
@@ -76,7 +85,8 @@ class Launcher:
         with log.open("ab") as out:
             self.process = subprocess.Popen(
                 [
-                    registry.platform(platform).environment.interpreter(),
+                    # A NAME@VERSION spec's own environment, else where the platform says it runs.
+                    (environment or registry.platform(platform).environment).interpreter(),
                     "-m",
                     "retrain_bench.harness.launcher",
                     platform,

@@ -18,6 +18,8 @@ from retrain_bench.harness.rounds import RoundInterrupted, RoundResult
 from retrain_bench.harness.scopes import PrometheusPlan
 from retrain_bench.options import BenchOptions
 from retrain_bench.platforms import registry
+from retrain_bench.platforms.environments import Environment, SdkVersion, main_sdk
+from retrain_bench.platforms.specs import platform_of
 from retrain_bench.results.contract import SCHEMA, benchmark_record
 from retrain_bench.workload.cases import Case, case_for
 
@@ -64,7 +66,7 @@ class BenchSession:
     options: BenchOptions
     log_dir: Path
     progress: Callable[[str], None]
-    #: platform names per case, in the order the tests were collected
+    #: platform specs (``flyte``, ``flyte@1.15.4``) per case, in the order the tests were collected
     plan: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     results: dict[tuple[str, str], list[RoundResult]] = dataclasses.field(default_factory=dict)
     prometheus: PrometheusPlan | None = None
@@ -76,6 +78,8 @@ class BenchSession:
     cluster: ClusterTarget | None = None
     #: the benchmark's ``bench`` directory the launchers import it from (``harness/pipelines.py``)
     pipelines: Path | None = None
+    #: the own environment of every NAME@VERSION spec, by spec (``platforms/environments.py``)
+    environments: dict[str, Environment] = dataclasses.field(default_factory=dict)
     # -- pytest-xdist (src/retrain_bench/pytest_plugin/xdist.py) --
     #: on a worker: a case runs only the asking platform's rounds, as the worker cannot know which
     #: other platforms it will be given (interleaving needs them all in one process)
@@ -85,16 +89,21 @@ class BenchSession:
     #: on the controller: the cluster run levels the workers shipped
     worker_clusters: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
-    def add_to_plan(self, platform: str, case: str) -> None:
-        platforms = self.plan.setdefault(case, [])
-        if platform not in platforms:
-            platforms.append(platform)
+    def add_to_plan(self, spec: str, case: str) -> None:
+        specs = self.plan.setdefault(case, [])
+        if spec not in specs:
+            specs.append(spec)
 
-    def rounds_of(self, platform: str, case: str) -> list[RoundResult]:
-        """The rounds of this platform and case, running the case's interleaved schedule first."""
-        if (platform, case) not in self.results:
-            self._run_case(case_for(case), only=platform if self.per_platform else None)
-        return self.results.get((platform, case), [])
+    def rounds_of(self, spec: str, case: str) -> list[RoundResult]:
+        """The rounds of this platform spec and case, running the case's interleaved schedule first."""
+        if (spec, case) not in self.results:
+            self._run_case(case_for(case), only=spec if self.per_platform else None)
+        return self.results.get((spec, case), [])
+
+    def sdk(self, spec: str) -> SdkVersion:
+        """The SDK a spec's rounds run with: its own environment's, else the main environment's."""
+        own = self.environments.get(spec)
+        return own.sdk if own is not None else main_sdk(platform_of(spec))
 
     def _run_case(self, case: Case, only: str | None = None) -> None:
         platforms = [only] if only else self.plan.get(case.key) or []
@@ -109,7 +118,7 @@ class BenchSession:
             except RoundInterrupted as stop:
                 result, self.interrupted = stop.result, True
             self.results[(platform, case.key)].append(result)
-            self._report(result, total)
+            self._report(platform, result, total)
         if self.interrupted:
             return
         for p in platforms:
@@ -118,21 +127,23 @@ class BenchSession:
             if self.cluster is not None:
                 self.results[(p, case.key)] = self.cluster.collect(p, self.results[(p, case.key)], self._warn_once)
 
-    def _round(self, platform: str, case: Case, index: int, *, warmup: bool) -> RoundResult:
+    def _round(self, spec: str, case: Case, index: int, *, warmup: bool) -> RoundResult:
         """One round where the options send it: a cluster, N local executions at once, or one."""
         n = self.options.concurrency
         if self.cluster is not None:
-            return self.cluster.run_round(platform, case, index, warmup=warmup, concurrency=n)
+            return self.cluster.run_round(spec, case, index, warmup=warmup, concurrency=n)
+        own = self.environments.get(spec)
         return run_local_round(
-            platform,
+            platform_of(spec),
             case,
             index,
             concurrency=n,
             warmup=warmup,
             run_timeout=self.options.run_timeout,
-            log=self.log_dir / f"{platform}-{case.key}-{index}.log",
+            log=self.log_dir / f"{spec}-{case.key}-{index}.log",
             sample_hz=self.options.sample_hz or None,
             pipelines=self.pipelines,
+            environment=own.launch(spec) if own is not None else None,
         )
 
     def _warn_once(self, message: str) -> None:
@@ -140,17 +151,16 @@ class BenchSession:
             self.warned = True
             self.warn(message + " (further failures are recorded in the JSON without a warning)")
 
-    def _report(self, result: RoundResult, total: int) -> None:
+    def _report(self, spec: str, result: RoundResult, total: int) -> None:
         kind = "warmup" if result.warmup else "round"
         seconds = f"{result.total_s:.2f}s" if result.total_s is not None else "-"
         status = "ok" if result.ok else "FAILED: " + (result.error or "").splitlines()[0]
-        self.progress(
-            f"[retrain-bench] {result.platform}/{result.case} {kind} {result.index + 1}/{total} {seconds} {status}"
-        )
+        self.progress(f"[retrain-bench] {spec}/{result.case} {kind} {result.index + 1}/{total} {seconds} {status}")
 
-    def record(self, platform: str, case: str) -> dict[str, Any]:
-        results = self.results.get((platform, case), [])
-        return benchmark_record(platform, self.options.target, case_for(case), results, self.options.prices)
+    def record(self, spec: str, case: str) -> dict[str, Any]:
+        results = self.results.get((spec, case), [])
+        record = benchmark_record(platform_of(spec), self.options.target, case_for(case), results, self.options.prices)
+        return {**record, "spec": spec, "sdk": self.sdk(spec).to_json()}
 
     def run_level(self) -> dict[str, Any]:
         """Facts about the whole run, for the top level of the JSON (not machine_info)."""
@@ -164,6 +174,7 @@ class BenchSession:
             "prometheus": self.prometheus.run_level() if self.prometheus else None,
             "notes": [CLUSTER_NOTE if self.cluster else local_note(), *self._concurrency_notes()],
             "cluster": self.cluster.run_level() if self.cluster else None,
+            "environments": {spec: env.to_json() for spec, env in self.environments.items()},
         }
 
     def close(self) -> None:
@@ -184,17 +195,17 @@ class BenchSession:
         """Every benchmark whose rounds ran has been handed to pytest-benchmark."""
         return all(key in self.replayed for key in self.results)
 
-    def measure(self, benchmark: Any, platform: str, case: str) -> dict[str, Any]:
+    def measure(self, benchmark: Any, spec: str, case: str) -> dict[str, Any]:
         """Replay this benchmark's rounds into pytest-benchmark and attach our record.
 
         pytest-benchmark's stats cover the ok measured rounds only; a benchmark without one gets
         none (``replay.replay``), its rounds and errors stay in our record.
         """
-        results = self.rounds_of(platform, case)
+        results = self.rounds_of(spec, case)
         measured = [r for r in results if not r.warmup]
-        record = self.record(platform, case)
+        record = self.record(spec, case)
         benchmark.extra_info["retrain_bench"] = record
-        self.replayed.add((platform, case))
+        self.replayed.add((spec, case))
         if not measured:
             pytest.skip("interrupted before a measured round of this benchmark ran")
         replay(benchmark, [r.total_s or 0.0 for r in results if r.warmup], [r.total_s or 0.0 for r in measured if r.ok])

@@ -153,9 +153,14 @@ def render_compare(result: CompareResult, fmt: str) -> str:
     floor = "" if options.min_success_rate is None else f" or below {options.min_success_rate * 100:g}%"
     gated = sorted(options.gate_metrics)
     informational = "startup_s and the node scope are" + (f" (gating here: {', '.join(gated)})" if gated else "")
+    upgrade = []
+    if result.versions is not None:
+        platform, before, after = result.versions
+        upgrade = [f"{platform} {before} → {after}: {result_line(result).removeprefix('Result: ')}", ""]
     lines = [
         *heading("retrain-bench compare", 1, fmt),
         "",
+        *upgrade,
         runs_line("Baseline", result.baselines, fmt) + ("  " if fmt == "md" else ""),
         runs_line("Current", result.currents, fmt),
         "",

@@ -32,6 +32,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from retrain_bench.errors import BenchError
+from retrain_bench.platforms import definition
 from retrain_bench.platforms.sdks import SDKS, WORKLOAD_PACKAGES, Sdk
 from retrain_bench.platforms.specs import PlatformSpec
 
@@ -66,6 +67,20 @@ class Environment:
     built: bool
     #: Seconds this request spent getting the environment: the build, or the reuse check.
     build_s: float
+
+    def launch(self, spec: str) -> definition.Environment:
+        """Where the launchers of ``spec``'s rounds run: this environment's interpreter (``Platform.environment``)."""
+        return definition.Environment(name=spec, python=str(self.python))
+
+    def to_json(self) -> dict[str, Any]:
+        """What the environment really held, for the run level of the JSON (no paths: they are local)."""
+        return {
+            "sdk": self.sdk.to_json(),
+            "freeze_hash": self.freeze_hash,
+            "freeze": list(self.freeze),
+            "built": self.built,
+            "build_s": self.build_s,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +137,17 @@ class EnvironmentRequest:
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(self.inputs(), sort_keys=True).encode()).hexdigest()
+
+
+def project_root() -> Path:
+    """The repository this ``retrain_bench`` runs from: an environment needs its constraints and ``src/``."""
+    root = Path(__file__).resolve().parents[3]
+    if not ((root / "constraints.txt").is_file() and (root / "src" / "retrain_bench").is_dir()):
+        raise BenchError(
+            "NAME@VERSION builds an environment from the repository's constraints.txt and src/, but retrain_bench"
+            f" runs from {root}: install it editable from a clone (pip install -e .)"
+        )
+    return root
 
 
 def default_envs_dir(project: Path) -> Path:

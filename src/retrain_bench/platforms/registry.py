@@ -94,16 +94,27 @@ def cluster_names() -> tuple[str, ...]:
 
 
 def title(name: str) -> str:
-    """How tables print the platform; a saved run may name one not installed here: its name then."""
-    known = platforms().get(name)
-    return known.title if known else name
+    """How tables print the platform, or a ``NAME@VERSION`` spec ("Flyte 1.15.4"); a saved run may
+    name one not installed here: its name then."""
+    base, _, version = name.partition("@")
+    known = platforms().get(base)
+    shown = known.title if known else base
+    return f"{shown} {version}" if version else shown
 
 
 def in_order(present: Iterable[str]) -> tuple[str, ...]:
-    """``present`` in display order; platforms unknown here (from a saved run) after them, by name."""
+    """``present`` in display order, each platform's NAME@VERSION specs after its name in release
+    order; platforms unknown here (from a saved run) after them, by name."""
+    from retrain_bench.platforms.specs import version_order
+
     wanted = set(present)
-    known = [name for name in platforms() if name in wanted]
-    return (*known, *sorted(wanted - set(known)))
+    rank = {name: index for index, name in enumerate(platforms())}
+
+    def order(label: str) -> tuple[int, str, tuple[int, ...]]:
+        base, _, version = label.partition("@")
+        return (rank.get(base, len(rank)), base, version_order(version or None))
+
+    return tuple(sorted(wanted, key=order))
 
 
 def reference() -> str | None:

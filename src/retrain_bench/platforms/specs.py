@@ -47,6 +47,21 @@ class PlatformSpec:
         return self.platform if self.version is None else f"{self.platform}@{self.version}"
 
 
+def platform_of(label: str) -> str:
+    """The platform's name of a spec's label: ``flyte@1.15.4`` -> ``flyte``."""
+    return label.partition("@")[0]
+
+
+def version_order(version: str | None) -> tuple[int, ...]:
+    """The main environment first, then versions in release order (1.9 before 1.15)."""
+    if version is None:
+        return ()
+    try:
+        return (1, *Version(version).release)
+    except InvalidVersion:
+        return (2,)
+
+
 class VersionSource(Protocol):
     def versions(self, package: str, *, refresh: bool) -> tuple[Version, ...]: ...
 
@@ -61,7 +76,7 @@ def parse_specs(
     """The specs of a comma list, in order; ``index`` checks that versions exist (None: not checked)."""
     specs: list[PlatformSpec] = []
     seen: dict[tuple[str, Version | None], str] = {}
-    for item in (part.strip() for part in text.split(",")):
+    for item in (part.strip() for part in text.split(",") if part.strip()):
         spec, version = _parse_one(item, known)
         identity = (spec.platform, version)
         if identity in seen:
@@ -82,7 +97,7 @@ def _parse_one(item: str, known: Sequence[str]) -> tuple[PlatformSpec, Version |
     if not name:
         raise BenchError(f"--platform: {item!r} is not NAME or NAME@VERSION (e.g. flyte or flyte@1.15.4)")
     if name not in known:
-        raise BenchError(f"--platform: unknown platform {name!r}; choose from {', '.join(known)}")
+        raise BenchError(f"--platform: unknown {name!r}; choose from {', '.join(known)}")
     if not at:
         return PlatformSpec(name), None
     sdk = SDKS.get(name)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +30,8 @@ from retrain_bench.measure.profile import load_profile
 from retrain_bench.measure.prometheus import FALLBACK_INTERVAL_S
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, BenchOptions, parse_options
 from retrain_bench.platforms import registry
+from retrain_bench.platforms.environments import Environment, default_envs_dir, prepare_all, project_root
+from retrain_bench.platforms.specs import PackageIndex
 from retrain_bench.pytest_plugin import xdist
 from retrain_bench.pytest_plugin.benchmark_options import check_benchmark_options
 from retrain_bench.pytest_plugin.summary import add_summary_option, write_summary
@@ -159,6 +163,9 @@ def pytest_configure(config: pytest.Config) -> None:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         capture = config.pluginmanager.get_plugin("capturemanager")
         if reporter is None:
+            # Before the terminal exists (an environment built while configuring): stderr, uncaptured.
+            with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+                print(line, file=sys.stderr, flush=True)
             return
         if capture is None:
             reporter.write_line(line)
@@ -187,7 +194,9 @@ def pytest_configure(config: pytest.Config) -> None:
             price_vcpu_hour=config.getoption("price_vcpu_hour"),
             price_gib_hour=config.getoption("price_gib_hour"),
             concurrency=config.getoption("concurrency"),
+            index=PackageIndex(config.rootpath / ".retrain-bench" / "index"),
         )
+        environments = _environments(options, progress)
         cluster = _cluster_target(config, options, progress, log_dir) if options.target == "cluster" else None
         # On a cluster the scopes come from the platforms themselves (src/retrain_bench/harness/cluster_target.py).
         prometheus = (
@@ -210,10 +219,27 @@ def pytest_configure(config: pytest.Config) -> None:
         for note in cluster.remote.warnings():
             warn(note)
     config.stash[SESSION_KEY] = BenchSession(
-        options, log_dir, progress, prometheus=prometheus, warn=warn, cluster=cluster, pipelines=pipelines
+        options,
+        log_dir,
+        progress,
+        prometheus=prometheus,
+        warn=warn,
+        cluster=cluster,
+        pipelines=pipelines,
+        environments=environments,
     )
     xdist.configure(config, config.stash[SESSION_KEY])
     config.addinivalue_line("markers", "retrain_bench: a platform x case benchmark of the retraining pipeline")
+
+
+def _environments(options: BenchOptions, progress: Callable[[str], None]) -> dict[str, Environment]:
+    """Every NAME@VERSION spec's own environment, built or reused before any round (one line if not)."""
+    if all(spec.version is None for spec in options.specs):
+        return {}
+    project = project_root()
+    return prepare_all(
+        options.specs, project, default_envs_dir(project), lambda line: progress(f"[retrain-bench] {line}")
+    )
 
 
 def _cluster_target(
@@ -263,17 +289,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         ("bench_platform", "bench_case"),
         [
             pytest.param(
-                platform,
+                spec,
                 case,
-                id=f"{platform}-{case}",
+                id=f"{spec}-{case}",
                 marks=[
                     pytest.mark.benchmark(group=case, timer=REPLAY_CLOCK.now),
                     pytest.mark.retrain_bench,
-                    xdist.group_mark(platform),
+                    xdist.group_mark(spec),
                 ],
             )
             for case in options.cases
-            for platform in options.platforms
+            for spec in options.labels
         ],
     )
 

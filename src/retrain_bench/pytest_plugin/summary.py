@@ -28,7 +28,7 @@ def summary_lines(records: Iterable[Mapping[str, Any]], json_path: str | None, *
     by_case: dict[tuple[str, str, str], dict[str, Entry]] = {}
     for record in records:
         key = key_of(record)
-        by_case.setdefault((key.case, key.target, key.hash), {})[key.platform] = Entry(key, record, (), {})
+        by_case.setdefault((key.case, key.target, key.hash), {})[key.column] = Entry(key, record, (), {})
     if not by_case:
         return []
     lines = ["retrain-bench: the study's table, mean ± std dev over the ok measured rounds (n)"]

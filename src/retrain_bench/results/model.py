@@ -44,19 +44,28 @@ class BenchKey:
     target: str
     case: str
     hash: str
+    #: the SDK version of a NAME@VERSION spec (its own environment); None: the main environment
+    version: str | None = None
+
+    @property
+    def column(self) -> str:
+        """The platform as --platform named it: ``flyte``, or ``flyte@1.15.4``."""
+        return self.platform if self.version is None else f"{self.platform}@{self.version}"
 
     @property
     def label(self) -> str:
-        return f"{self.platform}/{self.case} ({self.target}, {self.hash})"
+        return f"{self.column}/{self.case} ({self.target}, {self.hash})"
 
     @property
     def slug(self) -> str:
         """A stable name for exports: a new hash starts a new series."""
-        return f"{self.platform}/{self.case}/{self.target}/{self.hash}"
+        return f"{self.column}/{self.case}/{self.target}/{self.hash}"
 
     @classmethod
     def of(cls, record: Mapping[str, Any]) -> BenchKey:
-        return cls(record["platform"], record["target"], record["case"]["name"], record["case"]["hash"])
+        # Files from before NAME@VERSION have no spec: every platform ran in the main environment.
+        version = str(record.get("spec") or "").partition("@")[2] or None
+        return cls(record["platform"], record["target"], record["case"]["name"], record["case"]["hash"], version)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 from retrain_bench.errors import BenchError
 from retrain_bench.platforms import registry
+from retrain_bench.platforms.specs import version_order
 from retrain_bench.results.contract import strict, success_rate, summarise
 from retrain_bench.results.model import BenchKey, Benchmark, Run, benchmarks_of
 
@@ -21,11 +22,11 @@ __all__ = ["BenchKey", "Entry", "Run", "benchmarks_of", "entries", "key_of", "me
 Entry = Benchmark
 
 
-def sort_key(key: BenchKey) -> tuple[str, str, str, int, str]:
-    """Case, target, hash, then the platforms in display order."""
+def sort_key(key: BenchKey) -> tuple[str, str, str, int, str, tuple[int, ...]]:
+    """Case, target, hash, then the platforms in display order, a platform's versions in release order."""
     known = registry.names()
     rank = known.index(key.platform) if key.platform in known else len(known)
-    return (key.case, key.target, key.hash, rank, key.platform)
+    return (key.case, key.target, key.hash, rank, key.platform, version_order(key.version))
 
 
 def key_of(record: Mapping[str, Any]) -> BenchKey:
