@@ -211,3 +211,45 @@ def test_the_main_environment_sdk_is_the_installed_one() -> None:
     assert main_sdk("kfp") == SdkVersion("kfp", pins["kfp"])
     # bare Python has no SDK: what it runs on is the interpreter.
     assert main_sdk("bare") == SdkVersion("python", "{}.{}.{}".format(*sys.version_info[:3]))
+
+
+def test_a_platforms_own_constraints_replace_and_add_pins(tmp_path: Path) -> None:
+    # A platform whose SDK clashes with two main pins and brings a package the main file lacks.
+    project = tmp_path / "project"
+    (project / "constraints").mkdir(parents=True)
+    (project / "constraints.txt").write_text("# main\nrich-click==1.9.9\njoblib==1.6.0\nnumpy==2.3.5\n")
+    own = project / "constraints" / "toy.txt"
+    own.write_text("# toy's own\nrich-click==1.8.9\nNumPy==2.2.0  # another spelling of the same name\nanyio==4.9.0\n")
+    (project / "pyproject.toml").write_text("[project]\nname = 'toy'\n")
+    sdk = dataclasses.replace(
+        SDKS["flyte"], platform="toy", package="toy-sdk", own_version="2.0", constraints="constraints/toy.txt"
+    )
+    request = EnvironmentRequest(sdk, "2.0", project / "constraints.txt", project)
+    assert request.kept_constraints() == ("joblib==1.6.0", "rich-click==1.8.9", "NumPy==2.2.0", "anyio==4.9.0")
+    key = request.key()
+    own.write_text(own.read_text().replace("anyio==4.9.0", "anyio==4.10.0"))
+    assert request.key() != key  # the platform's own file is an input of its environment
+    own.write_text("rich-click==1.8.9\nnot a pin!\n")
+    with pytest.raises(BenchError, match=r"constraints/toy.txt:2: 'not a pin!' is not a pin"):
+        request.kept_constraints()
+
+
+def test_a_platform_with_its_own_version_gets_an_environment_without_naming_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import retrain_bench.platforms.environments as environments
+
+    toy = dataclasses.replace(SDKS["flyte"], platform="toy", package="toy-sdk", own_version="2.1.0")
+    monkeypatch.setitem(SDKS, "toy", toy)
+    asked: list[tuple[str, str]] = []
+
+    def fake_ensure(request: EnvironmentRequest, envs_dir: Path, progress: Any) -> str:
+        asked.append((request.sdk.platform, request.version))
+        return f"env of {request.label}"
+
+    monkeypatch.setattr(environments, "ensure", fake_ensure)
+    specs = (PlatformSpec("toy"), PlatformSpec("toy", "2.0.0"), PlatformSpec("flyte"), PlatformSpec("bare"))
+    found = prepare_all(specs, REPO, tmp_path, progress=_no_progress)
+    # "toy" alone runs its own version in its own environment; flyte and bare stay in the main one
+    assert found == {"toy": "env of toy@2.1.0", "toy@2.0.0": "env of toy@2.0.0"}
+    assert asked == [("toy", "2.1.0"), ("toy", "2.0.0")]

@@ -124,3 +124,106 @@ def test_a_registered_platform_runs_rounds_without_touching_the_harness(
     assert [r["ok"] for r in record["rounds"]] == [True]
     # run_bare computed it: the smoke case's grid has two C values, each tuned once
     assert record["rounds"][0]["tasks"]["counts"]["tune"] == 2
+
+
+#: a platform with session services, out of the default list: what Prefect's server or Airflow's
+#: prepared database look like to the harness
+SERVED = """
+import contextlib, os
+from pathlib import Path
+from retrain_bench.errors import BenchError
+from retrain_bench.platforms.definition import Platform
+from retrain_bench.workload.retraining import run_bare
+
+@contextlib.contextmanager
+def _services(context):
+    marker = Path(os.environ["SERVED_MARKERS"])
+    with (marker / "started").open("a") as out:
+        out.write(f"{context.home} {context.python}\\n")
+    if os.environ.get("SERVED_FAILS"):
+        raise BenchError("the served server did not answer on 127.0.0.1:9")
+    (context.home / "state.db").write_text("made once per session")
+    try:
+        yield {"SERVED_STATE": str(context.home / "state.db")}
+    finally:
+        (marker / "stopped").write_text("stopped")
+
+def _run(case, workdir):
+    # the launcher sees what the services yielded, and the state they made is there
+    assert Path(os.environ["SERVED_STATE"]).read_text() == "made once per session"
+    run_bare(case)
+
+SERVED = Platform(
+    name="served", title="Served", order=26, local_executor="served runs the steps beside a session service",
+    prepare=lambda: None, run=_run, default=False, services=_services,
+)
+"""
+
+
+def served_site(tmp_path: Path) -> Path:
+    site = distribution(tmp_path / "site", {"served": "served_platform:SERVED"})
+    (site / "served_platform.py").write_text(SERVED)
+    return site
+
+
+def test_a_platform_out_of_the_default_list_runs_only_when_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None
+) -> None:
+    from retrain_bench.options import parse_options
+
+    monkeypatch.syspath_prepend(str(served_site(tmp_path)))
+    assert "served" in registry.names()
+    assert registry.default_names() == ("flyte", "kfp", "bare")
+    common = dict(case="smoke", rounds=1, warmup=0, target="local", run_timeout=60, min_success_rate=1.0)
+    assert parse_options(platform=None, **common).platforms == ("flyte", "kfp", "bare")  # type: ignore[arg-type]
+    assert parse_options(platform="served,bare", **common).platforms == ("served", "bare")  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_session_services_start_once_reach_every_launcher_and_stop(
+    bench_run: BenchRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    monkeypatch.setenv("SERVED_MARKERS", str(markers))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(served_site(tmp_path)), os.environ["PYTHONPATH"]]))
+    result, document = bench_run.run("--platform=served", "--case=smoke", "--rounds=2", "--warmup=1")
+    assert result.ret == 0, textwrap.shorten(str(result.stdout), 2000)
+    assert document is not None
+    (record,) = records(document).values()
+    assert [r["ok"] for r in record["rounds"]] == [True, True, True]
+    # one start for three rounds, in the harness's own interpreter (the platform has no environment of its own)
+    (start,) = (markers / "started").read_text().splitlines()
+    home, python = start.split(" ")
+    assert Path(python).name.startswith("python")
+    assert (markers / "stopped").read_text() == "stopped"
+    assert not Path(home).exists()  # its session directory went with it
+    services = document["retrain_bench"]["services"]
+    assert list(services) == ["served"]
+    assert services["served"]["error"] is None and services["served"]["start_s"] >= 0
+
+
+@pytest.mark.slow
+def test_services_that_do_not_start_fail_the_rounds_saying_why(
+    bench_run: BenchRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    monkeypatch.setenv("SERVED_MARKERS", str(markers))
+    monkeypatch.setenv("SERVED_FAILS", "1")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(served_site(tmp_path)), os.environ["PYTHONPATH"]]))
+    result, document = bench_run.run("--platform=served,bare", "--case=smoke", "--rounds=2", "--warmup=0")
+    assert result.ret == 1  # served's success rate is 0; bare's rounds still ran
+    assert document is not None
+    found = records(document)
+    assert [r["ok"] for r in found["bare-smoke"]["rounds"]] == [True, True]
+    served = found["served-smoke"]["rounds"]
+    assert [r["ok"] for r in served] == [False, False]
+    reason = "the session services of served did not start: the served server did not answer on 127.0.0.1:9"
+    assert {r["error"] for r in served} == {reason}
+    # tried once, not once per round
+    assert len((markers / "started").read_text().splitlines()) == 1
+    assert document["retrain_bench"]["services"]["served"] == {
+        "start_s": None,
+        "error": "the served server did not answer on 127.0.0.1:9",
+    }

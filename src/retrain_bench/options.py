@@ -93,7 +93,9 @@ def parse_options(
         raise BenchError(f"--target: unknown {target!r}; choose from {', '.join(TARGETS)}")
     # A platform without a cluster side (bare Python, the local reference) runs only locally.
     on_cluster = registry.cluster_names()
-    default_platforms = on_cluster if target == "cluster" else registry.names()
+    # The platforms that run in an environment of their own stay out of the default list: a plain
+    # `pytest bench/` builds nothing and downloads nothing (docs/platforms.md).
+    default_platforms = on_cluster if target == "cluster" else registry.default_names()
     specs = (
         parse_specs(platform, registry.names(), target=target, index=index)
         if platform and platform.strip()

@@ -73,6 +73,8 @@ class Launcher:
         tmp = workdir / "tmp"
         tmp.mkdir(parents=True)
         env = dict(os.environ)
+        launch = environment or registry.platform(platform).environment
+        env.update(launch.variables)
         env.update(
             TMPDIR=str(tmp),
             BENCH_STAMPS=str(workdir / "stamps.jsonl"),
@@ -86,7 +88,7 @@ class Launcher:
             self.process = subprocess.Popen(
                 [
                     # A NAME@VERSION spec's own environment, else where the platform says it runs.
-                    (environment or registry.platform(platform).environment).interpreter(),
+                    launch.interpreter(),
                     "-m",
                     "retrain_bench.harness.launcher",
                     platform,

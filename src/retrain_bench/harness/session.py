@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.metadata
 import platform as platform_module
-from collections.abc import Callable
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from retrain_bench.errors import BenchError
 from retrain_bench.harness.cluster_target import ClusterTarget
 from retrain_bench.harness.concurrency import run_local_round
 from retrain_bench.harness.replay import replay
-from retrain_bench.harness.rounds import RoundInterrupted, RoundResult
+from retrain_bench.harness.rounds import RoundInterrupted, RoundResult, unmeasured
 from retrain_bench.harness.scopes import PrometheusPlan
 from retrain_bench.options import BenchOptions
 from retrain_bench.platforms import registry
+from retrain_bench.platforms.definition import Environment as LaunchEnvironment
+from retrain_bench.platforms.definition import Platform, ServiceContext
 from retrain_bench.platforms.environments import Environment, SdkVersion, main_sdk
 from retrain_bench.platforms.specs import platform_of
 from retrain_bench.results.contract import SCHEMA, benchmark_record
@@ -32,13 +39,22 @@ CLUSTER_NOTE = (
 VERSIONED = ("pytest-benchmark", "pytest", "scikit-learn", "pandas", "pyarrow", "numpy")
 
 
-def local_note() -> str:
-    """The run-level note of a local session: what each orchestrator's local executor does."""
-    executors = ", ".join(p.local_executor for p in registry.platforms().values() if not p.reference)
+def local_note(platforms: Collection[str] | None = None) -> str:
+    """The run-level note of a local session: what each orchestrator's local executor does (of
+    ``platforms``, or of every registered one)."""
+    chosen = [p for name, p in registry.platforms().items() if platforms is None or name in platforms]
+    executors = "; ".join(p.local_executor for p in chosen if not p.reference) or "bare Python only"
     return (
         "local target: each platform's own local executor, one fresh process per round; "
         f"{executors}. These are not cluster numbers."
     )
+
+
+def _in_main_environment(platform: str) -> bool:
+    from retrain_bench.platforms.sdks import SDKS
+
+    sdk = SDKS.get(platform)
+    return sdk is None or sdk.own_version is None
 
 
 def interleaved(platforms: list[str], rounds: int) -> list[tuple[int, str]]:
@@ -52,8 +68,11 @@ def interleaved(platforms: list[str], rounds: int) -> list[tuple[int, str]]:
 
 
 def versions() -> dict[str, str | None]:
+    """Versions in the main environment: Python, the SDKs of the platforms that run there (those in
+    environments of their own are in ``environments``), and the libraries every round uses."""
     found: dict[str, str | None] = {"python": platform_module.python_version()}
-    for name in (*registry.sdk_distributions(), *VERSIONED):
+    main = [p for p in registry.names() if _in_main_environment(p)]
+    for name in (*registry.sdk_distributions(main), *VERSIONED):
         try:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -80,6 +99,12 @@ class BenchSession:
     pipelines: Path | None = None
     #: the own environment of every NAME@VERSION spec, by spec (``platforms/environments.py``)
     environments: dict[str, Environment] = dataclasses.field(default_factory=dict)
+    #: the platforms' session services (``Platform.services``), by spec: the variables they yielded
+    #: for the launchers, or the one-line reason they could not start
+    service_variables: dict[str, Mapping[str, str] | str] = dataclasses.field(default_factory=dict)
+    #: by spec: how long its services took to start (start-up of the session, outside every round)
+    service_times: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    _services: contextlib.ExitStack = dataclasses.field(default_factory=contextlib.ExitStack)
     # -- pytest-xdist (src/retrain_bench/pytest_plugin/xdist.py) --
     #: on a worker: a case runs only the asking platform's rounds, as the worker cannot know which
     #: other platforms it will be given (interleaving needs them all in one process)
@@ -132,7 +157,10 @@ class BenchSession:
         n = self.options.concurrency
         if self.cluster is not None:
             return self.cluster.run_round(spec, case, index, warmup=warmup, concurrency=n)
-        own = self.environments.get(spec)
+        log = self.log_dir / f"{spec}-{case.key}-{index}.log"
+        environment = self._launch_environment(spec)
+        if isinstance(environment, str):  # its services could not start: every round fails, saying why
+            return RoundResult(**unmeasured(platform_of(spec), case, index, warmup, log), ok=False, error=environment)
         return run_local_round(
             platform_of(spec),
             case,
@@ -140,11 +168,44 @@ class BenchSession:
             concurrency=n,
             warmup=warmup,
             run_timeout=self.options.run_timeout,
-            log=self.log_dir / f"{spec}-{case.key}-{index}.log",
+            log=log,
             sample_hz=self.options.sample_hz or None,
             pipelines=self.pipelines,
-            environment=own.launch(spec) if own is not None else None,
+            environment=environment,
         )
+
+    def _launch_environment(self, spec: str) -> LaunchEnvironment | str | None:
+        """Where a spec's launchers run (None: where its platform says), with what its services
+        yielded; their start-up failure's reason instead when they could not start."""
+        own = self.environments.get(spec)
+        base = own.launch(spec) if own is not None else None
+        platform = registry.platform(platform_of(spec))
+        if platform.services is None:
+            return base
+        if spec not in self.service_variables:
+            self.service_variables[spec] = self._start_services(spec, platform, base or platform.environment)
+        variables = self.service_variables[spec]
+        if isinstance(variables, str):
+            return variables
+        return (base or platform.environment).with_variables(variables)
+
+    def _start_services(self, spec: str, platform: Platform, environment: LaunchEnvironment) -> Mapping[str, str] | str:
+        assert platform.services is not None
+        home = Path(tempfile.mkdtemp(prefix=f"retrain-bench-{platform.name}-"))
+        self._services.callback(shutil.rmtree, home, ignore_errors=True)
+        self.progress(f"[retrain-bench] {spec}: starting its session services")
+        started = time.perf_counter()
+        context = ServiceContext(python=environment.interpreter(), home=home, progress=self.progress)
+        try:
+            variables = dict(self._services.enter_context(platform.services(context)))
+        except BenchError as exc:
+            self.service_times[spec] = {"start_s": None, "error": str(exc)}
+            self.warn(f"{spec}: its session services did not start, so its rounds fail: {exc}")
+            return f"the session services of {spec} did not start: {exc}"
+        seconds = time.perf_counter() - started
+        self.service_times[spec] = {"start_s": seconds, "error": None}
+        self.progress(f"[retrain-bench] {spec}: session services ready in {seconds:.1f} s")
+        return variables
 
     def _warn_once(self, message: str) -> None:
         if not self.warned:
@@ -172,15 +233,19 @@ class BenchSession:
             "order": "interleaved: round-robin over platforms per case, starting platform rotating each round",
             "interrupted": self.interrupted,
             "prometheus": self.prometheus.run_level() if self.prometheus else None,
-            "notes": [CLUSTER_NOTE if self.cluster else local_note(), *self._concurrency_notes()],
+            "notes": [CLUSTER_NOTE if self.cluster else local_note(self.options.platforms), *self._concurrency_notes()],
             "cluster": self.cluster.run_level() if self.cluster else None,
             "environments": {spec: env.to_json() for spec, env in self.environments.items()},
+            "services": dict(self.service_times),
         }
 
     def close(self) -> None:
-        """Close what the session opened (port-forwards, API clients)."""
-        if self.cluster is not None:
-            self.cluster.close()
+        """Close what the session opened (port-forwards, API clients, the platforms' services)."""
+        try:
+            self._services.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
 
     def _concurrency_notes(self) -> list[str]:
         n = self.options.concurrency

@@ -9,9 +9,10 @@ for an SDK it does not run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,12 +42,39 @@ class Environment:
     name: str = "harness"
     #: the interpreter to start; None: the harness's own (``sys.executable``)
     python: str | None = None
+    #: variables added to the launcher's environment (what the platform's services yielded)
+    variables: tuple[tuple[str, str], ...] = ()
 
     def interpreter(self) -> str:
         return self.python or sys.executable
 
+    def with_variables(self, variables: Mapping[str, str]) -> Environment:
+        return dataclasses.replace(self, variables=(*self.variables, *sorted(variables.items())))
+
 
 HARNESS = Environment()
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceContext:
+    """What a platform's session services (``Platform.services``) are given to start with.
+
+    They run in the harness's process, where the platform's SDK is usually not installed: they
+    start what they need as subprocesses of ``python``, the interpreter of the platform's own
+    environment.
+    """
+
+    #: the interpreter of the environment the platform's launchers run in
+    python: str
+    #: an empty directory for the platform's session state (a server's database), removed at the end
+    home: Path
+    #: one-line progress messages, shown as the harness's own
+    progress: Callable[[str], None]
+
+
+#: Started once per session before the platform's first round, stopped when the session ends; the
+#: mapping it yields is added to every launcher's environment (e.g. the URL of a server it started).
+Services = Callable[[ServiceContext], contextlib.AbstractContextManager[Mapping[str, str]]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,3 +136,7 @@ class Platform:
     environment: Environment = HARNESS
     #: registers the platform's own pytest options, if it has any
     add_options: Callable[[AddOption], None] | None = None
+    #: in the default ``--platform`` list; False: it runs when named (its environment is built then)
+    default: bool = True
+    #: what must run for the whole session beside its rounds (a server, a prepared database)
+    services: Services | None = None

@@ -101,24 +101,17 @@ class EnvironmentRequest:
     def requirements(self) -> tuple[str, ...]:
         return (f"{self.sdk.package}=={self.version}", *WORKLOAD_PACKAGES)
 
+    def own_constraints(self) -> Path | None:
+        """The platform's own constraints file (``Sdk.constraints``), if it has one."""
+        return self.project / self.sdk.constraints if self.sdk.constraints else None
+
     def kept_constraints(self) -> tuple[str, ...]:
-        """The project's pins minus those this SDK version cannot accept; comments and blanks dropped."""
-        released = self.sdk.released_pins(self.version)
-        kept = []
-        for number, raw in enumerate(_read(self.constraints).splitlines(), 1):
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            try:
-                name = canonicalize_name(Requirement(line).name)
-            except InvalidRequirement as exc:
-                reason = str(exc).splitlines()[0]
-                raise BenchError(
-                    f"{self.constraints}:{number}: {line!r} is not a pin ({reason}); fix the line"
-                ) from None
-            if name not in released:
-                kept.append(line)
-        return tuple(kept)
+        """The project's pins minus those this SDK version cannot accept and those the platform's own
+        file replaces, then the platform's own pins; comments and blanks dropped."""
+        own_file = self.own_constraints()
+        own = _pins(own_file) if own_file else []
+        dropped = self.sdk.released_pins(self.version) | {name for name, _ in own}
+        return (*(line for name, line in _pins(self.constraints) if name not in dropped), *(line for _, line in own))
 
     def inputs(self) -> dict[str, Any]:
         """Everything the environment is made from; its hash is the cache key."""
@@ -324,6 +317,22 @@ def _keep_log(home: Path, target: Path) -> None:
         shutil.copyfile(home / "build.log", target)
 
 
+def _pins(path: Path) -> list[tuple[str, str]]:
+    """(canonical name, line) of every pin of a constraints file; a line that is not one is an error."""
+    pins: list[tuple[str, str]] = []
+    for number, raw in enumerate(_read(path).splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            name = canonicalize_name(Requirement(line).name)
+        except InvalidRequirement as exc:
+            reason = str(exc).splitlines()[0]
+            raise BenchError(f"{path}:{number}: {line!r} is not a pin ({reason}); fix the line") from None
+        pins.append((name, line))
+    return pins
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text()
@@ -363,16 +372,23 @@ def main_sdk(platform_name: str) -> SdkVersion:
         return SdkVersion(sdk.package, None)
 
 
+def environment_version(spec: PlatformSpec) -> str | None:
+    """The SDK version a spec's own environment holds: the one it names, else the platform's own
+    (``Sdk.own_version``); None: the spec runs in the main environment."""
+    if spec.version is not None:
+        return spec.version
+    sdk = SDKS.get(spec.platform)
+    return sdk.own_version if sdk is not None else None
+
+
 def prepare_all(
     specs: Sequence[PlatformSpec], project: Path, envs_dir: Path, progress: Callable[[str], None] = _say
 ) -> dict[str, Environment]:
-    """The environment of every spec with a version, by label, built or reused now, before any round."""
-    return {
-        spec.label: ensure(
-            EnvironmentRequest(SDKS[spec.platform], spec.version, project / "constraints.txt", project),
-            envs_dir,
-            progress,
-        )
-        for spec in specs
-        if spec.version is not None
-    }
+    """The environment of every spec that runs in one of its own, by label, built or reused now, before any round."""
+    found = {}
+    for spec in specs:
+        version = environment_version(spec)
+        if version is not None:
+            request = EnvironmentRequest(SDKS[spec.platform], version, project / "constraints.txt", project)
+            found[spec.label] = ensure(request, envs_dir, progress)
+    return found

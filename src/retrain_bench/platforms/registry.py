@@ -88,6 +88,11 @@ def names() -> tuple[str, ...]:
     return tuple(platforms())
 
 
+def default_names() -> tuple[str, ...]:
+    """The platforms a run without ``--platform`` runs on the local target."""
+    return tuple(name for name, p in platforms().items() if p.default)
+
+
 def cluster_names() -> tuple[str, ...]:
     """The platforms that also run on a cluster (the others are local only)."""
     return tuple(name for name, p in platforms().items() if p.cluster is not None)

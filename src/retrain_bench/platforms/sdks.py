@@ -38,6 +38,14 @@ class Sdk:
     #: Per target: versions below the floor cannot run the pipeline there and are refused up front.
     floors: tuple[tuple[str, Floor], ...] = ()
     let_go: tuple[LetGo, ...] = ()
+    #: The version ``--platform NAME`` runs when the SDK is not part of the main environment (it
+    #: conflicts with it, or would weigh on every user): such a platform always runs in an
+    #: environment of its own (``environments.py``). None: ``NAME`` runs in the main environment.
+    own_version: str | None = None
+    #: The platform's own constraints file, relative to the repository root: its pins replace the
+    #: main file's pins of the same names and add the packages only this SDK brings, so its
+    #: environment is as reproducible as the main one without editing the main file.
+    constraints: str | None = None
 
     def floor(self, target: str) -> Floor | None:
         return dict(self.floors).get(target)

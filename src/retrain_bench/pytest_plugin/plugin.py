@@ -30,7 +30,13 @@ from retrain_bench.measure.profile import load_profile
 from retrain_bench.measure.prometheus import FALLBACK_INTERVAL_S
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, BenchOptions, parse_options
 from retrain_bench.platforms import registry
-from retrain_bench.platforms.environments import Environment, default_envs_dir, prepare_all, project_root
+from retrain_bench.platforms.environments import (
+    Environment,
+    default_envs_dir,
+    environment_version,
+    prepare_all,
+    project_root,
+)
 from retrain_bench.platforms.specs import PackageIndex
 from retrain_bench.pytest_plugin import xdist
 from retrain_bench.pytest_plugin.benchmark_options import check_benchmark_options
@@ -233,8 +239,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _environments(options: BenchOptions, progress: Callable[[str], None]) -> dict[str, Environment]:
-    """Every NAME@VERSION spec's own environment, built or reused before any round (one line if not)."""
-    if all(spec.version is None for spec in options.specs):
+    """The own environment of every spec that has one (NAME@VERSION, or a platform that never runs
+    in the main environment), built or reused before any round (one line if not)."""
+    if all(environment_version(spec) is None for spec in options.specs):
         return {}
     project = project_root()
     return prepare_all(
