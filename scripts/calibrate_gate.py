@@ -7,11 +7,12 @@
 ``collect`` runs the benchmark ``cycles × (1 + len(factors))`` times, one pytest invocation each, in
 the order A/A, A/B at the first factor, A/B at the next, ... so that drift of the machine lands on
 every kind alike. Every run has ``--rounds`` measured rounds (even: half of them are one side of an
-interleaved pair). In an A/B run the odd measured rounds sleep in every ``tune`` call (see
-``scripts/slowdown/sitecustomize.py``; nothing in the shipped code knows about it) for
-``(factor − 1) × T / calls``: T is the first run's median ``retrain_tune_s`` of that platform and
-``calls`` the tune calls that run one after another (all of the grid on bare and flyte local; kfp.local
-runs two at once), so the phase grows to about ``factor ×`` its typical value.
+interleaved pair). In an A/B run every ``tune`` call of the odd measured rounds sleeps, once it
+has run, ``factor − 1`` times as long as it took (see ``scripts/slowdown/sitecustomize.py``; nothing
+in the shipped code knows about it), so the tune calls take ``factor ×`` their own time and
+``retrain_tune_s`` grows by that much less what is not a tune call (select_best, the executor's own
+steps). ``analyse`` prints the slowdown achieved: the median over A/B runs of the ratio of the
+delayed to the undelayed rounds' median ``retrain_tune_s``.
 
 ``analyse`` runs ``compare`` (this checkout's rules, default options) on:
 
@@ -33,7 +34,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -50,27 +50,10 @@ from retrain_bench.results.model import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOWDOWN = ROOT / "scripts" / "slowdown"
-#: How many tune calls a platform's local executor runs at once (README, "What local numbers mean").
-AT_ONCE = {"kfp": 2}
 PHASE = "retrain_tune_s"
 
 
 # --- collect -------------------------------------------------------------------------------------
-
-
-def pilot_means(document: dict[str, Any]) -> dict[str, float]:
-    """Median retrain_tune_s of each platform's ok measured rounds (one slow round does not set the scale)."""
-    found = {}
-    for benchmark in document["benchmarks"]:
-        record = benchmark["extra_info"]["retrain_bench"]
-        values = [r[PHASE] for r in record["rounds"] if r["ok"] and not r["warmup"] and r.get(PHASE) is not None]
-        if values:
-            found[record["platform"]] = statistics.median(values)
-    return found
-
-
-def delays_for(factor: float, means: dict[str, float], grid: int) -> dict[str, float]:
-    return {p: (factor - 1.0) * t / math.ceil(grid / AT_ONCE.get(p, 1)) for p, t in means.items()}
 
 
 def run_once(args: argparse.Namespace, out: Path, name: str, plan: dict[str, Any] | None) -> Path:
@@ -96,8 +79,6 @@ def run_once(args: argparse.Namespace, out: Path, name: str, plan: dict[str, Any
 
 
 def collect(args: argparse.Namespace) -> int:
-    from retrain_bench.workload.cases import CASES
-
     if args.rounds < 2 or args.rounds % 2:
         sys.exit("calibrate: --rounds must be even and at least 2 (half a run is one side of a pair)")
     factors = [float(f) for f in args.factors.split(",")]
@@ -108,7 +89,7 @@ def collect(args: argparse.Namespace) -> int:
         "case": args.case, "platform": args.platform, "rounds": args.rounds, "warmup": args.warmup,
         "factors": factors, "runs": [],
     }  # fmt: skip
-    grid = len(CASES[args.case].grid)
+    platforms = [p.strip() for p in args.platform.split(",") if p.strip()]
     for _ in range(args.cycles):
         for kind in ("aa", *(f"ab{f:g}" for f in factors)):
             name = f"{len(manifest['runs']):02d}-{kind}"
@@ -117,15 +98,9 @@ def collect(args: argparse.Namespace) -> int:
             if kind != "aa":
                 factor = float(kind.removeprefix("ab"))
                 state = out / "state" / name
-                plan = {
-                    "delays": delays_for(factor, manifest["pilot"], grid),
-                    "state": str(state),
-                    "warmup": args.warmup,
-                }
-                entry.update(factor=factor, delays=plan["delays"], log=f"state/{name}/rounds.jsonl")
-            path = run_once(args, out, name, plan)
-            if "pilot" not in manifest:
-                manifest["pilot"] = pilot_means(json.loads(path.read_text()))
+                plan = {"factors": dict.fromkeys(platforms, factor), "state": str(state), "warmup": args.warmup}
+                entry.update(factor=factor, log=f"state/{name}/rounds.jsonl", sleeps=f"state/{name}/sleeps.jsonl")
+            run_once(args, out, name, plan)
             manifest["runs"].append(entry)
             (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return 0
@@ -156,7 +131,7 @@ def split(out: Path, entry: dict[str, Any], warmup: int) -> Halves:
     if entry["kind"] == "ab":
         for line in (out / entry["log"]).read_text().splitlines():
             decision = json.loads(line)
-            if decision["delay_s"] > 0:
+            if decision["factor"] > 1.0:
                 delayed.setdefault(decision["platform"], set()).add(decision["ordinal"])
 
     def in_b(platform: str, round_: dict[str, Any]) -> bool:
@@ -275,6 +250,32 @@ def spreads(halves: Sequence[Halves]) -> dict[str, dict[str, float]]:
     return {k: {"median": statistics.median(v), "max": max(v), "pairs": len(v)} for k, v in sorted(found.items())}
 
 
+def achieved(halves: Sequence[Halves]) -> dict[str, dict[str, Any]]:
+    """The slowdown the A/B runs really had, per factor and platform: median over runs of the delayed
+    half's median retrain_tune_s over the undelayed half's."""
+    ratios: dict[tuple[float, str], list[float]] = {}
+    for h in halves:
+        if h.factor is None:
+            continue
+        for a in h.a.benchmarks:
+            for b in h.b.benchmarks:
+                if a.key != b.key:
+                    continue
+                slow, fast = _median(b, PHASE), _median(a, PHASE)
+                if slow is not None and fast:
+                    ratios.setdefault((h.factor, a.key.platform), []).append(slow / fast)
+    return {
+        f"{factor:g}x {platform}": {"median": statistics.median(v), "min": min(v), "max": max(v), "runs": len(v)}
+        for (factor, platform), v in sorted(ratios.items())
+    }
+
+
+def _median(benchmark: Any, key: str) -> float | None:
+    values = [r.values.get(key) for r in benchmark.rounds if r.ok and not r.warmup]
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
 def pct(found: dict[str, Any]) -> str:
     if found["rate"] is None:
         return "–"
@@ -289,13 +290,15 @@ def analyse(args: argparse.Namespace) -> int:
     halves = [split(out, entry, manifest["warmup"]) for entry in manifest["runs"]]
     rows = summarise_trials(trials(halves))
     noise = spreads(halves)
+    real = achieved(halves)
     if args.format == "json":
-        print(json.dumps({"manifest": manifest, "rows": rows, "spreads": noise}, indent=2))
+        print(json.dumps({"manifest": manifest, "rows": rows, "spreads": noise, "achieved": real}, indent=2))
         return 0
     print(
         f"Calibration: case {manifest['case']}, platforms {manifest['platform']}, {len(halves)} runs of "
-        f"{manifest['rounds']} measured rounds (+{manifest['warmup']} warm-up); pilot retrain_tune_s "
-        + ", ".join(f"{p} {t * 1000:.1f} ms" for p, t in manifest.get("pilot", {}).items())
+        f"{manifest['rounds']} measured rounds (+{manifest['warmup']} warm-up). Slowdown achieved in "
+        "retrain_tune_s (median of delayed / undelayed medians, over the A/B runs): "
+        + (", ".join(f"{k} {v['median']:.2f}× [{v['min']:.2f}, {v['max']:.2f}]" for k, v in real.items()) or "none")
         + ". Rates are k/n = rate [95 % Clopper–Pearson interval]."
     )
     print()

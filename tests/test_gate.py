@@ -104,16 +104,17 @@ def test_the_calibration_slows_down_exactly_the_planned_rounds(tmp_path: Path) -
     assert done.returncode == 0, done.stdout + done.stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert [r["kind"] for r in manifest["runs"]] == ["aa", "ab"]
-    # Factor 3 on smoke's two tune calls, which bare runs one after another: (3 − 1) × T / 2 each.
-    delay = manifest["runs"][1]["delays"]["bare"]
-    assert delay == pytest.approx(manifest["pilot"]["bare"])
     decisions = [json.loads(line) for line in (out / manifest["runs"][1]["log"]).read_text().splitlines()]
-    # Measured rounds 0 and 1 (no warm-up): only the odd one sleeps.
-    assert [(d["ordinal"], d["delay_s"]) for d in decisions] == [(0, 0.0), (1, delay)]
+    # Measured rounds 0 and 1 (no warm-up): only the odd one is slowed, at the planned factor.
+    assert [(d["ordinal"], d["factor"]) for d in decisions] == [(0, 1.0), (1, 3.0)]
+    sleeps = [json.loads(line) for line in (out / manifest["runs"][1]["sleeps"]).read_text().splitlines()]
+    # smoke's two C values: two tune calls of round 1, each followed by twice its own time asleep
+    assert [(s["platform"], s["ordinal"]) for s in sleeps] == [("bare", 1), ("bare", 1)]
+    assert all(s["slept_s"] == pytest.approx(2 * s["tune_s"]) for s in sleeps)
     record = json.loads((out / manifest["runs"][1]["file"]).read_text())["benchmarks"][0]["extra_info"]["retrain_bench"]
     slow = record["rounds"][1]
-    # Two sleeps of `delay` inside the tune tasks: the phase cannot be shorter than both together.
-    assert slow["retrain_tune_s"] >= 2 * delay
+    # The sleeps are inside the tune tasks' stamps: the phase holds the calls and their sleeps.
+    assert slow["retrain_tune_s"] >= sum(3 * s["tune_s"] for s in sleeps)
     # The A/A run was never slowed (no log), and the analysis reads the run back.
     assert "log" not in manifest["runs"][0]
     shown = subprocess.run(

@@ -4,15 +4,18 @@
 (the launcher, and kfp.local's task subprocesses, which inherit its environment) imports this
 module at start-up. Nothing happens unless ``RETRAIN_BENCH_SLOWDOWN`` holds a JSON plan:
 
-    {"delays": {"<platform>": seconds per tune call}, "state": DIR, "warmup": W}
+    {"factors": {"<platform>": factor}, "state": DIR, "warmup": W}
 
 A launcher process (``python -m retrain_bench.harness.launcher PLATFORM ...``, one per round) takes
 the next ordinal of its platform from a counter file in DIR. Launchers start in round order (the
 harness starts a round's launcher when the round starts), so the ordinal is the round's index in
-the JSON (warm-up rounds first). Measured rounds with an odd ordinal after the warm-ups sleep in
-every ``tune`` call; the others run unchanged. Each decision is appended to DIR/rounds.jsonl, which
-the calibration reads back rather than assuming the mapping. The sleep sits inside ``tune`` (so
-inside the tasks' stamps), where the suite's own slowed-down test variant sleeps.
+the JSON (warm-up rounds first). In measured rounds with an odd ordinal after the warm-ups every
+``tune`` call, once it has run, sleeps ``(factor - 1)`` times as long as it took, so each call
+takes ``factor`` times its own time whatever the machine's load is doing at that moment (a delay
+fixed from an earlier run drifts as the load does); the others run unchanged. Each decision is
+appended to DIR/rounds.jsonl and each sleep to DIR/sleeps.jsonl, which the calibration reads back
+rather than assuming the mapping. The sleep sits inside ``tune`` (so inside the tasks' stamps),
+where the suite's own slowed-down test variant sleeps.
 """
 
 from __future__ import annotations
@@ -30,16 +33,17 @@ from typing import Any
 
 PLAN = "RETRAIN_BENCH_SLOWDOWN"
 #: Set by a launcher for its own round, so that task subprocesses follow the launcher's decision.
-ROUND_DELAY = "RETRAIN_BENCH_SLOWDOWN_ROUND_DELAY"
+ROUND_FACTOR = "RETRAIN_BENCH_SLOWDOWN_ROUND_FACTOR"
+ROUND_ORDINAL = "RETRAIN_BENCH_SLOWDOWN_ROUND"
 TARGET = "retrain_bench.workload.retraining"
 
 
-def _round_delay(plan: dict[str, Any]) -> float:
-    inherited = os.environ.get(ROUND_DELAY)
+def _round_factor(plan: dict[str, Any]) -> float:
+    inherited = os.environ.get(ROUND_FACTOR)
     if inherited is not None:
         return float(inherited)
     if not sys.argv or not sys.argv[0].endswith(os.path.join("harness", "launcher.py")):
-        return 0.0  # the pytest process or anything else: never slowed
+        return 1.0  # the pytest process or anything else: never slowed
     platform = sys.argv[1]
     state = Path(plan["state"])
     state.mkdir(parents=True, exist_ok=True)
@@ -51,19 +55,27 @@ def _round_delay(plan: dict[str, Any]) -> float:
         counter.truncate()
         counter.write(str(ordinal + 1))
         measured = ordinal - int(plan["warmup"])
-        delay = float(plan["delays"].get(platform, 0.0)) if measured >= 0 and measured % 2 == 1 else 0.0
+        factor = float(plan["factors"].get(platform, 1.0)) if measured >= 0 and measured % 2 == 1 else 1.0
         with (state / "rounds.jsonl").open("a") as log:
-            log.write(json.dumps({"platform": platform, "ordinal": ordinal, "delay_s": delay}) + "\n")
-    os.environ[ROUND_DELAY] = repr(delay)
-    return delay
+            log.write(json.dumps({"platform": platform, "ordinal": ordinal, "factor": factor}) + "\n")
+    os.environ[ROUND_FACTOR] = repr(factor)
+    os.environ[ROUND_ORDINAL] = f"{platform} {ordinal}"
+    return factor
 
 
-def _slow_down(module: ModuleType, delay: float) -> None:
+def _slow_down(module: ModuleType, factor: float, state: Path) -> None:
     original = module.tune
+    platform, ordinal = os.environ[ROUND_ORDINAL].split(" ")
 
     def tune(*args: Any, **kwargs: Any) -> Any:
-        time.sleep(delay)
-        return original(*args, **kwargs)
+        started = time.perf_counter()
+        result = original(*args, **kwargs)
+        took = time.perf_counter() - started
+        time.sleep((factor - 1.0) * took)
+        with (state / "sleeps.jsonl").open("a") as log:  # one short append: parallel kfp tasks do not tear it
+            record = {"platform": platform, "ordinal": int(ordinal), "tune_s": took, "slept_s": (factor - 1.0) * took}
+            log.write(json.dumps(record) + "\n")
+        return result
 
     module.tune = tune  # type: ignore[attr-defined]
 
@@ -86,9 +98,9 @@ class _Patch(importlib.abc.MetaPathFinder):
 
         def exec_module(module: ModuleType) -> None:
             execute(module)
-            delay = _round_delay(plan)
-            if delay > 0:
-                _slow_down(module, delay)
+            factor = _round_factor(plan)
+            if factor > 1.0:
+                _slow_down(module, factor, Path(plan["state"]))
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
