@@ -276,9 +276,26 @@ def render(report: SoakReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _soakable() -> tuple[str, ...]:
+    """The platforms soak can run: in the main environment, with nothing beside their rounds."""
+    from retrain_bench.platforms.sdks import SDKS
+
+    def own(name: str) -> bool:
+        sdk = SDKS.get(name)
+        return sdk is not None and sdk.own_version is not None
+
+    return tuple(n for n, p in registry.platforms().items() if p.services is None and not own(n))
+
+
 def parse_soak_settings(args: argparse.Namespace) -> SoakSettings:
     if args.platform not in registry.platforms():
         raise BenchError(f"--platform: unknown {args.platform!r}; choose from {', '.join(registry.names())}")
+    soakable = _soakable()
+    if args.platform not in soakable:
+        raise BenchError(
+            f"--platform: {args.platform} runs in an environment of its own or beside session services, which"
+            f" soak does not start; choose from {', '.join(soakable)}"
+        )
     try:
         case = case_for(args.case)
     except KeyError:
