@@ -86,5 +86,7 @@ SDKS: dict[str, Sdk] = {
             ),
             let_go=(LetGo("2.15", ("click",), "kfp 2.14 pins click==8.1.8"),),
         ),
+        Sdk("flyte2", "flyte", own_version="2.12.1", constraints="constraints/flyte2.txt"),
+        Sdk("dagster", "dagster", own_version="1.13.28", constraints="constraints/dagster.txt"),
     )
 }

@@ -1,0 +1,147 @@
+"""The retraining pipeline as a Dagster graph of ops.
+
+The adaptive branch is Dagster's optional outputs: ``detect_drift`` always yields its accuracy and
+yields the ``drifted`` gate only on drift; the ops downstream of an output that was never yielded
+are skipped, so without drift ``fan_out``, every ``tune`` and ``select_best`` are skipped steps.
+The fan-out is a ``DynamicOut``: ``fan_out`` yields one ``DynamicOutput`` per C value, ``tune`` is
+mapped over them and ``collect()`` hands the accuracies to ``select_best`` in mapping-key order,
+which is the grid's order.
+
+DataFrames travel as parquet files and the fitted model as a joblib file, each written and read
+by an IO manager (``FramesIOManager``, ``ModelIOManager``) under the directory the run is given;
+scalars stay in the in-process run's memory. ``fan_out`` is orchestration, not a pipeline step,
+so it takes no stamp (Flyte's ``adapt`` takes none either).
+"""
+
+# No `from __future__ import annotations`: Dagster reads the annotations as types (a string
+# `context: OpExecutionContext` is refused, and inputs would lose their Dagster types).
+from collections.abc import Iterator
+from typing import Any
+
+import joblib
+import pandas as pd
+from dagster import (
+    DynamicOut,
+    DynamicOutput,
+    In,
+    InputContext,
+    OpExecutionContext,
+    Out,
+    Output,
+    OutputContext,
+    UPathIOManager,
+    graph,
+    op,
+)
+from upath import UPath
+
+from retrain_bench.workload import retraining
+from retrain_bench.workload.cases import Case
+from retrain_bench.workload.stamps import stamp
+
+FRAMES = "frames"
+MODELS = "models"
+
+
+class FramesIOManager(UPathIOManager):
+    """A DataFrame output as a parquet file, read back by every op that takes it as input."""
+
+    extension = ".parquet"
+
+    def dump_to_path(self, context: OutputContext, obj: pd.DataFrame, path: UPath) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        obj.to_parquet(path)
+
+    def load_from_path(self, context: InputContext, path: UPath) -> pd.DataFrame:
+        return pd.read_parquet(path)
+
+
+class ModelIOManager(UPathIOManager):
+    """The fitted model as a joblib file."""
+
+    extension = ".joblib"
+
+    def dump_to_path(self, context: OutputContext, obj: Any, path: UPath) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(obj, path)
+
+    def load_from_path(self, context: InputContext, path: UPath) -> Any:
+        return joblib.load(path)
+
+
+def _unit(context: OpExecutionContext) -> str:
+    # Every op runs in this one process: the step (a mapped tune's with its mapping key) tells them apart.
+    key = context.get_mapping_key()
+    return f"dagster:{context.op_handle}" + (f"[{key}]" if key else "")
+
+
+@op(
+    out={
+        "train_data": Out(pd.DataFrame, io_manager_key=FRAMES),
+        "drifted_data": Out(pd.DataFrame, io_manager_key=FRAMES),
+    }
+)
+def make_data(context: OpExecutionContext, case_json: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with stamp("make_data", unit=_unit(context)):
+        train_data, drifted_data = retraining.make_data(Case.from_json(case_json))
+    return train_data, drifted_data
+
+
+@op(out={"model": Out(io_manager_key=MODELS), "accuracy": Out(float)})
+def train(context: OpExecutionContext, case_json: str, train_data: pd.DataFrame) -> tuple[Any, float]:
+    with stamp("train", unit=_unit(context)) as s:
+        model, accuracy = retraining.train(Case.from_json(case_json), train_data)
+        s.record(accuracy=accuracy)
+    return model, accuracy
+
+
+@op(out={"accuracy": Out(float), "drifted": Out(bool, is_required=False)})
+def detect_drift(
+    context: OpExecutionContext, case_json: str, model: Any, drifted_data: pd.DataFrame, initial_accuracy: float
+) -> Iterator[Output[Any]]:
+    with stamp("detect_drift", unit=_unit(context)) as s:
+        accuracy, drift = retraining.detect_drift(Case.from_json(case_json), model, drifted_data, initial_accuracy)
+        s.record(accuracy=accuracy, drift=drift)
+    yield Output(accuracy, "accuracy")
+    if drift:
+        yield Output(True, "drifted")
+
+
+@op(ins={"grid": In(list), "drifted": In(bool)}, out=DynamicOut(float))
+def fan_out(grid: list[float], drifted: bool) -> Iterator[DynamicOutput[float]]:
+    # Zero-padded keys: collect() orders by mapping key, so c00, c01, ... keep the grid's order.
+    for index, c in enumerate(grid):
+        yield DynamicOutput(float(c), mapping_key=f"c{index:02d}")
+
+
+@op
+def tune(context: OpExecutionContext, case_json: str, drifted_data: pd.DataFrame, c: float) -> float:
+    with stamp("tune", c=c, unit=_unit(context)) as s:
+        accuracy = retraining.tune(Case.from_json(case_json), drifted_data, c)
+        s.record(accuracy=accuracy)
+    return accuracy
+
+
+@op(ins={"grid": In(list), "accuracies": In(list)}, out={"accuracy": Out(float), "best_c": Out(float)})
+def select_best(context: OpExecutionContext, grid: list[float], accuracies: list[float]) -> tuple[float, float]:
+    with stamp("select_best", unit=_unit(context)) as s:
+        best_c, accuracy = retraining.select_best(grid, accuracies)
+        s.record(best_c=best_c, accuracy=accuracy)
+    return accuracy, best_c
+
+
+@graph
+def retrain(case_json: str, grid: list[float]) -> None:
+    train_data, drifted_data = make_data(case_json)
+    model, initial_accuracy = train(case_json, train_data)
+    _accuracy, drifted = detect_drift(case_json, model, drifted_data, initial_accuracy)
+    accuracies = fan_out(grid, drifted).map(lambda c: tune(case_json, drifted_data, c)).collect()
+    select_best(grid, accuracies)
+
+
+def job(root: str) -> Any:
+    """The graph as a job whose IO managers write under ``root``."""
+    return retrain.to_job(
+        name="retrain_bench",
+        resource_defs={FRAMES: FramesIOManager(UPath(root) / FRAMES), MODELS: ModelIOManager(UPath(root) / MODELS)},
+    )
