@@ -54,12 +54,15 @@ def fresh_registry() -> Iterator[None]:
 
 
 def test_builtins_in_display_order() -> None:
-    # Orders 10, 20, 30 in the three definitions; bare Python is the reference, KFP divided by Flyte.
-    assert registry.names() == ("flyte", "kfp", "bare")
+    # Orders flyte 10, flyte2 15, kfp 20, bare 30, dagster 60; bare Python is the reference, KFP
+    # divided by Flyte; the platforms of issue 15 run only when named and only locally.
+    assert registry.names() == ("flyte", "flyte2", "kfp", "bare", "dagster")
+    assert registry.default_names() == ("flyte", "kfp", "bare")
     assert registry.cluster_names() == ("flyte", "kfp")
     assert registry.reference() == "bare"
     assert registry.ratio_pair() == ("kfp", "flyte")
     assert [registry.title(n) for n in ("flyte", "kfp", "bare", "gone")] == ["Flyte", "Kubeflow", "Bare Python", "gone"]
+    assert [registry.title(n) for n in ("flyte2", "dagster")] == ["Flyte 2", "Dagster"]
     # a saved run may name a platform not installed here: after the known ones, by name
     assert registry.in_order(["zz", "bare", "aa", "flyte"]) == ("flyte", "bare", "aa", "zz")
 
@@ -69,7 +72,7 @@ def test_a_third_party_platform_joins_through_the_entry_point_group(
 ) -> None:
     monkeypatch.syspath_prepend(str(distribution(tmp_path / "site", {"toy": "toy_platform:TOY"})))
     # order 25 puts it between KFP (20) and bare (30); it has no cluster side
-    assert registry.names() == ("flyte", "kfp", "toy", "bare")
+    assert registry.names() == ("flyte", "flyte2", "kfp", "toy", "bare", "dagster")
     assert registry.cluster_names() == ("flyte", "kfp")
     assert registry.title("toy") == "Toy"
 
