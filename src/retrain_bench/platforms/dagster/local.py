@@ -31,7 +31,9 @@ def prepare() -> None:
     _instance = DagsterInstance.ephemeral(settings={"telemetry": {"enabled": False}})
 
 
-def run(case: Case, workdir: Path) -> None:
+def run(case: Case, workdir: Path) -> Any:
+    """One run; its ``ExecuteInProcessResult`` (which steps ran, which were skipped), which the
+    harness ignores (it reads the stamps)."""
     from bench.dagster.pipeline import job
 
     if _instance is None:
@@ -44,3 +46,4 @@ def run(case: Case, workdir: Path) -> None:
     # raise_on_error (the default) raises a failed op's own error; this catches anything else.
     if not result.success:
         raise RuntimeError(f"the Dagster run {result.run_id} did not succeed")
+    return result
