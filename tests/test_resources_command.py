@@ -42,7 +42,7 @@ def planted(url: str, *extra: str) -> list[str]:
 
 @pytest.mark.prometheus
 def test_json_output(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, *planted(prometheus_url, "--json"))
+    code, out, err = run(capsys, *planted(prometheus_url, "--format", "json"))
     assert (code, err) == (0, "")
     assert out.count("\n") == 1
     document = json.loads(out)
@@ -65,7 +65,7 @@ def test_json_output(prometheus_url: str, capsys: pytest.CaptureFixture[str]) ->
 
 @pytest.mark.prometheus
 def test_json_output_names_what_is_missing(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    args = planted(prometheus_url, "--json", "--start", str(T0 + 62), "--end", str(T0 + 242))
+    args = planted(prometheus_url, "--format", "json", "--start", str(T0 + 62), "--end", str(T0 + 242))
     args[args.index("bench")] = "nowhere"
     code, out, err = run(capsys, *args)
     assert (code, err) == (0, "")
@@ -109,7 +109,7 @@ def test_table_output(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -
 
 @pytest.mark.prometheus
 def test_pods_by_name(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    args = planted(prometheus_url, "--json", "--pod", "ab-n0-0", "--pod", "ab-n2-0")
+    args = planted(prometheus_url, "--format", "json", "--pod", "ab-n0-0", "--pod", "ab-n2-0")
     del args[args.index("--prometheus-pod-regex") : args.index("--prometheus-pod-regex") + 2]
     code, out, _ = run(capsys, *args)
     assert code == 0
@@ -217,7 +217,7 @@ def test_the_old_spellings_still_work(prometheus_url: str, capsys: pytest.Captur
 
 @pytest.mark.prometheus
 def test_namespaces_take_a_comma_list_as_in_pytest(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    args = planted(prometheus_url, "--json")
+    args = planted(prometheus_url, "--format", "json")
     args[args.index("bench")] = "nowhere,bench"
     code, out, _ = run(capsys, *args)
     assert code == 0

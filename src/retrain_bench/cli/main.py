@@ -16,6 +16,7 @@ from retrain_bench.cli.doctor import add_doctor_command
 from retrain_bench.cli.resources import add_resources_command
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.soak import add_soak_command
+from retrain_bench.output.formats import COMPARE_FORMATS, REPORT_FORMATS, REPORT_SUFFIX, format_help
 from retrain_bench.results.runs import Run
 from retrain_bench.workload.cases import CASES, DEFAULT_CASES
 
@@ -263,9 +264,6 @@ def _emit(text: str, out: str | None) -> None:
         raise BenchError(f"{out}: cannot write it ({exc.strerror or exc})") from None
 
 
-REPORT_SUFFIX = {"md": "md", "csv": "csv", "text": "txt"}
-
-
 def add_report_command(commands: Any) -> None:
     report = commands.add_parser("report", help="the study's tables per case (mean ± std dev) and PNG charts")
     report.add_argument("files", nargs="+", metavar="RUN.json", help="runs to put in one report")
@@ -274,7 +272,7 @@ def add_report_command(commands: Any) -> None:
     )
     # Before --out-dir, --out named the directory; --out is a file everywhere else (export, merge).
     report.add_argument("--out", dest="out_dir", metavar="DIR", help=argparse.SUPPRESS)
-    report.add_argument("--format", choices=tuple(REPORT_SUFFIX), default="md", help="Default: md")
+    report.add_argument("--format", choices=REPORT_FORMATS, default="md", help=format_help(REPORT_FORMATS, "md"))
     report.add_argument(
         "--merge-rounds", action="store_true", help="pool the rounds of a benchmark found in several files"
     )
@@ -343,7 +341,7 @@ def add_compare_command(commands: Any) -> None:
         help="TOML file with [tool.retrain-bench.thresholds] / [tool.retrain-bench.floors] or [thresholds] / "
         "[floors] tables. Default: ./pyproject.toml",
     )
-    compare.add_argument("--format", choices=("md", "text", "json"), default="md", help="Default: md")
+    compare.add_argument("--format", choices=COMPARE_FORMATS, default="md", help=format_help(COMPARE_FORMATS, "md"))
     add_price_options(compare)
     compare.set_defaults(run=cmd_compare)
 
@@ -355,7 +353,8 @@ def add_export_command(commands: Any) -> None:
         "export", help="the numbers as github-action-benchmark (one file per direction) or Bencher BMF JSON"
     )
     export.add_argument("files", nargs="+", metavar="RUN.json")
-    export.add_argument("--format", choices=FORMATS, required=True)
+    # Not the table vocabulary (output/formats.py): this names whose JSON schema is written.
+    export.add_argument("--format", choices=FORMATS, required=True, help="the consumer whose JSON schema to write")
     export.add_argument(
         "--direction",
         choices=DIRECTIONS,

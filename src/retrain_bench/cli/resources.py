@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.stats import FIGURES, ResourceStats
+from retrain_bench.output.formats import RESOURCES_FORMATS, format_help
 
 if TYPE_CHECKING:
     from retrain_bench.measure.prometheus import Window
 
-#: The keys of ``--json``, in order; ``missing`` follows when any figure is null.
+#: The keys of ``--format json``, in order; ``missing`` follows when any figure is null.
 JSON_KEYS = ("memory_peak_gib", "memory_avg_gib", "cpu_peak_mcpu", "cpu_avg_mcpu", "cpu_seconds", "samples")
 
 
@@ -73,7 +74,11 @@ def add_resources_command(commands: argparse._SubParsersAction[argparse.Argument
         action="store_true",
         help=argparse.SUPPRESS,
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument(
+        "--format", choices=RESOURCES_FORMATS, default="text", help=format_help(RESOURCES_FORMATS, "text")
+    )
+    # Before the one --format vocabulary: --json.
+    parser.add_argument("--json", dest="format", action="store_const", const="json", help=argparse.SUPPRESS)
     parser.set_defaults(run=cmd_resources)
 
 
@@ -106,7 +111,7 @@ def cmd_resources(args: argparse.Namespace) -> int:
     )
     with PrometheusCollector(settings) as collector:
         stats = collector.collect(window, scope)
-    print(json.dumps(as_json(stats), allow_nan=False) if args.json else render_table(stats, window))
+    print(json.dumps(as_json(stats), allow_nan=False) if args.format == "json" else render_table(stats, window))
     return 0
 
 
@@ -144,7 +149,7 @@ def _seconds(text: str | None, option: str) -> float | None:
 
 
 def as_json(stats: ResourceStats) -> dict[str, Any]:
-    """The ``--json`` object: the figures and samples, plus ``missing`` when any figure is null."""
+    """The ``--format json`` object: the figures and samples, plus ``missing`` when any figure is null."""
     data: dict[str, Any] = {key: getattr(stats, key) for key in JSON_KEYS}
     if any(getattr(stats, name) is None for name in FIGURES):
         data["missing"] = dict(stats.missing)
