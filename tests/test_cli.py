@@ -108,6 +108,10 @@ GOLDEN = {
     "report-cluster.json": ("flyte-base", "kfp-base"),
     "report-sweep.json": ("flyte-base", "kfp-base", "bare-base@scale=30", "kfp-base@fanout=4"),
     "compare-versions.json": ("flyte@1.15.4-smoke", "flyte@1.16.31-smoke", "bare-smoke"),
+    "compare-rates-baseline.json": ("bare-base", "flyte-base"),
+    "compare-rates-current.json": ("bare-base", "flyte-base"),
+    "compare-all-failed-baseline.json": (),
+    "compare-all-failed-current.json": (),
 }
 
 
