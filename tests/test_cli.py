@@ -178,3 +178,49 @@ def test_version_is_the_one_pyproject_declares() -> None:
         [sys.executable, "-m", "retrain_bench", "--version"], capture_output=True, text=True, check=False
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, f"retrain-bench {declared}\n", "")
+
+
+def test_validate_counts_the_failed_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
+    """A benchmark without an ok round lives in the run level's failed_benchmarks: it is counted, and said."""
+    failed, rates = DATA / "compare-all-failed-current.json", DATA / "compare-rates-current.json"
+    assert main(["validate", str(failed), str(rates)]) == 0
+    assert capsys.readouterr().out == f"{failed}: ok, 1 benchmark (1 without an ok round)\n{rates}: ok, 2 benchmarks\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda record: record["rounds"][0].update(error=None),
+            "does not match the retrain-bench schema at "
+            "retrain_bench/failed_benchmarks/0/extra_info/retrain_bench/rounds/0",
+        ),
+        (
+            lambda record: record.update(schema=2),
+            "written with retrain-bench JSON schema 2; this release reads schema 1",
+        ),
+    ],
+    ids=["failed-round-without-error", "schema-2"],
+)
+def test_validate_checks_the_failed_benchmarks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: Callable[[dict[str, object]], None], message: str
+) -> None:
+    document = json.loads((DATA / "compare-all-failed-current.json").read_text())
+    change(document["retrain_bench"]["failed_benchmarks"][0]["extra_info"]["retrain_bench"])
+    path = write(tmp_path, json.dumps(document))
+    assert main(["validate", path]) == 2
+    assert capsys.readouterr().err.startswith(f"retrain-bench: error: {path}: {message}")
+
+
+def test_reprice_prices_the_failed_benchmarks_too() -> None:
+    from retrain_bench.measure.cost import Prices
+    from retrain_bench.results.contract import reprice
+
+    document = json.loads((DATA / "compare-all-failed-current.json").read_text())
+    record = document["retrain_bench"]["failed_benchmarks"][0]["extra_info"]["retrain_bench"]
+    assert "cost" not in record["rounds"][0]  # the golden rounds carry no cost: reprice must add it
+    priced = reprice(document, Prices(3600.0, 0.0, "a test"))
+    rounds = priced["retrain_bench"]["failed_benchmarks"][0]["extra_info"]["retrain_bench"]["rounds"]
+    # A failed local round: no resources, so no usage scope; nothing is allocated on the local target.
+    assert [r["cost"] for r in rounds] == [{"usage": {}, "allocation_usd": None}] * 5
+    assert all(r["missing"]["cost.allocation_usd"].startswith("not_applicable: local target") for r in rounds)

@@ -60,8 +60,11 @@ def _check_schema_version(path: str, document: dict[str, Any]) -> None:
     """Name an unsupported schema version plainly, before the schema's generic "1 was expected"."""
     from retrain_bench.results.contract import SCHEMA
 
-    records = [document.get("retrain_bench")]
-    for benchmark in document["benchmarks"] if isinstance(document["benchmarks"], list) else []:
+    run_level = document.get("retrain_bench")
+    records = [run_level]
+    listed = document["benchmarks"] if isinstance(document["benchmarks"], list) else []
+    failed = run_level.get("failed_benchmarks") if isinstance(run_level, dict) else None
+    for benchmark in [*listed, *(failed if isinstance(failed, list) else [])]:
         extra = benchmark.get("extra_info") if isinstance(benchmark, dict) else None
         records.append(extra.get("retrain_bench") if isinstance(extra, dict) else None)
     found = {r.get("schema") for r in records if isinstance(r, dict)}
@@ -82,9 +85,16 @@ def cmd_cases(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from retrain_bench.results.model import benchmarks_of
+
     for path in args.files:
         document = load_run(path)
-        print(f"{path}: ok, {len(document['benchmarks'])} benchmarks")
+        total, failed = (
+            len(benchmarks_of(document)),
+            len((document.get("retrain_bench") or {}).get("failed_benchmarks", [])),
+        )
+        counted = f"{total} benchmark{'' if total == 1 else 's'}"
+        print(f"{path}: ok, {counted}" + (f" ({failed} without an ok round)" if failed else ""))
     return 0
 
 
