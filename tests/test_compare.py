@@ -615,3 +615,17 @@ def test_a_current_run_that_succeeds_after_a_failed_baseline_passes(capsys: pyte
     assert (
         bare["note"] == "higher than the baseline; the baseline has no ok round, so no metric of it could be compared"
     )
+
+
+def test_one_run_twice_on_a_side_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A copy among the baseline runs would shrink the spread between runs."""
+    copy = tmp_path / "copy.json"
+    copy.write_text((DATA / "gate" / "gate-runs-1.json").read_text())
+    code, out, err = run(
+        capsys, *gate_files("gate-runs-1.json", "gate-runs-2.json"), str(copy), "gate/gate-runs-4.json"
+    )
+    assert (code, out) == (2, "")
+    assert err == (
+        f"retrain-bench: error: {copy} and {GATE / 'gate-runs-1.json'} on the baseline side hold the same run "
+        "(datetime 2026-11-11T10:00:00+00:00, commit 1111111, node bench-runner); each run counts once\n"
+    )

@@ -291,6 +291,8 @@ def compare_runs(
 ) -> CompareResult:
     base_runs = (baselines,) if isinstance(baselines, Run) else tuple(baselines)
     cur_runs = (currents,) if isinstance(currents, Run) else tuple(currents)
+    for side, runs in (("baseline", base_runs), ("current", cur_runs)):
+        refuse_repeated_runs(runs, side)
     base, cur = by_key(base_runs), by_key(cur_runs)
     refuse_mismatches(base, cur)
     if not base.keys() & cur.keys():
@@ -308,6 +310,19 @@ def compare_runs(
     notes = tuple(f"only in the current run, not compared: {k.label}" for k in sorted(cur.keys() - base.keys()))
     found = environment_warnings(base_runs, cur_runs)
     return CompareResult(base_runs, cur_runs, options, finished, tests, found, notes)
+
+
+def refuse_repeated_runs(runs: Sequence[Run], side: str) -> None:
+    """One session twice on a side (a copy, or a file merged from it) would count as two runs' spread."""
+    seen: dict[Any, str] = {}
+    for run in runs:
+        for session in run.identities:
+            first = seen.setdefault(session, run.path)
+            if first != run.path:
+                raise BenchError(
+                    f"{run.path} and {first} on the {side} side hold the same run ({session.describe()}); "
+                    "each run counts once"
+                )
 
 
 def _paths(runs: Sequence[Run]) -> str:
