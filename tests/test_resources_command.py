@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -247,3 +249,30 @@ def test_a_missing_required_option_is_one_line(capsys: pytest.CaptureFixture[str
     del args[args.index(drop) : args.index(drop) + 2]
     code, out, err = run(capsys, *args)
     assert (code, out, err) == (2, "", f"retrain-bench: error: {message}\n")
+
+
+def test_a_window_in_the_future_says_it_has_not_happened(capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: figures null with "no data", not saying the window is still to come."""
+    args = planted("http://127.0.0.1:9")
+    args[args.index("--start") + 1], args[args.index("--end") + 1] = "4102444800", "4102448400"  # 2100-01-01
+    assert run(capsys, *args) == (
+        2,
+        "",
+        "retrain-bench: error: the window has not happened yet: --start 2100-01-01T00:00:00Z is in the future; "
+        "measure a window that has begun (unix seconds or ISO-8601 with a zone)\n",
+    )
+
+
+@pytest.mark.prometheus
+def test_a_window_ending_in_the_future_warns(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = planted(prometheus_url, "--format", "json")
+    now = int(time.time())
+    args[args.index("--start") + 1], args[args.index("--end") + 1] = str(now - 60), str(now + 600)
+    code, out, err = run(capsys, *args)
+    assert code == 0
+    end = dt.datetime.fromtimestamp(now + 600, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert err == (
+        f"retrain-bench: warning: the window ends in the future (--end {end}): only its part up to "
+        "now has samples, and the averages still divide by the whole window\n"
+    )
+    assert json.loads(out)["samples"] == 0  # the planted data is from 2024

@@ -11,6 +11,8 @@ import argparse
 import datetime as dt
 import json
 import math
+import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from retrain_bench.errors import BenchError
@@ -92,6 +94,7 @@ def cmd_resources(args: argparse.Namespace) -> int:
     if not namespaces:
         raise BenchError("--prometheus-namespace is required: at least one namespace to measure")
     window = Window(parse_time(args.start, "--start"), parse_time(args.end, "--end"))
+    _check_not_future(window, time.time())
     pods = tuple(args.pod) if args.pod else None
     scope = Scope(
         tuple(namespaces),
@@ -113,6 +116,25 @@ def cmd_resources(args: argparse.Namespace) -> int:
         stats = collector.collect(window, scope)
     print(json.dumps(as_json(stats), allow_nan=False) if args.format == "json" else render_table(stats, window))
     return 0
+
+
+def _check_not_future(window: Window, now: float) -> None:
+    """A window that has not happened has no samples yet: say that, rather than "no data"."""
+    if window.start >= now:
+        raise BenchError(
+            f"the window has not happened yet: --start {window.start_iso} is in the future; "
+            "measure a window that has begun (unix seconds or ISO-8601 with a zone)"
+        )
+    if window.end > now:
+        print(
+            f"retrain-bench: warning: the window ends in the future (--end {_iso(window.end)}): "
+            "only its part up to now has samples, and the averages still divide by the whole window",
+            file=sys.stderr,
+        )
+
+
+def _iso(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_time(text: str, option: str) -> float:
