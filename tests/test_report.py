@@ -149,17 +149,39 @@ def test_out_writes_the_report_and_charts_that_open(tmp_path: Path, capsys: pyte
             assert image.size[0] >= 500 and image.size[1] == 400
 
 
-def test_the_same_benchmark_twice_needs_merge_rounds(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, CLUSTER, CLUSTER)
+def test_the_same_benchmark_twice_needs_merge_rounds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A second session of the same benchmarks: another pytest-benchmark datetime, the same rounds' values.
+    second = json.loads((DATA / CLUSTER).read_text())
+    second["datetime"] = "2026-11-05T11:00:00+00:00"
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps(second))
+    code, out, err = run(capsys, CLUSTER, str(again))
     assert (code, out) == (2, "")
     assert err == (
-        "retrain-bench: error: flyte/base (cluster, dc1daecf77ee) appears more than once (in report-cluster.json); "
-        "pass --merge-rounds to pool its rounds\n"
+        "retrain-bench: error: flyte/base (cluster, dc1daecf77ee) appears more than once "
+        f"(in report-cluster.json and {again}); pass --merge-rounds to pool its rounds\n"
     )
-    code, out, _ = run(capsys, CLUSTER, CLUSTER, "--merge-rounds")
+    code, out, _ = run(capsys, CLUSTER, str(again), "--merge-rounds")
     assert code == 0
-    # The same five rounds twice: the mean stays, the std is sqrt(2 × 8.8 / 9) = 1.398.
+    # The same five values in each run: the mean stays, the std is sqrt(2 × 8.8 / 9) = 1.398.
     assert "| Total Pipeline Time (s) | 118.3 ± 1.398 (n=10) | 196.4 ± 2.271 (n=10) | 1.66× |" in out.splitlines()
+
+
+@pytest.mark.parametrize("merge", [[], ["--merge-rounds"]], ids=["plain", "merge-rounds"])
+def test_a_run_given_twice_is_refused_not_counted_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], merge: list[str]
+) -> None:
+    """The same session (a copy of the file, same datetime, commit and node): its rounds must not count twice."""
+    copy = tmp_path / "copy.json"
+    copy.write_text((DATA / CLUSTER).read_text())
+    for files in ([CLUSTER, CLUSTER], [CLUSTER, str(copy)]):
+        code, out, err = run(capsys, *files, *merge)
+        assert (code, out) == (2, "")
+        assert err == (
+            f"retrain-bench: error: {files[1]}: flyte/base (cluster, dc1daecf77ee) holds the rounds of a run already "
+            "read from report-cluster.json (datetime 2026-11-05T10:00:00+00:00, commit 5555555, node bench-runner); "
+            "pooling would count them twice: give each run once\n"
+        )
 
 
 def test_several_files_make_one_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

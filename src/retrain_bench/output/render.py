@@ -137,7 +137,8 @@ def result_line(result: CompareResult) -> str:
         plural = "s" if n != 1 and verdict in ("regression", "improvement") else ""
         counts.append(f"{n} {verdict}{plural}")
     outcome = "FAIL (exit 1)" if result.failed else "ok (exit 0)"
-    return f"Result: {', '.join(counts)}: {outcome}"
+    nothing = "nothing could be compared (no metric has ok rounds on both sides); " if result.nothing_compared else ""
+    return f"Result: {nothing}{', '.join(counts)}: {outcome}"
 
 
 def runs_line(label: str, runs: Sequence[Run], fmt: str) -> str:
@@ -146,9 +147,57 @@ def runs_line(label: str, runs: Sequence[Run], fmt: str) -> str:
     return f"{label}: " + ", ".join(f"{code(run.path, fmt)} {run.details}" for run in runs)
 
 
+COMPARE_CSV_HEADERS = (
+    "platform",
+    "target",
+    "case",
+    "hash",
+    "metric",
+    "baseline_n",
+    "baseline_mean",
+    "baseline_stddev",
+    "current_n",
+    "current_mean",
+    "current_stddev",
+    "change",
+    "threshold_pct",
+    "method",
+    "p_worse",
+    "p_holm",
+    "verdict",
+    "fails",
+    "note",
+)
+
+
+def compare_csv(result: CompareResult) -> str:
+    """One line per comparison at full precision; ``change`` is percent (percentage points for the success rate)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COMPARE_CSV_HEADERS)
+    for c in result.comparisons:
+        b, a = c.baseline, c.current
+        if c.kind == "output":
+            b_mean, a_mean = format_values(b.values), format_values(a.values)
+        else:
+            b_mean, a_mean = _raw(b.mean), _raw(a.mean)
+        writer.writerow(
+            [c.key.column, c.key.target, c.key.case, c.key.hash, c.metric, _count(b.n), b_mean, _raw(b.stddev),
+             _count(a.n), a_mean, _raw(a.stddev), _raw(c.change), _raw(c.threshold_pct), c.method or "",
+             _raw(c.p_worse), _raw(c.p_holm), c.verdict, "true" if c.fails else "false", c.note]
+        )  # fmt: skip
+    return out.getvalue()
+
+
+def _count(n: int | None) -> str:
+    return "" if n is None else str(n)
+
+
 def render_compare(result: CompareResult, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(result.as_dict(), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        return compare_csv(result)
     options = result.options
     floor = "" if options.min_success_rate is None else f" or below {options.min_success_rate * 100:g}%"
     gated = sorted(options.gate_metrics)
@@ -257,6 +306,8 @@ def report_headers(case: CaseTable) -> list[str]:
 def render_report(report: Report, fmt: str) -> str:
     if fmt == "csv":
         return report_csv(report)
+    if fmt == "json":
+        return dumps({"inputs": [run.path for run in report.inputs], "values": report_values(report)})
     lines = [*heading("retrain-bench report", 1, fmt), "", "Inputs:"]
     lines += [f"- {code(run.path, fmt)} {run.details}" for run in report.inputs]
     lines.append("")
@@ -387,11 +438,9 @@ CSV_HEADERS = (
 )
 
 
-def report_csv(report: Report) -> str:
-    """Long format, one line per case × row × platform, numbers at full precision."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADERS)
+def report_values(report: Report) -> list[dict[str, object]]:
+    """Long format, one value per case × row × platform, numbers at full precision (CSV and JSON)."""
+    found: list[dict[str, object]] = []
     for case in report.tables:
         for row in case.rows:
             for cell in row.cells:
@@ -399,11 +448,20 @@ def report_csv(report: Report) -> str:
                     n, mean, std = cell.sample.n, cell.sample.mean, cell.sample.stddev
                 else:
                     n, mean, std = cell.measured, cell.rate, None
-                key = cell.key or row.spec.name
-                writer.writerow(
-                    [case.case, case.target, case.hash, row.spec.label, key, cell.platform, cell.scope or "",
-                     cell.source or "", n if cell.missing is None else "", _raw(mean), _raw(std), cell.missing or ""]
-                )  # fmt: skip
+                count = n if cell.missing is None else None
+                values = [case.case, case.target, case.hash, row.spec.label, cell.key or row.spec.name,
+                          cell.platform, cell.scope, cell.source, count, mean, std, cell.missing]  # fmt: skip
+                found.append(dict(zip(CSV_HEADERS, values, strict=True)))
+    return found
+
+
+def report_csv(report: Report) -> str:
+    """``report_values`` as CSV: an empty cell for what is absent."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADERS)
+    for value in report_values(report):
+        writer.writerow(_raw(v) if isinstance(v, float) else "" if v is None else v for v in value.values())
     return out.getvalue()
 
 
