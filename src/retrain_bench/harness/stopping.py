@@ -47,6 +47,7 @@ class Stop:
         #: whether stopping now at once loses nothing (no rounds waiting to be handed to pytest-benchmark)
         self.nothing_to_lose: Callable[[], bool] = _always
         self._previous: dict[int, Any] | None = None
+        self._installs = 0
         self._armed = 0
         self._shielded = 0
         self._raised = False
@@ -61,8 +62,12 @@ class Stop:
         return "SIGTERM" if self.requested == "SIGTERM" else "Ctrl-C"
 
     def install(self, nothing_to_lose: Callable[[], bool] = _always) -> None:
-        """Handle SIGINT and SIGTERM from now on (main thread only; a fresh request)."""
-        if not _main_thread() or self.installed:
+        """Handle SIGINT and SIGTERM from now on (main thread only; a fresh request). Nested
+        installs (a pytest run inside a pytest run) count: the outermost uninstall restores."""
+        if not _main_thread():
+            return
+        self._installs += 1
+        if self.installed:
             return
         self.requested, self.repeats, self._raised = None, 0, False
         self.nothing_to_lose = nothing_to_lose
@@ -70,6 +75,9 @@ class Stop:
 
     def uninstall(self) -> None:
         if self._previous is None or not _main_thread():
+            return
+        self._installs -= 1
+        if self._installs > 0:
             return
         for s, handler in self._previous.items():
             signal.signal(s, handler)

@@ -350,11 +350,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     make_saving_atomic(session.config)
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session) -> Any:
-    # Saving the JSON must not be cut short: from here a signal is only recorded.
-    STOP.nothing_to_lose = _never
-    result = yield
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Any:
+    try:
+        return (yield)
+    finally:
+        # Saving the JSON (pytest-benchmark's session finish) must not be cut short: from here a
+        # signal is only recorded.
+        STOP.nothing_to_lose = _never
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # A plain hook: it runs after pytest-benchmark's saving (a hook wrapper) and, on a worker,
+    # before pytest-xdist sends the worker's output.
     config = session.config
     bench = config.stash.get(SESSION_KEY, None)
     if bench is not None:
@@ -373,7 +381,6 @@ def pytest_sessionfinish(session: pytest.Session) -> Any:
                 print(f"ERROR: retrain-bench: {line}", file=sys.stderr)
         if session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    return result
 
 
 def _never() -> bool:
