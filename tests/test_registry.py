@@ -54,8 +54,8 @@ def fresh_registry() -> Iterator[None]:
 
 
 def test_builtins_in_display_order() -> None:
-    # Orders 10, 20, 30 in the three definitions; bare Python is the reference, KFP divided by Flyte.
-    assert registry.names() == ("flyte", "kfp", "bare")
+    # Orders 10, 20, 30, 40, 50 in the definitions; bare Python is the reference, KFP divided by Flyte.
+    assert registry.names() == ("flyte", "kfp", "bare", "airflow", "prefect")
     assert registry.cluster_names() == ("flyte", "kfp")
     assert registry.reference() == "bare"
     assert registry.ratio_pair() == ("kfp", "flyte")
@@ -69,7 +69,7 @@ def test_a_third_party_platform_joins_through_the_entry_point_group(
 ) -> None:
     monkeypatch.syspath_prepend(str(distribution(tmp_path / "site", {"toy": "toy_platform:TOY"})))
     # order 25 puts it between KFP (20) and bare (30); it has no cluster side
-    assert registry.names() == ("flyte", "kfp", "toy", "bare")
+    assert registry.names() == ("flyte", "kfp", "toy", "bare", "airflow", "prefect")
     assert registry.cluster_names() == ("flyte", "kfp")
     assert registry.title("toy") == "Toy"
 

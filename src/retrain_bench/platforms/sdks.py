@@ -86,5 +86,7 @@ SDKS: dict[str, Sdk] = {
             ),
             let_go=(LetGo("2.15", ("click",), "kfp 2.14 pins click==8.1.8"),),
         ),
+        Sdk("airflow", "apache-airflow", own_version="3.3.2", constraints="constraints/airflow.txt"),
+        Sdk("prefect", "prefect", own_version="3.9.1", constraints="constraints/prefect.txt"),
     )
 }
