@@ -21,14 +21,14 @@ from retrain_bench.analysis.growth import AXIS_LABELS, MIN_POINTS, AxisGrowth, S
 from retrain_bench.analysis.metrics import format_number, format_pct, format_values
 from retrain_bench.analysis.report import CaseTable, Cell, CostTable, Derived, Report, Row
 from retrain_bench.platforms import registry
+from retrain_bench.platforms.specs import platform_of
 from retrain_bench.results.contract import strict
 from retrain_bench.results.model import Run
 
 DASH = "-"
 LOCAL_NOTE = (
     "These are local-target numbers, not cluster numbers: each platform ran on its own local executor "
-    "on one machine (Flyte local runs the tasks one after another in one process; kfp.local runs a "
-    "process per task), and resources are the launcher's process tree sampled with psutil."
+    "on one machine, and resources are the launcher's process tree sampled with psutil. The executors:"
 )
 CLUSTER_NOTE = (
     "Cluster numbers: resources from Prometheus over each round's window; every resource row names "
@@ -36,7 +36,9 @@ CLUSTER_NOTE = (
 )
 READING = "Mean ± sample standard deviation (n-1) over the ok measured rounds (n)."
 READING_RATIO = "Kubeflow / Flyte: ratio of the means (above 1: Kubeflow is higher)."
-READING_OVERHEAD = "Over Bare Python: the platform's mean minus bare Python's (and as a percent of bare)."
+READING_OVERHEAD = (
+    "Over Bare Python: the platform's mean minus bare Python's (and as a percent of bare, and the ratio of the means)."
+)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], fmt: str) -> list[str]:
@@ -270,8 +272,9 @@ def derived_text(derived: Derived, notes: Footnotes, column: str, *, ratio: bool
         return notes.mark(derived.missing or "not computable", column)
     if ratio:
         return f"{derived.value:.3g}×"
-    pct = "n/a" if derived.pct is None else f"{derived.pct:+.1f}%"
-    return f"{derived.value:+.4g} ({pct})"
+    if derived.pct is None:
+        return f"{derived.value:+.4g} (n/a)"
+    return f"{derived.value:+.4g} ({derived.pct:+.1f}%, {1 + derived.pct / 100:.3g}×)"
 
 
 def row_label(row: Row) -> str:
@@ -312,7 +315,7 @@ def render_report(report: Report, fmt: str) -> str:
     lines += [f"- {code(run.path, fmt)} {run.details}" for run in report.inputs]
     lines.append("")
     if "local" in report.targets:
-        lines += [bold("Local target.", fmt) + " " + LOCAL_NOTE, ""]
+        lines += [bold("Local target.", fmt) + " " + LOCAL_NOTE, *executor_lines(report), ""]
     if "cluster" in report.targets:
         lines += [bold("Cluster target.", fmt) + " " + CLUSTER_NOTE, ""]
         lines += [*(f"- {fact}" for fact in report.cluster_facts), *([""] if report.cluster_facts else [])]
@@ -327,6 +330,17 @@ def render_report(report: Report, fmt: str) -> str:
         lines += heading(f"Growth: {AXIS_LABELS[axis.axis]} (target {axis.target})", 2, fmt)
         lines += ["", *growth_table(axis, fmt), ""]
     return "\n".join(lines)
+
+
+def executor_lines(report: Report) -> list[str]:
+    """One line per platform of the report's local tables: what its local executor is (from the
+    registry; a platform not installed here is named without one)."""
+    present = {platform_of(p) for t in report.tables if t.target == "local" for p in t.platforms}
+    known = registry.platforms()
+    return [
+        f"- {registry.title(name)}: {known[name].local_executor if name in known else 'not installed here'}"
+        for name in registry.in_order(present)
+    ]
 
 
 COST_READING = (
