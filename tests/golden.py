@@ -545,6 +545,38 @@ def gate_run(number: int) -> dict[str, Any]:
     )
 
 
+# --- compare: success rates that binary fractions cannot hold (issue 17), runs that never succeeded --------
+#
+# compare-rates-*   bare/base 7 of 10 rounds ok → 9 of 10: +20 percentage points, exactly (the fractions
+#                   gave (0.9 − 0.7) × 100 = 20.000000000000018); flyte/base 1 of 3 → 2 of 3: +100/3 pp,
+#                   which the fractions gave as 33.33333333333333 instead of the nearest float
+#                   33.333333333333336. Every ok round's total_s is 10 s: 0 %, exact / threshold alone.
+# compare-all-failed-*  bare/base, every one of five rounds failed on both sides: nothing was measured,
+#                   so nothing can be compared: the success rate 0 % → 0 % fails the gate (exit 1).
+
+
+def compare_rates(current: bool) -> dict[str, Any]:
+    bare_ok = 9 if current else 7
+    flyte_ok = 2 if current else 1
+    bare = rounds([10.0] * bare_ok + [None] * (10 - bare_ok), scopes=local(1.0, 0.5, 4.0, 10.0, 1000.0))
+    flyte = rounds([10.0] * flyte_ok + [None] * (3 - flyte_ok), scopes=local(1.0, 0.5, 4.0, 10.0, 1000.0))
+    return document(
+        "local",
+        [record("bare", "local", BASE, bare), record("flyte", "local", BASE, flyte)],
+        commit=("b" if current else "a") * 40,
+        when="2026-11-20T10:00:00+00:00" if current else "2026-11-19T10:00:00+00:00",
+    )
+
+
+def compare_all_failed(current: bool) -> dict[str, Any]:
+    return document(
+        "local",
+        [record("bare", "local", BASE, rounds([None] * 5))],
+        commit=("d" if current else "c") * 40,
+        when="2026-11-22T10:00:00+00:00" if current else "2026-11-21T10:00:00+00:00",
+    )
+
+
 GATE = DATA / "gate"
 GATE_FILES = {
     "gate-floor-baseline.json": lambda: gate_floor(False),
@@ -560,6 +592,10 @@ FILES = {
     "report-cluster.json": report_cluster,
     "report-sweep.json": report_sweep,
     "compare-versions.json": compare_versions,
+    "compare-rates-baseline.json": lambda: compare_rates(False),
+    "compare-rates-current.json": lambda: compare_rates(True),
+    "compare-all-failed-baseline.json": lambda: compare_all_failed(False),
+    "compare-all-failed-current.json": lambda: compare_all_failed(True),
 }
 
 

@@ -252,15 +252,26 @@ def test_a_node_without_node_exporter_data_is_null_not_zero(url: str) -> None:
 def test_an_unreachable_prometheus_gives_null_scopes_with_the_reason() -> None:
     warnings: list[str] = []
     down = f"http://127.0.0.1:{free_port()}"
-    (result,) = plan(down).collect([cluster_round("flyte", FLYTE_RUN, FLYTE_PODS)], warnings.append)
-    assert sorted(result.resources) == ["execution", "node", "platform"]
-    for name, stats in result.resources.items():
-        assert stats.cpu_seconds is None and stats.memory_peak_gib is None
-        first = "spacing_query" if name == "node" else "memory"  # the first query each scope sends
-        assert stats.missing["cpu_seconds"] == f"metric {first}: cannot reach Prometheus at {down} (Connection refused)"
-    assert len(warnings) == 3 and all(
-        w.startswith("Prometheus resources are missing for flyte/smoke") for w in warnings
-    )
+    measured = plan(down)
+    rounds = [cluster_round("flyte", FLYTE_RUN, FLYTE_PODS), cluster_round("flyte", FLYTE_RUN, FLYTE_PODS)]
+    first, second = measured.collect(rounds, warnings.append)
+    refused = f"metric memory: cannot reach Prometheus at {down} (Connection refused)"  # the execution scope's first
+    skipped = f"not measured: Prometheus was skipped for the rest of the run after a request failed ({refused})"
+    for result in (first, second):
+        assert sorted(result.resources) == ["execution", "node", "platform"]
+        for stats in result.resources.values():
+            assert stats.cpu_seconds is None and stats.memory_peak_gib is None
+    # The first refused request opens the breaker: every later scope and round asks nothing.
+    assert [first.resources[s].missing["cpu_seconds"] for s in ("execution", "platform", "node")] == [
+        refused,
+        skipped,
+        skipped,
+    ]
+    assert {s.missing["cpu_seconds"] for s in second.resources.values()} == {skipped}
+    assert warnings == [
+        f"Prometheus resources are missing: {refused}; the rest of the run skips this Prometheus (null figures)"
+    ]
+    assert measured.run_level()["skipped"] == refused
 
 
 def test_rounds_without_a_run_or_window_are_left_alone() -> None:

@@ -573,3 +573,59 @@ def test_bad_compare_runs_are_one_line_and_exit_2(
 ) -> None:
     code, out, err = run(capsys, *(f"gate/{a}" if a.endswith(".json") else a for a in args))
     assert (code, out, err) == (2, "", f"retrain-bench: error: {message}\n")
+
+
+def test_success_rate_change_is_exact_from_the_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    """7/10 → 9/10 is +20 pp, 1/3 → 2/3 is +100/3 pp: from the counts, not from the fractions' floats
+    ((0.9 − 0.7) × 100 = 20.000000000000018 and (2/3 − 1/3) × 100 = 33.33333333333333)."""
+    code, out, _ = run(capsys, "compare-rates-baseline.json", "compare-rates-current.json", "--format", "json")
+    assert code == 0
+    found = {c["key"]["platform"]: c for c in json.loads(out)["comparisons"] if c["metric"] == "success_rate"}
+    assert found["bare"]["change"] == 20.0
+    assert found["flyte"]["change"] == 100 / 3  # the nearest float, 33.333333333333336
+    assert (found["bare"]["baseline"]["ok"], found["bare"]["current"]["ok"]) == (7, 9)
+    assert [found[p]["verdict"] for p in ("bare", "flyte")] == ["improvement", "improvement"]
+    table = rows(run(capsys, "compare-rates-baseline.json", "compare-rates-current.json")[1])
+    assert "| 70% (7/10) | 90% (9/10) | +20 pp |" in table[(BARE, "success_rate")]
+    assert "| 33.33% (1/3) | 66.67% (2/3) | +33.33 pp |" in table[(FLYTE, "success_rate")]
+
+
+def test_runs_whose_every_round_failed_are_not_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    """Nothing was measured on either side: a CI gate must not pass it (docs/comparison.md)."""
+    code, out, err = run(
+        capsys, "compare-all-failed-baseline.json", "compare-all-failed-current.json", "--format", "text"
+    )
+    assert (code, err) == (1, "")
+    lines = out.splitlines()
+    assert lines[-3].split("  ")[0] == BARE
+    assert lines[-3].endswith("regression  no ok round now: nothing measured to compare, on either side")
+    assert lines[-1] == (
+        "Result: nothing could be compared (no metric has ok rounds on both sides); "
+        "1 regression, 0 missing, 0 output changed, 0 improvements, 0 unchanged: FAIL (exit 1)"
+    )
+
+
+def test_a_current_run_that_succeeds_after_a_failed_baseline_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    """The baseline never ran: nothing to regress from, the current run is healthy, so exit 0 — but said."""
+    code, out, _ = run(capsys, "compare-all-failed-baseline.json", "compare-rates-current.json", "--format", "json")
+    result = json.loads(out)
+    assert (code, result["nothing_compared"], result["exit_code"]) == (0, True, 0)
+    (bare,) = [c for c in result["comparisons"] if c["key"]["platform"] == "bare"]
+    assert (bare["metric"], bare["verdict"], bare["change"]) == ("success_rate", "improvement", 90.0)  # 0/5 → 9/10
+    assert (
+        bare["note"] == "higher than the baseline; the baseline has no ok round, so no metric of it could be compared"
+    )
+
+
+def test_one_run_twice_on_a_side_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A copy among the baseline runs would shrink the spread between runs."""
+    copy = tmp_path / "copy.json"
+    copy.write_text((DATA / "gate" / "gate-runs-1.json").read_text())
+    code, out, err = run(
+        capsys, *gate_files("gate-runs-1.json", "gate-runs-2.json"), str(copy), "gate/gate-runs-4.json"
+    )
+    assert (code, out) == (2, "")
+    assert err == (
+        f"retrain-bench: error: {copy} and {GATE / 'gate-runs-1.json'} on the baseline side hold the same run "
+        "(datetime 2026-11-11T10:00:00+00:00, commit 1111111, node bench-runner); each run counts once\n"
+    )

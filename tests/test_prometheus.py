@@ -17,7 +17,7 @@ import pytest
 
 from retrain_bench.errors import BenchError, PrometheusQueryError, PrometheusUnavailable
 from retrain_bench.measure.profile import default_profile_path, load_profile
-from retrain_bench.measure.promapi import PrometheusApi, redact_url
+from retrain_bench.measure.promapi import UNSHOWN_URL, PrometheusApi, redact_url
 from retrain_bench.measure.prometheus import (
     PrometheusCollector,
     PrometheusSettings,
@@ -276,7 +276,12 @@ def test_settings_refuse_a_rate_window_too_short_for_the_interval_given() -> Non
     [
         ("http://127.0.0.1:9090", "http://127.0.0.1:9090"),
         ("https://user:pass@prom.example:443/prometheus", "https://***@prom.example:443/prometheus"),
-        ("https://user:p@ss/w0rd@prom.example/", "https://***@prom.example/"),
+        ("https://user:p@ss@prom.example/", "https://***@prom.example/"),
+        # A '/', '?' or '#' before the last '@': urlsplit cuts the password there, so nothing is shown.
+        ("https://user:p@ss/w0rd@prom.example/", UNSHOWN_URL),
+        ("http://u:s3cr#et@h/", UNSHOWN_URL),
+        ("http://u:s3cr?et@h/", UNSHOWN_URL),
+        ("http://u:s3[cret@h/", UNSHOWN_URL),
         ("https://token@prom.example", "https://***@prom.example"),
         ("http://prom.example/?token=abc#x", "http://prom.example/?***"),
         ("user:pass@prom.example", "***@prom.example"),

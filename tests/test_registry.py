@@ -54,9 +54,9 @@ def fresh_registry() -> Iterator[None]:
 
 
 def test_builtins_in_display_order() -> None:
-    # Orders flyte 10, flyte2 15, kfp 20, bare 30, dagster 60; bare Python is the reference, KFP
-    # divided by Flyte; the platforms of issue 15 run only when named and only locally.
-    assert registry.names() == ("flyte", "flyte2", "kfp", "bare", "dagster")
+    # Orders flyte 10, flyte2 15, kfp 20, bare 30, airflow 40, prefect 50, dagster 60; bare Python is
+    # the reference, KFP divided by Flyte; the platforms of issue 15 run only when named, only locally.
+    assert registry.names() == ("flyte", "flyte2", "kfp", "bare", "airflow", "prefect", "dagster")
     assert registry.default_names() == ("flyte", "kfp", "bare")
     assert registry.cluster_names() == ("flyte", "kfp")
     assert registry.reference() == "bare"
@@ -72,7 +72,7 @@ def test_a_third_party_platform_joins_through_the_entry_point_group(
 ) -> None:
     monkeypatch.syspath_prepend(str(distribution(tmp_path / "site", {"toy": "toy_platform:TOY"})))
     # order 25 puts it between KFP (20) and bare (30); it has no cluster side
-    assert registry.names() == ("flyte", "flyte2", "kfp", "toy", "bare", "dagster")
+    assert registry.names() == ("flyte", "flyte2", "kfp", "toy", "bare", "airflow", "prefect", "dagster")
     assert registry.cluster_names() == ("flyte", "kfp")
     assert registry.title("toy") == "Toy"
 

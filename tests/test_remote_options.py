@@ -273,3 +273,26 @@ def test_a_context_in_a_later_kubeconfig_file_is_found(tmp_path: Path, monkeypat
     monkeypatch.setenv("KUBECONFIG", f"{first}:{second}")
     assert cluster_server(None, "other") == "https://10.0.0.2:6443"
     assert cluster_server(None, "lab") == "https://10.0.0.1:6443"
+
+
+@pytest.mark.parametrize("text", ["not: [yaml", "just a string\n", "- a\n- list\n", ""])
+def test_a_kubeconfig_that_is_not_one_says_so(tmp_path: Path, text: str) -> None:
+    """Before: "has no usable the current context" for a file that is not even YAML."""
+    path = tmp_path / "config"
+    path.write_text(text)
+    with pytest.raises(KubeconfigError) as caught:
+        cluster_server(str(path), None)
+    assert str(caught.value) == (
+        f"kubeconfig {path} is not a valid kubeconfig (YAML with contexts and clusters): check `kubectl config view`"
+    )
+
+
+def test_a_kubeconfig_without_a_current_context_says_so(tmp_path: Path) -> None:
+    config = kubeconfig(
+        tmp_path / "config", {"one": "https://10.0.0.1:6443"}, {"lab": "one"}, current="gone", user="{token: t}"
+    )
+    with pytest.raises(KubeconfigError) as caught:
+        cluster_server(str(config), None)
+    assert str(caught.value) == (
+        f"kubeconfig {config} has no usable current context with a cluster server: check `kubectl config view`"
+    )

@@ -34,19 +34,20 @@ def test_base_case_worked_by_hand(capsys: pytest.CaptureFixture[str]) -> None:
         "| Kubeflow / Flyte | Flyte over Bare Python | Kubeflow over Bare Python |",
         "|---|---|---|---|---|---|---|",
         # 591.5 / 5 = 118.3, squared deviations 8.8 / 4 → 1.483; 982 / 5 = 196.4 → 2.408; 55 / 5 = 11 → 0.7906.
-        # 196.4 / 118.3 = 1.66; 118.3 − 11 = 107.3 = 975.5 % of 11; 196.4 − 11 = 185.4 = 1685.5 % of 11.
+        # 196.4 / 118.3 = 1.66; 118.3 − 11 = 107.3 = 975.5 % of 11 (118.3 / 11 = 10.75); 196.4 − 11 = 185.4 =
+        # 1685.5 % of 11 (17.85). Retraining: 52.7 / 2 = 26.35, 16.6 / 2 = 8.3; memory 0.36 / 0.25 = 1.44 ...
         "| Total Pipeline Time (s) | 118.3 ± 1.483 (n=5) | 196.4 ± 2.408 (n=5) | 11 ± 0.7906 (n=5) | 1.66× "
-        "| +107.3 (+975.5%) | +185.4 (+1685.5%) |",
+        "| +107.3 (+975.5%, 10.8×) | +185.4 (+1685.5%, 17.9×) |",
         "| Retraining and Tuning Time (s) | 52.7 ± 0.4472 (n=5) | 16.6 ± 0.4183 (n=5) | 2 ± 0 (n=5) | 0.315× "
-        "| +50.7 (+2535.0%) | +14.6 (+730.0%) |",
+        "| +50.7 (+2535.0%, 26.4×) | +14.6 (+730.0%, 8.3×) |",
         "| Peak Total Memory (GiB) [process_tree scope, psutil] | 0.36 ± 0 (n=5) | 2 ± 0.07906 (n=5) | 0.25 ± 0 (n=5) "
-        "| 5.56× | +0.11 (+44.0%) | +1.75 (+700.0%) |",
+        "| 5.56× | +0.11 (+44.0%, 1.44×) | +1.75 (+700.0%, 8×) |",
         "| Average Total Memory (GiB) [process_tree scope, psutil] | 0.24 ± 0 (n=5) | 1.8 ± 0 (n=5) | 0.2 ± 0 (n=5) "
-        "| 7.5× | +0.04 (+20.0%) | +1.6 (+800.0%) |",
+        "| 7.5× | +0.04 (+20.0%, 1.2×) | +1.6 (+800.0%, 9×) |",
         "| Peak Total CPU (mCPU) [process_tree scope, psutil] | 1100 ± 79.06 (n=5) | 1920 ± 15.81 (n=5) "
-        "| 1000 ± 0 (n=5) | 1.75× | +100 (+10.0%) | +920 (+92.0%) |",
+        "| 1000 ± 0 (n=5) | 1.75× | +100 (+10.0%, 1.1×) | +920 (+92.0%, 1.92×) |",
         "| Average Total CPU (mCPU) [process_tree scope, psutil] | 500 ± 0 (n=5) | 700 ± 0 (n=5) | 500 ± 0 (n=5) "
-        "| 1.4× | +0 (+0.0%) | +200 (+40.0%) |",
+        "| 1.4× | +0 (+0.0%, 1×) | +200 (+40.0%, 1.4×) |",
         "| Reliability (Success Rate %) | 100% (5/5) | 100% (5/5) | 100% (5/5) | - | - | - |",
     ]
 
@@ -68,7 +69,7 @@ def test_missing_values_are_na_with_reasons_never_zero(capsys: pytest.CaptureFix
         "",
         "Mean ± sample standard deviation (n-1) over the ok measured rounds (n). Kubeflow / Flyte: ratio of the "
         "means (above 1: Kubeflow is higher). Over Bare Python: the platform's mean minus bare Python's (and as a "
-        "percent of bare).",
+        "percent of bare, and the ratio of the means).",
         "- [1] not_applicable: no drift, the adaptive branch did not run (Flyte, Kubeflow, Bare Python)",
         "- [2] no Kubeflow or Flyte value (Kubeflow / Flyte)",
         "- [3] no Flyte or Bare Python value (Flyte over Bare Python)",
@@ -97,7 +98,7 @@ def test_cluster_rows_take_the_widest_scope_and_say_so(capsys: pytest.CaptureFix
 
 def test_local_numbers_are_labelled_in_the_header(capsys: pytest.CaptureFixture[str]) -> None:
     out = run(capsys, LOCAL, "--format", "text")[1]
-    assert out.splitlines()[:8] == [
+    assert out.splitlines()[:11] == [
         "retrain-bench report",
         "====================",
         "",
@@ -105,8 +106,11 @@ def test_local_numbers_are_labelled_in_the_header(capsys: pytest.CaptureFixture[
         "- report-local.json (2026-11-04T10:00:00+00:00, commit 4444444)",
         "",
         "Local target. These are local-target numbers, not cluster numbers: each platform ran on its own local "
-        "executor on one machine (Flyte local runs the tasks one after another in one process; kfp.local runs a "
-        "process per task), and resources are the launcher's process tree sampled with psutil.",
+        "executor on one machine, and resources are the launcher's process tree sampled with psutil. The executors:",
+        # one line per platform of the run, from the registry, in display order
+        "- Flyte: Flyte local runs tasks one after another in one process",
+        "- Kubeflow: kfp.local runs a process per task with at most 2 loop iterations at once",
+        "- Bare Python: bare Python calls the steps one after another in the launcher",
         "",
     ]
 
@@ -149,17 +153,39 @@ def test_out_writes_the_report_and_charts_that_open(tmp_path: Path, capsys: pyte
             assert image.size[0] >= 500 and image.size[1] == 400
 
 
-def test_the_same_benchmark_twice_needs_merge_rounds(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, CLUSTER, CLUSTER)
+def test_the_same_benchmark_twice_needs_merge_rounds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A second session of the same benchmarks: another pytest-benchmark datetime, the same rounds' values.
+    second = json.loads((DATA / CLUSTER).read_text())
+    second["datetime"] = "2026-11-05T11:00:00+00:00"
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps(second))
+    code, out, err = run(capsys, CLUSTER, str(again))
     assert (code, out) == (2, "")
     assert err == (
-        "retrain-bench: error: flyte/base (cluster, dc1daecf77ee) appears more than once (in report-cluster.json); "
-        "pass --merge-rounds to pool its rounds\n"
+        "retrain-bench: error: flyte/base (cluster, dc1daecf77ee) appears more than once "
+        f"(in report-cluster.json and {again}); pass --merge-rounds to pool its rounds\n"
     )
-    code, out, _ = run(capsys, CLUSTER, CLUSTER, "--merge-rounds")
+    code, out, _ = run(capsys, CLUSTER, str(again), "--merge-rounds")
     assert code == 0
-    # The same five rounds twice: the mean stays, the std is sqrt(2 × 8.8 / 9) = 1.398.
+    # The same five values in each run: the mean stays, the std is sqrt(2 × 8.8 / 9) = 1.398.
     assert "| Total Pipeline Time (s) | 118.3 ± 1.398 (n=10) | 196.4 ± 2.271 (n=10) | 1.66× |" in out.splitlines()
+
+
+@pytest.mark.parametrize("merge", [[], ["--merge-rounds"]], ids=["plain", "merge-rounds"])
+def test_a_run_given_twice_is_refused_not_counted_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], merge: list[str]
+) -> None:
+    """The same session (a copy of the file, same datetime, commit and node): its rounds must not count twice."""
+    copy = tmp_path / "copy.json"
+    copy.write_text((DATA / CLUSTER).read_text())
+    for files in ([CLUSTER, CLUSTER], [CLUSTER, str(copy)]):
+        code, out, err = run(capsys, *files, *merge)
+        assert (code, out) == (2, "")
+        assert err == (
+            f"retrain-bench: error: {files[1]}: flyte/base (cluster, dc1daecf77ee) holds the rounds of a run already "
+            "read from report-cluster.json (datetime 2026-11-05T10:00:00+00:00, commit 5555555, node bench-runner); "
+            "pooling would count them twice: give each run once\n"
+        )
 
 
 def test_several_files_make_one_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

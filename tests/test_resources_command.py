@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,11 +26,11 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 def planted(url: str, *extra: str) -> list[str]:
     return [
-        "--prometheus",
+        "--prometheus-url",
         url,
-        "--namespace",
+        "--prometheus-namespace",
         "bench",
-        "--pod-regex",
+        "--prometheus-pod-regex",
         "ab-.*",
         "--start",
         START,
@@ -42,7 +44,7 @@ def planted(url: str, *extra: str) -> list[str]:
 
 @pytest.mark.prometheus
 def test_json_output(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, *planted(prometheus_url, "--json"))
+    code, out, err = run(capsys, *planted(prometheus_url, "--format", "json"))
     assert (code, err) == (0, "")
     assert out.count("\n") == 1
     document = json.loads(out)
@@ -65,7 +67,7 @@ def test_json_output(prometheus_url: str, capsys: pytest.CaptureFixture[str]) ->
 
 @pytest.mark.prometheus
 def test_json_output_names_what_is_missing(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    args = planted(prometheus_url, "--json", "--start", str(T0 + 62), "--end", str(T0 + 242))
+    args = planted(prometheus_url, "--format", "json", "--start", str(T0 + 62), "--end", str(T0 + 242))
     args[args.index("bench")] = "nowhere"
     code, out, err = run(capsys, *args)
     assert (code, err) == (0, "")
@@ -109,8 +111,8 @@ def test_table_output(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -
 
 @pytest.mark.prometheus
 def test_pods_by_name(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    args = planted(prometheus_url, "--json", "--pod", "ab-n0-0", "--pod", "ab-n2-0")
-    del args[args.index("--pod-regex") : args.index("--pod-regex") + 2]
+    args = planted(prometheus_url, "--format", "json", "--pod", "ab-n0-0", "--pod", "ab-n2-0")
+    del args[args.index("--prometheus-pod-regex") : args.index("--prometheus-pod-regex") + 2]
     code, out, _ = run(capsys, *args)
     assert code == 0
     assert json.loads(out)["cpu_seconds"] == 90 + 45
@@ -132,11 +134,14 @@ def test_pods_by_name(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -
             "the window must end after it starts (start 2024-01-01T00:01:02Z, end 2024-01-01T00:01:02Z)",
         ),
         (
-            {"--pod-regex": "ab-(.*"},
+            {"--prometheus-pod-regex": "ab-(.*"},
             "pod regex: 'ab-(.*' is not a valid regular expression (missing ), unterminated subpattern at position 3)",
         ),
-        ({"--prometheus": "127.0.0.1:9090"}, "Prometheus URL '127.0.0.1:9090' must be http(s)://host[:port][/path]"),
-        ({"--prometheus": "http://h:port"}, "Prometheus URL 'http://h:port' cannot be parsed"),
+        (
+            {"--prometheus-url": "127.0.0.1:9090"},
+            "Prometheus URL '127.0.0.1:9090' must be http(s)://host[:port][/path]",
+        ),
+        ({"--prometheus-url": "http://h:port"}, "Prometheus URL 'http://h:port' cannot be parsed"),
         ({"--step": "0"}, "--step: '0' must be a positive number of seconds"),
         ({"--scrape-interval": "0"}, "--scrape-interval: '0' must be a positive number of seconds"),
         (
@@ -200,3 +205,74 @@ def test_python_m_bench_exits_2_without_a_traceback(tmp_path: Path) -> None:
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "s3cret" not in result.stderr and "alice" not in result.stderr
+
+
+@pytest.mark.prometheus
+def test_the_old_spellings_still_work(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--prometheus``, ``--namespace``, ``--pod-regex``, ``--insecure-skip-tls-verify``: hidden aliases of the
+    pytest spellings, so scripts written before the rename give the same figures."""
+    old = ["--prometheus", prometheus_url, "--namespace", "bench", "--pod-regex", "ab-.*", "--insecure-skip-tls-verify"]
+    code, out, err = run(capsys, *old, "--start", START, "--end", END, "--rate-window", "30", "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["cpu_seconds"] == 217  # as test_json_output: 90 + 82 + 45
+
+
+@pytest.mark.prometheus
+def test_namespaces_take_a_comma_list_as_in_pytest(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = planted(prometheus_url, "--format", "json")
+    args[args.index("bench")] = "nowhere,bench"
+    code, out, _ = run(capsys, *args)
+    assert code == 0
+    assert json.loads(out)["cpu_seconds"] == 217  # "nowhere" adds nothing
+
+
+def test_help_shows_only_the_pytest_spellings(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["resources", "--help"])
+    text = capsys.readouterr().out
+    for shown in ("--prometheus-url URL", "--prometheus-namespace NS", "--prometheus-pod-regex RE"):
+        assert shown in text
+    assert "--prometheus-insecure-skip-verify" in text
+    for hidden in ("--prometheus ", "--namespace", "--pod-regex RE", "--insecure-skip-tls-verify"):
+        assert hidden not in text.replace("--prometheus-pod-regex RE", "")
+
+
+@pytest.mark.parametrize(
+    ("drop", "message"),
+    [
+        ("--prometheus-url", "--prometheus-url is required: the Prometheus to read, e.g. http://127.0.0.1:9090"),
+        ("--prometheus-namespace", "--prometheus-namespace is required: at least one namespace to measure"),
+    ],
+)
+def test_a_missing_required_option_is_one_line(capsys: pytest.CaptureFixture[str], drop: str, message: str) -> None:
+    args = planted("http://127.0.0.1:9")
+    del args[args.index(drop) : args.index(drop) + 2]
+    code, out, err = run(capsys, *args)
+    assert (code, out, err) == (2, "", f"retrain-bench: error: {message}\n")
+
+
+def test_a_window_in_the_future_says_it_has_not_happened(capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: figures null with "no data", not saying the window is still to come."""
+    args = planted("http://127.0.0.1:9")
+    args[args.index("--start") + 1], args[args.index("--end") + 1] = "4102444800", "4102448400"  # 2100-01-01
+    assert run(capsys, *args) == (
+        2,
+        "",
+        "retrain-bench: error: the window has not happened yet: --start 2100-01-01T00:00:00Z is in the future; "
+        "measure a window that has begun (unix seconds or ISO-8601 with a zone)\n",
+    )
+
+
+@pytest.mark.prometheus
+def test_a_window_ending_in_the_future_warns(prometheus_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = planted(prometheus_url, "--format", "json")
+    now = int(time.time())
+    args[args.index("--start") + 1], args[args.index("--end") + 1] = str(now - 60), str(now + 600)
+    code, out, err = run(capsys, *args)
+    assert code == 0
+    end = dt.datetime.fromtimestamp(now + 600, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert err == (
+        f"retrain-bench: warning: the window ends in the future (--end {end}): only its part up to "
+        "now has samples, and the averages still divide by the whole window\n"
+    )
+    assert json.loads(out)["samples"] == 0  # the planted data is from 2024

@@ -108,10 +108,16 @@ def test_benchmark_skip_and_disable_still_work_under_xdist(bench_run: BenchRun) 
     result.assert_outcomes(skipped=1)
     assert document is None  # nothing measured, nothing saved: as without xdist
     assert not any(line.startswith("[retrain-bench]") for line in result.outlines)
+    # With --benchmark-json it is refused (nothing would be written: docs/reliability.md); without, the
+    # rounds run and pytest-benchmark records nothing, as without xdist.
     result, document = bench_run.run(*one, "--benchmark-disable")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and document is None
+    result = bench_run.pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--round-logs={bench_run.pytester.path / 'logs'}", *one, "--benchmark-disable",
+        timeout=300,
+    )  # fmt: skip
     assert result.ret == 0
     result.assert_outcomes(passed=1)
-    assert document is None  # the rounds run, pytest-benchmark records nothing: as without xdist
     assert [line.split()[-1] for line in result.outlines if line.startswith("[retrain-bench] bare/smoke")] == ["ok"]
 
 

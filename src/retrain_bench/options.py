@@ -14,6 +14,16 @@ from retrain_bench.workload.cases import CASES, DEFAULT_CASES, sweep_keys
 
 TARGETS = ("local", "cluster")
 DEFAULT_RUN_TIMEOUT = 1800.0
+#: Sizes above these are refused unless ``--allow-large`` says the user means it (docs/reliability.md):
+#: what one round would then ask of a machine or a cluster is rarely what was meant.
+SIZE_BOUNDS = {
+    # base@scale=K has K x 2,000 rows (times 20 float64 features, twice: ~0.6 GiB of data at 1000)
+    "--scale": (1000, "x 2,000 rows of train and drifted data per round"),
+    # base@fanout=K runs K tune tasks per round; kfp.local also passes a task's inputs on its command line
+    "--fanout": (1000, "tune tasks per round"),
+    # N launchers (local) or N runs (cluster) at once
+    "--concurrency": (100, "executions at once per round"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +64,8 @@ def _choices(option: str, raw: str | None, valid: Sequence[str], default: Sequen
     if raw is None or not raw.strip():
         return tuple(default)
     names = [n.strip() for n in raw.split(",") if n.strip()]
+    if not names:
+        raise BenchError(f"{option}: {raw!r} names nothing; choose from {', '.join(valid)}")
     unknown = [n for n in names if n not in valid]
     if unknown:
         raise BenchError(f"{option}: unknown {', '.join(map(repr, unknown))}; choose from {', '.join(valid)}")
@@ -87,6 +99,7 @@ def parse_options(
     price_gib_hour: Any = None,
     concurrency: Any = 1,
     index: VersionSource | None = None,
+    allow_large: bool = False,
 ) -> BenchOptions:
     """Check every option; raise BenchError naming the option, the bad value and the valid ones."""
     if target not in TARGETS:
@@ -101,6 +114,8 @@ def parse_options(
         if platform and platform.strip()
         else tuple(PlatformSpec(p) for p in default_platforms)
     )
+    if not specs:
+        raise BenchError(f"--platform: {platform!r} names no platform; choose from {', '.join(registry.names())}")
     platforms = tuple(dict.fromkeys(s.platform for s in specs))
     pinned = [s.label for s in specs if s.version is not None]
     if target == "cluster" and pinned:
@@ -114,9 +129,12 @@ def parse_options(
             f"--platform: {', '.join(local_only)} runs only on the local target; "
             f"with --target=cluster choose from {', '.join(on_cluster)}"
         )
+    concurrent = _number("--concurrency", concurrency, int, 1)
+    if not allow_large:
+        _within_bounds("--concurrency", [concurrent])
     return BenchOptions(
         platforms=platforms,
-        cases=_cases(case, scale, fanout),
+        cases=_cases(case, scale, fanout, allow_large),
         rounds=_number("--rounds", rounds, int, 1),
         warmup=_number("--warmup", warmup, int, 0),
         target=target,
@@ -124,7 +142,7 @@ def parse_options(
         min_success_rate=_number("--min-success-rate", min_success_rate, float, 0.0, 1.0),
         sample_hz=_number("--sample-hz", sample_hz, float, 0.0, 1000.0),
         prices=parse_prices(price_vcpu_hour, price_gib_hour),
-        concurrency=_number("--concurrency", concurrency, int, 1),
+        concurrency=concurrent,
         specs=specs,
     )
 
@@ -137,9 +155,23 @@ def _factors(option: str, raw: str | None) -> list[int]:
     return list(dict.fromkeys(int(v) for v in values))
 
 
-def _cases(case: str | None, scale: str | None, fanout: str | None) -> tuple[str, ...]:
+def _within_bounds(option: str, values: Sequence[int]) -> None:
+    bound, what = SIZE_BOUNDS[option]
+    large = [v for v in values if v > bound]
+    if large:
+        raise BenchError(
+            f"{option}: {large[0]} is above {bound} ({large[0]} {what}); "
+            "pass --allow-large to run it anyway (docs/reliability.md)"
+        )
+
+
+def _cases(case: str | None, scale: str | None, fanout: str | None, allow_large: bool = False) -> tuple[str, ...]:
     """--case, plus the sweeps around base; with a sweep and no --case, only the sweep runs."""
-    sweep = sweep_keys(_factors("--scale", scale), _factors("--fanout", fanout))
+    scales, fanouts = _factors("--scale", scale), _factors("--fanout", fanout)
+    if not allow_large:
+        _within_bounds("--scale", scales)
+        _within_bounds("--fanout", fanouts)
+    sweep = sweep_keys(scales, fanouts)
     if sweep and not (case and case.strip()):
         return sweep
     return tuple(dict.fromkeys((*_choices("--case", case, list(CASES), DEFAULT_CASES), *sweep)))

@@ -23,6 +23,7 @@ import dataclasses
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 from retrain_bench.analysis.metrics import (
@@ -181,6 +182,11 @@ class CompareResult:
         return found
 
     @property
+    def nothing_compared(self) -> bool:
+        """No metric had values on both sides: every benchmark in common lacked ok rounds on one side."""
+        return not any(c.kind == "metric" and c.verdict != MISSING for c in self.comparisons)
+
+    @property
     def failed(self) -> bool:
         return any(c.fails for c in self.comparisons)
 
@@ -209,6 +215,7 @@ class CompareResult:
                 "counts": self.counts(),
                 "warnings": list(self.warnings),
                 "notes": list(self.notes),
+                "nothing_compared": self.nothing_compared,
                 "exit_code": self.exit_code,
                 "versions": (
                     None
@@ -284,6 +291,8 @@ def compare_runs(
 ) -> CompareResult:
     base_runs = (baselines,) if isinstance(baselines, Run) else tuple(baselines)
     cur_runs = (currents,) if isinstance(currents, Run) else tuple(currents)
+    for side, runs in (("baseline", base_runs), ("current", cur_runs)):
+        refuse_repeated_runs(runs, side)
     base, cur = by_key(base_runs), by_key(cur_runs)
     refuse_mismatches(base, cur)
     if not base.keys() & cur.keys():
@@ -301,6 +310,19 @@ def compare_runs(
     notes = tuple(f"only in the current run, not compared: {k.label}" for k in sorted(cur.keys() - base.keys()))
     found = environment_warnings(base_runs, cur_runs)
     return CompareResult(base_runs, cur_runs, options, finished, tests, found, notes)
+
+
+def refuse_repeated_runs(runs: Sequence[Run], side: str) -> None:
+    """One session twice on a side (a copy, or a file merged from it) would count as two runs' spread."""
+    seen: dict[Any, str] = {}
+    for run in runs:
+        for session in run.identities:
+            first = seen.setdefault(session, run.path)
+            if first != run.path:
+                raise BenchError(
+                    f"{run.path} and {first} on the {side} side hold the same run ({session.describe()}); "
+                    "each run counts once"
+                )
 
 
 def _paths(runs: Sequence[Run]) -> str:
@@ -520,13 +542,11 @@ def _unit(key: str) -> str:
     return metric.unit if metric is not None else ""
 
 
-def _success(benchmarks: Sequence[Benchmark]) -> tuple[float | None, int, int]:
-    """(rate, ok, measured) over every run's measured rounds; one run gives its recorded rate."""
+def _success(benchmarks: Sequence[Benchmark]) -> tuple[Fraction | None, int, int]:
+    """(rate, ok, measured) over every run's measured rounds; the rate exact, from the counts."""
     counts = [b.success_counts() for b in benchmarks]
     ok, measured = sum(c[0] for c in counts), sum(c[1] for c in counts)
-    if len(benchmarks) == 1:
-        return benchmarks[0].success_rate, ok, measured
-    return (ok / measured if measured else None), ok, measured
+    return (Fraction(ok, measured) if measured else None), ok, measured
 
 
 def compare_success(base: Sequence[Benchmark], cur: Sequence[Benchmark], options: CompareOptions) -> Comparison | None:
@@ -534,27 +554,34 @@ def compare_success(base: Sequence[Benchmark], cur: Sequence[Benchmark], options
     if before is None:
         return None
     key = base[0].key
-    baseline = Side(True, n_b, before, None, ok_b, runs=len(base))
+    baseline = Side(True, n_b, float(before), None, ok_b, runs=len(base))
     if after is None:
         return Comparison(
             key, SUCCESS_RATE, "success_rate", baseline, Side(False, n_c, None, None, ok_c, runs=len(cur)), None,
             None, None, None, None, MISSING, f"no measured rounds{_allowed(options)}", not options.allow_missing,
         )  # fmt: skip
     reasons = []
-    if after < before:
+    if ok_c == 0:
+        # Nothing was measured now: whatever the baseline did, a gate cannot pass a benchmark that never ran.
+        reasons.append("no ok round now: nothing measured to compare" + ("" if ok_b else ", on either side"))
+    elif after < before:
         reasons.append("dropped below the baseline")
     floor = options.min_success_rate
-    if floor is not None and after < floor:
+    if floor is not None and after < Fraction(floor):
         reasons.append(f"below --min-success-rate {floor * 100:g}%")
     if reasons:
         verdict, note = REGRESSION, "; ".join(reasons)
     elif after > before:
         verdict, note = IMPROVEMENT, "higher than the baseline"
+        if not ok_b:
+            note += "; the baseline has no ok round, so no metric of it could be compared"
     else:
         verdict, note = UNCHANGED, "any drop fails"
+    # Percentage points from the counts: 7/10 → 9/10 is +20 exactly, not (0.9 − 0.7) × 100 = 20.000000000000018.
+    change = float((after - before) * 100)
     return Comparison(
-        key, SUCCESS_RATE, "success_rate", baseline, Side(True, n_c, after, None, ok_c, runs=len(cur)),
-        (after - before) * 100.0, None, None, None, None, verdict, note, verdict == REGRESSION,
+        key, SUCCESS_RATE, "success_rate", baseline, Side(True, n_c, float(after), None, ok_c, runs=len(cur)),
+        change, None, None, None, None, verdict, note, verdict == REGRESSION,
     )  # fmt: skip
 
 

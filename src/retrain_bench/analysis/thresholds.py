@@ -128,9 +128,15 @@ def parse_threshold(spec: str, setting: Setting = THRESHOLD) -> tuple[str, float
 def read_table(path: Path, *, standalone: bool, setting: Setting = THRESHOLD) -> dict[str, float]:
     """The thresholds (or floors) table of a TOML file; {} when it has none."""
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise BenchError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")  # TOML is UTF-8 by definition
+    except UnicodeDecodeError as exc:
+        raise BenchError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); TOML files are UTF-8"
+        ) from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -16,6 +16,8 @@ from retrain_bench.cli.doctor import add_doctor_command
 from retrain_bench.cli.resources import add_resources_command
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.soak import add_soak_command
+from retrain_bench.output.files import check_out_dir, check_out_file, write_atomically
+from retrain_bench.output.formats import COMPARE_FORMATS, REPORT_FORMATS, REPORT_SUFFIX, format_help
 from retrain_bench.results.runs import Run
 from retrain_bench.workload.cases import CASES, DEFAULT_CASES
 
@@ -24,18 +26,25 @@ if TYPE_CHECKING:
     from retrain_bench.measure.cost import Prices
 
 
+#: Past this magnitude a number is no measurement, and sums and squares of it overflow a float.
+LARGEST_NUMBER = 1e100
+#: gzip's magic bytes: a ``.json.gz`` run (or a compressed file under any name) is read as its content.
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def load_run(path: str) -> dict[str, Any]:
-    """A saved run, checked against the schema; BenchError naming the file and the problem."""
+    """A saved run (plain or gzip), checked against the schema; BenchError naming the file and the problem."""
     import jsonschema
 
     from retrain_bench.results.contract import validate
 
+    text = read_json_text(path)
     try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise BenchError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    try:
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = json.loads(text, parse_constant=_reject_constant, parse_float=_bounded_float, parse_int=_bounded_int)
+    except RecursionError:
+        raise BenchError(f"{path}: nested too deeply to be a run; pass a file written with --benchmark-json") from None
+    except _TooLarge as exc:
+        raise BenchError(f"{path}: {exc}; pass a file written with --benchmark-json") from None
     except (json.JSONDecodeError, ValueError) as exc:
         raise BenchError(f"{path}: not valid JSON ({exc}); pass a file written with --benchmark-json") from None
     if not isinstance(document, dict) or "benchmarks" not in document:
@@ -48,19 +57,66 @@ def load_run(path: str) -> dict[str, Any]:
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "top level"
         raise BenchError(f"{path}: does not match the retrain-bench schema at {where}: {exc.message}") from None
+    except RecursionError:
+        raise BenchError(f"{path}: nested too deeply to be a run; pass a file written with --benchmark-json") from None
     return document
+
+
+def read_json_text(path: str) -> str:
+    """The file's text: gunzipped when it is gzip, decoded as UTF-8 (JSON's encoding, RFC 8259)."""
+    import gzip
+    import zlib
+
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise BenchError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if raw.startswith(GZIP_MAGIC):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise BenchError(f"{path}: a damaged gzip file ({exc}); compress the run again") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BenchError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "pass a file written with --benchmark-json"
+        ) from None
+
+
+class _TooLarge(ValueError):
+    """A number no measurement can be: refused before fsum or a square overflows on it."""
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _bounded_float(text: str) -> float:
+    value = float(text)
+    if not abs(value) <= LARGEST_NUMBER:  # also inf, from a literal such as 1e999
+        raise _TooLarge(f"the number {text} is too large for a measurement (the limit is {LARGEST_NUMBER:g})")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > LARGEST_NUMBER:
+        shown = text if len(text) <= 24 else f"{text[:12]}…({len(text)} digits)"
+        raise _TooLarge(f"the number {shown} is too large for a measurement (the limit is {LARGEST_NUMBER:g})")
+    return value
+
+
 def _check_schema_version(path: str, document: dict[str, Any]) -> None:
     """Name an unsupported schema version plainly, before the schema's generic "1 was expected"."""
     from retrain_bench.results.contract import SCHEMA
 
-    records = [document.get("retrain_bench")]
-    for benchmark in document["benchmarks"] if isinstance(document["benchmarks"], list) else []:
+    run_level = document.get("retrain_bench")
+    records = [run_level]
+    listed = document["benchmarks"] if isinstance(document["benchmarks"], list) else []
+    failed = run_level.get("failed_benchmarks") if isinstance(run_level, dict) else None
+    for benchmark in [*listed, *(failed if isinstance(failed, list) else [])]:
         extra = benchmark.get("extra_info") if isinstance(benchmark, dict) else None
         records.append(extra.get("retrain_bench") if isinstance(extra, dict) else None)
     found = {r.get("schema") for r in records if isinstance(r, dict)}
@@ -81,9 +137,16 @@ def cmd_cases(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from retrain_bench.results.model import benchmarks_of
+
     for path in args.files:
         document = load_run(path)
-        print(f"{path}: ok, {len(document['benchmarks'])} benchmarks")
+        total, failed = (
+            len(benchmarks_of(document)),
+            len((document.get("retrain_bench") or {}).get("failed_benchmarks", [])),
+        )
+        counted = f"{total} benchmark{'' if total == 1 else 's'}"
+        print(f"{path}: ok, {counted}" + (f" ({failed} without an ok round)" if failed else ""))
     return 0
 
 
@@ -93,16 +156,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     from retrain_bench.output.render import render_report
     from retrain_bench.results.runs import entries
 
+    out = None if args.out_dir is None else Path(args.out_dir)
+    if out is not None:
+        check_out_dir(out, "--out-dir")
     runs = [Run(path, load_run(path)) for path in args.files]
     prices = report_prices(runs, args.price_vcpu_hour, args.price_gib_hour)
     report = build_report(runs, entries(runs, merge_rounds=args.merge_rounds), prices)
     text = render_report(report, args.format)
     print(text, end="")
-    if args.out_dir is not None:
-        out = Path(args.out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / f"report.{REPORT_SUFFIX[args.format]}").write_text(text)
-        charts = draw_charts(report, out)
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            write_atomically(out / f"report.{REPORT_SUFFIX[args.format]}", text, "--out-dir")
+            charts = draw_charts(report, out)
+        except OSError as exc:
+            raise BenchError(f"--out-dir: {out}: cannot write into it ({exc.strerror or exc})") from None
         print(f"retrain-bench: wrote the report and {len(charts)} charts to {out}", file=sys.stderr)
     return 0
 
@@ -228,10 +296,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from retrain_bench.output.render import dumps
     from retrain_bench.results.runs import entries
 
-    runs = [Run(path, load_run(path)) for path in args.files]
-    found = entries(runs, merge_rounds=args.merge_rounds)
     if args.format == "bmf" and args.direction is not None:
         raise BenchError("--direction: only for --format github-action-benchmark; BMF carries every metric at once")
+    _check_out(args.out)
+    runs = [Run(path, load_run(path)) for path in args.files]
+    found = entries(runs, merge_rounds=args.merge_rounds)
     if args.format == "github-action-benchmark":
         text = dumps(github_action_benchmark(found, args.direction or "smaller"))
     else:
@@ -247,23 +316,24 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from retrain_bench.results.contract import validate
     from retrain_bench.results.runs import merged_document
 
+    _check_out(args.out)
     document = merged_document([Run(path, load_run(path)) for path in args.files])
     validate(document)
     _emit(dumps(document), args.out)
     return 0
 
 
+def _check_out(out: str | None) -> None:
+    """Before any run is read: an --out that cannot be written is found now, not after the work."""
+    if out is not None:
+        check_out_file(Path(out), "--out")
+
+
 def _emit(text: str, out: str | None) -> None:
     if out is None:
         print(text, end="")
         return
-    try:
-        Path(out).write_text(text)
-    except OSError as exc:
-        raise BenchError(f"{out}: cannot write it ({exc.strerror or exc})") from None
-
-
-REPORT_SUFFIX = {"md": "md", "csv": "csv", "text": "txt"}
+    write_atomically(Path(out), text, "--out")
 
 
 def add_report_command(commands: Any) -> None:
@@ -274,7 +344,7 @@ def add_report_command(commands: Any) -> None:
     )
     # Before --out-dir, --out named the directory; --out is a file everywhere else (export, merge).
     report.add_argument("--out", dest="out_dir", metavar="DIR", help=argparse.SUPPRESS)
-    report.add_argument("--format", choices=tuple(REPORT_SUFFIX), default="md", help="Default: md")
+    report.add_argument("--format", choices=REPORT_FORMATS, default="md", help=format_help(REPORT_FORMATS, "md"))
     report.add_argument(
         "--merge-rounds", action="store_true", help="pool the rounds of a benchmark found in several files"
     )
@@ -343,7 +413,7 @@ def add_compare_command(commands: Any) -> None:
         help="TOML file with [tool.retrain-bench.thresholds] / [tool.retrain-bench.floors] or [thresholds] / "
         "[floors] tables. Default: ./pyproject.toml",
     )
-    compare.add_argument("--format", choices=("md", "text", "json"), default="md", help="Default: md")
+    compare.add_argument("--format", choices=COMPARE_FORMATS, default="md", help=format_help(COMPARE_FORMATS, "md"))
     add_price_options(compare)
     compare.set_defaults(run=cmd_compare)
 
@@ -355,7 +425,8 @@ def add_export_command(commands: Any) -> None:
         "export", help="the numbers as github-action-benchmark (one file per direction) or Bencher BMF JSON"
     )
     export.add_argument("files", nargs="+", metavar="RUN.json")
-    export.add_argument("--format", choices=FORMATS, required=True)
+    # Not the table vocabulary (output/formats.py): this names whose JSON schema is written.
+    export.add_argument("--format", choices=FORMATS, required=True, help="the consumer whose JSON schema to write")
     export.add_argument(
         "--direction",
         choices=DIRECTIONS,

@@ -11,15 +11,18 @@ import argparse
 import datetime as dt
 import json
 import math
+import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.stats import FIGURES, ResourceStats
+from retrain_bench.output.formats import RESOURCES_FORMATS, format_help
 
 if TYPE_CHECKING:
     from retrain_bench.measure.prometheus import Window
 
-#: The keys of ``--json``, in order; ``missing`` follows when any figure is null.
+#: The keys of ``--format json``, in order; ``missing`` follows when any figure is null.
 JSON_KEYS = ("memory_peak_gib", "memory_avg_gib", "cpu_peak_mcpu", "cpu_avg_mcpu", "cpu_seconds", "samples")
 
 
@@ -30,12 +33,21 @@ def add_resources_command(commands: argparse._SubParsersAction[argparse.Argument
         help="CPU and memory of namespaces/pods over a time window, from Prometheus",
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
-    parser.add_argument("--prometheus", required=True, metavar="URL", help="base URL, e.g. http://127.0.0.1:9090")
+    # The spellings of the pytest options and of doctor; the older ones stay as hidden aliases.
+    parser.add_argument("--prometheus-url", metavar="URL", help="base URL, e.g. http://127.0.0.1:9090 (required)")
+    parser.add_argument("--prometheus", dest="prometheus_url", help=argparse.SUPPRESS)
     parser.add_argument(
-        "--namespace", required=True, action="append", metavar="NS", help="a namespace to measure (repeatable)"
+        "--prometheus-namespace",
+        action="append",
+        metavar="NS",
+        help="a namespace to measure (repeat, or a comma list; at least one)",
     )
+    parser.add_argument("--namespace", dest="prometheus_namespace", action="append", help=argparse.SUPPRESS)
     pods = parser.add_mutually_exclusive_group()
-    pods.add_argument("--pod-regex", metavar="RE", help="RE2 pattern for pod names, fully anchored (e.g. 'run-.*')")
+    pods.add_argument(
+        "--prometheus-pod-regex", metavar="RE", help="RE2 pattern for pod names, fully anchored (e.g. 'run-.*')"
+    )
+    pods.add_argument("--pod-regex", dest="prometheus_pod_regex", help=argparse.SUPPRESS)
     pods.add_argument("--pod", action="append", metavar="NAME", help="an exact pod name (repeatable)")
     parser.add_argument("--start", required=True, metavar="T", help="ISO-8601 time with a zone, or unix seconds")
     parser.add_argument("--end", required=True, metavar="T", help="ISO-8601 time with a zone, or unix seconds")
@@ -54,9 +66,21 @@ def add_resources_command(commands: argparse._SubParsersAction[argparse.Argument
     )
     parser.add_argument("--timeout", default="30", metavar="SECONDS", help="per request (default 30)")
     parser.add_argument(
-        "--insecure-skip-tls-verify", action="store_true", help="do not verify the server's TLS certificate"
+        "--prometheus-insecure-skip-verify",
+        action="store_true",
+        help="do not verify the server's TLS certificate (explicit opt-out)",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument(
+        "--insecure-skip-tls-verify",
+        dest="prometheus_insecure_skip_verify",
+        action="store_true",
+        help=argparse.SUPPRESS,
+    )
+    parser.add_argument(
+        "--format", choices=RESOURCES_FORMATS, default="text", help=format_help(RESOURCES_FORMATS, "text")
+    )
+    # Before the one --format vocabulary: --json.
+    parser.add_argument("--json", dest="format", action="store_const", const="json", help=argparse.SUPPRESS)
     parser.set_defaults(run=cmd_resources)
 
 
@@ -64,28 +88,53 @@ def cmd_resources(args: argparse.Namespace) -> int:
     from retrain_bench.measure.profile import load_profile
     from retrain_bench.measure.prometheus import PrometheusCollector, PrometheusSettings, Scope, Window
 
+    if args.prometheus_url is None:
+        raise BenchError("--prometheus-url is required: the Prometheus to read, e.g. http://127.0.0.1:9090")
+    namespaces = [n.strip() for given in args.prometheus_namespace or () for n in given.split(",") if n.strip()]
+    if not namespaces:
+        raise BenchError("--prometheus-namespace is required: at least one namespace to measure")
     window = Window(parse_time(args.start, "--start"), parse_time(args.end, "--end"))
+    _check_not_future(window, time.time())
     pods = tuple(args.pod) if args.pod else None
     scope = Scope(
-        tuple(args.namespace),
-        pod_regex=args.pod_regex,
+        tuple(namespaces),
+        pod_regex=args.prometheus_pod_regex,
         pods=pods,
-        name="execution" if args.pod_regex is not None or pods else "platform",
+        name="execution" if args.prometheus_pod_regex is not None or pods else "platform",
     )
     settings = PrometheusSettings(
-        args.prometheus,
+        args.prometheus_url,
         scrape_interval_s=_seconds(args.scrape_interval, "--scrape-interval"),
         step_s=_seconds(args.step, "--step"),
         rate_window_s=_seconds(args.rate_window, "--rate-window"),
         lookback_s=_seconds(args.lookback, "--lookback"),
         profile=load_profile(args.metrics_profile),
-        verify_tls=not args.insecure_skip_tls_verify,
+        verify_tls=not args.prometheus_insecure_skip_verify,
         timeout_s=_seconds(args.timeout, "--timeout") or 30.0,
     )
     with PrometheusCollector(settings) as collector:
         stats = collector.collect(window, scope)
-    print(json.dumps(as_json(stats), allow_nan=False) if args.json else render_table(stats, window))
+    print(json.dumps(as_json(stats), allow_nan=False) if args.format == "json" else render_table(stats, window))
     return 0
+
+
+def _check_not_future(window: Window, now: float) -> None:
+    """A window that has not happened has no samples yet: say that, rather than "no data"."""
+    if window.start >= now:
+        raise BenchError(
+            f"the window has not happened yet: --start {window.start_iso} is in the future; "
+            "measure a window that has begun (unix seconds or ISO-8601 with a zone)"
+        )
+    if window.end > now:
+        print(
+            f"retrain-bench: warning: the window ends in the future (--end {_iso(window.end)}): "
+            "only its part up to now has samples, and the averages still divide by the whole window",
+            file=sys.stderr,
+        )
+
+
+def _iso(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_time(text: str, option: str) -> float:
@@ -122,7 +171,7 @@ def _seconds(text: str | None, option: str) -> float | None:
 
 
 def as_json(stats: ResourceStats) -> dict[str, Any]:
-    """The ``--json`` object: the figures and samples, plus ``missing`` when any figure is null."""
+    """The ``--format json`` object: the figures and samples, plus ``missing`` when any figure is null."""
     data: dict[str, Any] = {key: getattr(stats, key) for key in JSON_KEYS}
     if any(getattr(stats, name) is None for name in FIGURES):
         data["missing"] = dict(stats.missing)

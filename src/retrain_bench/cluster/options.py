@@ -75,7 +75,7 @@ def parse_cluster_options(get: Callable[[str], Any]) -> ClusterOptions:
     except (TypeError, ValueError):
         raise BenchError(f"--connect-timeout: {get('connect_timeout')!r} is not a number of seconds") from None
     if not 0 < timeout <= 600:
-        raise BenchError(f"--connect-timeout: {timeout:g} must be between 0 and 600 seconds")
+        raise BenchError(f"--connect-timeout: {get('connect_timeout')!r} must be more than 0 and at most 600 seconds")
     for option, dest in (("--kubeconfig", "kubeconfig"), ("--flyte-config", "flyte_config")):
         path = get(dest)
         if path and not os.path.isfile(path):

@@ -284,11 +284,17 @@ def cluster_server(kubeconfig: str | None, context: str | None) -> str:
         raise KubeconfigError(f"no kubeconfig at {path}: pass --kubeconfig or set KUBECONFIG")
     try:
         config = KubeConfigMerger(path).config
-        name = context or config["current-context"]
-        cluster = config["contexts"].get_with_name(name)["context"]["cluster"]
+        contexts, current = config["contexts"], config["current-context"] if context is None else context
+    except Exception:  # noqa: BLE001 - yaml and loader errors can quote the file: say nothing of it
+        raise KubeconfigError(
+            f"kubeconfig {path} is not a valid kubeconfig (YAML with contexts and clusters): "
+            "check `kubectl config view`"
+        ) from None
+    try:
+        cluster = contexts.get_with_name(current)["context"]["cluster"]
         server = str(config["clusters"].get_with_name(cluster)["cluster"]["server"])
     except Exception:  # noqa: BLE001 - the loader's messages can quote the file: say nothing of it
-        which = f"context {context!r}" if context else "the current context"
+        which = f"context {context!r}" if context else "current context"
         raise KubeconfigError(
             f"kubeconfig {path} has no usable {which} with a cluster server: check `kubectl config view`"
         ) from None

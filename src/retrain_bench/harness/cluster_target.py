@@ -49,6 +49,8 @@ class PrometheusChoice:
     insecure_skip_verify: bool
     nodes: bool
     scrape_interval_s: float | None
+    #: --prometheus-timeout, for every request
+    timeout_s: float | None = None
 
 
 @dataclasses.dataclass
@@ -154,6 +156,7 @@ class ClusterTarget:
                     insecure_skip_verify=self.prometheus.insecure_skip_verify,
                     inventory=self.remote.platform_inventory,
                     nodes=self.prometheus.nodes,
+                    timeout=self.prometheus.timeout_s,
                 )
             except ClusterError as exc:
                 side.prometheus_error = str(exc)
@@ -169,7 +172,7 @@ class ClusterTarget:
             warn(f"Prometheus for {platform} is unreachable, cluster resources are missing: {side.prometheus_error}")
             missing = f"not measured: Prometheus unreachable ({side.prometheus_error})"
             return [dataclasses.replace(r, missing={**r.missing, "resources": missing}) for r in results]
-        return plan.collect(results, warn)
+        return plan.collect(results, warn, progress=self.progress)
 
     def manifests(self) -> dict[str, dict[str, Any]]:
         found = {}

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from retrain_bench.harness.rounds import Launcher, RoundInterrupted, RoundResult, _with_tail, timed_out, unmeasured
+from retrain_bench.harness.stopping import STOP
 from retrain_bench.measure.sampler import TreeSampler
 from retrain_bench.measure.stats import ResourceStats
 from retrain_bench.platforms.definition import Environment
@@ -192,15 +193,17 @@ def run_together(
             thread.join()
         resources = {"process_tree": sampler.stop()} if sampler else {}
     except KeyboardInterrupt:
-        for execution in executions:
-            execution.stop()
-        for thread in threads:
-            if thread.ident is not None:  # started
-                thread.join(timeout=15)
+        with STOP.shielded():
+            for execution in executions:
+                execution.stop()
+            for thread in threads:
+                if thread.ident is not None:  # started
+                    thread.join(timeout=15)
         raise
     finally:
         if sampler is not None:
-            sampler.halt()
+            with STOP.shielded():
+                sampler.halt()
     makespan = max(t if t is not None else deadline for t in done) - go_at[0]
     results = []
     for k, execution in enumerate(executions):
@@ -340,24 +343,29 @@ def run_local_round(
     """One local round of ``concurrency`` launchers released together; a failing pipeline is a
     result, not an exception. Logs: ``log`` for one launcher, ``<log stem>.<k>.log`` (k = 1..N) for
     N. ``environment``: where the launchers run when not where the platform says (a NAME@VERSION spec's own).
-    Ctrl-C kills every launcher's process group and raises ``RoundInterrupted`` carrying the round."""
+    Ctrl-C or SIGTERM (``stopping.STOP``) kills every launcher's process group, removes the round
+    directories and raises ``RoundInterrupted`` carrying the round; no signal cuts that cleanup short."""
     log.parent.mkdir(parents=True, exist_ok=True)
     logs = [log] if concurrency == 1 else [log.with_name(f"{log.stem}.{k + 1}{log.suffix}") for k in range(concurrency)]
     fields = unmeasured(platform, case, index, warmup, logs[0])
     executions: list[LocalExecution] = []
     try:
-        started = time.perf_counter()
-        for k in range(concurrency):
-            executions.append(LocalExecution(platform, case, logs[k], run_timeout, pipelines, environment))
-        fields["process_groups"] = tuple(pid for e in executions for pid in e.pids)
-        together = run_together(executions, run_timeout, sample_hz, started)
+        with STOP.interruptible():
+            started = time.perf_counter()
+            for k in range(concurrency):
+                # Made and recorded in one piece: a signal in between would leak its directory.
+                with STOP.shielded():
+                    executions.append(LocalExecution(platform, case, logs[k], run_timeout, pipelines, environment))
+            fields["process_groups"] = tuple(pid for e in executions for pid in e.pids)
+            together = run_together(executions, run_timeout, sample_hz, started)
     except KeyboardInterrupt:
         killed = "process groups killed" if concurrency > 1 else "process group killed"
-        interrupted = RoundResult(ok=False, error=f"interrupted (Ctrl-C); {killed}", **fields)
+        interrupted = RoundResult(ok=False, error=f"interrupted ({STOP.label}); {killed}", **fields)
         raise RoundInterrupted(interrupted) from None
     finally:
-        for execution in executions:
-            execution.close()
+        with STOP.shielded():
+            for execution in executions:
+                execution.close()
     fields.update(
         folded(together.executions),
         total_s=together.makespan_s,

@@ -1,5 +1,6 @@
-"""The child process of one local round: ``python -m retrain_bench.harness.launcher PLATFORM CASE_JSON WORKDIR FD
-PIPELINES``.
+"""The child process of one local round: ``python -m retrain_bench.harness.launcher PLATFORM WORKDIR FD PIPELINES``.
+
+The case is read from WORKDIR/case.json (never the command line, which limits an argument's length).
 
 The harness starts it in its own session (process group) with TMPDIR inside WORKDIR and its
 output going to the round's log file. It imports the benchmark's package ``bench`` from the
@@ -22,6 +23,9 @@ from retrain_bench.harness.pipelines import import_pipelines
 from retrain_bench.platforms import registry
 from retrain_bench.workload.cases import Case
 
+#: the round's case in its workdir, written by the harness (``rounds.Launcher``)
+CASE_FILE = "case.json"
+
 
 def _say(status: TextIO, message: dict[str, Any]) -> None:
     status.write(json.dumps(message) + "\n")
@@ -29,11 +33,11 @@ def _say(status: TextIO, message: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    platform_name, case_json, workdir, fd, pipelines = argv
+    platform_name, workdir, fd, pipelines = argv
     with os.fdopen(int(fd), "w") as status:
         try:
             platform = registry.platform(platform_name)
-            case = Case.from_json(case_json)
+            case = Case.from_json((Path(workdir) / CASE_FILE).read_text())
             if pipelines:
                 import_pipelines(Path(pipelines))
             platform.prepare()

@@ -33,6 +33,7 @@ from retrain_bench.cluster.pods import PodLogs, PodSeen, PodWatch, read_stamps
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.concurrency import Concurrency, ExecutionResult, folded, from_stamps
 from retrain_bench.harness.rounds import RoundInterrupted, RoundResult, _with_tail, timed_out, unmeasured
+from retrain_bench.harness.stopping import STOP
 from retrain_bench.platforms.remote import Poll, RemoteRunner, Submitted
 from retrain_bench.workload.cases import Case
 
@@ -214,13 +215,14 @@ def _round(
         fields.update(outcome=done.outcome, queue_s=done.queue_s, retrain_tune_s=done.retrain_tune_s)
         return RoundResult(ok=True, error=None, notes=tuple(notes), **fields)
     except KeyboardInterrupt:
-        if run is not None:
-            _terminate(runner, run, "interrupted (Ctrl-C)", notes, out)
-        if watch is not None:
-            fields["pods"] = watch.stop()
-            watch = None
+        with STOP.shielded():  # a second signal must not leave the run going on the cluster
+            if run is not None:
+                _terminate(runner, run, f"interrupted ({STOP.label})", notes, out)
+            if watch is not None:
+                fields["pods"] = watch.stop()
+                watch = None
         what = "execution terminated" if run is not None else "before the platform accepted the run"
-        interrupted = RoundResult(ok=False, error=f"interrupted (Ctrl-C); {what}", notes=tuple(notes), **fields)
+        interrupted = RoundResult(ok=False, error=f"interrupted ({STOP.label}); {what}", notes=tuple(notes), **fields)
         raise RoundInterrupted(interrupted) from None
     finally:
         if watch is not None:
@@ -354,8 +356,9 @@ def run_remote_rounds_together(
                 thread.join(0.2)  # short joins: Ctrl-C reaches the main thread between them
     except KeyboardInterrupt:
         stop.set()
-        for thread in threads:
-            thread.join(60)
+        with STOP.shielded():
+            for thread in threads:
+                thread.join(60)
         raise RoundInterrupted(_together(runner, case, index, warmup, log, results, interrupted=True)) from None
     return _together(runner, case, index, warmup, log, results, interrupted=False)
 

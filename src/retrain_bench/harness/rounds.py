@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from retrain_bench.harness.launcher import CASE_FILE
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.definition import Environment
 from retrain_bench.results.round import RoundResult
@@ -72,6 +73,9 @@ class Launcher:
         self.workdir = workdir
         tmp = workdir / "tmp"
         tmp.mkdir(parents=True)
+        # The case goes in a file, not on the command line: a wide grid is longer than one
+        # argument may be (E2BIG at ~9,300 C values; Linux limits an argument to 128 KiB).
+        (workdir / CASE_FILE).write_text(case.to_json())
         env = dict(os.environ)
         launch = environment or registry.platform(platform).environment
         env.update(launch.variables)
@@ -84,15 +88,32 @@ class Launcher:
         read_fd, write_fd = os.pipe()
         self._status = os.fdopen(read_fd, "r")
         self._buffer = ""
+        try:
+            self.process = self._start(platform, workdir, log, write_fd, pipelines, launch, env)
+        except BaseException:
+            self._status.close()
+            raise
+        finally:
+            os.close(write_fd)
+
+    @staticmethod
+    def _start(
+        platform: str,
+        workdir: Path,
+        log: Path,
+        write_fd: int,
+        pipelines: Path | None,
+        launch: Environment,
+        env: dict[str, str],
+    ) -> subprocess.Popen[bytes]:
         with log.open("ab") as out:
-            self.process = subprocess.Popen(
+            return subprocess.Popen(
                 [
                     # A NAME@VERSION spec's own environment, else where the platform says it runs.
                     launch.interpreter(),
                     "-m",
                     "retrain_bench.harness.launcher",
                     platform,
-                    case.to_json(),
                     str(workdir),
                     str(write_fd),
                     str(pipelines or ""),
@@ -105,7 +126,6 @@ class Launcher:
                 cwd=workdir,
                 env=env,
             )
-        os.close(write_fd)
 
     def read_status(self, timeout: float) -> dict[str, Any] | None:
         """The next status message, or None on timeout or when the launcher died silently."""

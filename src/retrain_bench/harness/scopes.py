@@ -8,7 +8,12 @@ pattern when it saw none), ``platform`` the platform inventory (``src/retrain_be
 and optionally ``node`` the node-exporter figures of the nodes those pods ran on.
 Prometheus only has a window's data one scrape interval after it ends (``--scrape-interval``, or
 kube-prometheus-stack's 30 s when not given), so collection waits for that once per case rather
-than after every round.
+than after every round, and says so on the progress line; Ctrl-C or SIGTERM ends the wait like a round.
+
+Every request has ``--prometheus-timeout`` (``PROMETHEUS_TIMEOUT_S`` by default). The first
+request a Prometheus does not answer (refused, timed out, 5xx) trips the plan's ``Breaker``: one
+warning, and the rest of the run asks that server nothing more, its figures null with the reason.
+A server that answers but rejects a query does not trip it (that is the profile's fault, per query).
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from retrain_bench.errors import BenchError, PrometheusError
+from retrain_bench.errors import BenchError, PrometheusError, PrometheusUnavailable
 from retrain_bench.harness.rounds import RoundResult
 from retrain_bench.measure.profile import default_profile_path, load_profile
 from retrain_bench.measure.prometheus import PrometheusCollector, PrometheusSettings, Scope, Window, unavailable_stats
 from retrain_bench.measure.promql import label_matcher, names_pattern
 from retrain_bench.measure.stats import ResourceStats
+from retrain_bench.options import _number
 from retrain_bench.platforms import registry
 
 if TYPE_CHECKING:  # retrain_bench.cluster imports the kubernetes client: not for the local target
@@ -40,21 +46,72 @@ def scrape_interval_s(raw: Any) -> float | None:
         raise BenchError(f"--scrape-interval: {raw!r} is not a number of seconds") from None
 
 
-def _scraped(results: Sequence[RoundResult], settings: PrometheusSettings, sleep: Callable[[float], None]) -> bool:
+#: The default of ``--prometheus-timeout``: a Prometheus on the same network answers a range query
+#: of one round's window in well under a second; one that has not in 5 s is not going to.
+PROMETHEUS_TIMEOUT_S = 5.0
+
+
+def prometheus_timeout_s(raw: Any) -> float:
+    """``--prometheus-timeout`` as seconds (default ``PROMETHEUS_TIMEOUT_S``); BenchError when out of range."""
+    return float(_number("--prometheus-timeout", PROMETHEUS_TIMEOUT_S if raw is None else raw, float, 0.1, 600.0))
+
+
+@dataclasses.dataclass
+class Breaker:
+    """Open after the first request a Prometheus did not answer: the rest of the run skips it."""
+
+    reason: str | None = None
+
+    def skipped(self) -> str:
+        return f"not measured: Prometheus was skipped for the rest of the run after a request failed ({self.reason})"
+
+    def trip(self, exc: PrometheusUnavailable, warn: Callable[[str], None]) -> None:
+        self.reason = str(exc)
+        warn(f"Prometheus resources are missing: {exc}; the rest of the run skips this Prometheus (null figures)")
+
+
+def _scraped(
+    results: Sequence[RoundResult],
+    settings: PrometheusSettings,
+    sleep: Callable[[float], None],
+    progress: Callable[[str], None],
+) -> bool:
     """Wait until Prometheus has scraped past the last round's window; False when no round has one."""
     ends = [r.window[1] for r in results if r.window is not None]
     if not ends:
         return False
     settle = max(ends) + settings.settle_s - time.time()
     if settle > 0:
+        source = "--scrape-interval" if settings.scrape_interval_s is not None else "the default scrape interval"
+        progress(
+            f"[retrain-bench] waiting {settle:.1f}s for Prometheus at {settings.redacted_url} to scrape past the last "
+            f"round ({source} {settings.settle_s:g}s)"
+        )
         sleep(settle)
     return True
+
+
+def _reading(
+    results: Sequence[RoundResult], settings: PrometheusSettings, breaker: Breaker, progress: Callable[[str], None]
+) -> None:
+    if breaker.reason is None:
+        rounds = sum(r.window is not None for r in results)
+        first = results[0]
+        progress(
+            f"[retrain-bench] reading {first.platform}/{first.case} figures of {rounds} rounds from Prometheus at "
+            f"{settings.redacted_url} (--prometheus-timeout {settings.timeout_s:g}s per request)"
+        )
+
+
+def _quiet(_: str) -> None:
+    pass
 
 
 @dataclasses.dataclass(frozen=True)
 class PrometheusPlan:
     settings: PrometheusSettings
     scope: Scope
+    breaker: Breaker = dataclasses.field(default_factory=Breaker, compare=False)
 
     @classmethod
     def from_options(
@@ -66,9 +123,11 @@ class PrometheusPlan:
         profile: str | None,
         scrape_interval: Any,
         insecure_skip_verify: bool,
+        timeout: Any = None,
     ) -> PrometheusPlan | None:
         """The validated plan, None without --prometheus-url; BenchError naming the bad option."""
         loaded = load_profile(profile)  # a malformed profile fails at start-up, URL or not
+        timeout_s = prometheus_timeout_s(timeout)
         if not url:
             if namespaces or pod_regex:
                 raise BenchError("--prometheus-namespace/--prometheus-pod-regex need --prometheus-url")
@@ -77,19 +136,32 @@ class PrometheusPlan:
             raise BenchError("--prometheus-url needs at least one --prometheus-namespace to measure")
         interval = scrape_interval_s(scrape_interval)
         settings = PrometheusSettings(
-            url=url, scrape_interval_s=interval, profile=loaded, verify_tls=not insecure_skip_verify
+            url=url,
+            scrape_interval_s=interval,
+            profile=loaded,
+            verify_tls=not insecure_skip_verify,
+            timeout_s=timeout_s,
         )
         return cls(settings, Scope(tuple(namespaces), pod_regex=pod_regex, name="platform"))
 
     def run_level(self) -> dict[str, Any]:
-        return {**self.settings.run_level(), "scope": {"name": self.scope.name, **self.scope.as_dict()}}
+        return {
+            **self.settings.run_level(),
+            "scope": {"name": self.scope.name, **self.scope.as_dict()},
+            "skipped": self.breaker.reason,
+        }
 
     def collect(
-        self, results: Sequence[RoundResult], warn: Callable[[str], None], sleep: Callable[[float], None] = time.sleep
+        self,
+        results: Sequence[RoundResult],
+        warn: Callable[[str], None],
+        sleep: Callable[[float], None] = time.sleep,
+        progress: Callable[[str], None] = _quiet,
     ) -> list[RoundResult]:
         """The rounds with ``resources.platform`` added; a failing Prometheus gives nulls with a reason."""
-        if not _scraped(results, self.settings, sleep):
+        if self.breaker.reason is None and not _scraped(results, self.settings, sleep, progress):
             return list(results)
+        _reading(results, self.settings, self.breaker, progress)
         out = []
         with PrometheusCollector(self.settings) as collector:
             for result in results:
@@ -97,11 +169,17 @@ class PrometheusPlan:
                     out.append(result)
                     continue
                 window = Window(*result.window)
-                try:
-                    stats = collector.collect(window, self.scope)
-                except PrometheusError as exc:
-                    warn(f"Prometheus resources are missing for {result.platform}/{result.case}: {exc}")
-                    stats = unavailable_stats(self.scope, window, str(exc), self.settings)
+                if self.breaker.reason is not None:
+                    stats = unavailable_stats(self.scope, window, self.breaker.skipped(), self.settings)
+                else:
+                    try:
+                        stats = collector.collect(window, self.scope)
+                    except PrometheusUnavailable as exc:
+                        self.breaker.trip(exc, warn)
+                        stats = unavailable_stats(self.scope, window, str(exc), self.settings)
+                    except PrometheusError as exc:
+                        warn(f"Prometheus resources are missing for {result.platform}/{result.case}: {exc}")
+                        stats = unavailable_stats(self.scope, window, str(exc), self.settings)
                 out.append(dataclasses.replace(result, resources={**result.resources, self.scope.name: stats}))
         return out
 
@@ -178,6 +256,8 @@ class ClusterPrometheusPlan:
     settings: PrometheusSettings
     inventory: Inventory
     node_settings: PrometheusSettings | None = None
+    #: one for the server both settings query
+    breaker: Breaker = dataclasses.field(default_factory=Breaker, compare=False)
 
     @classmethod
     def from_options(
@@ -190,10 +270,12 @@ class ClusterPrometheusPlan:
         inventory: str | None,
         nodes: bool,
         node_profile: str | None = None,
+        timeout: Any = None,
     ) -> ClusterPrometheusPlan | None:
         """The validated plan, None without a Prometheus URL; BenchError naming the bad option or file."""
         from retrain_bench.cluster.inventory import load_inventory
 
+        timeout_s = prometheus_timeout_s(timeout)
         loaded = load_profile(profile)
         platforms = load_inventory(inventory)  # a malformed file fails at start-up, URL or not
         node_loaded = load_profile(node_profile or default_profile_path().with_name(f"{NODE_PROFILE}.yaml"))
@@ -201,7 +283,9 @@ class ClusterPrometheusPlan:
             return None
         interval = scrape_interval_s(scrape_interval)
         verify = not insecure_skip_verify
-        settings = PrometheusSettings(url=url, scrape_interval_s=interval, profile=loaded, verify_tls=verify)
+        settings = PrometheusSettings(
+            url=url, scrape_interval_s=interval, profile=loaded, verify_tls=verify, timeout_s=timeout_s
+        )
         node_settings = dataclasses.replace(settings, profile=node_loaded) if nodes else None
         return cls(settings, platforms, node_settings)
 
@@ -215,14 +299,21 @@ class ClusterPrometheusPlan:
             ),
             "scopes": ["execution", "platform", *(["node"] if self.node_settings else [])],
             "inventory": self.inventory.as_dict(),
+            "skipped": self.breaker.reason,
         }
 
     def collect(
-        self, results: Sequence[RoundResult], warn: Callable[[str], None], sleep: Callable[[float], None] = time.sleep
+        self,
+        results: Sequence[RoundResult],
+        warn: Callable[[str], None],
+        sleep: Callable[[float], None] = time.sleep,
+        progress: Callable[[str], None] = _quiet,
     ) -> list[RoundResult]:
         """The rounds with their cluster scopes added; a failing Prometheus gives nulls with a reason."""
-        if not _scraped([r for r in results if r.run is not None], self.settings, sleep):
+        submitted = [r for r in results if r.run is not None]
+        if self.breaker.reason is None and not _scraped(submitted, self.settings, sleep, progress):
             return list(results)
+        _reading(submitted, self.settings, self.breaker, progress)
         out = []
         with PrometheusCollector(self.settings) as collector:
             nodes = PrometheusCollector(self.node_settings) if self.node_settings else None
@@ -250,8 +341,13 @@ class ClusterPrometheusPlan:
         where = f"{result.platform}/{result.case} round {result.index}"
 
         def measure(scope: Scope, settings: PrometheusSettings, using: PrometheusCollector) -> ResourceStats:
+            if self.breaker.reason is not None:
+                return unavailable_stats(scope, window, self.breaker.skipped(), settings)
             try:
                 return using.collect(window, scope)
+            except PrometheusUnavailable as exc:
+                self.breaker.trip(exc, warn)
+                return unavailable_stats(scope, window, str(exc), settings)
             except PrometheusError as exc:
                 warn(f"Prometheus resources are missing for {where}: {exc}")
                 return unavailable_stats(scope, window, str(exc), settings)

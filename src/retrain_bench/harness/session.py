@@ -21,6 +21,7 @@ from retrain_bench.harness.concurrency import run_local_round
 from retrain_bench.harness.replay import replay
 from retrain_bench.harness.rounds import RoundInterrupted, RoundResult, unmeasured
 from retrain_bench.harness.scopes import PrometheusPlan
+from retrain_bench.harness.stopping import STOP
 from retrain_bench.options import BenchOptions
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.definition import Environment as LaunchEnvironment
@@ -136,27 +137,51 @@ class BenchSession:
             self.results[(p, case.key)] = []
         total = self.options.warmup + self.options.rounds
         for index, platform in interleaved(platforms, total):
-            if self.interrupted:
+            if self.stopping():
                 return
             try:
                 result = self._round(platform, case, index, warmup=index < self.options.warmup)
             except RoundInterrupted as stop:
                 result, self.interrupted = stop.result, True
+            except KeyboardInterrupt:  # between the round's end and its return: its cleanup ran
+                self.interrupted = True
+                return
             self.results[(platform, case.key)].append(result)
             self._report(platform, result, total)
-        if self.interrupted:
-            return
         for p in platforms:
-            if self.prometheus is not None:
-                self.results[(p, case.key)] = self.prometheus.collect(self.results[(p, case.key)], self._warn_once)
-            if self.cluster is not None:
-                self.results[(p, case.key)] = self.cluster.collect(p, self.results[(p, case.key)], self._warn_once)
+            if self.stopping():
+                return
+            try:
+                with STOP.interruptible():  # the scrape wait and the queries: a stop keeps the rounds as they are
+                    collected = self._collect(p, self.results[(p, case.key)])
+            except KeyboardInterrupt:
+                self.interrupted = True
+                return
+            self.results[(p, case.key)] = collected
+
+    def stopping(self) -> bool:
+        """Whether the run is being stopped (a round was interrupted, or a signal asked for it)."""
+        if STOP.requested is not None and not self.interrupted:
+            self.interrupted = True
+            self.progress(
+                f"[retrain-bench] {STOP.requested}: stopping; the rounds run so far go to the JSON "
+                "(round processes killed, round directories removed)"
+            )
+        return self.interrupted
+
+    def _collect(self, spec: str, results: list[RoundResult]) -> list[RoundResult]:
+        if self.prometheus is not None:
+            results = self.prometheus.collect(results, self._warn_once, progress=self.progress)
+        if self.cluster is not None:
+            results = self.cluster.collect(spec, results, self._warn_once)
+        return results
 
     def _round(self, spec: str, case: Case, index: int, *, warmup: bool) -> RoundResult:
         """One round where the options send it: a cluster, N local executions at once, or one."""
         n = self.options.concurrency
         if self.cluster is not None:
-            return self.cluster.run_round(spec, case, index, warmup=warmup, concurrency=n)
+            with STOP.interruptible():
+                return self.cluster.run_round(spec, case, index, warmup=warmup, concurrency=n)
         log = self.log_dir / f"{spec}-{case.key}-{index}.log"
         environment = self._launch_environment(spec)
         if isinstance(environment, str):  # its services could not start: every round fails, saying why
@@ -231,7 +256,7 @@ class BenchSession:
             "options": self.options.as_dict(),
             "versions": versions(),
             "order": "interleaved: round-robin over platforms per case, starting platform rotating each round",
-            "interrupted": self.interrupted,
+            "interrupted": self.interrupted or STOP.requested is not None,
             "prometheus": self.prometheus.run_level() if self.prometheus else None,
             "notes": [CLUSTER_NOTE if self.cluster else local_note(self.options.platforms), *self._concurrency_notes()],
             "cluster": self.cluster.run_level() if self.cluster else None,
@@ -270,8 +295,13 @@ class BenchSession:
         measured = [r for r in results if not r.warmup]
         record = self.record(spec, case)
         benchmark.extra_info["retrain_bench"] = record
-        self.replayed.add((spec, case))
+        # Marked replayed only once pytest-benchmark has it all: until then a signal waits
+        # (stopping.Stop.nothing_to_lose), so the JSON never holds half a benchmark's rounds.
         if not measured:
+            if results:  # its warm-ups ran: they go to the JSON (run level, failed_benchmarks)
+                replay(benchmark, [], [])
+            self.replayed.add((spec, case))
             pytest.skip("interrupted before a measured round of this benchmark ran")
         replay(benchmark, [r.total_s or 0.0 for r in results if r.warmup], [r.total_s or 0.0 for r in measured if r.ok])
+        self.replayed.add((spec, case))
         return record

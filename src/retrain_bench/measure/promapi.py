@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -26,19 +26,48 @@ from urllib3.util.retry import Retry
 
 from retrain_bench.errors import BenchError, PrometheusQueryError, PrometheusUnavailable
 
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?[^?#]*@")
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"()\]]+)")
 _SSL = re.compile(r"\[SSL: [A-Z_]+\] ([^(]+?) \(")
 
 
+#: What a URL that cannot be split unambiguously is shown as: any part of it might be the password.
+UNSHOWN_URL = "<URL not shown: it cannot be parsed unambiguously>"
+#: Why such a URL is refused, without echoing it.
+AMBIGUOUS_URL = (
+    "cannot be parsed unambiguously: an '@' follows a '/', '?' or '#' (or a bracket is unbalanced), so part "
+    "of the password may read as the host; percent-encode those characters in the password (/ %2F, ? %3F, "
+    "# %23, @ %40, [ %5B, ] %5D)"
+)
+
+
+def _split(url: str) -> SplitResult | None:
+    """``urlsplit`` of ``url`` (a URL without a scheme read as an authority), or None when the split is
+    ambiguous: an '@' left in the path, query or fragment means the userinfo may have held a '/', '?'
+    or '#' and been cut there (``http://u:s3cr#et@h/`` splits at the '#')."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text if "://" in text else f"//{text}")
+    except ValueError:  # an unbalanced '[' or ']', e.g. in a password
+        return None
+    if "@" in parts.path + parts.query + parts.fragment:
+        return None
+    return parts
+
+
 def redact_url(url: str) -> str:
-    """``url`` safe for messages and JSON: user, password, query string and fragment become ``***``."""
-    redacted = _USERINFO.sub(lambda m: (m.group(1) or "") + "***@", url, count=1)
-    for mark in ("?", "#"):
-        head, sep, _ = redacted.partition(mark)
-        if sep:
-            redacted = head + mark + "***"
-    return redacted
+    """``url`` safe for messages and JSON: user, password, query string and fragment become ``***``;
+    a URL that cannot be split unambiguously is not shown at all (``UNSHOWN_URL``)."""
+    parts = _split(url)
+    if parts is None:
+        return UNSHOWN_URL
+    _, at, host = parts.netloc.rpartition("@")
+    shown = f"{parts.scheme}://" if parts.scheme else ""
+    shown += ("***@" if at else "") + host + parts.path
+    if parts.query or "?" in url:
+        return shown + "?***"
+    if parts.fragment or "#" in url:
+        return shown + "#***"
+    return shown
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,6 +173,8 @@ class PrometheusApi:
 def parse_url(url: str) -> tuple[str, tuple[str, str] | None]:
     """The base URL without credentials, and the credentials; BenchError for anything but http(s)."""
     shown = redact_url(url)
+    if _split(url) is None:
+        raise BenchError(f"the Prometheus URL {AMBIGUOUS_URL}")
     try:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from retrain_bench.analysis.growth import AXIS_LABELS, AxisGrowth
 from retrain_bench.analysis.metrics import UNITS, format_number
 from retrain_bench.analysis.report import ROWS, SUCCESS, CaseTable, Report, Row, RowSpec
+from retrain_bench.output.files import atomic_path
 from retrain_bench.output.platform_style import platform_colour, platform_order, platform_title
 
 if TYPE_CHECKING:
@@ -88,12 +89,14 @@ def draw_growth_chart(axis: AxisGrowth, metric: str, path: Path) -> bool:
         f"{metric} against {AXIS_LABELS[axis.axis]}: rounds and fitted a + b·x^k ({axis.target})", fontsize=9
     )
     axes.legend(fontsize=7)
-    figure.savefig(path, format="png", dpi=100)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=100)
     return True
 
 
 def draw_chart(spec: RowSpec, target: str, tables: Sequence[CaseTable], rows: Sequence[Row], path: Path) -> None:
-    chart_figure(spec, target, tables, rows).savefig(path, format="png", dpi=100)
+    with atomic_path(path) as temporary:
+        chart_figure(spec, target, tables, rows).savefig(temporary, format="png", dpi=100)
 
 
 def chart_figure(spec: RowSpec, target: str, tables: Sequence[CaseTable], rows: Sequence[Row]) -> Figure:

@@ -21,14 +21,14 @@ from retrain_bench.analysis.growth import AXIS_LABELS, MIN_POINTS, AxisGrowth, S
 from retrain_bench.analysis.metrics import format_number, format_pct, format_values
 from retrain_bench.analysis.report import CaseTable, Cell, CostTable, Derived, Report, Row
 from retrain_bench.platforms import registry
+from retrain_bench.platforms.specs import platform_of
 from retrain_bench.results.contract import strict
 from retrain_bench.results.model import Run
 
 DASH = "-"
 LOCAL_NOTE = (
     "These are local-target numbers, not cluster numbers: each platform ran on its own local executor "
-    "on one machine (Flyte local runs the tasks one after another in one process; kfp.local runs a "
-    "process per task), and resources are the launcher's process tree sampled with psutil."
+    "on one machine, and resources are the launcher's process tree sampled with psutil. The executors:"
 )
 CLUSTER_NOTE = (
     "Cluster numbers: resources from Prometheus over each round's window; every resource row names "
@@ -36,7 +36,9 @@ CLUSTER_NOTE = (
 )
 READING = "Mean ± sample standard deviation (n-1) over the ok measured rounds (n)."
 READING_RATIO = "Kubeflow / Flyte: ratio of the means (above 1: Kubeflow is higher)."
-READING_OVERHEAD = "Over Bare Python: the platform's mean minus bare Python's (and as a percent of bare)."
+READING_OVERHEAD = (
+    "Over Bare Python: the platform's mean minus bare Python's (and as a percent of bare, and the ratio of the means)."
+)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], fmt: str) -> list[str]:
@@ -137,7 +139,8 @@ def result_line(result: CompareResult) -> str:
         plural = "s" if n != 1 and verdict in ("regression", "improvement") else ""
         counts.append(f"{n} {verdict}{plural}")
     outcome = "FAIL (exit 1)" if result.failed else "ok (exit 0)"
-    return f"Result: {', '.join(counts)}: {outcome}"
+    nothing = "nothing could be compared (no metric has ok rounds on both sides); " if result.nothing_compared else ""
+    return f"Result: {nothing}{', '.join(counts)}: {outcome}"
 
 
 def runs_line(label: str, runs: Sequence[Run], fmt: str) -> str:
@@ -146,9 +149,57 @@ def runs_line(label: str, runs: Sequence[Run], fmt: str) -> str:
     return f"{label}: " + ", ".join(f"{code(run.path, fmt)} {run.details}" for run in runs)
 
 
+COMPARE_CSV_HEADERS = (
+    "platform",
+    "target",
+    "case",
+    "hash",
+    "metric",
+    "baseline_n",
+    "baseline_mean",
+    "baseline_stddev",
+    "current_n",
+    "current_mean",
+    "current_stddev",
+    "change",
+    "threshold_pct",
+    "method",
+    "p_worse",
+    "p_holm",
+    "verdict",
+    "fails",
+    "note",
+)
+
+
+def compare_csv(result: CompareResult) -> str:
+    """One line per comparison at full precision; ``change`` is percent (percentage points for the success rate)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COMPARE_CSV_HEADERS)
+    for c in result.comparisons:
+        b, a = c.baseline, c.current
+        if c.kind == "output":
+            b_mean, a_mean = format_values(b.values), format_values(a.values)
+        else:
+            b_mean, a_mean = _raw(b.mean), _raw(a.mean)
+        writer.writerow(
+            [c.key.column, c.key.target, c.key.case, c.key.hash, c.metric, _count(b.n), b_mean, _raw(b.stddev),
+             _count(a.n), a_mean, _raw(a.stddev), _raw(c.change), _raw(c.threshold_pct), c.method or "",
+             _raw(c.p_worse), _raw(c.p_holm), c.verdict, "true" if c.fails else "false", c.note]
+        )  # fmt: skip
+    return out.getvalue()
+
+
+def _count(n: int | None) -> str:
+    return "" if n is None else str(n)
+
+
 def render_compare(result: CompareResult, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(result.as_dict(), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        return compare_csv(result)
     options = result.options
     floor = "" if options.min_success_rate is None else f" or below {options.min_success_rate * 100:g}%"
     gated = sorted(options.gate_metrics)
@@ -221,8 +272,9 @@ def derived_text(derived: Derived, notes: Footnotes, column: str, *, ratio: bool
         return notes.mark(derived.missing or "not computable", column)
     if ratio:
         return f"{derived.value:.3g}×"
-    pct = "n/a" if derived.pct is None else f"{derived.pct:+.1f}%"
-    return f"{derived.value:+.4g} ({pct})"
+    if derived.pct is None:
+        return f"{derived.value:+.4g} (n/a)"
+    return f"{derived.value:+.4g} ({derived.pct:+.1f}%, {1 + derived.pct / 100:.3g}×)"
 
 
 def row_label(row: Row) -> str:
@@ -257,11 +309,13 @@ def report_headers(case: CaseTable) -> list[str]:
 def render_report(report: Report, fmt: str) -> str:
     if fmt == "csv":
         return report_csv(report)
+    if fmt == "json":
+        return dumps({"inputs": [run.path for run in report.inputs], "values": report_values(report)})
     lines = [*heading("retrain-bench report", 1, fmt), "", "Inputs:"]
     lines += [f"- {code(run.path, fmt)} {run.details}" for run in report.inputs]
     lines.append("")
     if "local" in report.targets:
-        lines += [bold("Local target.", fmt) + " " + LOCAL_NOTE, ""]
+        lines += [bold("Local target.", fmt) + " " + LOCAL_NOTE, *executor_lines(report), ""]
     if "cluster" in report.targets:
         lines += [bold("Cluster target.", fmt) + " " + CLUSTER_NOTE, ""]
         lines += [*(f"- {fact}" for fact in report.cluster_facts), *([""] if report.cluster_facts else [])]
@@ -276,6 +330,17 @@ def render_report(report: Report, fmt: str) -> str:
         lines += heading(f"Growth: {AXIS_LABELS[axis.axis]} (target {axis.target})", 2, fmt)
         lines += ["", *growth_table(axis, fmt), ""]
     return "\n".join(lines)
+
+
+def executor_lines(report: Report) -> list[str]:
+    """One line per platform of the report's local tables: what its local executor is (from the
+    registry; a platform not installed here is named without one)."""
+    present = {platform_of(p) for t in report.tables if t.target == "local" for p in t.platforms}
+    known = registry.platforms()
+    return [
+        f"- {registry.title(name)}: {known[name].local_executor if name in known else 'not installed here'}"
+        for name in registry.in_order(present)
+    ]
 
 
 COST_READING = (
@@ -387,11 +452,9 @@ CSV_HEADERS = (
 )
 
 
-def report_csv(report: Report) -> str:
-    """Long format, one line per case × row × platform, numbers at full precision."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADERS)
+def report_values(report: Report) -> list[dict[str, object]]:
+    """Long format, one value per case × row × platform, numbers at full precision (CSV and JSON)."""
+    found: list[dict[str, object]] = []
     for case in report.tables:
         for row in case.rows:
             for cell in row.cells:
@@ -399,11 +462,20 @@ def report_csv(report: Report) -> str:
                     n, mean, std = cell.sample.n, cell.sample.mean, cell.sample.stddev
                 else:
                     n, mean, std = cell.measured, cell.rate, None
-                key = cell.key or row.spec.name
-                writer.writerow(
-                    [case.case, case.target, case.hash, row.spec.label, key, cell.platform, cell.scope or "",
-                     cell.source or "", n if cell.missing is None else "", _raw(mean), _raw(std), cell.missing or ""]
-                )  # fmt: skip
+                count = n if cell.missing is None else None
+                values = [case.case, case.target, case.hash, row.spec.label, cell.key or row.spec.name,
+                          cell.platform, cell.scope, cell.source, count, mean, std, cell.missing]  # fmt: skip
+                found.append(dict(zip(CSV_HEADERS, values, strict=True)))
+    return found
+
+
+def report_csv(report: Report) -> str:
+    """``report_values`` as CSV: an empty cell for what is absent."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADERS)
+    for value in report_values(report):
+        writer.writerow(_raw(v) if isinstance(v, float) else "" if v is None else v for v in value.values())
     return out.getvalue()
 
 

@@ -32,6 +32,8 @@ BUILTIN = {
     "flyte": "retrain_bench.platforms.flyte.definition:FLYTE",
     "kfp": "retrain_bench.platforms.kfp.definition:KFP",
     "bare": "retrain_bench.platforms.bare.definition:BARE",
+    "airflow": "retrain_bench.platforms.airflow.definition:AIRFLOW",
+    "prefect": "retrain_bench.platforms.prefect.definition:PREFECT",
     "flyte2": "retrain_bench.platforms.flyte2.definition:FLYTE2",
     "dagster": "retrain_bench.platforms.dagster.definition:DAGSTER",
 }

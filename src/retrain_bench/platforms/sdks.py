@@ -86,6 +86,8 @@ SDKS: dict[str, Sdk] = {
             ),
             let_go=(LetGo("2.15", ("click",), "kfp 2.14 pins click==8.1.8"),),
         ),
+        Sdk("airflow", "apache-airflow", own_version="3.3.2", constraints="constraints/airflow.txt"),
+        Sdk("prefect", "prefect", own_version="3.9.1", constraints="constraints/prefect.txt"),
         Sdk("flyte2", "flyte", own_version="2.12.1", constraints="constraints/flyte2.txt"),
         Sdk("dagster", "dagster", own_version="1.13.28", constraints="constraints/dagster.txt"),
     )

@@ -24,8 +24,9 @@ from retrain_bench.errors import BenchError
 from retrain_bench.harness.cluster_target import ClusterTarget, PrometheusChoice
 from retrain_bench.harness.pipelines import find_pipelines
 from retrain_bench.harness.replay import REPLAY_CLOCK, failed_benchmarks
-from retrain_bench.harness.scopes import ClusterPrometheusPlan, PrometheusPlan, scrape_interval_s
+from retrain_bench.harness.scopes import ClusterPrometheusPlan, PrometheusPlan, prometheus_timeout_s, scrape_interval_s
 from retrain_bench.harness.session import BenchSession
+from retrain_bench.harness.stopping import STOP
 from retrain_bench.measure.profile import load_profile
 from retrain_bench.measure.prometheus import FALLBACK_INTERVAL_S
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, BenchOptions, parse_options
@@ -40,6 +41,7 @@ from retrain_bench.platforms.environments import (
 from retrain_bench.platforms.specs import PackageIndex
 from retrain_bench.pytest_plugin import xdist
 from retrain_bench.pytest_plugin.benchmark_options import check_benchmark_options
+from retrain_bench.pytest_plugin.outputs import check_outputs, make_saving_atomic, write_failures
 from retrain_bench.pytest_plugin.summary import add_summary_option, write_summary
 from retrain_bench.workload.cases import CASES
 
@@ -72,6 +74,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="LIST",
         help="sweep: base with K C values log-spaced over [0.01, 100], e.g. 1,5,25 (base@fanout=K)",
+    )
+    group.addoption(
+        "--allow-large",
+        action="store_true",
+        help="run a --scale, --fanout or --concurrency above its sane bound (docs/reliability.md)",
     )
     group.addoption("--rounds", default=5, metavar="N", help="measured rounds per platform x case. Default: 5")
     group.addoption("--warmup", default=1, metavar="N", help="warm-up rounds before them, not summarised. Default: 1")
@@ -134,6 +141,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="override the sample spacing Prometheus data is read with. Default: found from the samples",
     )
     group.addoption(
+        "--prometheus-timeout",
+        default=None,
+        metavar="SECONDS",
+        help="limit for every Prometheus request; after the first that fails the run skips Prometheus. Default: 5",
+    )
+    group.addoption(
         "--prometheus-insecure-skip-verify",
         action="store_true",
         help="do not verify Prometheus's TLS certificate (explicit opt-out)",
@@ -182,10 +195,13 @@ def pytest_configure(config: pytest.Config) -> None:
     def warn(message: str) -> None:
         warnings.warn(ResourcesWarning(message), stacklevel=1)
 
+    # First: from here on SIGTERM stops the run as Ctrl-C does (harness/stopping.py).
+    STOP.install()
     check_benchmark_options(config)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     log_dir = Path(config.getoption("round_logs") or config.rootpath / ".retrain-bench" / "logs" / stamp)
     try:
+        check_outputs(config, log_dir)
         options = parse_options(
             platform=config.getoption("platform"),
             case=config.getoption("case"),
@@ -200,6 +216,7 @@ def pytest_configure(config: pytest.Config) -> None:
             price_vcpu_hour=config.getoption("price_vcpu_hour"),
             price_gib_hour=config.getoption("price_gib_hour"),
             concurrency=config.getoption("concurrency"),
+            allow_large=config.getoption("allow_large"),
             index=PackageIndex(config.rootpath / ".retrain-bench" / "index"),
         )
         environments = _environments(options, progress)
@@ -215,6 +232,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 profile=config.getoption("metrics_profile"),
                 scrape_interval=config.getoption("scrape_interval"),
                 insecure_skip_verify=config.getoption("prometheus_insecure_skip_verify"),
+                timeout=config.getoption("prometheus_timeout"),
             )
         )
         pipelines = None if cluster else find_pipelines(options.platforms)
@@ -235,6 +253,9 @@ def pytest_configure(config: pytest.Config) -> None:
         environments=environments,
     )
     xdist.configure(config, config.stash[SESSION_KEY])
+    # A signal outside a round or wait only waits for the next check while rounds that ran are
+    # still to be handed to pytest-benchmark; with none, it interrupts pytest at once.
+    STOP.nothing_to_lose = config.stash[SESSION_KEY].all_replayed
     config.addinivalue_line("markers", "retrain_bench: a platform x case benchmark of the retraining pipeline")
 
 
@@ -265,6 +286,7 @@ def _cluster_target(
         insecure_skip_verify=config.getoption("prometheus_insecure_skip_verify"),
         nodes=config.getoption("node_resources"),
         scrape_interval_s=scrape_interval,
+        timeout_s=prometheus_timeout_s(config.getoption("prometheus_timeout")),
     )
     # Profiles and the inventory file are checked now, before anything connects.
     ClusterPrometheusPlan.from_options(
@@ -274,6 +296,7 @@ def _cluster_target(
         insecure_skip_verify=prometheus.insecure_skip_verify,
         inventory=remote.platform_inventory,
         nodes=prometheus.nodes,
+        timeout=prometheus.timeout_s,
     )
     check_separate_clusters(
         platform_servers(remote, cluster.kubeconfig, options.platforms),
@@ -326,14 +349,72 @@ def retrain_bench(request: pytest.FixtureRequest) -> BenchSession:
 
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     bench = item.config.stash[SESSION_KEY]
-    if bench.interrupted and bench.all_replayed():
-        item.session.shouldstop = "interrupted (Ctrl-C): rounds run so far are saved"
+    if bench.stopping() and bench.all_replayed():
+        item.session.shouldstop = f"interrupted ({STOP.label}): rounds run so far are saved"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    make_saving_atomic(session.config)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Any:
+    try:
+        return (yield)
+    finally:
+        # Saving the JSON (pytest-benchmark's session finish) must not be cut short: from here a
+        # signal is only recorded.
+        STOP.nothing_to_lose = _never
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # A plain hook: it runs after pytest-benchmark's saving (a hook wrapper) and, on a worker,
+    # before pytest-xdist sends the worker's output.
+    config = session.config
+    bench = config.stash.get(SESSION_KEY, None)
+    if bench is not None:
+        xdist.ship(session, bench)
+    if bench is not None and (STOP.requested or bench.interrupted):
+        _save_empty_run(config)
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
+    failures = write_failures(config)
+    if failures:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        for line in failures:
+            if reporter is not None:
+                reporter.write_line(f"ERROR: retrain-bench: {line}", red=True, bold=True)
+            else:
+                print(f"ERROR: retrain-bench: {line}", file=sys.stderr)
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _never() -> bool:
+    return False
+
+
+def _save_empty_run(config: pytest.Config) -> None:
+    """Stopped before any benchmark had rounds: pytest-benchmark saves nothing then ("Not saving
+    anything"), but a user asked for a JSON; write one with no benchmarks and ``interrupted: true``,
+    the way pytest-benchmark's ``handle_saving`` builds it."""
+    bs = getattr(config, "_benchmarksession", None)
+    if bs is None or not bs.json or bs.benchmarks or xdist.is_worker(config):
+        return
+    commit_info = config.hook.pytest_benchmark_generate_commit_info(config=config)
+    config.hook.pytest_benchmark_update_commit_info(config=config, commit_info=commit_info)
+    output_json = config.hook.pytest_benchmark_generate_json(
+        config=config, benchmarks=[], include_data=True, machine_info=bs.get_machine_info(), commit_info=commit_info
+    )
+    config.hook.pytest_benchmark_update_json(config=config, benchmarks=[], output_json=output_json)
+    bs.save_json(output_json)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     bench = config.stash.get(SESSION_KEY, None)
     if bench is not None:
         bench.close()
+    STOP.uninstall()
 
 
 @pytest.hookimpl(trylast=True)
@@ -359,10 +440,6 @@ def pytest_configure_node(node: Any) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     xdist.enable_worker_benchmarks(config, items)
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    xdist.ship(session, session.config.stash[SESSION_KEY])
 
 
 @pytest.hookimpl(optionalhook=True)

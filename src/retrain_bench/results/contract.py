@@ -211,7 +211,10 @@ def reprice(document: Mapping[str, Any], prices: Prices) -> dict[str, Any]:
     from the rounds' resources, and the run level saying so; nothing else changes."""
     priced = copy.deepcopy(dict(document))
     run_level = priced.get("retrain_bench")
-    for benchmark in priced["benchmarks"]:
+    # The failed benchmarks too: their rounds can have resources (a round that failed late), and a
+    # repriced file must not carry two price lists.
+    failed = run_level.get("failed_benchmarks", []) if isinstance(run_level, dict) else []
+    for benchmark in [*priced["benchmarks"], *failed]:
         record = benchmark["extra_info"]["retrain_bench"]
         for round_ in record["rounds"]:
             cost, gone = round_cost(round_, record["platform"], record["target"], run_level, prices)

@@ -275,6 +275,33 @@ def benchmarks_of(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 @dataclasses.dataclass(frozen=True)
+class RunId:
+    """What tells one pytest session's results from another's: pytest-benchmark's ``datetime`` (written
+    once per session, to the microsecond), the commit and the machine. A copy of a file, or a file
+    merged from it, carries the same; two sessions never do."""
+
+    datetime: str | None
+    commit: str | None
+    node: str | None
+
+    @classmethod
+    def of(cls, document: Mapping[str, Any]) -> RunId:
+        commit = document.get("commit_info") or {}
+        machine = document.get("machine_info") or {}
+        return cls(document.get("datetime"), commit.get("id"), machine.get("node"))
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> RunId:
+        return cls(data.get("datetime"), data.get("commit"), data.get("node"))
+
+    def as_dict(self) -> dict[str, str | None]:
+        return dataclasses.asdict(self)
+
+    def describe(self) -> str:
+        return f"datetime {self.datetime or '?'}, commit {str(self.commit or 'unknown')[:7]}, node {self.node or '?'}"
+
+
+@dataclasses.dataclass(frozen=True)
 class Run:
     """One loaded file: its benchmarks in file order, and the run-level facts compare and report print."""
 
@@ -295,6 +322,14 @@ class Run:
         ident = str(commit.get("id") or "unknown")[:7]
         dirty = ", dirty" if commit.get("dirty") else ""
         return f"({self.document.get('datetime', 'no date')}, commit {ident}{dirty})"
+
+    @property
+    def identities(self) -> tuple[RunId, ...]:
+        """The sessions whose rounds this file holds: its own, or for a merged file every merged one's."""
+        merged = self.run_level.get("merged_from")
+        if isinstance(merged, list) and merged:
+            return tuple(RunId.parse(m) for m in merged if isinstance(m, Mapping))
+        return (RunId.of(self.document),)
 
     @property
     def run_level(self) -> Mapping[str, Any]:

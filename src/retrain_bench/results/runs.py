@@ -14,7 +14,7 @@ from retrain_bench.errors import BenchError
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.specs import version_order
 from retrain_bench.results.contract import strict, success_rate, summarise
-from retrain_bench.results.model import BenchKey, Benchmark, Run, benchmarks_of
+from retrain_bench.results.model import BenchKey, Benchmark, Run, RunId, benchmarks_of
 
 __all__ = ["BenchKey", "Entry", "Run", "benchmarks_of", "entries", "key_of", "merged_document", "pool", "sort_key"]
 
@@ -34,11 +34,23 @@ def key_of(record: Mapping[str, Any]) -> BenchKey:
 
 
 def entries(runs: Sequence[Run], *, merge_rounds: bool) -> tuple[Benchmark, ...]:
-    """Every benchmark of these runs, one per key, in the order first seen."""
+    """Every benchmark of these runs, one per key, in the order first seen.
+
+    Pooling never counts a round twice: a benchmark of a session (``RunId``) already read, from a copy
+    of the file or from a file merged from it, is refused.
+    """
     found: dict[BenchKey, Benchmark] = {}
-    for run in runs:
+    sessions: dict[tuple[BenchKey, RunId], tuple[int, str]] = {}
+    for position, run in enumerate(runs):
         for benchmark in run.benchmarks:
             key = benchmark.key
+            for session in run.identities:
+                index, seen = sessions.setdefault((key, session), (position, run.path))
+                if index != position:
+                    raise BenchError(
+                        f"{run.path}: {key.label} holds the rounds of a run already read from {seen} "
+                        f"({session.describe()}); pooling would count them twice: give each run once"
+                    )
             if key in found:
                 if not merge_rounds:
                     where = " and ".join(dict.fromkeys((*found[key].sources, run.path)))
@@ -104,5 +116,7 @@ def merged_document(runs: Sequence[Run]) -> dict[str, Any]:
         notes.append(f"merged: rounds pooled from {len(runs)} files by `python -m retrain_bench merge`")
         run_level["notes"] = notes
         run_level["failed_benchmarks"] = failed
+        # The sessions pooled here: merging this file with one of them again is refused (``entries``).
+        run_level["merged_from"] = [i.as_dict() for i in dict.fromkeys(i for run in runs for i in run.identities)]
         document["retrain_bench"] = run_level
     return strict(document)

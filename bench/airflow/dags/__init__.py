@@ -1,0 +1,1 @@
+"""The folder Airflow parses as its DAG bundle (``[core] dags_folder``)."""

@@ -1,0 +1,1 @@
+"""Airflow 3 on the local target: ``dag.test()`` on a metadata database copied for each round."""

@@ -1,0 +1,129 @@
+"""Where the run writes, checked before any round, and pytest-benchmark's saving made atomic.
+
+A run can take an hour; a ``--benchmark-json`` whose directory is missing, a ``--round-logs`` that
+is a file or a read-only storage would otherwise be found at the end, with every result lost. So
+pytest_configure refuses them (a usage error naming the option and the path), and the JSON files
+pytest-benchmark writes (``--benchmark-json``, ``--benchmark-save``/``--benchmark-autosave`` into a
+file storage) go through a temporary file and a rename: a full disk leaves the previous file, and
+the run exits non-zero with one line saying what was not written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retrain_bench.errors import BenchError
+from retrain_bench.results.atomic import atomic_write_bytes
+
+_FAILED = pytest.StashKey[list[str]]()
+
+
+def _cannot_write_in(directory: Path) -> str | None:
+    """Why no file can be created in ``directory`` (which exists), None when one can."""
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
+
+
+def check_file(option: str, path: Path) -> None:
+    """A file the run will write at the end: its directory must exist and take files."""
+    path = Path(os.path.abspath(path))
+    if path.is_dir():
+        raise BenchError(f"{option}: {path} is a directory; name a file in it, e.g. {path / 'run.json'}")
+    parent = path.parent
+    if not parent.exists():
+        raise BenchError(f"{option}: the directory {parent} does not exist; create it or name another path")
+    if not parent.is_dir():
+        raise BenchError(f"{option}: {parent} is not a directory")
+    why = _cannot_write_in(parent)
+    if why:
+        raise BenchError(f"{option}: cannot write {path} ({why})")
+
+
+def check_directory(option: str, path: Path) -> None:
+    """A directory the run creates on demand: it, or its nearest existing parent, must take files."""
+    path = Path(os.path.abspath(path))
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        shown = path if existing == path else f"{existing} (in {path})"
+        raise BenchError(f"{option}: {shown} is a file, not a directory")
+    why = _cannot_write_in(existing)
+    if why:
+        raise BenchError(f"{option}: cannot write in {existing} ({why})")
+
+
+def benchmark_disabled(config: pytest.Config) -> bool:
+    return bool(config.getoption("benchmark_disable", False)) and not config.getoption("benchmark_enable", False)
+
+
+def check_outputs(config: pytest.Config, log_dir: Path, *, round_logs_option: str = "--round-logs") -> None:
+    """Every output path of the run, before any round; BenchError naming the option and the path."""
+    json_path = config.getoption("benchmark_json", None)
+    saving = config.getoption("benchmark_save", None) or config.getoption("benchmark_autosave", None)
+    if benchmark_disabled(config) and (json_path or saving):
+        given = "--benchmark-json" if json_path else "--benchmark-save/--benchmark-autosave"
+        raise BenchError(
+            f"--benchmark-disable turns pytest-benchmark off, so {given} would get nothing; drop one of the two"
+        )
+    if json_path:
+        check_file("--benchmark-json", Path(json_path))
+    if saving:
+        storage = str(config.getoption("benchmark_storage", "") or "")
+        if "://" not in storage:
+            storage = "file://" + storage
+        if storage.startswith("file://"):
+            check_directory("--benchmark-storage", Path(storage[len("file://") :]))
+    check_directory(round_logs_option, log_dir)
+
+
+def make_saving_atomic(config: pytest.Config) -> None:
+    """Route pytest-benchmark's JSON writes through ``atomic_write`` (its session's ``save_json``
+    and its file storage's ``save``, pytest_benchmark/session.py and storage/file.py, 5.x)."""
+    bs = getattr(config, "_benchmarksession", None)
+    if bs is None:
+        return
+    config.stash[_FAILED] = []
+    from pytest_benchmark.utils import safe_dumps
+
+    def encoded(output_json: dict[str, Any]) -> bytes:
+        return bytes(safe_dumps(output_json, ensure_ascii=True, indent=4).encode())
+
+    def save_json(output_json: dict[str, Any]) -> None:
+        if _saved(config, Path(bs.json), encoded(output_json)):
+            bs.logger.info(f"Wrote benchmark data in: {bs.json}", purple=True)
+
+    bs.save_json = save_json
+    storage = bs.storage
+    if type(storage).__name__ == "FileStorage":
+
+        def save(output_json: dict[str, Any], save: str) -> None:
+            path = storage.get(f"{storage._next_num}_{save}.json")
+            if _saved(config, Path(path), encoded(output_json)):
+                bs.logger.info(f"Saved benchmark data in: {path}")
+
+        storage.save = save
+
+
+def _saved(config: pytest.Config, path: Path, data: bytes) -> bool:
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        config.stash[_FAILED].append(f"could not write {path} ({exc.strerror or exc}); the previous file is untouched")
+        return False
+    return True
+
+
+def write_failures(config: pytest.Config) -> list[str]:
+    """What ``make_saving_atomic`` could not write, one line each."""
+    failed: list[str] = config.stash.get(_FAILED, [])
+    return list(failed)
