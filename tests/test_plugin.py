@@ -123,7 +123,10 @@ def test_min_success_rate_lets_a_partly_failing_benchmark_pass(bench_run: BenchR
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        ("--platform=nope", "--platform: unknown 'nope'; choose from flyte, kfp, bare"),
+        (
+            "--platform=nope",
+            "--platform: unknown 'nope'; choose from flyte, flyte2, kfp, bare, airflow, prefect, dagster",
+        ),
         (
             "--case=base,huge",
             "--case: unknown 'huge'; choose from base, scaling, tuning, no_drift, smoke",

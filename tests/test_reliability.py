@@ -387,7 +387,10 @@ def test_a_grid_longer_than_a_command_line_argument_reaches_the_launcher(tmp_pat
         ("--fanout=1001", "--fanout: 1001 is above 1000 (1001 tune tasks per round); pass --allow-large*"),
         ("--scale=1,5000", "--scale: 5000 is above 1000 (5000 x 2,000 rows of train and drifted data per round)*"),
         ("--concurrency=101", "--concurrency: 101 is above 100 (101 executions at once per round)*"),
-        ("--platform=,", "--platform: ',' names no platform; choose from flyte, kfp, bare"),
+        (
+            "--platform=,",
+            "--platform: ',' names no platform; choose from flyte, flyte2, kfp, bare, airflow, prefect, dagster",
+        ),
         ("--case=,", "--case: ',' names nothing; choose from base, scaling, tuning, no_drift, smoke"),
         ("--target=cluster --connect-timeout=0", "--connect-timeout: '0' must be more than 0 and at most 600 seconds"),
     ],

@@ -122,9 +122,14 @@ def test_bad_soak_options_are_one_line_errors(capsys: pytest.CaptureFixture[str]
     assert main(["soak", "--platform=nope"]) == 2
     assert main(["soak", "--platform=bare", "--rounds=5"]) == 2
     assert main(["soak", "--platform=bare", "--case=huge"]) == 2
+    # Airflow's session services and environment are the pytest session's, which soak does not start.
+    assert main(["soak", "--platform=airflow"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == [
-        "retrain-bench: error: --platform: unknown 'nope'; choose from flyte, kfp, bare",
+        "retrain-bench: error: --platform: unknown 'nope';"
+        " choose from flyte, flyte2, kfp, bare, airflow, prefect, dagster",
         "retrain-bench: error: --rounds: '5' must be at least 6",
         "retrain-bench: error: --case: unknown 'huge'; `python -m retrain_bench cases` lists them",
+        "retrain-bench: error: --platform: airflow runs in an environment of its own or beside session services,"
+        " which soak does not start; choose from flyte, kfp, bare",
     ]
