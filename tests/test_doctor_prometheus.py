@@ -80,6 +80,6 @@ def test_each_jobs_interval_and_a_disagreeing_override(tmp_path: Path) -> None:
 def test_unreachable_prometheus_fails_every_check_that_needs_it() -> None:
     with PrometheusApi(f"http://127.0.0.1:{free_port()}", timeout_s=2, retries=0) as api:
         checks = prometheus_checks(api, ["flyte"])
-    assert [c.ok for c in checks] == [False] * 4
+    assert [c.ok for c in checks] == [False] * 5
     assert checks[0].line().startswith("FAIL  Prometheus answers: cannot reach Prometheus at http://127.0.0.1:")
     assert all(c.detail == "skipped: Prometheus does not answer" for c in checks[1:])

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retrain_bench.checks import Check
 from retrain_bench.cluster.endpoints import ClusterEndpoints
 from retrain_bench.cluster.options import ClusterOptions, add_cluster_options, parse_cluster_options
-from retrain_bench.errors import BenchError, PrometheusError
+from retrain_bench.errors import BenchError, PrometheusError, PrometheusQueryError
 from retrain_bench.measure.promapi import PrometheusApi
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.definition import ClusterSide
+
+if TYPE_CHECKING:
+    from retrain_bench.measure.profile import MetricProfile
 
 #: Clock skew between this machine and Prometheus above which phase stamps and windows disagree.
 MAX_SKEW_S = 1.0
@@ -27,9 +30,10 @@ def prometheus_checks(
     namespaces: Sequence[str],
     now: Callable[[], float] = time.time,
     scrape_interval_s: float | None = None,
+    profile: MetricProfile | None = None,
 ) -> list[Check]:
     """Prometheus answering, the cAdvisor and node-exporter scrape intervals (against a given
-    ``--scrape-interval``), cAdvisor series per namespace, node-exporter, skew."""
+    ``--scrape-interval``), the metric profile's queries, cAdvisor series per namespace, node-exporter, skew."""
     where = api.redacted_url
     try:
         build = api.get("/api/v1/status/buildinfo")
@@ -38,6 +42,7 @@ def prometheus_checks(
         skipped = "skipped: Prometheus does not answer"
         return [
             Check("Prometheus answers", False, str(exc), fix),
+            Check("metric profile queries", False, skipped),
             *(Check(f"cAdvisor series in {ns}", False, skipped) for ns in namespaces),
             Check("node-exporter series", False, skipped),
             Check("clock skew to Prometheus", False, skipped),
@@ -45,6 +50,7 @@ def prometheus_checks(
     checks = [Check("Prometheus answers", True, f"{where}, version {build.get('version', '?')}")]
     checks.extend(_scrape_intervals(api, scrape_interval_s))
     at = now()
+    checks.append(profile_check(api, profile, namespaces, at))
     for ns in namespaces:
         query = f'count(container_cpu_usage_seconds_total{{namespace="{ns}",container!=""}})'
         count = _count(api, query, at)
@@ -68,6 +74,38 @@ def prometheus_checks(
     )
     checks.append(_skew(api, now))
     return checks
+
+
+def profile_check(api: PrometheusApi, profile: MetricProfile | None, namespaces: Sequence[str], at: float) -> Check:
+    """Every query of the profile (None: the default one), as the collector renders it, sent once: one the
+    server rejects (bad PromQL, a function it lacks) is a FAIL naming the query, not null figures every round."""
+    from retrain_bench.measure.profile import load_profile
+    from retrain_bench.measure.prometheus import Scope
+
+    profile = profile or load_profile()
+    scope = Scope(tuple(namespaces) or ("retrain-bench-doctor",), name="platform")
+    values = {
+        "selector": scope.selector(),
+        "scrape_job": profile.scrape_job_matchers(),
+        "range": "1m",
+        "resolution": "30s",
+    }
+    queries = [*profile.metrics, *([profile.spacing_query] if profile.spacing_query else [])]
+    for metric in queries:
+        text = metric.render(values)
+        try:
+            api.samples(text, at)
+        except PrometheusQueryError as exc:
+            return Check(
+                "metric profile queries",
+                False,
+                f"{profile.name}: the server rejects metric {metric.name}: {text}: {exc}",
+                f"fix the query of {metric.name} in {profile.source}",
+            )
+        except PrometheusError as exc:
+            return Check("metric profile queries", False, f"{profile.name}: metric {metric.name}: {exc}")
+    names = ", ".join(m.name for m in queries)
+    return Check("metric profile queries", True, f"{profile.name}: the server accepts {names}")
 
 
 def _count(api: PrometheusApi, query: str, at: float) -> int:
@@ -133,7 +171,10 @@ def _sides(platforms: Sequence[str] | None) -> list[ClusterSide]:
 
 
 def cluster_checks(
-    options: ClusterOptions, platforms: Sequence[str] | None = None, scrape_interval_s: float | None = None
+    options: ClusterOptions,
+    platforms: Sequence[str] | None = None,
+    scrape_interval_s: float | None = None,
+    profile: MetricProfile | None = None,
 ) -> list[Check]:
     """Everything between this machine and a cluster run of ``platforms``, in the order it is needed."""
     from retrain_bench.cluster.errors import ClusterError
@@ -213,7 +254,9 @@ def cluster_checks(
             with PrometheusApi(prometheus_url, timeout_s=options.connect_timeout_s) as api:
                 namespaces = [namespace for side in sides for namespace in side.namespaces(options)]
                 checks.extend(
-                    prometheus_checks(api, list(dict.fromkeys(namespaces)), scrape_interval_s=scrape_interval_s)
+                    prometheus_checks(
+                        api, list(dict.fromkeys(namespaces)), scrape_interval_s=scrape_interval_s, profile=profile
+                    )
                 )
     finally:
         endpoints.close()
@@ -244,6 +287,9 @@ def add_doctor_command(commands: Any) -> None:
     parser.add_argument(
         "--scrape-interval", default=None, metavar="SECONDS", help="the override to check, if you give one"
     )
+    parser.add_argument(
+        "--metrics-profile", default=None, metavar="FILE", help="the YAML metric profile to check against the server"
+    )
     parser.set_defaults(run=_run_doctor)
 
 
@@ -258,8 +304,11 @@ def _run_doctor(args: Any) -> int:
             f"--platform: {', '.join(map(repr, unknown)) or 'nothing'} given; choose from {', '.join(on_cluster)}"
         )
     from retrain_bench.harness.scopes import scrape_interval_s
+    from retrain_bench.measure.profile import load_profile
 
-    checks = cluster_checks(options, platforms, scrape_interval_s(args.scrape_interval))
+    # Loaded before any check: a profile that does not load is a usage error (exit 2), not a FAIL line.
+    profile = load_profile(args.metrics_profile) if args.metrics_profile is not None else None
+    checks = cluster_checks(options, platforms, scrape_interval_s(args.scrape_interval), profile)
     for check in checks:
         print(check.line())
     failed = sum(not c.ok for c in checks)

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from retrain_bench.errors import BenchError
+from retrain_bench.errors import BenchError, PrometheusQueryError
 from retrain_bench.measure.stats import FIGURES, ResourceStats
 from retrain_bench.output.formats import RESOURCES_FORMATS, format_help
 
@@ -113,7 +113,11 @@ def cmd_resources(args: argparse.Namespace) -> int:
         timeout_s=_seconds(args.timeout, "--timeout") or 30.0,
     )
     with PrometheusCollector(settings) as collector:
-        stats = collector.collect(window, scope)
+        try:
+            stats = collector.collect(window, scope)
+        except PrometheusQueryError as exc:
+            # A profile bug, not a figure to leave null: say which file, and which metric (in exc).
+            raise BenchError(f"metric profile {settings.profile.source}: the server rejects {exc}") from None
     print(json.dumps(as_json(stats), allow_nan=False) if args.format == "json" else render_table(stats, window))
     return 0
 
