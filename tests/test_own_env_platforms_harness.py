@@ -69,7 +69,11 @@ def test_a_round_is_ok_with_start_up_outside_the_timer_and_leaves_nothing(
     # Nothing left: no round directory, no process, no metadata under /tmp/flyte, nothing in HOME.
     assert list(bench_run.tmp.glob("retrain-bench-*")) == []
     assert leftover_processes(bench_run.tmp) == []
-    assert _metadata_entries() == before
+    # Only what this run made is judged: another flyte process on the machine may come and go meanwhile.
+    after = _metadata_entries()
+    assert (after or set()) - (before or set()) == set()
+    if before is None:
+        assert after is None  # /tmp/flyte did not exist, and the round did not leave it behind
     assert list(home.rglob("*")) == []
     # The round's log has no Dagster DEBUG event lines and no Flyte chatter: the launcher printed nothing.
     (log,) = (bench_run.pytester.path / "logs").glob(f"{platform}-smoke-*.log")
