@@ -19,17 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import pytest
 
-from retrain_bench.errors import BenchError
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.definition import ServiceContext
-from retrain_bench.platforms.environments import Environment, EnvironmentRequest, ensure
-from retrain_bench.platforms.sdks import SDKS
+from retrain_bench.platforms.environments import Environment
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.stamps import ENV, StampLog
-from tests.envs_fixtures import CONSTRAINTS, shared_envs_dir
 from tests.helpers import REPO
+from tests.own_env_platforms import own_environment
 
 #: The child: a launcher's steps, then what the platform itself recorded (``EVIDENCE``) as JSON on stdout.
 CHILD = """
@@ -47,18 +44,6 @@ namespace = {{}}
 exec(evidence, namespace)
 print("EVIDENCE " + json.dumps(namespace["evidence"]()))
 """
-
-
-def own_environment(name: str) -> Environment:
-    """The platform's own environment, built once and shared like ``tests.envs_fixtures``."""
-    sdk = SDKS[name]
-    assert sdk.own_version is not None
-    try:
-        return ensure(EnvironmentRequest(sdk, sdk.own_version, CONSTRAINTS, REPO), shared_envs_dir())
-    except BenchError as exc:
-        if "network" in str(exc) or "Failed to fetch" in str(exc):
-            pytest.skip(f"no package index reachable to build the {name} environment: {exc}")
-        raise
 
 
 @dataclasses.dataclass(frozen=True)
