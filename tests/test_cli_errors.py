@@ -156,18 +156,18 @@ def test_an_unwritable_out_file_is_refused_before_work(
     assert run(capsys, command, LOCAL, *fmt, "--out", str(missing)) == (
         2,
         "",
-        error(f"--out: {missing}: the directory {missing.parent} does not exist; create it first"),
+        error(f"--out: {missing}: the directory {missing.parent} does not exist; create it or name another path"),
     )
     assert run(capsys, command, LOCAL, *fmt, "--out", str(tmp_path)) == (
         2,
         "",
-        error(f"--out: {tmp_path} is a directory; name a file to write"),
+        error(f"--out: {tmp_path} is a directory; name a file in it"),
     )
     # Checked before the runs are read: the unreadable run is not what is reported.
     code, _, err = run(capsys, command, str(tmp_path / "absent.json"), *fmt, "--out", str(missing))
     assert (code, err) == (
         2,
-        error(f"--out: {missing}: the directory {missing.parent} does not exist; create it first"),
+        error(f"--out: {missing}: the directory {missing.parent} does not exist; create it or name another path"),
     )
 
 

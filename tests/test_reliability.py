@@ -26,8 +26,8 @@ import pytest
 
 from retrain_bench.harness.concurrency import run_local_round
 from retrain_bench.harness.scopes import PrometheusPlan
-from retrain_bench.results.atomic import atomic_write
 from retrain_bench.results.contract import validate
+from retrain_bench.results.files import atomic_write
 from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import CASES, Case, log_grid
 from tests.helpers import BenchRun, records, repo_pythonpath
@@ -301,12 +301,12 @@ def test_prometheus_timeout_is_validated(bench_run: BenchRun) -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--benchmark-json={tmp}/missing/run.json"], "--benchmark-json: the directory {tmp}/missing does not exist*"),
+        (["--benchmark-json={tmp}/no/run.json"], "--benchmark-json: {tmp}/no/run.json: the directory {tmp}/no does*"),
         (["--benchmark-json={tmp}"], "--benchmark-json: {tmp} is a directory; name a file in it*"),
-        (["--benchmark-json={tmp}/file/run.json"], "--benchmark-json: {tmp}/file is not a directory"),
+        (["--benchmark-json={tmp}/file/run.json"], "--benchmark-json: {tmp}/file/run.json: {tmp}/file is not a dir*"),
         (["--benchmark-json=/proc/run.json"], "--benchmark-json: cannot write /proc/run.json (*)"),
-        (["--round-logs={tmp}/file"], "--round-logs: {tmp}/file is a file, not a directory"),
-        (["--round-logs={tmp}/file/logs"], "--round-logs: {tmp}/file (in {tmp}/file/logs) is a file, not a directory"),
+        (["--round-logs={tmp}/file"], "--round-logs: {tmp}/file is a file, not a directory; name a*"),
+        (["--round-logs={tmp}/file/logs"], "--round-logs: {tmp}/file/logs: {tmp}/file is a file, so the*"),
         (["--round-logs=/proc/logs"], "--round-logs: cannot write in /proc (*)"),
         (["--benchmark-autosave", "--benchmark-storage={tmp}/file"], "--benchmark-storage: {tmp}/file is a file*"),
         (["--benchmark-disable"], "--benchmark-disable turns pytest-benchmark off, so --benchmark-json would get*"),

@@ -16,8 +16,8 @@ from retrain_bench.cli.doctor import add_doctor_command
 from retrain_bench.cli.resources import add_resources_command
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.soak import add_soak_command
-from retrain_bench.output.files import check_out_dir, check_out_file, write_atomically
 from retrain_bench.output.formats import COMPARE_FORMATS, REPORT_FORMATS, REPORT_SUFFIX, format_help
+from retrain_bench.results.files import check_directory, check_file, write_text
 from retrain_bench.results.runs import Run
 from retrain_bench.workload.cases import CASES, DEFAULT_CASES
 
@@ -158,7 +158,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     out = None if args.out_dir is None else Path(args.out_dir)
     if out is not None:
-        check_out_dir(out, "--out-dir")
+        check_directory("--out-dir", out)
     runs = [Run(path, load_run(path)) for path in args.files]
     prices = report_prices(runs, args.price_vcpu_hour, args.price_gib_hour)
     report = build_report(runs, entries(runs, merge_rounds=args.merge_rounds), prices)
@@ -167,7 +167,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if out is not None:
         try:
             out.mkdir(parents=True, exist_ok=True)
-            write_atomically(out / f"report.{REPORT_SUFFIX[args.format]}", text, "--out-dir")
+            write_text(out / f"report.{REPORT_SUFFIX[args.format]}", text, "--out-dir")
             charts = draw_charts(report, out)
         except OSError as exc:
             raise BenchError(f"--out-dir: {out}: cannot write into it ({exc.strerror or exc})") from None
@@ -326,14 +326,14 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def _check_out(out: str | None) -> None:
     """Before any run is read: an --out that cannot be written is found now, not after the work."""
     if out is not None:
-        check_out_file(Path(out), "--out")
+        check_file("--out", Path(out))
 
 
 def _emit(text: str, out: str | None) -> None:
     if out is None:
         print(text, end="")
         return
-    write_atomically(Path(out), text, "--out")
+    write_text(Path(out), text, "--out")
 
 
 def add_report_command(commands: Any) -> None:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from retrain_bench.analysis.growth import AXIS_LABELS, AxisGrowth
 from retrain_bench.analysis.metrics import UNITS, format_number
 from retrain_bench.analysis.report import ROWS, SUCCESS, CaseTable, Report, Row, RowSpec
-from retrain_bench.output.files import atomic_path
 from retrain_bench.output.platform_style import platform_colour, platform_order, platform_title
+from retrain_bench.results.files import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

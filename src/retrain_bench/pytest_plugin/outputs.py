@@ -10,56 +10,15 @@ the run exits non-zero with one line saying what was not written.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from retrain_bench.errors import BenchError
-from retrain_bench.results.atomic import atomic_write_bytes
+from retrain_bench.results.files import atomic_write_bytes, check_directory, check_file
 
 _FAILED = pytest.StashKey[list[str]]()
-
-
-def _cannot_write_in(directory: Path) -> str | None:
-    """Why no file can be created in ``directory`` (which exists), None when one can."""
-    try:
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as exc:
-        return exc.strerror or type(exc).__name__
-    return None
-
-
-def check_file(option: str, path: Path) -> None:
-    """A file the run will write at the end: its directory must exist and take files."""
-    path = Path(os.path.abspath(path))
-    if path.is_dir():
-        raise BenchError(f"{option}: {path} is a directory; name a file in it, e.g. {path / 'run.json'}")
-    parent = path.parent
-    if not parent.exists():
-        raise BenchError(f"{option}: the directory {parent} does not exist; create it or name another path")
-    if not parent.is_dir():
-        raise BenchError(f"{option}: {parent} is not a directory")
-    why = _cannot_write_in(parent)
-    if why:
-        raise BenchError(f"{option}: cannot write {path} ({why})")
-
-
-def check_directory(option: str, path: Path) -> None:
-    """A directory the run creates on demand: it, or its nearest existing parent, must take files."""
-    path = Path(os.path.abspath(path))
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        shown = path if existing == path else f"{existing} (in {path})"
-        raise BenchError(f"{option}: {shown} is a file, not a directory")
-    why = _cannot_write_in(existing)
-    if why:
-        raise BenchError(f"{option}: cannot write in {existing} ({why})")
 
 
 def benchmark_disabled(config: pytest.Config) -> bool:
@@ -87,7 +46,7 @@ def check_outputs(config: pytest.Config, log_dir: Path, *, round_logs_option: st
 
 
 def make_saving_atomic(config: pytest.Config) -> None:
-    """Route pytest-benchmark's JSON writes through ``atomic_write`` (its session's ``save_json``
+    """Route pytest-benchmark's JSON writes through ``atomic_write_bytes`` (its session's ``save_json``
     and its file storage's ``save``, pytest_benchmark/session.py and storage/file.py, 5.x)."""
     bs = getattr(config, "_benchmarksession", None)
     if bs is None:
