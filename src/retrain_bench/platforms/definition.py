@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,6 +28,20 @@ if TYPE_CHECKING:  # the cluster layer sits above the platforms: only its types 
 
 #: ``parser.addoption`` of the suite's pytest option group (same signature as argparse's).
 AddOption = Callable[..., Any]
+
+
+def lazy(target: str) -> Callable[..., Any]:
+    """The function ``"package.module:name"``, imported at its first call, not now: how a definition
+    names its SDK-side code (``local.run``, a service) without the registry importing the SDK."""
+    module, _, name = target.partition(":")
+    if not module or not name:
+        raise ValueError(f"lazy({target!r}): expected 'package.module:name'")
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__qualname__ = call.__name__ = target
+    return call
 
 
 @dataclasses.dataclass(frozen=True)

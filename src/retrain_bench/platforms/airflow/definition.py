@@ -2,31 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Mapping
-from pathlib import Path
-
-from retrain_bench.platforms.definition import Platform, ServiceContext
-from retrain_bench.workload.cases import Case
-
-
-def _prepare() -> None:
-    from retrain_bench.platforms.airflow import local
-
-    local.prepare()
-
-
-def _run(case: Case, workdir: Path) -> None:
-    from retrain_bench.platforms.airflow import local
-
-    local.run(case, workdir)
-
-
-def _services(context: ServiceContext) -> contextlib.AbstractContextManager[Mapping[str, str]]:
-    from retrain_bench.platforms.airflow import service
-
-    return service.template_database(context)
-
+from retrain_bench.platforms.definition import Platform, lazy
 
 AIRFLOW = Platform(
     name="airflow",
@@ -37,10 +13,10 @@ AIRFLOW = Platform(
         " tasks serial), through its in-process execution API on a per-round copy of a pre-migrated"
         " SQLite metadata DB; no server process"
     ),
-    prepare=_prepare,
-    run=_run,
+    prepare=lazy("retrain_bench.platforms.airflow.local:prepare"),
+    run=lazy("retrain_bench.platforms.airflow.local:run"),
     needs_pipelines=True,
     sdk_distributions=("apache-airflow",),
     default=False,
-    services=_services,
+    services=lazy("retrain_bench.platforms.airflow.service:template_database"),
 )

@@ -2,23 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from retrain_bench.platforms.definition import Platform
-from retrain_bench.workload.cases import Case
-
-
-def _prepare() -> None:
-    from retrain_bench.platforms.dagster import local
-
-    local.prepare()
-
-
-def _run(case: Case, workdir: Path) -> None:
-    from retrain_bench.platforms.dagster import local
-
-    local.run(case, workdir)
-
+from retrain_bench.platforms.definition import Platform, lazy
 
 DAGSTER = Platform(
     name="dagster",
@@ -28,8 +12,8 @@ DAGSTER = Platform(
         "Dagster execute_in_process runs every op in one process, one after another (the DynamicOut"
         " tune fan-out included: serial), on an ephemeral in-memory instance; no server, no daemon"
     ),
-    prepare=_prepare,
-    run=_run,
+    prepare=lazy("retrain_bench.platforms.dagster.local:prepare"),
+    run=lazy("retrain_bench.platforms.dagster.local:run"),
     needs_pipelines=True,
     sdk_distributions=("dagster",),
     default=False,

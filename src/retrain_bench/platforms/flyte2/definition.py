@@ -2,23 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from retrain_bench.platforms.definition import Platform
-from retrain_bench.workload.cases import Case
-
-
-def _prepare() -> None:
-    from retrain_bench.platforms.flyte2 import local
-
-    local.prepare()
-
-
-def _run(case: Case, workdir: Path) -> None:
-    from retrain_bench.platforms.flyte2 import local
-
-    local.run(case, workdir)
-
+from retrain_bench.platforms.definition import Platform, lazy
 
 FLYTE2 = Platform(
     name="flyte2",
@@ -29,8 +13,8 @@ FLYTE2 = Platform(
         " the tune fan-out is sync tasks awaited with asyncio.gather, each in a thread of its own"
         " (concurrent, under the GIL); no server"
     ),
-    prepare=_prepare,
-    run=_run,
+    prepare=lazy("retrain_bench.platforms.flyte2.local:prepare"),
+    run=lazy("retrain_bench.platforms.flyte2.local:run"),
     needs_pipelines=True,
     sdk_distributions=("flyte",),
     default=False,

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrain_bench.checks import Check
 from retrain_bench.errors import BenchError
-from retrain_bench.platforms.definition import ClusterSide, Platform
-from retrain_bench.workload.cases import Case
+from retrain_bench.platforms.definition import ClusterSide, Platform, lazy
 
 if TYPE_CHECKING:
     from retrain_bench.cluster.endpoints import ClusterEndpoints
@@ -22,18 +20,6 @@ if TYPE_CHECKING:
 DEFAULT_SERVICE = "kubeflow/ml-pipeline:8888"
 #: Argo's controller in KFP standalone; its image tag is the Argo version KFP runs on.
 ARGO_CONTROLLER = "workflow-controller"
-
-
-def _prepare() -> None:
-    from retrain_bench.platforms.kfp import local
-
-    local.prepare()
-
-
-def _run(case: Case, workdir: Path) -> None:
-    from retrain_bench.platforms.kfp import local
-
-    local.run(case, workdir)
 
 
 def _runner(endpoints: ClusterEndpoints, options: ClusterOptions, settings: RemoteSettings) -> RemoteRunner:
@@ -86,8 +72,8 @@ KFP = Platform(
     title="Kubeflow",
     order=20,
     local_executor="kfp.local runs a process per task with at most 2 loop iterations at once",
-    prepare=_prepare,
-    run=_run,
+    prepare=lazy("retrain_bench.platforms.kfp.local:prepare"),
+    run=lazy("retrain_bench.platforms.kfp.local:run"),
     needs_pipelines=True,
     sdk_distributions=("kfp",),
     # The study's tables compare Kubeflow with Flyte as a ratio.
