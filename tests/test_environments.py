@@ -226,6 +226,11 @@ def test_a_platforms_own_constraints_replace_and_add_pins(tmp_path: Path) -> Non
     )
     request = EnvironmentRequest(sdk, "2.0", project / "constraints.txt", project)
     assert request.kept_constraints() == ("joblib==1.6.0", "rich-click==1.8.9", "NumPy==2.2.0", "anyio==4.9.0")
+    # Another version: the own pins were frozen for 2.0 and do not bind it; the main pins they replace
+    # stay released (2.0 could not take them, an older toy may need yet another version).
+    other = dataclasses.replace(request, version="1.9")
+    assert other.kept_constraints() == ("joblib==1.6.0",)
+    assert other.key() != request.key()
     key = request.key()
     own.write_text(own.read_text().replace("anyio==4.9.0", "anyio==4.10.0"))
     assert request.key() != key  # the platform's own file is an input of its environment

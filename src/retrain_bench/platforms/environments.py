@@ -107,11 +107,18 @@ class EnvironmentRequest:
 
     def kept_constraints(self) -> tuple[str, ...]:
         """The project's pins minus those this SDK version cannot accept and those the platform's own
-        file replaces, then the platform's own pins; comments and blanks dropped."""
+        file replaces, then the platform's own pins; comments and blanks dropped.
+
+        The own file was frozen from ``Sdk.own_version``'s resolution, so it binds that version only: for
+        any other ``NAME@VERSION`` its pins are not applied (``apache-airflow-core==3.3.2`` would make
+        ``airflow@3.2.0`` unresolvable) and the main pins it replaces stay released, the resolver then
+        choosing what that version accepts; ``freeze`` records what it chose."""
         own_file = self.own_constraints()
         own = _pins(own_file) if own_file else []
         dropped = self.sdk.released_pins(self.version) | {name for name, _ in own}
-        return (*(line for name, line in _pins(self.constraints) if name not in dropped), *(line for _, line in own))
+        applied = own if self.version == self.sdk.own_version else []
+        kept = (line for name, line in _pins(self.constraints) if name not in dropped)
+        return (*kept, *(line for _, line in applied))
 
     def inputs(self) -> dict[str, Any]:
         """Everything the environment is made from; its hash is the cache key."""
