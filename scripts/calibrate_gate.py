@@ -1,18 +1,20 @@
 """How often the gate cries wolf, and how often it catches a real slowdown: measured, with intervals.
 
     python scripts/calibrate_gate.py collect --out DIR [--cycles 8] [--rounds 10] [--warmup 1]
-                                      [--platform bare,flyte] [--case smoke] [--factors 1.25,2]
+                                      [--platform bare,flyte] [--case tuning] [--factors 1.25,2]
     python scripts/calibrate_gate.py analyse DIR [--format md|json]
 
 ``collect`` runs the benchmark ``cycles × (1 + len(factors))`` times, one pytest invocation each, in
 the order A/A, A/B at the first factor, A/B at the next, ... so that drift of the machine lands on
 every kind alike. Every run has ``--rounds`` measured rounds (even: half of them are one side of an
 interleaved pair). In an A/B run every ``tune`` call of the odd measured rounds sleeps, once it
-has run, ``factor − 1`` times as long as it took (see ``scripts/slowdown/sitecustomize.py``; nothing
-in the shipped code knows about it), so the tune calls take ``factor ×`` their own time and
-``retrain_tune_s`` grows by that much less what is not a tune call (select_best, the executor's own
-steps). ``analyse`` prints the slowdown achieved: the median over A/B runs of the ratio of the
-delayed to the undelayed rounds' median ``retrain_tune_s``.
+has run, ``(factor − 1) × s`` times as long as it took (``scripts/slowdown/sitecustomize.py``;
+nothing in the shipped code knows about it). ``s`` starts as the first A/A run's ``retrain_tune_s``
+over its tune calls' time (the phase also holds select_best and the executor's own steps), and after
+each A/B run it is steered towards the factor asked for; so the phase grows about ``factor ×``, and
+the sleep follows each call's own time as the machine's load moves. ``analyse`` prints the
+slowdown achieved: the median over A/B runs of the ratio of the delayed to the undelayed rounds'
+median ``retrain_tune_s``.
 
 ``analyse`` runs ``compare`` (this checkout's rules, default options) on:
 
@@ -90,20 +92,73 @@ def collect(args: argparse.Namespace) -> int:
         "factors": factors, "runs": [],
     }  # fmt: skip
     platforms = [p.strip() for p in args.platform.split(",") if p.strip()]
+    # Per factor and platform: how much longer than its own time each tune call sleeps, per unit of
+    # (factor - 1). Set from the first A/A run's phase over its calls, then steered after each A/B run
+    # towards the factor asked for (a sleep also slows what follows it: caches, clock frequency).
+    scales: dict[float, dict[str, float]] = {}
     for _ in range(args.cycles):
         for kind in ("aa", *(f"ab{f:g}" for f in factors)):
             name = f"{len(manifest['runs']):02d}-{kind}"
-            entry: dict[str, Any] = {"file": f"runs/{name}.json", "kind": "aa" if kind == "aa" else "ab"}
-            plan = None
+            factor = 1.0 if kind == "aa" else float(kind.removeprefix("ab"))
+            state = out / "state" / name
+            used = scales.get(factor, {})
+            plan = {
+                "factors": dict.fromkeys(platforms, factor), "scale": used, "state": str(state),
+                "warmup": args.warmup,
+            }  # fmt: skip
+            entry: dict[str, Any] = {
+                "file": f"runs/{name}.json", "kind": "aa" if kind == "aa" else "ab",
+                "log": f"state/{name}/rounds.jsonl", "calls": f"state/{name}/calls.jsonl",
+            }  # fmt: skip
             if kind != "aa":
-                factor = float(kind.removeprefix("ab"))
-                state = out / "state" / name
-                plan = {"factors": dict.fromkeys(platforms, factor), "state": str(state), "warmup": args.warmup}
-                entry.update(factor=factor, log=f"state/{name}/rounds.jsonl", sleeps=f"state/{name}/sleeps.jsonl")
+                entry.update(factor=factor, scale=used)
             run_once(args, out, name, plan)
             manifest["runs"].append(entry)
             (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            if not scales:
+                share = phase_over_calls(out, entry, args.warmup)
+                scales = {f: dict(share) for f in factors}
+                manifest["phase_over_calls"] = share
+            elif kind != "aa":
+                scales[factor] = steer(scales[factor], factor, split(out, entry, args.warmup))
     return 0
+
+
+def phase_over_calls(out: Path, entry: dict[str, Any], warmup: int) -> dict[str, float]:
+    """Per platform, the median over measured rounds of ``retrain_tune_s`` over the summed time of that
+    round's tune calls: what the calls' sleeps must be scaled by for the phase to grow by the factor."""
+    calls: dict[tuple[str, int], float] = {}
+    for line in (out / entry["calls"]).read_text().splitlines():
+        call = json.loads(line)
+        key = (call["platform"], call["ordinal"])
+        calls[key] = calls.get(key, 0.0) + call["tune_s"]
+    document = json.loads((out / entry["file"]).read_text())
+    share: dict[str, float] = {}
+    for benchmark in document["benchmarks"]:
+        record = benchmark["extra_info"]["retrain_bench"]
+        ratios = [
+            r[PHASE] / calls[(record["platform"], r["index"])]
+            for r in record["rounds"]
+            if r["ok"] and not r["warmup"] and r.get(PHASE) and calls.get((record["platform"], r["index"]))
+        ]
+        if ratios:
+            share[record["platform"]] = statistics.median(ratios)
+    return share
+
+
+def steer(scale: dict[str, float], factor: float, run: Halves) -> dict[str, float]:
+    """The scales for the next A/B run at ``factor``: each moved by the square root of what would have
+    hit the factor in this run (damped, and at most halved or doubled, as one run is noisy)."""
+    steered = dict(scale)
+    for a in run.a.benchmarks:
+        for b in run.b.benchmarks:
+            slow, fast = _median(b, PHASE), _median(a, PHASE)
+            if a.key != b.key or slow is None or not fast or a.key.platform not in scale:
+                continue
+            reached = slow / fast - 1.0
+            if reached > 0.1 * (factor - 1.0):
+                steered[a.key.platform] *= min(2.0, max(0.5, ((factor - 1.0) / reached) ** 0.5))
+    return steered
 
 
 # --- analyse -------------------------------------------------------------------------------------
@@ -336,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--rounds", type=int, default=10)
     c.add_argument("--warmup", type=int, default=1)
     c.add_argument("--platform", default="bare,flyte")
-    c.add_argument("--case", default="smoke")
+    c.add_argument("--case", default="tuning")
     c.add_argument("--factors", default="1.25,2")
     c.set_defaults(run=collect)
     a = commands.add_parser("analyse", help="compare the collected runs and print the rates")

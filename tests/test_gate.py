@@ -98,7 +98,7 @@ def test_the_calibration_slows_down_exactly_the_planned_rounds(tmp_path: Path) -
     out = tmp_path / "cal"
     collect = [sys.executable, str(CALIBRATE), "collect", "--out", str(out), "--cycles", "1", "--rounds", "2"]
     done = subprocess.run(
-        [*collect, "--warmup", "0", "--platform", "bare", "--factors", "3"],
+        [*collect, "--warmup", "0", "--platform", "bare", "--case", "smoke", "--factors", "3"],
         capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(tmp_path)},
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -107,16 +107,25 @@ def test_the_calibration_slows_down_exactly_the_planned_rounds(tmp_path: Path) -
     decisions = [json.loads(line) for line in (out / manifest["runs"][1]["log"]).read_text().splitlines()]
     # Measured rounds 0 and 1 (no warm-up): only the odd one is slowed, at the planned factor.
     assert [(d["ordinal"], d["factor"]) for d in decisions] == [(0, 1.0), (1, 3.0)]
-    sleeps = [json.loads(line) for line in (out / manifest["runs"][1]["sleeps"]).read_text().splitlines()]
-    # smoke's two C values: two tune calls of round 1, each followed by twice its own time asleep
-    assert [(s["platform"], s["ordinal"]) for s in sleeps] == [("bare", 1), ("bare", 1)]
-    assert all(s["slept_s"] == pytest.approx(2 * s["tune_s"]) for s in sleeps)
+    # The A/A run's rounds were timed the same way and never slowed.
+    aa_decisions = (out / manifest["runs"][0]["log"]).read_text().splitlines()
+    assert [json.loads(line)["factor"] for line in aa_decisions] == [1.0, 1.0]
+    # The scale is the A/A run's phase over its tune calls' time, the median of its two rounds' ratios.
+    aa_calls = [json.loads(line) for line in (out / manifest["runs"][0]["calls"]).read_text().splitlines()]
+    aa = json.loads((out / manifest["runs"][0]["file"]).read_text())["benchmarks"][0]["extra_info"]["retrain_bench"]
+    ratios = [
+        r["retrain_tune_s"] / sum(c["tune_s"] for c in aa_calls if c["ordinal"] == r["index"]) for r in aa["rounds"]
+    ]
+    scale = manifest["runs"][1]["scale"]["bare"]
+    assert scale == pytest.approx((ratios[0] + ratios[1]) / 2) and scale >= 1.0  # the phase holds its calls
+    calls = [json.loads(line) for line in (out / manifest["runs"][1]["calls"]).read_text().splitlines()]
+    # smoke's two C values: two tune calls a round; round 1's each followed by 2 × scale its own time asleep
+    assert [(c["ordinal"], c["slept_s"] == 0) for c in calls] == [(0, True), (0, True), (1, False), (1, False)]
+    slept = [c for c in calls if c["ordinal"] == 1]
+    assert all(c["slept_s"] == pytest.approx(2 * scale * c["tune_s"]) for c in slept)
     record = json.loads((out / manifest["runs"][1]["file"]).read_text())["benchmarks"][0]["extra_info"]["retrain_bench"]
-    slow = record["rounds"][1]
     # The sleeps are inside the tune tasks' stamps: the phase holds the calls and their sleeps.
-    assert slow["retrain_tune_s"] >= sum(3 * s["tune_s"] for s in sleeps)
-    # The A/A run was never slowed (no log), and the analysis reads the run back.
-    assert "log" not in manifest["runs"][0]
+    assert record["rounds"][1]["retrain_tune_s"] >= sum(c["tune_s"] + c["slept_s"] for c in slept)
     shown = subprocess.run(
         [sys.executable, str(CALIBRATE), "analyse", str(out), "--format", "json"], capture_output=True, text=True
     )

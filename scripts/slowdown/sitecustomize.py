@@ -4,18 +4,21 @@
 (the launcher, and kfp.local's task subprocesses, which inherit its environment) imports this
 module at start-up. Nothing happens unless ``RETRAIN_BENCH_SLOWDOWN`` holds a JSON plan:
 
-    {"factors": {"<platform>": factor}, "state": DIR, "warmup": W}
+    {"factors": {"<platform>": factor}, "scale": {"<platform>": s}, "state": DIR, "warmup": W}
 
 A launcher process (``python -m retrain_bench.harness.launcher PLATFORM ...``, one per round) takes
 the next ordinal of its platform from a counter file in DIR. Launchers start in round order (the
 harness starts a round's launcher when the round starts), so the ordinal is the round's index in
-the JSON (warm-up rounds first). In measured rounds with an odd ordinal after the warm-ups every
-``tune`` call, once it has run, sleeps ``(factor - 1)`` times as long as it took, so each call
-takes ``factor`` times its own time whatever the machine's load is doing at that moment (a delay
-fixed from an earlier run drifts as the load does); the others run unchanged. Each decision is
-appended to DIR/rounds.jsonl and each sleep to DIR/sleeps.jsonl, which the calibration reads back
-rather than assuming the mapping. The sleep sits inside ``tune`` (so inside the tasks' stamps),
-where the suite's own slowed-down test variant sleeps.
+the JSON (warm-up rounds first). Every ``tune`` call of every round is timed and appended to
+DIR/calls.jsonl (undelayed rounds too, so both halves of a run carry the same instrument). In
+measured rounds with an odd ordinal after the warm-ups each call, once it has run, sleeps
+``(factor - 1) × s`` times as long as it took. ``s`` is the phase's time over its tune calls' time
+(``retrain_tune_s`` also holds select_best and the executor's own steps, most of Flyte's phase), so
+the phase, not only the calls, grows about ``factor ×``; and as the sleep follows each call's own
+time it moves with the machine's load (a delay fixed from an earlier run drifts as the load does).
+Each round's decision goes to DIR/rounds.jsonl; the calibration reads both files back rather than
+assuming the mapping. The sleep sits inside ``tune`` (so inside the tasks' stamps), where the
+suite's own slowed-down test variant sleeps.
 """
 
 from __future__ import annotations
@@ -38,12 +41,13 @@ ROUND_ORDINAL = "RETRAIN_BENCH_SLOWDOWN_ROUND"
 TARGET = "retrain_bench.workload.retraining"
 
 
-def _round_factor(plan: dict[str, Any]) -> float:
+def _round_factor(plan: dict[str, Any]) -> float | None:
+    """The factor of this process's round; None outside a round (the pytest process, anything else)."""
     inherited = os.environ.get(ROUND_FACTOR)
     if inherited is not None:
         return float(inherited)
     if not sys.argv or not sys.argv[0].endswith(os.path.join("harness", "launcher.py")):
-        return 1.0  # the pytest process or anything else: never slowed
+        return None
     platform = sys.argv[1]
     state = Path(plan["state"])
     state.mkdir(parents=True, exist_ok=True)
@@ -63,17 +67,19 @@ def _round_factor(plan: dict[str, Any]) -> float:
     return factor
 
 
-def _slow_down(module: ModuleType, factor: float, state: Path) -> None:
+def _instrument(module: ModuleType, factor: float, scale: float, state: Path) -> None:
     original = module.tune
     platform, ordinal = os.environ[ROUND_ORDINAL].split(" ")
+    stretch = (factor - 1.0) * scale
 
     def tune(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         result = original(*args, **kwargs)
         took = time.perf_counter() - started
-        time.sleep((factor - 1.0) * took)
-        with (state / "sleeps.jsonl").open("a") as log:  # one short append: parallel kfp tasks do not tear it
-            record = {"platform": platform, "ordinal": int(ordinal), "tune_s": took, "slept_s": (factor - 1.0) * took}
+        if stretch > 0:
+            time.sleep(stretch * took)
+        with (state / "calls.jsonl").open("a") as log:  # one short append: parallel kfp tasks do not tear it
+            record = {"platform": platform, "ordinal": int(ordinal), "tune_s": took, "slept_s": stretch * took}
             log.write(json.dumps(record) + "\n")
         return result
 
@@ -99,8 +105,9 @@ class _Patch(importlib.abc.MetaPathFinder):
         def exec_module(module: ModuleType) -> None:
             execute(module)
             factor = _round_factor(plan)
-            if factor > 1.0:
-                _slow_down(module, factor, Path(plan["state"]))
+            if factor is not None:
+                platform = os.environ[ROUND_ORDINAL].split(" ")[0]
+                _instrument(module, factor, float(plan.get("scale", {}).get(platform, 1.0)), Path(plan["state"]))
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
