@@ -1,11 +1,12 @@
-"""compare and report on real output of the suite: a slowed-down pipeline fails, A/A passes."""
+"""compare and report on real output of the suite: a slowed-down pipeline fails.
+
+How often same code passes is a rate, not a test: ``scripts/calibrate_gate.py`` measures it (and
+``.ci/run`` runs it on a tiny case); ``tests/test_gate.py`` runs the gate's plumbing against HEAD.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,6 @@ import pytest
 from retrain_bench.cli.main import main
 from retrain_bench.workload.cases import CASES
 from tests.helpers import BenchRun
-
-ROOT = Path(__file__).parent.parent
 
 
 def saved(bench_run: BenchRun, path: Path, *args: str) -> str:
@@ -45,22 +44,3 @@ def test_a_slower_pipeline_is_a_regression_naming_the_metric(
     report = capsys.readouterr().out
     assert "Total Pipeline Time (s)" in report and "Bare Python" in report
     assert CASES["smoke"].hash in report
-
-
-@pytest.mark.slow
-def test_two_runs_of_the_same_code_compare_clean(tmp_path: Path) -> None:
-    # The gate's own A/A: head against itself, rounds interleaved, default thresholds.
-    env = {
-        **os.environ,
-        "BENCH_GATE_CASE": "smoke",
-        "BENCH_GATE_PLATFORM": "bare",
-        "BENCH_GATE_ROUNDS": "5",
-        "BENCH_GATE_OUT": str(tmp_path / "out"),
-        "BENCH_GATE_PYTHON": sys.executable,
-        "TMPDIR": str(tmp_path),
-    }
-    done = subprocess.run(
-        [str(ROOT / ".ci" / "bench-gate"), "HEAD"], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    assert (tmp_path / "out" / "compare.md").read_text().endswith(": ok (exit 0)\n")
