@@ -150,14 +150,10 @@ def steer(scale: dict[str, float], factor: float, run: Halves) -> dict[str, floa
     """The scales for the next A/B run at ``factor``: each moved by the square root of what would have
     hit the factor in this run (damped, and at most halved or doubled, as one run is noisy)."""
     steered = dict(scale)
-    for a in run.a.benchmarks:
-        for b in run.b.benchmarks:
-            slow, fast = _median(b, PHASE), _median(a, PHASE)
-            if a.key != b.key or slow is None or not fast or a.key.platform not in scale:
-                continue
-            reached = slow / fast - 1.0
-            if reached > 0.1 * (factor - 1.0):
-                steered[a.key.platform] *= min(2.0, max(0.5, ((factor - 1.0) / reached) ** 0.5))
+    for platform, ratio in phase_ratios(run).items():
+        reached = ratio - 1.0
+        if platform in scale and reached > 0.1 * (factor - 1.0):
+            steered[platform] *= min(2.0, max(0.5, ((factor - 1.0) / reached) ** 0.5))
     return steered
 
 
@@ -305,6 +301,17 @@ def spreads(halves: Sequence[Halves]) -> dict[str, dict[str, float]]:
     return {k: {"median": statistics.median(v), "max": max(v), "pairs": len(v)} for k, v in sorted(found.items())}
 
 
+def phase_ratios(run: Halves) -> dict[str, float]:
+    """Per platform, the B half's median retrain_tune_s over the A half's, in one run."""
+    ratios: dict[str, float] = {}
+    for a in run.a.benchmarks:
+        for b in run.b.benchmarks:
+            slow, fast = _median(b, PHASE), _median(a, PHASE)
+            if a.key == b.key and slow is not None and fast:
+                ratios[a.key.platform] = slow / fast
+    return ratios
+
+
 def achieved(halves: Sequence[Halves]) -> dict[str, dict[str, Any]]:
     """The slowdown the A/B runs really had, per factor and platform: median over runs of the delayed
     half's median retrain_tune_s over the undelayed half's."""
@@ -312,13 +319,8 @@ def achieved(halves: Sequence[Halves]) -> dict[str, dict[str, Any]]:
     for h in halves:
         if h.factor is None:
             continue
-        for a in h.a.benchmarks:
-            for b in h.b.benchmarks:
-                if a.key != b.key:
-                    continue
-                slow, fast = _median(b, PHASE), _median(a, PHASE)
-                if slow is not None and fast:
-                    ratios.setdefault((h.factor, a.key.platform), []).append(slow / fast)
+        for platform, ratio in phase_ratios(h).items():
+            ratios.setdefault((h.factor, platform), []).append(ratio)
     return {
         f"{factor:g}x {platform}": {"median": statistics.median(v), "min": min(v), "max": max(v), "runs": len(v)}
         for (factor, platform), v in sorted(ratios.items())

@@ -67,10 +67,11 @@ def _round_factor(plan: dict[str, Any]) -> float | None:
     return factor
 
 
-def _instrument(module: ModuleType, factor: float, scale: float, state: Path) -> None:
+def _instrument(module: ModuleType, factor: float, plan: dict[str, Any]) -> None:
     original = module.tune
     platform, ordinal = os.environ[ROUND_ORDINAL].split(" ")
-    stretch = (factor - 1.0) * scale
+    stretch = (factor - 1.0) * float(plan.get("scale", {}).get(platform, 1.0))
+    state = Path(plan["state"])
 
     def tune(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -106,8 +107,7 @@ class _Patch(importlib.abc.MetaPathFinder):
             execute(module)
             factor = _round_factor(plan)
             if factor is not None:
-                platform = os.environ[ROUND_ORDINAL].split(" ")[0]
-                _instrument(module, factor, float(plan.get("scale", {}).get(platform, 1.0)), Path(plan["state"]))
+                _instrument(module, factor, plan)
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
