@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the cluster layer sits above the platforms: only its types 
     from retrain_bench.cluster.options import ClusterOptions
     from retrain_bench.cluster.portforward import ServiceRef
     from retrain_bench.platforms.remote import RemoteRunner, RemoteSettings
+    from retrain_bench.platforms.server import ServerSide
 
 #: ``parser.addoption`` of the suite's pytest option group (same signature as argparse's).
 AddOption = Callable[..., Any]
@@ -155,3 +156,5 @@ class Platform:
     default: bool = True
     #: what must run for the whole session beside its rounds (a server, a prepared database)
     services: Services | None = None
+    #: its production control plane on this machine (``--target=server``); None: not on that target
+    server: ServerSide | None = None

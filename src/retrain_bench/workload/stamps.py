@@ -41,14 +41,18 @@ class _Recorder:
 
 
 @contextlib.contextmanager
-def stamp(task: str, *, c: float | None = None, unit: str | None = None) -> Iterator[_Recorder]:
+def stamp(
+    task: str, *, c: float | None = None, unit: str | None = None, to: str | None = None
+) -> Iterator[_Recorder]:
     """Stamp a task body; ``record()`` the scalars it produced. ``unit`` names the execution
-    unit that ran it (default: this process), so tests can tell tasks apart from one big task."""
+    unit that ran it (default: this process), so tests can tell tasks apart from one big task.
+    ``to`` (a path, when not empty) wins over ``$BENCH_STAMPS``: on the server target the workers
+    are long-lived services, so each run names its own stamps file as a run parameter."""
     start = time.time_ns()
     recorder = _Recorder()
     yield recorder
     end = time.time_ns()
-    path = os.environ.get(ENV)
+    path = to or os.environ.get(ENV)
     if not path:
         return
     line = {
