@@ -11,8 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from retrain_bench.harness.concurrency import Concurrency, ExecutionResult, combined_verdict
+from retrain_bench.harness.concurrency import combined_verdict
 from retrain_bench.measure.sampler import TreeSampler
+from retrain_bench.results.round import Concurrency, ExecutionResult
 from retrain_bench.workload.outcome import Outcome
 from tests.helpers import BenchRun, records
 from tests.test_plugin import leftover_processes

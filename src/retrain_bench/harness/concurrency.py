@@ -29,85 +29,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from retrain_bench.harness.rounds import Launcher, RoundInterrupted, RoundResult, _with_tail, timed_out, unmeasured
+from retrain_bench.harness.rounds import Launcher, RoundInterrupted, _with_tail, timed_out, unmeasured
 from retrain_bench.harness.stopping import STOP
 from retrain_bench.measure.sampler import TreeSampler
 from retrain_bench.measure.stats import ResourceStats
 from retrain_bench.platforms.definition import Environment
+from retrain_bench.results.round import Concurrency, ExecutionResult, RoundResult
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.outcome import Outcome
 from retrain_bench.workload.stamps import StampError, StampLog
-
-PHASES = ("total_s", "queue_s", "retrain_tune_s")
-
-
-@dataclasses.dataclass(frozen=True)
-class ExecutionResult:
-    """One of a round's N executions. ``total_s`` is its own go -> result."""
-
-    ok: bool
-    error: str | None
-    total_s: float | None = None
-    queue_s: float | None = None
-    retrain_tune_s: float | None = None
-    outcome: Outcome | None = None
-    task_counts: dict[str, int] = dataclasses.field(default_factory=dict)
-    units: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "total_s": self.total_s,
-            "queue_s": self.queue_s,
-            "retrain_tune_s": self.retrain_tune_s,
-            "ok": self.ok,
-            "error": self.error,
-        }
-
-
-def _spread(values: Sequence[float | None]) -> dict[str, float | None]:
-    known = [v for v in values if v is not None]
-    if not known:
-        return {"min": None, "median": None, "max": None}
-    return {"min": min(known), "median": statistics.median(known), "max": max(known)}
-
-
-@dataclasses.dataclass(frozen=True)
-class Concurrency:
-    """The round's ``concurrency`` block."""
-
-    n: int
-    executions: tuple[ExecutionResult, ...]
-    #: first go -> last result; None when the executions were never released
-    makespan_s: float | None
-
-    @property
-    def throughput_per_min(self) -> float | None:
-        if not self.makespan_s:
-            return None
-        return sum(e.ok for e in self.executions) / self.makespan_s * 60.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "executions": [e.as_dict() for e in self.executions],
-            "throughput_per_min": self.throughput_per_min,
-            "spread": {phase: _spread([getattr(e, phase) for e in self.executions]) for phase in PHASES},
-        }
-
-    def missing(self) -> dict[str, str]:
-        """Reasons for the block's nulls, keyed like the round's ``missing``."""
-        found = {}
-        if self.throughput_per_min is None:
-            found["concurrency.throughput_per_min"] = "the executions were never released (start-up failed)"
-        for phase in PHASES:
-            if all(getattr(e, phase) is None for e in self.executions):
-                reason = (
-                    "not_applicable: no drift, the adaptive branch did not run"
-                    if phase == "retrain_tune_s" and any(e.ok for e in self.executions)
-                    else "no execution measured it"
-                )
-                found[f"concurrency.spread.{phase}"] = reason
-        return found
 
 
 class Execution(Protocol):

@@ -41,9 +41,7 @@ class _Recorder:
 
 
 @contextlib.contextmanager
-def stamp(
-    task: str, *, c: float | None = None, unit: str | None = None, to: str | None = None
-) -> Iterator[_Recorder]:
+def stamp(task: str, *, c: float | None = None, unit: str | None = None, to: str | None = None) -> Iterator[_Recorder]:
     """Stamp a task body; ``record()`` the scalars it produced. ``unit`` names the execution
     unit that ran it (default: this process), so tests can tell tasks apart from one big task.
     ``to`` (a path, when not empty) wins over ``$BENCH_STAMPS``: on the server target the workers
