@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from retrain_bench.harness.concurrency import run_local_round
+from retrain_bench.harness.local import run_local_round
 from retrain_bench.measure.sampler import TreeSampler
 from retrain_bench.workload.cases import CASES
 

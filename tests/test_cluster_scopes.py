@@ -40,12 +40,12 @@ import pytest
 from retrain_bench.cluster.inventory import load_inventory, parse_inventory
 from retrain_bench.cluster.pods import PodSeen
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.rounds import RoundResult
 from retrain_bench.harness.scopes import ClusterPrometheusPlan
 from retrain_bench.measure.profile import default_profile_path, load_profile
 from retrain_bench.measure.prometheus import PrometheusSettings
 from retrain_bench.measure.stats import GIB, ResourceStats
 from retrain_bench.platforms.remote import Submitted
+from retrain_bench.results.round import RoundResult
 from tests.prometheus import MIB, T0, Series, container, free_port, running_prometheus
 
 CADVISOR = range(0, 301, 10)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from retrain_bench.harness.concurrency import combined_verdict
+from retrain_bench.harness.engine import combined_verdict
 from retrain_bench.measure.sampler import TreeSampler
 from retrain_bench.results.round import Concurrency, ExecutionResult
 from retrain_bench.workload.outcome import Outcome

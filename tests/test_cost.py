@@ -11,7 +11,6 @@ import pytest
 
 from retrain_bench.cli.main import main
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.rounds import RoundResult
 from retrain_bench.measure.cost import (
     DEFAULT_PRICES,
     Prices,
@@ -24,6 +23,7 @@ from retrain_bench.measure.quantities import parse_quantity
 from retrain_bench.measure.stats import ResourceStats
 from retrain_bench.options import parse_options
 from retrain_bench.results.contract import benchmark_record, validate
+from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import CASES
 from retrain_bench.workload.outcome import Outcome
 from tests import golden

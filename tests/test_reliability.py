@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from retrain_bench.harness.concurrency import run_local_round
+from retrain_bench.harness.local import run_local_round
 from retrain_bench.harness.scopes import PrometheusPlan
 from retrain_bench.results.contract import validate
 from retrain_bench.results.files import atomic_write

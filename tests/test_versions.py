@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from retrain_bench.cli.main import main
-from retrain_bench.harness.concurrency import run_local_round
+from retrain_bench.harness.local import run_local_round
 from retrain_bench.platforms.definition import Environment
 from retrain_bench.workload.cases import CASES
 from tests.envs_fixtures import Built

@@ -23,11 +23,11 @@ from retrain_bench.cluster.manifest import collect_manifest, control_plane_versi
 from retrain_bench.cluster.options import ClusterOptions
 from retrain_bench.cluster.remote_options import RemoteOptions
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.remote_rounds import ExecutionNames, run_remote_round, run_remote_rounds_together
-from retrain_bench.harness.rounds import RoundResult
+from retrain_bench.harness.remote import ExecutionNames, run_remote_round, run_remote_rounds_together
 from retrain_bench.harness.scopes import ClusterPrometheusPlan
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.remote import RemoteRunner
+from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import Case
 
 

@@ -24,13 +24,13 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from retrain_bench.errors import BenchError, PrometheusError, PrometheusUnavailable
-from retrain_bench.harness.rounds import RoundResult
 from retrain_bench.measure.profile import default_profile_path, load_profile
 from retrain_bench.measure.prometheus import PrometheusCollector, PrometheusSettings, Scope, Window, unavailable_stats
 from retrain_bench.measure.promql import label_matcher, names_pattern
 from retrain_bench.measure.stats import ResourceStats
 from retrain_bench.options import _number
 from retrain_bench.platforms import registry
+from retrain_bench.results.round import RoundResult
 
 if TYPE_CHECKING:  # retrain_bench.cluster imports the kubernetes client: not for the local target
     from retrain_bench.cluster.inventory import Inventory

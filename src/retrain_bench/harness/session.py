@@ -17,9 +17,9 @@ import pytest
 
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.cluster_target import ClusterTarget
-from retrain_bench.harness.concurrency import run_local_round
+from retrain_bench.harness.engine import RoundInterrupted, RoundResult, unmeasured
+from retrain_bench.harness.local import run_local_round
 from retrain_bench.harness.replay import replay
-from retrain_bench.harness.rounds import RoundInterrupted, RoundResult, unmeasured
 from retrain_bench.harness.scopes import PrometheusPlan
 from retrain_bench.harness.stopping import STOP
 from retrain_bench.options import BenchOptions

@@ -34,7 +34,7 @@ from typing import Any
 import psutil
 
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.concurrency import run_local_round
+from retrain_bench.harness.local import run_local_round
 from retrain_bench.harness.pipelines import find_pipelines
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, _number
 from retrain_bench.platforms import registry

@@ -1,6 +1,6 @@
 """What the cluster target needs from a platform: register once, submit, poll, terminate, read back.
 
-The harness (``src/retrain_bench/harness/remote_rounds.py``) owns the clock, the poll loop, the timeout, Ctrl-C and
+The harness (``src/retrain_bench/harness/remote.py``) owns the clock, the poll loop, the timeout, Ctrl-C and
 the pod watch; a ``RemoteRunner`` only speaks its platform's API. Each runner is created once per
 session and ``prepare()``d outside the timer (Flyte registers, KFP compiles and uploads).
 

@@ -114,7 +114,7 @@ class RoundResult:
     resources: dict[str, ResourceStats] = dataclasses.field(default_factory=dict)
     #: (submit, result) in unix seconds: the window other sources (Prometheus) measure over
     window: tuple[float, float] | None = None
-    #: "local" (a launcher process) or "cluster" (a run on a platform, src/retrain_bench/harness/remote_rounds.py)
+    #: "local" (a launcher process) or "cluster" (a run on a platform, src/retrain_bench/harness/remote.py)
     target: str = "local"
     #: cluster: the run the platform accepted (id, namespace, pod selector, console URL)
     run: Submitted | None = None

@@ -31,8 +31,15 @@ from retrain_bench.cluster.errors import ClusterError
 from retrain_bench.cluster.kube import Kube
 from retrain_bench.cluster.pods import PodLogs, PodSeen, PodWatch, read_stamps
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.concurrency import folded, from_stamps
-from retrain_bench.harness.rounds import RoundInterrupted, RoundResult, _with_tail, timed_out, unmeasured
+from retrain_bench.harness.engine import (
+    RoundInterrupted,
+    RoundResult,
+    _with_tail,
+    folded,
+    from_stamps,
+    timed_out,
+    unmeasured,
+)
 from retrain_bench.harness.stopping import STOP
 from retrain_bench.platforms.remote import Poll, RemoteRunner, Submitted
 from retrain_bench.results.round import Concurrency, ExecutionResult

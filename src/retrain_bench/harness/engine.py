@@ -1,11 +1,10 @@
-"""The one path of a local round: N launchers of the same case released together (N = 1 by default).
+"""The one round engine: N executions of a case readied, released together, waited for, read back.
 
 The seam is ``Execution``: something the harness can get ready, release ("go") and wait for.
 ``run_together`` owns the clock: it readies every execution (start-up stays out of the timer),
 releases them one right after the other, waits for all of them in parallel, and returns each one's
 own go -> result time and the makespan (first go -> last result). Locally an execution is a
-launcher process (``LocalExecution``); the cluster target can hand ``run_together`` executions whose
-``go`` submits a run and whose ``wait`` polls it, and reuse the rest as it is.
+launcher process (``harness/local.py``).
 
 The round's ``total_s`` is the makespan; its ``queue_s`` and ``retrain_tune_s`` are the medians over
 the executions, whose own figures and spread go in the round's ``concurrency`` block (``--concurrency
@@ -16,28 +15,67 @@ and cluster executions alike.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
-import shutil
-import signal
 import statistics
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from retrain_bench.harness.rounds import Launcher, RoundInterrupted, _with_tail, timed_out, unmeasured
 from retrain_bench.harness.stopping import STOP
 from retrain_bench.measure.sampler import TreeSampler
 from retrain_bench.measure.stats import ResourceStats
-from retrain_bench.platforms.definition import Environment
-from retrain_bench.results.round import Concurrency, ExecutionResult, RoundResult
+from retrain_bench.results.round import ExecutionResult, RoundResult
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.outcome import Outcome
 from retrain_bench.workload.stamps import StampError, StampLog
+
+LOG_TAIL_LINES = 20
+
+
+def unmeasured(platform: str, case: Case, index: int, warmup: bool, log: Path) -> dict[str, Any]:
+    """A round's ``RoundResult`` fields before anything is measured: every figure still None."""
+    return dict(
+        platform=platform,
+        case=case.key,
+        index=index,
+        warmup=warmup,
+        log=log,
+        total_s=None,
+        startup_s=None,
+        queue_s=None,
+        retrain_tune_s=None,
+        outcome=None,
+        task_counts={},
+        units=0,
+    )
+
+
+def timed_out(run_timeout: float) -> str:
+    """The one timeout message of every kind of round; each adds what it did about it."""
+    return f"timed out after {run_timeout:g}s (--run-timeout)"
+
+
+def _log_tail(log: Path) -> str:
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+class RoundInterrupted(Exception):
+    """Ctrl-C during a round; carries the round, recorded as failed."""
+
+    def __init__(self, result: RoundResult) -> None:
+        super().__init__(result.error)
+        self.result = result
+
+
+def _with_tail(reason: str, log: Path) -> str:
+    tail = _log_tail(log)
+    return f"{reason}\n--- last lines of {log.name} ---\n{tail}" if tail else reason
 
 
 class Execution(Protocol):
@@ -161,66 +199,6 @@ def from_stamps(stamps: StampLog, case: Case, go_ns: int, total_s: float | None)
     )
 
 
-class LocalExecution:
-    """One launcher process with its own round directory and log."""
-
-    def __init__(
-        self,
-        platform: str,
-        case: Case,
-        log: Path,
-        run_timeout: float,
-        pipelines: Path | None = None,
-        environment: Environment | None = None,
-    ) -> None:
-        self.case = case
-        self.log = log
-        self.run_timeout = run_timeout
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"retrain-bench-{platform}-{case.key}-"))
-        try:
-            self.launcher = Launcher(platform, case, self.workdir, log, pipelines, environment)
-        except BaseException:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            raise
-        self.pids: tuple[int, ...] = (self.launcher.process.pid,)
-
-    def ready(self, timeout: float) -> str | None:
-        message = self.launcher.read_status(timeout)
-        if message and message.get("ready"):
-            return None
-        reason = (message or {}).get("error") or f"launcher not ready within {timeout:g}s"
-        return _with_tail(str(reason), self.log)
-
-    def go(self) -> None:
-        self.launcher.go()
-
-    def wait(self, timeout: float) -> tuple[bool, str | None]:
-        message = self.launcher.read_status(timeout)
-        if message is None:
-            process = self.launcher.process
-            error = (
-                f"{timed_out(self.run_timeout)}; process group killed"
-                if process.poll() is None
-                else f"launcher exited with code {process.returncode} without a result"
-            )
-            return False, _with_tail(error, self.log)
-        if not message.get("ok"):
-            return False, _with_tail(str(message.get("error")), self.log)
-        return True, None
-
-    def finish(self, go_ns: int, total_s: float) -> ExecutionResult:
-        return from_stamps(StampLog.read(self.workdir / "stamps.jsonl"), self.case, go_ns, total_s)
-
-    def stop(self) -> None:
-        # Only the signal: closing the status pipe here would pull it from under a waiting thread.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.launcher.process.pid, signal.SIGKILL)
-
-    def close(self) -> None:
-        self.launcher.kill()
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-
 def median(values: Sequence[float | None]) -> float | None:
     known = [v for v in values if v is not None]
     return statistics.median(known) if known else None
@@ -255,53 +233,3 @@ def folded(results: Sequence[ExecutionResult]) -> dict[str, Any]:
         task_counts=counts,
         units=sum(r.units for r in results),
     )
-
-
-def run_local_round(
-    platform: str,
-    case: Case,
-    index: int,
-    *,
-    concurrency: int = 1,
-    warmup: bool,
-    run_timeout: float,
-    log: Path,
-    sample_hz: float | None = None,
-    pipelines: Path | None = None,
-    environment: Environment | None = None,
-) -> RoundResult:
-    """One local round of ``concurrency`` launchers released together; a failing pipeline is a
-    result, not an exception. Logs: ``log`` for one launcher, ``<log stem>.<k>.log`` (k = 1..N) for
-    N. ``environment``: where the launchers run when not where the platform says (a NAME@VERSION spec's own).
-    Ctrl-C or SIGTERM (``stopping.STOP``) kills every launcher's process group, removes the round
-    directories and raises ``RoundInterrupted`` carrying the round; no signal cuts that cleanup short."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    logs = [log] if concurrency == 1 else [log.with_name(f"{log.stem}.{k + 1}{log.suffix}") for k in range(concurrency)]
-    fields = unmeasured(platform, case, index, warmup, logs[0])
-    executions: list[LocalExecution] = []
-    try:
-        with STOP.interruptible():
-            started = time.perf_counter()
-            for k in range(concurrency):
-                # Made and recorded in one piece: a signal in between would leak its directory.
-                with STOP.shielded():
-                    executions.append(LocalExecution(platform, case, logs[k], run_timeout, pipelines, environment))
-            fields["process_groups"] = tuple(pid for e in executions for pid in e.pids)
-            together = run_together(executions, run_timeout, sample_hz, started)
-    except KeyboardInterrupt:
-        killed = "process groups killed" if concurrency > 1 else "process group killed"
-        interrupted = RoundResult(ok=False, error=f"interrupted ({STOP.label}); {killed}", **fields)
-        raise RoundInterrupted(interrupted) from None
-    finally:
-        with STOP.shielded():
-            for execution in executions:
-                execution.close()
-    fields.update(
-        folded(together.executions),
-        total_s=together.makespan_s,
-        startup_s=together.startup_s,
-        resources=together.resources,
-        window=together.window,
-        concurrency=Concurrency(concurrency, together.executions, together.makespan_s) if concurrency > 1 else None,
-    )
-    return RoundResult(**fields)

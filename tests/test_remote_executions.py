@@ -1,4 +1,4 @@
-"""harness.remote_rounds: one cluster round against a SCRIPTED control plane and the Kubernetes API STAND-IN.
+"""harness.remote: one cluster round against a SCRIPTED control plane and the Kubernetes API STAND-IN.
 
 ``ScriptedRunner`` stands in for a platform's control plane (flyteadmin / the KFP API server, which
 cannot run here): it implements ``RemoteRunner``, answers polls from a script, and on submit creates
@@ -21,8 +21,8 @@ import pytest
 
 from retrain_bench.cluster.kube import Kube
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.remote_rounds import ExecutionNames, execution_name, run_remote_round
-from retrain_bench.harness.rounds import RoundInterrupted, RoundResult
+from retrain_bench.harness.engine import RoundInterrupted, RoundResult
+from retrain_bench.harness.remote import ExecutionNames, execution_name, run_remote_round
 from retrain_bench.platforms.remote import Poll, Submitted
 from retrain_bench.results.contract import round_record, schema
 from retrain_bench.workload.cases import CASES, Case
