@@ -11,6 +11,7 @@ when it sleeps (or when a scripted call takes time), so every count and duration
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,8 +22,9 @@ import pytest
 
 from retrain_bench.cluster.kube import Kube
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.engine import RoundInterrupted, RoundResult
-from retrain_bench.harness.remote import ExecutionNames, execution_name, run_remote_round
+from retrain_bench.harness.engine import Clock, RoundInterrupted, RoundPlan, run_round
+from retrain_bench.harness.remote import ExecutionNames, RemoteExecution, execution_name
+from retrain_bench.results.round import RoundResult
 from retrain_bench.platforms.remote import Poll, Submitted
 from retrain_bench.results.contract import round_record, schema
 from retrain_bench.workload.cases import CASES, Case
@@ -142,7 +144,7 @@ class FakeClock:
     def __call__(self) -> float:
         return self.now
 
-    def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float, stopping: threading.Event | None = None) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
 
@@ -154,23 +156,18 @@ SUCCEEDED = Poll(done=True, ok=True, state="SUCCEEDED")
 def play(
     runner: ScriptedRunner, kube: Kube, tmp_path: Path, *, interval: float = 2.0, timeout: float = 60.0, **kw: Any
 ) -> RoundResult:
-    walls = iter([SUBMIT_NS, SUBMIT_NS + 7 * SECOND] + [SUBMIT_NS + 8 * SECOND] * 50)
-    return run_remote_round(
-        runner,
-        SMOKE,
-        0,
-        warmup=False,
-        poll_interval=interval,
-        run_timeout=timeout,
-        name="rbt0",
-        kube=kube,
-        cleanup=kw.pop("cleanup", False),
-        log=tmp_path / "logs" / "flyte-smoke-0.log",
-        clock=runner.clock,
-        sleep=runner.clock.sleep,
-        wall_ns=lambda: next(walls),
-        **kw,
-    )
+    walls = iter([SUBMIT_NS] + [SUBMIT_NS + 8 * SECOND] * 50)
+    clock = Clock(now=runner.clock, wall_ns=lambda: next(walls), sleep=runner.clock.sleep)
+    log = tmp_path / "logs" / "flyte-smoke-0.log"
+    plan = RoundPlan("flyte", SMOKE, 0, False, "cluster", (log,), timeout, clock)
+    cleanup = kw.pop("cleanup", False)
+
+    def make(k: int, log: Path) -> RemoteExecution:
+        return RemoteExecution(
+            runner, SMOKE, name="rbt0", kube=kube, cleanup=cleanup, log=log, poll_interval=interval, clock=clock, **kw
+        )
+
+    return run_round(plan, make)
 
 
 def check_record(result: RoundResult) -> dict[str, Any]:
@@ -198,7 +195,8 @@ def test_an_ok_round_has_the_phases_and_outcome_of_its_stamps(standin: KubeStand
     assert result.units == 6
     # polls at 0, 2, 4 and 6 s after submit; the 4th sees the end: total 3 intervals
     assert result.total_s == 6.0
-    assert result.window == (SUBMIT_NS / 1e9, SUBMIT_NS / 1e9 + 7)
+    # the window is the round's own clock: submit (wall) + the makespan, as on every target
+    assert result.window == (SUBMIT_NS / 1e9, SUBMIT_NS / 1e9 + 6)
     assert result.run_id == "rbt0" and result.target == "cluster"
     names = [p.name for p in result.pods]
     assert sorted(names) == sorted(["rbt0-n3-0", *(f"rbt0-{n}" for n in STAMPED_PODS)])

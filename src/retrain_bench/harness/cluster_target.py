@@ -23,7 +23,8 @@ from retrain_bench.cluster.manifest import collect_manifest, control_plane_versi
 from retrain_bench.cluster.options import ClusterOptions
 from retrain_bench.cluster.remote_options import RemoteOptions
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.remote import ExecutionNames, run_remote_round, run_remote_rounds_together
+from retrain_bench.harness.engine import REAL_CLOCK, Clock, Execution, RoundPlan, execution_logs, run_round
+from retrain_bench.harness.remote import ExecutionNames, RemoteExecution
 from retrain_bench.harness.scopes import ClusterPrometheusPlan
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.remote import RemoteRunner
@@ -78,8 +79,7 @@ class ClusterTarget:
         progress: Callable[[str], None],
         prometheus: PrometheusChoice,
         log_dir: Path,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.cluster = cluster
         self.remote = remote
@@ -90,8 +90,7 @@ class ClusterTarget:
         # a malformed inventory fails at start-up
         self.inventory: Inventory = load_inventory(remote.platform_inventory)
         self.names = ExecutionNames()
-        self._sleep = sleep
-        self._clock = clock
+        self.clock = clock
         self._platforms: dict[str, PlatformCluster] = {}
         self._nodes: dict[str, set[str]] = {}
         self._last_end: float | None = None
@@ -118,31 +117,37 @@ class ClusterTarget:
         """Let the previous round's tail leave the rate window before the next round starts."""
         if self._last_end is None or self.remote.cooldown_s <= 0:
             return
-        remaining = self.remote.cooldown_s - (self._clock() - self._last_end)
+        remaining = self.remote.cooldown_s - (self.clock.now() - self._last_end)
         if remaining > 0:
             self.progress(f"[retrain-bench] cooling down {remaining:.0f}s (--cooldown)")
-            self._sleep(remaining)
+            time.sleep(remaining)
 
     def run_round(self, platform: str, case: Case, index: int, *, warmup: bool, concurrency: int = 1) -> RoundResult:
         """One round: one run, or ``concurrency`` runs submitted at once (one round, its makespan)."""
         side = self.platform(platform)
         self.cool_down()
         names = [self.names.next() for _ in range(concurrency)]
-        common: dict[str, Any] = dict(
-            warmup=warmup,
-            poll_interval=self.remote.poll_interval_s,
-            run_timeout=self.run_timeout,
-            kube=side.endpoints.kube(),
-            cleanup=self.remote.cleanup,
-            log=self.log_dir / f"{platform}-{case.key}-{index}-{names[0]}.log",
-        )
+        kube = side.endpoints.kube()
+        log = self.log_dir / f"{platform}-{case.key}-{index}-{names[0]}.log"
+        logs = execution_logs(log, concurrency)
+        plan = RoundPlan(platform, case, index, warmup, "cluster", logs, self.run_timeout, self.clock)
+
+        def make(k: int, log: Path) -> Execution:
+            return RemoteExecution(
+                side.runner,
+                case,
+                name=names[k],
+                kube=kube,
+                cleanup=self.remote.cleanup,
+                log=log,
+                poll_interval=self.remote.poll_interval_s,
+                clock=self.clock,
+            )
+
         try:
-            if concurrency > 1:
-                result = run_remote_rounds_together(side.runner, case, index, names=names, **common)
-            else:
-                result = run_remote_round(side.runner, case, index, name=names[0], **common)
+            result = run_round(plan, make)
         finally:
-            self._last_end = self._clock()
+            self._last_end = self.clock.now()
         self._nodes.setdefault(platform, set()).update(p.node for p in result.pods if p.node)
         return result
 

@@ -1,16 +1,25 @@
 """The one round engine: N executions of a case readied, released together, waited for, read back.
 
-The seam is ``Execution``: something the harness can get ready, release ("go") and wait for.
-``run_together`` owns the clock: it readies every execution (start-up stays out of the timer),
-releases them one right after the other, waits for all of them in parallel, and returns each one's
-own go -> result time and the makespan (first go -> last result). Locally an execution is a
-launcher process (``harness/local.py``).
+Every target runs its rounds through ``run_round``. What differs between targets is the
+``Execution``: a launcher process on this machine (``harness/local.py``), a run submitted to a
+platform on Kubernetes (``harness/remote.py``), a run submitted to an orchestrator's control plane
+on this machine (``harness/server.py``). The engine owns what they share:
 
-The round's ``total_s`` is the makespan; its ``queue_s`` and ``retrain_tune_s`` are the medians over
-the executions, whose own figures and spread go in the round's ``concurrency`` block (``--concurrency
-N``, N > 1). The round is ok only when every execution is ok and all computed the same outcome.
-``from_stamps`` is the one place that turns a run's stamps into its outcome and phases, for local
-and cluster executions alike.
+- one clock: every execution is readied first (a launcher's start-up stays out of the timer), then
+  released one right after the other; each one's ``total_s`` is its own go -> end, the round's the
+  makespan (first go -> last end);
+- one timeout: ``--run-timeout`` counts from each execution's own go, and every kind says so with
+  ``timed_out``;
+- one interrupt path: Ctrl-C or SIGTERM stops every execution (shielded, so no second signal cuts
+  that short), reads back what there is, closes them, and raises ``RoundInterrupted`` carrying the
+  round recorded as failed;
+- one clean-up: every execution is closed whatever happened;
+- one ``RoundResult``, built here and only here.
+
+The round's ``queue_s`` and ``retrain_tune_s`` are the medians over the executions, whose own figures
+and spread go in the round's ``concurrency`` block (``--concurrency N``, N > 1). The round is ok only
+when every execution is ok and all computed the same outcome. ``from_stamps`` is the one place that
+turns a run's stamps into its outcome and phases, on every target.
 """
 
 from __future__ import annotations
@@ -19,14 +28,13 @@ import dataclasses
 import statistics
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from retrain_bench.harness.stopping import STOP
-from retrain_bench.measure.sampler import TreeSampler
 from retrain_bench.measure.stats import ResourceStats
-from retrain_bench.results.round import ExecutionResult, RoundResult
+from retrain_bench.results.round import Concurrency, ExecutionResult, RoundResult
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.outcome import Outcome
 from retrain_bench.workload.stamps import StampError, StampLog
@@ -34,30 +42,12 @@ from retrain_bench.workload.stamps import StampError, StampLog
 LOG_TAIL_LINES = 20
 
 
-def unmeasured(platform: str, case: Case, index: int, warmup: bool, log: Path) -> dict[str, Any]:
-    """A round's ``RoundResult`` fields before anything is measured: every figure still None."""
-    return dict(
-        platform=platform,
-        case=case.key,
-        index=index,
-        warmup=warmup,
-        log=log,
-        total_s=None,
-        startup_s=None,
-        queue_s=None,
-        retrain_tune_s=None,
-        outcome=None,
-        task_counts={},
-        units=0,
-    )
-
-
 def timed_out(run_timeout: float) -> str:
-    """The one timeout message of every kind of round; each adds what it did about it."""
+    """The one timeout message of every kind of execution; each adds what it did about it."""
     return f"timed out after {run_timeout:g}s (--run-timeout)"
 
 
-def _log_tail(log: Path) -> str:
+def log_tail(log: Path) -> str:
     try:
         lines = log.read_text(errors="replace").splitlines()
     except OSError:
@@ -65,123 +55,314 @@ def _log_tail(log: Path) -> str:
     return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
+def with_tail(reason: str, log: Path) -> str:
+    """``reason`` followed by the last lines of the execution's log, the way failed rounds keep them."""
+    tail = log_tail(log)
+    return f"{reason}\n--- last lines of {log.name} ---\n{tail}" if tail else reason
+
+
 class RoundInterrupted(Exception):
-    """Ctrl-C during a round; carries the round, recorded as failed."""
+    """Ctrl-C or SIGTERM during a round; carries the round, recorded as failed."""
 
     def __init__(self, result: RoundResult) -> None:
         super().__init__(result.error)
         self.result = result
 
 
-def _with_tail(reason: str, log: Path) -> str:
-    tail = _log_tail(log)
-    return f"{reason}\n--- last lines of {log.name} ---\n{tail}" if tail else reason
+def _pause(seconds: float, stopping: threading.Event) -> None:
+    stopping.wait(seconds)  # a stop from another thread wakes it at once; a signal interrupts it
+
+
+@dataclasses.dataclass(frozen=True)
+class Clock:
+    """The engine's clocks: monotonic seconds for durations, wall nanoseconds for windows and stamps,
+    and the pause between two polls (ended early when ``stopping`` is set). Tests of a poll loop hand
+    in a fake one that moves when the loop pauses."""
+
+    now: Callable[[], float] = time.perf_counter
+    wall_ns: Callable[[], int] = time.time_ns
+    sleep: Callable[[float, threading.Event], None] = _pause
+
+
+REAL_CLOCK = Clock()
 
 
 class Execution(Protocol):
-    """One execution the harness can ready, release and wait for (local launcher or remote run)."""
+    """One execution of a case the engine can ready, release, wait for and read back."""
 
-    #: process trees the local sampler follows; () when the execution runs elsewhere
+    #: the process trees the round's sampler follows (a launcher); () when it runs elsewhere
     pids: tuple[int, ...]
+    #: whether ``ready`` does start-up work the round records as ``startup_s`` (a launcher importing
+    #: its SDK); False where the platform was prepared once for the session and ``go`` just submits
+    measures_startup: bool
 
     def ready(self, timeout: float) -> str | None:
         """Block until "go" starts the run with no start-up left; the error, or None when ready."""
 
     def go(self) -> None:
-        """Release (submit) the run."""
+        """Release (submit) the run. A refusal is recorded for ``wait``, not raised."""
 
-    def wait(self, timeout: float) -> tuple[bool, str | None]:
-        """Block until the run ends or ``timeout`` passes: (ok, error). Called from a worker thread."""
+    def wait(self, timeout: float) -> str | None:
+        """Block until the run ends or ``timeout`` passes; None when it ended ok, else why not (a
+        timeout also stops the run). Returns as soon as the end is seen: reading back is ``finish``'s."""
 
-    def finish(self, go_ns: int, total_s: float) -> ExecutionResult:
-        """After ``wait`` said ok: read what the run recorded (phases from stamps, outcome)."""
+    def finish(self, go_ns: int, total_s: float | None, error: str | None) -> ExecutionResult:
+        """What the run recorded, ok or not: ``error`` is what ``wait`` (or the engine) saw; the
+        stamps can still fail an ended run. Called once, also after ``stop``."""
 
-    def stop(self) -> None:
-        """Kill the run now; safe while another thread waits on it (its ``wait`` then returns)."""
+    def stop(self) -> str:
+        """Stop the run now (Ctrl-C); safe while another thread waits on it (its ``wait`` then
+        returns). Says what it did, e.g. "process group killed"."""
 
     def close(self) -> None:
         """Release everything the execution holds (idempotent)."""
 
 
+class RoundSampler(Protocol):
+    """Resources sampled over a round's go -> end (the local process tree, a control plane's scopes)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> Mapping[str, ResourceStats]: ...
+
+    def halt(self) -> None: ...
+
+
 @dataclasses.dataclass(frozen=True)
-class Together:
-    """What ``run_together`` saw."""
+class RoundPlan:
+    """One round as the session asks for it; ``logs`` has one file per execution."""
 
-    executions: tuple[ExecutionResult, ...]
-    #: first launcher start -> last ready
-    startup_s: float | None
-    makespan_s: float | None
-    #: (first go, last result) in unix seconds
-    window: tuple[float, float] | None
-    resources: dict[str, ResourceStats]
+    platform: str
+    case: Case
+    index: int
+    warmup: bool
+    target: str
+    logs: tuple[Path, ...]
+    run_timeout: float
+    clock: Clock = REAL_CLOCK
+
+    @property
+    def n(self) -> int:
+        return len(self.logs)
 
 
-def run_together(
-    executions: Sequence[Execution], run_timeout: float, sample_hz: float | None, started: float
-) -> Together:
-    """Ready every execution, release them together, wait for all; raises KeyboardInterrupt after
-    stopping them all. The caller closes the executions."""
-    deadline = started + run_timeout
-    errors = [e.ready(max(deadline - time.perf_counter(), 0.0)) for e in executions]
-    if any(errors):
-        failed = [
-            ExecutionResult(ok=False, error=error or "not released: another execution of the round failed to start")
-            for error in errors
-        ]
-        return Together(tuple(failed), None, None, None, {})
-    startup_s = time.perf_counter() - started
-    roots = tuple(pid for e in executions for pid in e.pids)
-    sampler = TreeSampler(roots, sample_hz) if sample_hz and roots else None
-    done: list[float | None] = [None] * len(executions)
-    ended: list[tuple[bool, str | None]] = [(False, "never waited for")] * len(executions)
-    go_ns: list[int] = []
-    go_at: list[float] = []
-    deadline = time.perf_counter() + run_timeout
+def execution_logs(log: Path, n: int) -> tuple[Path, ...]:
+    """``log`` for one execution; ``<log stem>.<k>.log`` (k = 1..N) for N."""
+    return (log,) if n == 1 else tuple(log.with_name(f"{log.stem}.{k + 1}{log.suffix}") for k in range(n))
 
-    def wait(k: int) -> None:
-        try:
-            # --run-timeout counts from this execution's own release, as its total_s does.
-            ended[k] = executions[k].wait(max(go_at[k] + run_timeout - time.perf_counter(), 0.0))
-        except Exception as exc:  # a broken status line fails this execution, not the harness
-            ended[k] = (False, f"{type(exc).__name__}: {exc}")
-        done[k] = time.perf_counter()
 
-    threads = [
-        threading.Thread(target=wait, args=(k,), name=f"execution-{k}", daemon=True) for k in range(len(executions))
-    ]
+def not_run(plan: RoundPlan, error: str, missing: Mapping[str, str] | None = None) -> RoundResult:
+    """A round that failed before any execution existed (its platform's services did not start)."""
+    return RoundResult(
+        platform=plan.platform,
+        case=plan.case.key,
+        index=plan.index,
+        warmup=plan.warmup,
+        ok=False,
+        error=error,
+        total_s=None,
+        startup_s=None,
+        queue_s=None,
+        retrain_tune_s=None,
+        outcome=None,
+        task_counts={},
+        units=0,
+        log=plan.logs[0],
+        target=plan.target,
+        missing=dict(missing or {}),
+    )
+
+
+def run_round(
+    plan: RoundPlan,
+    make: Callable[[int, Path], Execution],
+    sampler: Callable[[Sequence[Execution]], RoundSampler | None] = lambda executions: None,
+) -> RoundResult:
+    """Run one round of ``plan.n`` executions (``make(k, log)`` builds the k-th) and return it; a
+    failing run is a failed round, not an exception. Ctrl-C or SIGTERM (``stopping.STOP``) stops
+    every execution and raises ``RoundInterrupted`` carrying the round; no signal cuts the stopping,
+    the reading back or the closing short."""
+    for log in plan.logs:
+        log.parent.mkdir(parents=True, exist_ok=True)
+    executions: list[Execution] = []
+    run = _Run(plan)
     try:
-        if sampler:
-            sampler.start()  # baseline: every tree just before the first "go"
-        for k, execution in enumerate(executions):
-            go_ns.append(time.time_ns())
-            go_at.append(time.perf_counter())
-            execution.go()
-            threads[k].start()
-        for thread in threads:
-            thread.join()
-        resources = {"process_tree": sampler.stop()} if sampler else {}
+        with STOP.interruptible():
+            run.started = plan.clock.now()
+            for k, log in enumerate(plan.logs):
+                # Made and recorded in one piece: a signal in between would leak what it holds.
+                with STOP.shielded():
+                    executions.append(make(k, log))
+            run.drive(executions, sampler(executions))
+        with STOP.shielded():  # read back before closing: closing removes what the run left
+            return run.result(executions)
     except KeyboardInterrupt:
         with STOP.shielded():
-            for execution in executions:
-                execution.stop()
-            for thread in threads:
-                if thread.ident is not None:  # started
-                    thread.join(timeout=15)
-        raise
+            stopped = run.stop(executions)
+            result = run.result(executions, interrupted=f"interrupted ({STOP.label}); {stopped}")
+        raise RoundInterrupted(result) from None
     finally:
-        if sampler is not None:
-            with STOP.shielded():
-                sampler.halt()
-    makespan = max(t if t is not None else deadline for t in done) - go_at[0]
-    results = []
-    for k, execution in enumerate(executions):
-        ok, error = ended[k]
-        total = (done[k] or deadline) - go_at[k]
-        results.append(
-            execution.finish(go_ns[k], total) if ok else ExecutionResult(ok=False, error=error, total_s=total)
+        with STOP.shielded():
+            for execution in executions:
+                execution.close()
+
+
+class _Run:
+    """The engine's bookkeeping of one round: who was released when, who ended when."""
+
+    def __init__(self, plan: RoundPlan) -> None:
+        self.plan = plan
+        self.started: float | None = None
+        self.startup_s: float | None = None
+        self.not_released: list[str | None] | None = None
+        self.go_ns: list[int] = []
+        self.go_at: list[float] = []
+        self.done: list[float | None] = []
+        self.ended: list[str | None] = []
+        self.threads: list[threading.Thread] = []
+        self.resources: dict[str, ResourceStats] = {}
+        self.finished: list[ExecutionResult] | None = None
+
+    def drive(self, executions: Sequence[Execution], sampler: RoundSampler | None) -> None:
+        plan, clock = self.plan, self.plan.clock
+        assert self.started is not None
+        deadline = self.started + plan.run_timeout
+        errors = [e.ready(max(deadline - clock.now(), 0.0)) for e in executions]
+        if any(errors):
+            self.not_released = errors
+            return
+        if all(e.measures_startup for e in executions):
+            self.startup_s = clock.now() - self.started
+        n = len(executions)
+        self.done = [None] * n
+        self.ended = ["never waited for"] * n
+
+        def wait(k: int) -> None:
+            try:
+                # --run-timeout counts from this execution's own release, as its total_s does.
+                self.ended[k] = executions[k].wait(max(self.go_at[k] + plan.run_timeout - clock.now(), 0.0))
+            except Exception as exc:  # a broken status line fails this execution, not the harness
+                self.ended[k] = f"{type(exc).__name__}: {exc}"
+            self.done[k] = clock.now()
+
+        try:
+            if sampler is not None:
+                sampler.start()  # baseline: just before the first "go"
+            for execution in executions:
+                self.go_ns.append(clock.wall_ns())
+                self.go_at.append(clock.now())
+                execution.go()
+            if n == 1:
+                # One execution waits in this thread: a signal reaches it wherever it blocks.
+                wait(0)
+            else:
+                self.threads = [
+                    threading.Thread(target=wait, args=(k,), name=f"execution-{k}", daemon=True) for k in range(n)
+                ]
+                for thread in self.threads:
+                    thread.start()
+                for thread in self.threads:
+                    thread.join()
+            if sampler is not None:
+                self.resources = dict(sampler.stop())
+        finally:
+            if sampler is not None:
+                with STOP.shielded():
+                    sampler.halt()
+
+    def stop(self, executions: Sequence[Execution]) -> str:
+        """Stop every execution; what was done, in one phrase."""
+        said = list(dict.fromkeys(e.stop() for e in executions))
+        for thread in self.threads:
+            if thread.ident is not None:  # started
+                thread.join(timeout=15)
+        return "; ".join(said) if len(executions) == 1 else f"{len(executions)} executions stopped: {'; '.join(said)}"
+
+    def result(self, executions: Sequence[Execution], interrupted: str | None = None) -> RoundResult:
+        if self.not_released is not None:
+            results = [
+                e.finish(0, None, error or "not released: another execution of the round failed to start")
+                for e, error in zip(executions, self.not_released, strict=True)
+            ]
+            return self._assemble(executions, results, None, None, interrupted)
+        if interrupted is not None:
+            # An interrupted round keeps what its executions saw (runs, pods, notes) but no figure.
+            results = [e.finish(0, None, interrupted) for e in executions]
+            return self._assemble(executions, results, None, None, interrupted)
+        released = len(self.go_at)
+        end = self.plan.clock.now()
+        results = []
+        for k, execution in enumerate(executions):
+            if k >= released:
+                results.append(execution.finish(0, None, "never released"))
+                continue
+            done = self.done[k] if k < len(self.done) else None
+            total = (done if done is not None else end) - self.go_at[k]
+            error = self.ended[k] if k < len(self.ended) else "never waited for"
+            results.append(execution.finish(self.go_ns[k], total, error))
+        if not self.go_at:
+            return self._assemble(executions, results, None, None, interrupted)
+        last = max(d if d is not None else end for d in [*self.done, *([None] * (len(executions) - len(self.done)))])
+        makespan = last - self.go_at[0]
+        window = (self.go_ns[0] / 1e9, self.go_ns[0] / 1e9 + makespan)
+        return self._assemble(executions, results, makespan, window, interrupted)
+
+    def _assemble(
+        self,
+        executions: Sequence[Execution],
+        results: Sequence[ExecutionResult],
+        makespan: float | None,
+        window: tuple[float, float] | None,
+        interrupted: str | None,
+    ) -> RoundResult:
+        plan = self.plan
+        n = len(results)
+        ok, error, outcome = combined_verdict(results)
+        if interrupted is not None:
+            ok, error, outcome = False, interrupted, None
+        counts: dict[str, int] = {}
+        for r in results:
+            for task, count in r.task_counts.items():
+                counts[task] = counts.get(task, 0) + count
+        runs = [r.run for r in results if r.run is not None]
+        missing: dict[str, str] = {}
+        for r in results:
+            missing.update(r.missing)
+        notes = tuple(note for r in results for note in r.notes)
+        timings: Mapping[str, Any] | None
+        if n == 1:
+            timings = results[0].platform_timings
+        elif runs:
+            notes = (f"runs of this round: {', '.join(run.run_id for run in runs)}", *notes)
+            timings = {r.run.run_id: dict(r.platform_timings or {}) for r in results if r.run is not None}
+        else:
+            timings = None
+        return RoundResult(
+            platform=plan.platform,
+            case=plan.case.key,
+            index=plan.index,
+            warmup=plan.warmup,
+            ok=ok,
+            error=error,
+            total_s=makespan,
+            startup_s=self.startup_s,
+            queue_s=median([r.queue_s for r in results]),
+            retrain_tune_s=median([r.retrain_tune_s for r in results]),
+            outcome=outcome,
+            task_counts=counts,
+            units=sum(r.units for r in results),
+            log=plan.logs[0],
+            resources=self.resources,
+            window=window,
+            target=plan.target,
+            run=runs[0] if runs else None,
+            pods=tuple(pod for r in results for pod in r.pods),
+            platform_timings=timings,
+            missing=missing,
+            notes=notes,
+            process_groups=tuple(pid for e in executions for pid in e.pids),
+            concurrency=Concurrency(n, tuple(results), makespan) if n > 1 else None,
         )
-    window = (go_ns[0] / 1e9, go_ns[0] / 1e9 + makespan)
-    return Together(tuple(results), startup_s, makespan, window, resources)
 
 
 def from_stamps(stamps: StampLog, case: Case, go_ns: int, total_s: float | None) -> ExecutionResult:
@@ -195,7 +376,14 @@ def from_stamps(stamps: StampLog, case: Case, go_ns: int, total_s: float | None)
         error = f"pipeline finished but its record is incomplete: {exc}"
         return ExecutionResult(ok=False, error=error, total_s=total_s, task_counts=counts, units=units)
     return ExecutionResult(
-        ok=True, error=None, total_s=total_s, outcome=outcome, task_counts=counts, units=units, **phases
+        ok=True,
+        error=None,
+        total_s=total_s,
+        queue_s=phases["queue_s"],
+        retrain_tune_s=phases["retrain_tune_s"],
+        outcome=outcome,
+        task_counts=counts,
+        units=units,
     )
 
 
@@ -214,22 +402,3 @@ def combined_verdict(results: Sequence[ExecutionResult]) -> tuple[bool, str | No
         shown = "; ".join(f"{k + 1}: {r.outcome}" for k, r in enumerate(results))
         return False, f"the {n} executions computed different outcomes: {shown}", None
     return True, None, results[0].outcome
-
-
-def folded(results: Sequence[ExecutionResult]) -> dict[str, Any]:
-    """The round's fields that N executions decide together: the verdict and outcome, the phases'
-    medians, the summed task counts and execution units (local and cluster rounds alike)."""
-    ok, error, outcome = combined_verdict(results)
-    counts: dict[str, int] = {}
-    for r in results:
-        for task, count in r.task_counts.items():
-            counts[task] = counts.get(task, 0) + count
-    return dict(
-        ok=ok,
-        error=error,
-        outcome=outcome,
-        queue_s=median([r.queue_s for r in results]),
-        retrain_tune_s=median([r.retrain_tune_s for r in results]),
-        task_counts=counts,
-        units=sum(r.units for r in results),
-    )

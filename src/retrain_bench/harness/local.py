@@ -17,24 +17,25 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from retrain_bench.harness.engine import (
-    ExecutionResult,
-    RoundInterrupted,
-    _with_tail,
-    folded,
+    Execution,
+    RoundPlan,
+    execution_logs,
     from_stamps,
-    run_together,
+    run_round,
     timed_out,
-    unmeasured,
+    with_tail,
 )
 from retrain_bench.harness.launcher import CASE_FILE
-from retrain_bench.harness.stopping import STOP
+from retrain_bench.measure.sampler import TreeSampler
+from retrain_bench.measure.stats import ResourceStats
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.definition import Environment
-from retrain_bench.results.round import Concurrency, RoundResult
+from retrain_bench.results.round import ExecutionResult, RoundResult
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.stamps import StampLog
 
@@ -147,6 +148,8 @@ class Launcher:
 class LocalExecution:
     """One launcher process with its own round directory and log."""
 
+    measures_startup = True
+
     def __init__(
         self,
         platform: str,
@@ -172,12 +175,12 @@ class LocalExecution:
         if message and message.get("ready"):
             return None
         reason = (message or {}).get("error") or f"launcher not ready within {timeout:g}s"
-        return _with_tail(str(reason), self.log)
+        return with_tail(str(reason), self.log)
 
     def go(self) -> None:
         self.launcher.go()
 
-    def wait(self, timeout: float) -> tuple[bool, str | None]:
+    def wait(self, timeout: float) -> str | None:
         message = self.launcher.read_status(timeout)
         if message is None:
             process = self.launcher.process
@@ -186,22 +189,41 @@ class LocalExecution:
                 if process.poll() is None
                 else f"launcher exited with code {process.returncode} without a result"
             )
-            return False, _with_tail(error, self.log)
+            return with_tail(error, self.log)
         if not message.get("ok"):
-            return False, _with_tail(str(message.get("error")), self.log)
-        return True, None
+            return with_tail(str(message.get("error")), self.log)
+        return None
 
-    def finish(self, go_ns: int, total_s: float) -> ExecutionResult:
+    def finish(self, go_ns: int, total_s: float | None, error: str | None) -> ExecutionResult:
+        if error is not None:
+            return ExecutionResult(ok=False, error=error, total_s=total_s)
         return from_stamps(StampLog.read(self.workdir / "stamps.jsonl"), self.case, go_ns, total_s)
 
-    def stop(self) -> None:
+    def stop(self) -> str:
         # Only the signal: closing the status pipe here would pull it from under a waiting thread.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.launcher.process.pid, signal.SIGKILL)
+        return "process group killed"
 
     def close(self) -> None:
         self.launcher.kill()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class ProcessTrees:
+    """The local round's sampler: the launchers' process trees, summed (``measure/sampler.py``)."""
+
+    def __init__(self, executions: Sequence[Execution], hz: float) -> None:
+        self.sampler = TreeSampler(tuple(pid for e in executions for pid in e.pids), hz)
+
+    def start(self) -> None:
+        self.sampler.start()
+
+    def stop(self) -> dict[str, ResourceStats]:
+        return {"process_tree": self.sampler.stop()}
+
+    def halt(self) -> None:
+        self.sampler.halt()
 
 
 def run_local_round(
@@ -217,38 +239,16 @@ def run_local_round(
     pipelines: Path | None = None,
     environment: Environment | None = None,
 ) -> RoundResult:
-    """One local round of ``concurrency`` launchers released together; a failing pipeline is a
-    result, not an exception. Logs: ``log`` for one launcher, ``<log stem>.<k>.log`` (k = 1..N) for
-    N. ``environment``: where the launchers run when not where the platform says (a NAME@VERSION spec's own).
-    Ctrl-C or SIGTERM (``stopping.STOP``) kills every launcher's process group, removes the round
-    directories and raises ``RoundInterrupted`` carrying the round; no signal cuts that cleanup short."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    logs = [log] if concurrency == 1 else [log.with_name(f"{log.stem}.{k + 1}{log.suffix}") for k in range(concurrency)]
-    fields = unmeasured(platform, case, index, warmup, logs[0])
-    executions: list[LocalExecution] = []
-    try:
-        with STOP.interruptible():
-            started = time.perf_counter()
-            for k in range(concurrency):
-                # Made and recorded in one piece: a signal in between would leak its directory.
-                with STOP.shielded():
-                    executions.append(LocalExecution(platform, case, logs[k], run_timeout, pipelines, environment))
-            fields["process_groups"] = tuple(pid for e in executions for pid in e.pids)
-            together = run_together(executions, run_timeout, sample_hz, started)
-    except KeyboardInterrupt:
-        killed = "process groups killed" if concurrency > 1 else "process group killed"
-        interrupted = RoundResult(ok=False, error=f"interrupted ({STOP.label}); {killed}", **fields)
-        raise RoundInterrupted(interrupted) from None
-    finally:
-        with STOP.shielded():
-            for execution in executions:
-                execution.close()
-    fields.update(
-        folded(together.executions),
-        total_s=together.makespan_s,
-        startup_s=together.startup_s,
-        resources=together.resources,
-        window=together.window,
-        concurrency=Concurrency(concurrency, together.executions, together.makespan_s) if concurrency > 1 else None,
-    )
-    return RoundResult(**fields)
+    """One local round of ``concurrency`` launchers released together (``engine.run_round``); a
+    failing pipeline is a result, not an exception. Logs: ``log`` for one launcher, ``<log
+    stem>.<k>.log`` (k = 1..N) for N. ``environment``: where the launchers run when not where the
+    platform says (a NAME@VERSION spec's own)."""
+    plan = RoundPlan(platform, case, index, warmup, "local", execution_logs(log, concurrency), run_timeout)
+
+    def make(k: int, log: Path) -> Execution:
+        return LocalExecution(platform, case, log, run_timeout, pipelines, environment)
+
+    def sampler(executions: Sequence[Execution]) -> ProcessTrees | None:
+        return ProcessTrees(executions, sample_hz) if sample_hz else None
+
+    return run_round(plan, make, sampler)

@@ -1,6 +1,7 @@
-"""One cluster round, from the harness's side: submit, watch the pods, poll to the end, read the stamps.
+"""One execution on a cluster, for the round engine: submit, watch the pods, poll to the end, read the stamps.
 
-The harness owns the clock, the poll loop, the timeout and Ctrl-C; a ``RemoteRunner``
+The engine (``harness/engine.py``) owns the clock, the timeout and Ctrl-C; ``poll_until_done`` owns
+the poll schedule, shared with the server target; a ``RemoteRunner``
 (``src/retrain_bench/platforms/remote.py``) only speaks its platform's API. The phases are those of a local round
 (``docs/metrics.md``): ``total_s`` is submit → terminal state seen by this poll loop (monotonic clock),
 ``queue_s`` and ``retrain_tune_s`` come from the stamp lines the tasks wrote to their pods' logs,
@@ -22,27 +23,18 @@ import re
 import secrets
 import string
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from retrain_bench.cluster.errors import ClusterError
 from retrain_bench.cluster.kube import Kube
 from retrain_bench.cluster.pods import PodLogs, PodSeen, PodWatch, read_stamps
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.engine import (
-    RoundInterrupted,
-    RoundResult,
-    _with_tail,
-    folded,
-    from_stamps,
-    timed_out,
-    unmeasured,
-)
+from retrain_bench.harness.engine import Clock, from_stamps, timed_out, with_tail
 from retrain_bench.harness.stopping import STOP
 from retrain_bench.platforms.remote import Poll, RemoteRunner, Submitted
-from retrain_bench.results.round import Concurrency, ExecutionResult
+from retrain_bench.results.round import ExecutionResult
 from retrain_bench.workload.cases import Case
 
 #: Flyte hashes pod names over 50 characters (``<execution>-<node>-<attempt>``): keep names short.
@@ -101,201 +93,203 @@ class _Log:
                     out.write("\n")
 
 
-def run_remote_round(
-    runner: RemoteRunner,
-    case: Case,
-    index: int,
-    *,
-    warmup: bool,
-    poll_interval: float,
-    run_timeout: float,
-    name: str,
-    kube: Kube,
-    cleanup: bool,
-    log: Path,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    wall_ns: Callable[[], int] = time.time_ns,
-    pod_watch: Callable[[Kube, str, str], PodWatch] = PodWatch,
-    stop: threading.Event | None = None,
-) -> RoundResult:
-    """Run one round on the runner's platform and return what happened (see the module docstring).
+class RemoteExecution:
+    """One run of the case on a cluster through the platform's ``RemoteRunner``.
 
-    With ``cleanup`` the runner retires the run afterwards, whatever its end; a failure there is
-    only noted on the round. ``stop`` set from another thread acts as Ctrl-C does here (a round
-    running in a worker thread never sees the KeyboardInterrupt itself).
+    ``go`` submits it and starts the pod watch on the namespace and selector the runner returned;
+    ``wait`` polls on the engine's clock; ``finish`` stops the watch, copies the pods' logs into the
+    execution's log, reads the stamps and the platform's timings, and retires the run
+    (``cleanup``) whatever its end. ``stop`` (Ctrl-C) terminates the run.
     """
-    try:
-        result = _round(
-            runner,
-            case,
-            index,
-            warmup=warmup,
-            poll_interval=poll_interval,
-            run_timeout=run_timeout,
-            name=name,
-            kube=kube,
-            log=log,
-            clock=clock,
-            sleep=sleep,
-            wall_ns=wall_ns,
-            pod_watch=pod_watch,
-            stop=stop,
-        )
-    except RoundInterrupted as interrupted:
-        raise RoundInterrupted(_cleaned(runner, interrupted.result, cleanup)) from None
-    return _cleaned(runner, result, cleanup)
 
+    measures_startup = False
+    pids: tuple[int, ...] = ()
 
-def _cleaned(runner: RemoteRunner, result: RoundResult, cleanup: bool) -> RoundResult:
-    if not cleanup or result.run is None:
-        return result
-    try:
-        runner.cleanup(result.run)
-    except Exception as exc:  # noqa: BLE001 - cleanup is a courtesy: noted, never fatal
-        return dataclasses.replace(result, notes=(*result.notes, f"cleanup failed: {_one_line(exc)}"))
-    return result
+    def __init__(
+        self,
+        runner: RemoteRunner,
+        case: Case,
+        *,
+        name: str,
+        kube: Kube,
+        cleanup: bool,
+        log: Path,
+        poll_interval: float,
+        clock: Clock,
+        pod_watch: Callable[[Kube, str, str], PodWatch] = PodWatch,
+    ) -> None:
+        self.runner, self.case, self.name, self.kube = runner, case, name, kube
+        self.cleanup, self.log, self.poll_interval, self.clock = cleanup, log, poll_interval, clock
+        self.pod_watch = pod_watch
+        self.out = _Log(log)
+        self.run: Submitted | None = None
+        self.submit_error: str | None = None
+        self.watch: PodWatch | None = None
+        self.pods: tuple[PodSeen, ...] = ()
+        self.poll: Poll | None = None
+        self.notes: list[str] = []
+        self.stopping = threading.Event()
+        self.stopped = False
 
+    def ready(self, timeout: float) -> str | None:
+        return None  # the runner was prepared once for the session (registered, compiled)
 
-def _round(
-    runner: RemoteRunner,
-    case: Case,
-    index: int,
-    *,
-    warmup: bool,
-    poll_interval: float,
-    run_timeout: float,
-    name: str,
-    kube: Kube,
-    log: Path,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    wall_ns: Callable[[], int] = time.time_ns,
-    pod_watch: Callable[[Kube, str, str], PodWatch] = PodWatch,
-    stop: threading.Event | None = None,
-) -> RoundResult:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    out = _Log(log)
-    fields = {**unmeasured(runner.platform, case, index, warmup, log), "target": "cluster"}
-    fields["missing"] = dict(CLUSTER_MISSING)
-    notes: list[str] = []
-    run: Submitted | None = None
-    watch: PodWatch | None = None
-    try:
-        submit_ns, started = wall_ns(), clock()
+    def go(self) -> None:
         try:
-            run = runner.submit(case, name)
+            self.run = self.runner.submit(self.case, self.name)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # noqa: BLE001 - the platform's client raises its own types
-            out.line(f"submit failed: {exc}")
-            return RoundResult(ok=False, error=f"submit failed: {_one_line(exc)}", **fields)
-        fields["run"] = run
-        out.line(f"submitted {run.platform} run {run.run_id} as {name} ({run.url or 'no console URL'})")
-        watch = pod_watch(kube, run.namespace, run.pod_selector).start()
-        poll, failure = _poll_until_done(
-            runner, run, out, notes, started, poll_interval, run_timeout, clock, sleep, stop
+            self.out.line(f"submit failed: {exc}")
+            self.submit_error = f"submit failed: {one_line(exc)}"
+            return
+        run = self.run
+        self.out.line(f"submitted {run.platform} run {run.run_id} as {self.name} ({run.url or 'no console URL'})")
+        self.watch = self.pod_watch(self.kube, run.namespace, run.pod_selector).start()
+
+    def wait(self, timeout: float) -> str | None:
+        if self.run is None:
+            return self.submit_error or "never submitted"
+        run = self.run
+        poll, failure = poll_until_done(
+            lambda: self.runner.poll(run),
+            self.out.line,
+            lambda reason: self._terminate(reason),
+            self.poll_interval,
+            timeout,
+            self.clock,
+            self.stopping,
         )
-        fields["total_s"] = clock() - started
-        fields["window"] = (submit_ns / 1e9, wall_ns() / 1e9)
-        pods = watch.stop()
-        fields["pods"] = pods
-        notes.extend(f"pod watch: {e}" for e in watch.errors)
-        watch = None
+        self.poll = poll
         if failure is not None:
-            return RoundResult(ok=False, error=failure, notes=tuple(notes), **fields)
+            return failure
         assert poll is not None
-        logs = _read_logs(kube, pods, out)
         if not poll.ok:
-            error = poll.error or f"the run ended in state {poll.state or 'unknown'}"
-            return RoundResult(ok=False, error=_with_tail(error, log), notes=tuple(notes), **fields)
-        fields["platform_timings"] = _platform_timings(runner, run, fields["missing"])
+            return poll.error or f"the run ended in state {poll.state or 'unknown'}"
+        return None
+
+    def finish(self, go_ns: int, total_s: float | None, error: str | None) -> ExecutionResult:
+        missing = dict(CLUSTER_MISSING)
+        self._stop_watch()
+        if self.run is None or self.stopped:
+            result = ExecutionResult(ok=False, error=error, total_s=total_s)
+        else:
+            result = self._read_back(go_ns, total_s, error, missing)
+        if self.cleanup and self.run is not None:
+            try:
+                self.runner.cleanup(self.run)
+            except Exception as exc:  # noqa: BLE001 - cleanup is a courtesy: noted, never fatal
+                self.notes.append(f"cleanup failed: {one_line(exc)}")
+        return dataclasses.replace(
+            result, run=self.run, pods=self.pods, missing={**missing, **result.missing}, notes=tuple(self.notes)
+        )
+
+    def _read_back(
+        self, go_ns: int, total_s: float | None, error: str | None, missing: dict[str, str]
+    ) -> ExecutionResult:
+        assert self.run is not None
+        if self.poll is None:  # timed out, or the status calls kept failing
+            return ExecutionResult(ok=False, error=error, total_s=total_s)
+        logs = _read_logs(self.kube, self.pods, self.out)
+        if error is not None:
+            return ExecutionResult(ok=False, error=with_tail(error, self.log), total_s=total_s)
+        timings = _platform_timings(self.runner, self.run, missing)
         if isinstance(logs, str):
             error = f"pipeline finished but its stamps could not be read: {logs}"
-            return RoundResult(ok=False, error=error, notes=tuple(notes), **fields)
-        done = from_stamps(logs.stamps, case, submit_ns, fields["total_s"])
-        fields.update(task_counts=done.task_counts, units=done.units)
-        if not done.ok:
-            error = done.error or ""
-            if logs.unread:
-                error += f" (logs of deleted pods not read: {', '.join(logs.unread)})"
-            return RoundResult(ok=False, error=error, notes=tuple(notes), **fields)
-        fields.update(outcome=done.outcome, queue_s=done.queue_s, retrain_tune_s=done.retrain_tune_s)
-        return RoundResult(ok=True, error=None, notes=tuple(notes), **fields)
-    except KeyboardInterrupt:
-        with STOP.shielded():  # a second signal must not leave the run going on the cluster
-            if run is not None:
-                _terminate(runner, run, f"interrupted ({STOP.label})", notes, out)
-            if watch is not None:
-                fields["pods"] = watch.stop()
-                watch = None
-        what = "execution terminated" if run is not None else "before the platform accepted the run"
-        interrupted = RoundResult(ok=False, error=f"interrupted ({STOP.label}); {what}", notes=tuple(notes), **fields)
-        raise RoundInterrupted(interrupted) from None
-    finally:
-        if watch is not None:
-            watch.stop()
+            return ExecutionResult(ok=False, error=error, total_s=total_s, platform_timings=timings)
+        done = from_stamps(logs.stamps, self.case, go_ns, total_s)
+        if not done.ok and logs.unread:
+            done = dataclasses.replace(
+                done, error=f"{done.error} (logs of deleted pods not read: {', '.join(logs.unread)})"
+            )
+        return dataclasses.replace(done, platform_timings=timings)
+
+    def stop(self) -> str:
+        self.stopping.set()
+        self.stopped = True
+        if self.run is None:
+            return "before the platform accepted the run"
+        self._terminate(f"interrupted ({STOP.label})")
+        return "execution terminated"
+
+    def close(self) -> None:
+        self._stop_watch()
+
+    def _stop_watch(self) -> None:
+        if self.watch is not None:
+            self.pods = self.watch.stop()
+            self.notes.extend(f"pod watch: {e}" for e in self.watch.errors)
+            self.watch = None
+
+    def _terminate(self, reason: str) -> bool:
+        assert self.run is not None
+        try:
+            self.runner.terminate(self.run, reason)
+        except Exception as exc:  # noqa: BLE001 - the round is already failing; say so, go on
+            self.out.line(f"terminate failed: {exc}")
+            self.notes.append(f"terminating the run failed: {one_line(exc)}")
+            return False
+        self.out.line(f"terminated: {reason}")
+        return True
 
 
-def _poll_until_done(
-    runner: RemoteRunner,
-    run: Submitted,
-    out: _Log,
-    notes: list[str],
-    started: float,
+class _Status(Protocol):
+    """What the poll loop reads of an answer (a cluster's ``Poll``, a control plane's ``ServerPoll``)."""
+
+    @property
+    def done(self) -> bool: ...
+
+    @property
+    def state(self) -> str: ...
+
+
+S = TypeVar("S", bound=_Status)
+
+
+def poll_until_done(
+    poll: Callable[[], S],
+    say: Callable[[str], None],
+    terminate: Callable[[str], bool],
     poll_interval: float,
-    run_timeout: float,
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
-    stop: threading.Event | None = None,
-) -> tuple[Poll | None, str | None]:
-    """Poll every ``poll_interval`` on the monotonic clock: (the terminal poll, None) or (None, why not)."""
+    timeout: float,
+    clock: Clock,
+    stopping: threading.Event,
+) -> tuple[S | None, str | None]:
+    """Poll every ``poll_interval`` on ``clock``: (the terminal poll, None) or (None, why not). A run
+    still going at ``timeout`` is terminated; ``stopping`` set from another thread ends the loop."""
+    started = clock.now()
     due, errors, state = started, 0, None
     while True:
-        if stop is not None and stop.is_set():
-            raise KeyboardInterrupt
+        if stopping.is_set():
+            return None, "stopped"
         try:
-            poll: Poll | None = runner.poll(run)
+            answer: S | None = poll()
             errors = 0
         except Exception as exc:  # noqa: BLE001 - the platform's client raises its own types
             errors += 1
-            out.line(f"poll failed ({errors}): {exc}")
+            say(f"poll failed ({errors}): {exc}")
             if errors > POLL_ERRORS_TOLERATED:
-                _terminate(runner, run, "status calls keep failing", notes, out)
-                return None, f"status calls failed {errors} times in a row: {_one_line(exc)}; execution terminated"
-            poll = None
-        now = clock()
-        if poll is not None:
-            if poll.state != state:
-                out.line(f"state {poll.state or '?'} after {now - started:.3f}s")
-                state = poll.state
-            if poll.done:
-                return poll, None
-        if now - started >= run_timeout:
-            reason = timed_out(run_timeout)
-            stopped = _terminate(runner, run, reason, notes, out)
+                terminate("status calls keep failing")
+                return None, f"status calls failed {errors} times in a row: {one_line(exc)}; execution terminated"
+            answer = None
+        now = clock.now()
+        if answer is not None:
+            if answer.state != state:
+                say(f"state {answer.state or '?'} after {now - started:.3f}s")
+                state = answer.state
+            if answer.done:
+                return answer, None
+        if now - started >= timeout:
+            reason = timed_out(timeout)
+            stopped = terminate(reason)
             return None, f"{reason}; {'execution terminated' if stopped else 'terminating the execution failed'}"
-        # A fixed schedule (submit + k × interval), not interval after each answer: slow status
+        # A fixed schedule (go + k × interval), not interval after each answer: slow status
         # calls do not stretch it, and a late wake-up does not make the next polls burst.
         due += poll_interval
         if due < now:
             due = now
-        pause = max(0.0, min(due, started + run_timeout) - now)
-        if stop is not None:
-            stop.wait(pause)
-        else:
-            sleep(pause)
-
-
-def _terminate(runner: RemoteRunner, run: Submitted, reason: str, notes: list[str], out: _Log) -> bool:
-    try:
-        runner.terminate(run, reason)
-    except Exception as exc:  # noqa: BLE001 - the round is already failing; say so, go on
-        out.line(f"terminate failed: {exc}")
-        notes.append(f"terminating the run failed: {_one_line(exc)}")
-        return False
-    out.line(f"terminated: {reason}")
-    return True
+        pause = max(0.0, min(due, started + timeout) - now)
+        clock.sleep(pause, stopping)
 
 
 def _read_logs(kube: Kube, pods: tuple[PodSeen, ...], out: _Log) -> PodLogs | str:
@@ -315,97 +309,10 @@ def _platform_timings(runner: RemoteRunner, run: Submitted, missing: dict[str, s
     try:
         return dict(runner.platform_timings(run))
     except Exception as exc:  # noqa: BLE001 - a finished run stays ok without the platform's view
-        missing["platform_timings"] = f"the platform's timings could not be read: {_one_line(exc)}"
+        missing["platform_timings"] = f"the platform's timings could not be read: {one_line(exc)}"
         return {}
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text[:500]
-
-
-def run_remote_rounds_together(
-    runner: RemoteRunner,
-    case: Case,
-    index: int,
-    *,
-    names: Sequence[str],
-    warmup: bool,
-    poll_interval: float,
-    run_timeout: float,
-    kube: Kube,
-    cleanup: bool,
-    log: Path,
-) -> RoundResult:
-    """``--concurrency N`` on a cluster: N runs of the case submitted at once, each polled in its own
-    thread; one round whose ``total_s`` is the makespan (first submit -> last terminal state seen),
-    with the ``concurrency`` block of a local concurrent round. Ctrl-C terminates every run."""
-
-    n = len(names)
-    stop = threading.Event()
-    results: list[RoundResult | None] = [None] * n
-
-    def one(k: int) -> None:
-        try:
-            results[k] = run_remote_round(
-                runner, case, index, warmup=warmup, poll_interval=poll_interval, run_timeout=run_timeout,
-                name=names[k], kube=kube, cleanup=cleanup, log=log.with_name(f"{log.stem}.{k + 1}{log.suffix}"),
-                stop=stop,
-            )  # fmt: skip
-        except RoundInterrupted as interrupted:
-            results[k] = interrupted.result
-
-    threads = [threading.Thread(target=one, args=(k,), name=f"run-{k}", daemon=True) for k in range(n)]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.2)  # short joins: Ctrl-C reaches the main thread between them
-    except KeyboardInterrupt:
-        stop.set()
-        with STOP.shielded():
-            for thread in threads:
-                thread.join(60)
-        raise RoundInterrupted(_together(runner, case, index, warmup, log, results, interrupted=True)) from None
-    return _together(runner, case, index, warmup, log, results, interrupted=False)
-
-
-def _together(
-    runner: RemoteRunner,
-    case: Case,
-    index: int,
-    warmup: bool,
-    log: Path,
-    found: Sequence[RoundResult | None],
-    *,
-    interrupted: bool,
-) -> RoundResult:
-    rounds = [r for r in found if r is not None]
-    executions = tuple(
-        ExecutionResult(
-            ok=r.ok, error=r.error, total_s=r.total_s, queue_s=r.queue_s, retrain_tune_s=r.retrain_tune_s,
-            outcome=r.outcome, task_counts=dict(r.task_counts), units=r.units,
-        )
-        for r in rounds
-    )  # fmt: skip
-    windows = [r.window for r in rounds if r.window is not None]
-    window = (min(w[0] for w in windows), max(w[1] for w in windows)) if windows else None
-    makespan = window[1] - window[0] if window else None
-    fields = folded(executions)
-    if interrupted:
-        fields.update(ok=False, error="interrupted (Ctrl-C); executions terminated")
-    missing = dict(CLUSTER_MISSING)
-    for r in rounds:
-        missing.update(r.missing)
-    first = rounds[0].run if rounds else None
-    runs = [r.run.run_id for r in rounds if r.run is not None]
-    return RoundResult(
-        platform=runner.platform, case=case.key, index=index, warmup=warmup, log=log, total_s=makespan,
-        startup_s=None, **fields, window=window, target="cluster", run=first,
-        pods=tuple(p for r in rounds for p in r.pods),
-        platform_timings={r.run.run_id: dict(r.platform_timings or {}) for r in rounds if r.run is not None},
-        missing=missing,
-        notes=(f"runs of this round: {', '.join(runs)}", *(n for r in rounds for n in r.notes)),
-        concurrency=Concurrency(len(found), executions, makespan),
-    )  # fmt: skip

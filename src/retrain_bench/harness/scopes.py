@@ -30,6 +30,7 @@ from retrain_bench.measure.promql import label_matcher, names_pattern
 from retrain_bench.measure.stats import ResourceStats
 from retrain_bench.options import _number
 from retrain_bench.platforms import registry
+from retrain_bench.platforms.remote import Submitted
 from retrain_bench.results.round import RoundResult
 
 if TYPE_CHECKING:  # retrain_bench.cluster imports the kubernetes client: not for the local target
@@ -236,7 +237,7 @@ def execution_scope(result: RoundResult) -> ExecutionScope:
     """This run's pods as an exact list from the pod watch; when none was seen, the run's pod-name
     pattern on a platform that names its pods after the run (Flyte)."""
     run = result.run
-    if run is None:
+    if not isinstance(run, Submitted):
         return ExecutionScope(None, (), "the platform never accepted the run")
     names = tuple(sorted({p.name for p in result.pods}))
     if names:

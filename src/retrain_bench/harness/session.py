@@ -17,7 +17,7 @@ import pytest
 
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.cluster_target import ClusterTarget
-from retrain_bench.harness.engine import RoundInterrupted, RoundResult, unmeasured
+from retrain_bench.harness.engine import RoundInterrupted, RoundPlan, not_run
 from retrain_bench.harness.local import run_local_round
 from retrain_bench.harness.replay import replay
 from retrain_bench.harness.scopes import PrometheusPlan
@@ -29,6 +29,7 @@ from retrain_bench.platforms.definition import Platform, ServiceContext
 from retrain_bench.platforms.environments import Environment, SdkVersion, main_sdk
 from retrain_bench.platforms.specs import platform_of
 from retrain_bench.results.contract import SCHEMA, benchmark_record
+from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import Case, case_for
 
 CLUSTER_NOTE = (
@@ -180,12 +181,13 @@ class BenchSession:
         """One round where the options send it: a cluster, N local executions at once, or one."""
         n = self.options.concurrency
         if self.cluster is not None:
-            with STOP.interruptible():
+            with STOP.interruptible():  # registration and the cooldown too, not only the round
                 return self.cluster.run_round(spec, case, index, warmup=warmup, concurrency=n)
         log = self.log_dir / f"{spec}-{case.key}-{index}.log"
         environment = self._launch_environment(spec)
         if isinstance(environment, str):  # its services could not start: every round fails, saying why
-            return RoundResult(**unmeasured(platform_of(spec), case, index, warmup, log), ok=False, error=environment)
+            plan = RoundPlan(platform_of(spec), case, index, warmup, "local", (log,), self.options.run_timeout)
+            return not_run(plan, environment)
         return run_local_round(
             platform_of(spec),
             case,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrain_bench.measure.stats import ResourceStats
 from retrain_bench.platforms.remote import Submitted
+from retrain_bench.platforms.server import ServerRun
 from retrain_bench.workload.outcome import Outcome
 
 if TYPE_CHECKING:  # the kubernetes client is not imported for local rounds
@@ -36,6 +37,16 @@ class ExecutionResult:
     outcome: Outcome | None = None
     task_counts: dict[str, int] = dataclasses.field(default_factory=dict)
     units: int = 0
+    #: cluster and server targets: the run the platform accepted
+    run: Submitted | ServerRun | None = None
+    #: cluster: every pod of the run Kubernetes showed, deleted ones included
+    pods: tuple[PodSeen, ...] = ()
+    #: the platform's own view of the run's timing; None locally (the executors keep none)
+    platform_timings: Mapping[str, Any] | None = None
+    #: reasons for nulls this execution knows of
+    missing: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: what went wrong around the run without failing it (cleanup, the pod watch)
+    notes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -114,10 +125,10 @@ class RoundResult:
     resources: dict[str, ResourceStats] = dataclasses.field(default_factory=dict)
     #: (submit, result) in unix seconds: the window other sources (Prometheus) measure over
     window: tuple[float, float] | None = None
-    #: "local" (a launcher process) or "cluster" (a run on a platform, src/retrain_bench/harness/remote.py)
+    #: "local" (a launcher process), "cluster" (a run on Kubernetes) or "server" (a run on a control plane here)
     target: str = "local"
-    #: cluster: the run the platform accepted (id, namespace, pod selector, console URL)
-    run: Submitted | None = None
+    #: cluster and server targets: the run the platform accepted (the first of a --concurrency round)
+    run: Submitted | ServerRun | None = None
     #: cluster: every pod of the run Kubernetes showed, deleted ones included
     pods: tuple[PodSeen, ...] = ()
     #: cluster: the platform's own view of the run's timing; None locally (the executors keep none)
