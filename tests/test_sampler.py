@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from retrain_bench.measure.sampler import TreeSampler, tree_stats
+from retrain_bench.measure.sampler import ControlPlaneSampler, TreeSampler, tree_stats
 from retrain_bench.measure.stats import GIB
 
 BURN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass\n"
@@ -151,3 +151,48 @@ def test_an_unreadable_instant_is_skipped_and_counted_not_the_end_of_sampling(mo
     assert str(stats.details["first_skip"]).startswith("PermissionError:")
     # sampling went on after the skip: far more than the baseline and the final sample
     assert stats.samples > 5 and stats.cpu_seconds is not None
+
+
+def test_control_plane_scopes_split_the_rounds_processes_from_the_services(tmp_path: Path) -> None:
+    # A "service" holding 200 MiB is running before the round; during it, it starts a task process
+    # that holds 300 MiB, burns 0.6 s of CPU, sleeps, and is reaped by the service before the end.
+    (tmp_path / "task.py").write_text(
+        "import time\nb = bytes(1) * (300 * 1024 * 1024)\n" + BURN.format(seconds=0.6) + "time.sleep(0.8)\n"
+    )
+    service = subprocess.Popen(
+        parent_script(f"""
+        import subprocess, sys
+        held = bytes(1) * (200 * 1024 * 1024)
+        print("up", flush=True)
+        sys.stdin.readline()
+        subprocess.run([sys.executable, {str(tmp_path / "task.py")!r}], check=True)
+        print("done", flush=True)
+        sys.stdin.read()
+        """),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert service.stdout is not None and service.stdout.readline() == "up\n"
+        sampler = ControlPlaneSampler([service.pid], hz=10)
+        sampler.start()
+        assert service.stdin is not None
+        service.stdin.write("go\n")
+        service.stdin.flush()
+        assert service.stdout.readline() == "done\n"
+        time.sleep(0.3)  # the task is reaped: its CPU now sits in the service's children times
+        sampler.halt()
+        sampler.sample()
+        scopes = sampler.scopes()
+    finally:
+        service.kill()
+        service.wait()
+    execution, platform = scopes["execution"], scopes["platform"]
+    assert (execution.scope, platform.scope) == ("execution", "platform")
+    # the task's 300 MiB, not the service's 200 MiB
+    assert execution.memory_peak_gib is not None and 0.29 < execution.memory_peak_gib < 0.45
+    assert execution.details["memory_baseline_gib"] == 0.0
+    # both: the service's 200 MiB and the task's 300 MiB at once
+    assert platform.memory_peak_gib is not None and platform.memory_peak_gib > 0.49
+    # the task's CPU is kept after it was reaped (an interpreter's start-up on top of the 0.6 s burn)
+    assert execution.cpu_seconds is not None and 0.55 < execution.cpu_seconds < 1.6
+    assert platform.cpu_seconds is not None and platform.cpu_seconds >= execution.cpu_seconds - 0.05

@@ -12,7 +12,7 @@ from retrain_bench.platforms import registry
 from retrain_bench.platforms.specs import PlatformSpec, VersionSource, parse_specs
 from retrain_bench.workload.cases import CASES, DEFAULT_CASES, sweep_keys
 
-TARGETS = ("local", "cluster")
+TARGETS = ("local", "cluster", "server")
 DEFAULT_RUN_TIMEOUT = 1800.0
 #: Sizes above these are refused unless ``--allow-large`` says the user means it (docs/reliability.md):
 #: what one round would then ask of a machine or a cluster is rarely what was meant.
@@ -108,7 +108,8 @@ def parse_options(
     on_cluster = registry.cluster_names()
     # The platforms that run in an environment of their own stay out of the default list: a plain
     # `pytest bench/` builds nothing and downloads nothing (docs/platforms.md).
-    default_platforms = on_cluster if target == "cluster" else registry.default_names()
+    on_server = registry.server_names()
+    default_platforms = {"cluster": on_cluster, "server": on_server}.get(target, registry.default_names())
     specs = (
         parse_specs(platform, registry.names(), target=target, index=index)
         if platform and platform.strip()
@@ -122,6 +123,17 @@ def parse_options(
         raise BenchError(
             f"--platform: {', '.join(pinned)}: a version runs in its own environment on the local target only; "
             "on a cluster the SDK installed here submits the runs"
+        )
+    if target == "server" and pinned:
+        raise BenchError(
+            f"--platform: {', '.join(pinned)}: --target=server runs each platform's own pinned version; "
+            "other versions run on the local target"
+        )
+    not_here = [p for p in platforms if target == "server" and p not in on_server]
+    if not_here:
+        raise BenchError(
+            f"--platform: {'; '.join(_production_path(p) for p in not_here)}; "
+            f"with --target=server choose from {', '.join(on_server)}"
         )
     local_only = [p for p in platforms if target == "cluster" and p not in on_cluster]
     if local_only:
@@ -145,6 +157,13 @@ def parse_options(
         concurrency=concurrent,
         specs=specs,
     )
+
+
+def _production_path(platform: str) -> str:
+    """Where a platform without a control plane on this machine runs as deployed, in a few words."""
+    if platform in registry.cluster_names():
+        return f"{platform}'s control plane runs on Kubernetes: use --target=cluster"
+    return f"no control plane of {platform} runs on this machine: use --target=local"
 
 
 def _factors(option: str, raw: str | None) -> list[int]:

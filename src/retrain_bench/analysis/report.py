@@ -21,7 +21,7 @@ from retrain_bench.results.runs import Entry, Run
 
 SUCCESS = SUCCESS_RATE
 #: The scope a target measures when nothing else is known, to ask the rounds why a figure is missing.
-NATURAL_SCOPE = {"local": "process_tree", "cluster": "platform"}
+NATURAL_SCOPE = {"local": "process_tree", "cluster": "platform", "server": "platform"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,6 +21,8 @@ from retrain_bench.harness.engine import RoundInterrupted, RoundPlan, not_run
 from retrain_bench.harness.local import run_local_round
 from retrain_bench.harness.replay import replay
 from retrain_bench.harness.scopes import PrometheusPlan
+from retrain_bench.harness.server import DEFAULT_POLL_INTERVAL_S as SERVER_POLL_INTERVAL_S
+from retrain_bench.harness.server import ServerTarget
 from retrain_bench.harness.stopping import STOP
 from retrain_bench.options import BenchOptions
 from retrain_bench.platforms import registry
@@ -49,6 +51,18 @@ def local_note(platforms: Collection[str] | None = None) -> str:
     return (
         "local target: each platform's own local executor, one fresh process per round; "
         f"{executors}. These are not cluster numbers."
+    )
+
+
+def server_note(platforms: Collection[str]) -> str:
+    """The run-level note of a server session: what each platform's control plane runs."""
+    parts = "; ".join(
+        f"{p.title}: {p.server.parts}" for name, p in registry.platforms().items() if name in platforms and p.server
+    )
+    return (
+        "server target: each round is one run submitted through the orchestrator's public API to its own "
+        f"control plane on this machine, started once per session outside every round ({parts}); total_s "
+        "includes up to one poll interval of detection delay"
     )
 
 
@@ -97,6 +111,8 @@ class BenchSession:
     replayed: set[tuple[str, str]] = dataclasses.field(default_factory=set)
     #: the cluster target's platforms, endpoints and runners; None on the local target
     cluster: ClusterTarget | None = None
+    #: the server target's control planes, started on first use; None on the other targets
+    server: ServerTarget | None = None
     #: the benchmark's ``bench`` directory the launchers import it from (``harness/pipelines.py``)
     pipelines: Path | None = None
     #: the own environment of every NAME@VERSION spec, by spec (``platforms/environments.py``)
@@ -183,6 +199,9 @@ class BenchSession:
         if self.cluster is not None:
             with STOP.interruptible():  # registration and the cooldown too, not only the round
                 return self.cluster.run_round(spec, case, index, warmup=warmup, concurrency=n)
+        if self.options.target == "server":
+            with STOP.interruptible():  # the control plane's start-up too, not only the round
+                return self._server().run_round(spec, case, index, warmup=warmup, concurrency=n)
         log = self.log_dir / f"{spec}-{case.key}-{index}.log"
         environment = self._launch_environment(spec)
         if isinstance(environment, str):  # its services could not start: every round fails, saying why
@@ -200,6 +219,25 @@ class BenchSession:
             pipelines=self.pipelines,
             environment=environment,
         )
+
+    def _server(self) -> ServerTarget:
+        if self.server is None:
+            self.server = ServerTarget(
+                run_timeout=self.options.run_timeout,
+                poll_interval_s=SERVER_POLL_INTERVAL_S,
+                sample_hz=self.options.sample_hz or None,
+                log_dir=self.log_dir,
+                pipelines=self.pipelines,
+                python_of=self._python_of,
+                progress=self.progress,
+                warn=self.warn,
+            )
+        return self.server
+
+    def _python_of(self, spec: str) -> str:
+        """The interpreter of the environment a spec's SDK is installed in (its own, else this one)."""
+        own = self.environments.get(spec)
+        return str(own.python) if own is not None else registry.platform(platform_of(spec)).environment.interpreter()
 
     def _launch_environment(self, spec: str) -> LaunchEnvironment | str | None:
         """Where a spec's launchers run (None: where its platform says), with what its services
@@ -260,16 +298,25 @@ class BenchSession:
             "order": "interleaved: round-robin over platforms per case, starting platform rotating each round",
             "interrupted": self.interrupted or STOP.requested is not None,
             "prometheus": self.prometheus.run_level() if self.prometheus else None,
-            "notes": [CLUSTER_NOTE if self.cluster else local_note(self.options.platforms), *self._concurrency_notes()],
+            "notes": [self._target_note(), *self._concurrency_notes()],
             "cluster": self.cluster.run_level() if self.cluster else None,
             "environments": {spec: env.to_json() for spec, env in self.environments.items()},
-            "services": dict(self.service_times),
+            "services": {**self.service_times, **(self.server.run_level() if self.server else {})},
         }
+
+    def _target_note(self) -> str:
+        if self.cluster is not None:
+            return CLUSTER_NOTE
+        if self.options.target == "server":
+            return server_note(self.options.platforms)
+        return local_note(self.options.platforms)
 
     def close(self) -> None:
         """Close what the session opened (port-forwards, API clients, the platforms' services)."""
         try:
             self._services.close()
+            if self.server is not None:
+                self.server.close()
         finally:
             if self.cluster is not None:
                 self.cluster.close()

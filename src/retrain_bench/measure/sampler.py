@@ -155,6 +155,86 @@ class TreeSampler:
         return dataclasses.replace(found, details={**found.details, **skipped})
 
 
+class ControlPlaneSampler(TreeSampler):
+    """The server target's two scopes, sampled over the process trees of a control plane's services.
+
+    ``platform``: every process of the trees (servers, schedulers, workers, the database, and the
+    processes they start for the round). ``execution``: the processes that were not in the trees at
+    the baseline ("go"), i.e. those the control plane started for this round's run (an Airflow
+    task's supervisor and runner, Prefect's flow-run process, Dagster's run and step processes).
+    Rounds run one at a time, so nothing else starts processes there meanwhile; with
+    ``--concurrency N`` the scope is the N runs' together.
+
+    An execution process that exits is reaped by a service process, which then holds its CPU time
+    in its ``children_*`` times: for the ``platform`` scope nothing is lost, but the ``execution``
+    scope keeps each such process's last tree CPU time instead (what it did after its last sample,
+    at most one interval, is missed). A process of the round that lived less than one interval is
+    missed by ``execution`` entirely, and counted by ``platform`` through its parent.
+    """
+
+    def __init__(self, root_pids: Sequence[int], hz: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(root_pids, hz, clock)
+        self._baseline: set[int] | None = None
+        #: last tree CPU of execution processes whose parent is a service process, kept after they exit
+        self._exited_cpu: dict[int, float] = {}
+        self._alive_cpu: dict[int, float] = {}
+        self._exec_times: list[float] = []
+        self._exec_cpu: list[float] = []
+        self._exec_pss: list[int] = []
+        self._exec_rss: list[int] = []
+
+    def sample(self) -> None:
+        with self._lock:
+            now = self._clock()
+            self._refresh_tree()
+            if self._baseline is None:
+                self._baseline = set(self._members)
+            cpu = exec_cpu = 0.0
+            pss = rss = exec_pss = exec_rss = 0
+            alive: dict[int, float] = {}
+            for pid, proc in list(self._members.items()):
+                try:
+                    tree_cpu = _tree_cpu(proc)
+                    try:
+                        info = proc.memory_full_info()
+                        own_pss, own_rss = info.pss, info.rss
+                    except psutil.AccessDenied:
+                        own_pss = own_rss = proc.memory_info().rss
+                except psutil.ZombieProcess:
+                    continue
+                except psutil.NoSuchProcess:
+                    del self._members[pid]
+                    continue
+                cpu += tree_cpu
+                pss += own_pss
+                rss += own_rss
+                if pid not in self._baseline:
+                    alive[pid] = tree_cpu
+                    exec_cpu += tree_cpu
+                    exec_pss += own_pss
+                    exec_rss += own_rss
+            for pid, last in self._alive_cpu.items():
+                if pid not in alive:
+                    self._exited_cpu[pid] = last  # reaped by a service: its CPU now sits with the service
+            self._alive_cpu = {pid: value for pid, value in alive.items() if self._parents.get(pid) in self._baseline}
+            if not self._members:
+                return
+            self._times.append(now)
+            self._cpu.append(cpu)
+            self._pss.append(pss)
+            self._rss.append(rss)
+            self._exec_times.append(now)
+            self._exec_cpu.append(exec_cpu + sum(self._exited_cpu.values()))
+            self._exec_pss.append(exec_pss)
+            self._exec_rss.append(exec_rss)
+
+    def scopes(self) -> dict[str, ResourceStats]:
+        """``platform`` and ``execution``, each named as its scope."""
+        platform = dataclasses.replace(self.stats(), scope="platform")
+        execution = tree_stats(self._exec_times, self._exec_cpu, self._exec_pss, self._exec_rss, self.interval)
+        return {"execution": dataclasses.replace(execution, scope="execution"), "platform": platform}
+
+
 def tree_stats(
     times: list[float], cpu: list[float], pss: list[int] | None, rss: list[int], interval: float
 ) -> ResourceStats:

@@ -102,6 +102,11 @@ def cluster_names() -> tuple[str, ...]:
     return tuple(name for name, p in platforms().items() if p.cluster is not None)
 
 
+def server_names() -> tuple[str, ...]:
+    """The platforms whose production control plane runs on this machine (``--target=server``)."""
+    return tuple(name for name, p in platforms().items() if p.server is not None)
+
+
 def title(name: str) -> str:
     """How tables print the platform, or a ``NAME@VERSION`` spec ("Flyte 1.15.4"); a saved run may
     name one not installed here: its name then."""

@@ -20,6 +20,10 @@ WIDTH = 100
 CAVEATS = {
     "local": "Local target: each SDK's local executor on this machine, not cluster numbers (docs/methodology.md)",
     "cluster": "Cluster target: one execution per round as deployed, resources from Prometheus (docs/cluster.md)",
+    "server": (
+        "Server target: one run per round through each orchestrator's own control plane on this machine;"
+        " platform = every service process incl. the database (docs/platforms.md)"
+    ),
 }
 
 

@@ -60,12 +60,9 @@ def round_record(result: RoundResult, prices: Prices = DEFAULT_PRICES) -> dict[s
         "missing": dict(LOCAL_NOTES) if result.target == "local" else {},
     }
     if result.target != "local":
-        record.update(
-            run_id=result.run_id,
-            run_url=result.run.url if result.run else None,
-            pods=[pod.as_dict() for pod in result.pods],
-            notes=list(result.notes),
-        )
+        record.update(run_id=result.run_id, run_url=result.run.url if result.run else None, notes=list(result.notes))
+    if result.target == "cluster":
+        record["pods"] = [pod.as_dict() for pod in result.pods]
         record["tasks"]["allocated"] = allocated(result.pods)
     if result.concurrency is not None:
         record["concurrency"] = result.concurrency.as_dict()
@@ -73,7 +70,7 @@ def round_record(result: RoundResult, prices: Prices = DEFAULT_PRICES) -> dict[s
     missing.update(result.missing)
     if result.concurrency is not None:
         missing.update(result.concurrency.missing())
-    if not result.resources and result.target == "local":
+    if not result.resources and result.target != "cluster":
         missing["resources"] = "not measured: the sampler was off or the round ended before it started"
     elif not result.resources:
         missing["resources"] = "not measured: cluster resources come from Prometheus (--prometheus-url)"

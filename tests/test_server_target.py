@@ -1,0 +1,59 @@
+"""The server target's harness side: options, the orchestrator's own timings, and refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrain_bench.errors import BenchError
+from retrain_bench.harness.server import control_plane_phases
+from retrain_bench.options import parse_options
+
+
+def parse(platform: str | None) -> object:
+    return parse_options(
+        platform=platform, case="smoke", rounds=1, warmup=0, target="server", run_timeout=60, min_success_rate=1.0
+    )
+
+
+def test_the_orchestrators_timings_give_its_queueing_and_the_gaps_between_tasks() -> None:
+    # Submitted at t=100. The run starts at 101.5. make_data queued 102 -> ran 102.5..103.5; train
+    # queued 104 -> ran 104.75..105.75; two tunes overlap: 106..107.5 and 106.5..108 (queued 105.9 and
+    # 106.1); select_best 109..109.5 (queued 108.5).
+    timings = {
+        "started": 101.5,
+        "tasks": [
+            {"task": "make_data", "queued": 102.0, "started": 102.5, "ended": 103.5},
+            {"task": "train", "queued": 104.0, "started": 104.75, "ended": 105.75},
+            {"task": "tune", "queued": 105.9, "started": 106.0, "ended": 107.5},
+            {"task": "tune", "queued": 106.1, "started": 106.5, "ended": 108.0},
+            {"task": "select_best", "queued": 108.5, "started": 109.0, "ended": 109.5},
+        ],
+    }
+    phases = control_plane_phases(timings, 100.0)
+    # queued -> started: 0.5, 0.75, 0.1, 0.4, 0.5 -> median 0.5
+    # span 102.5 .. 109.5 = 7.0; busy 1.0 + 1.0 + (106 .. 108 = 2.0) + 0.5 = 4.5; gaps 2.5
+    assert phases == pytest.approx(
+        {"run_queue_s": 1.5, "task_queue_median_s": 0.5, "between_tasks_s": 2.5, "tasks_span_s": 7.0}
+    )
+
+
+def test_timings_without_task_times_are_missing_not_zero() -> None:
+    phases = control_plane_phases({"tasks": [{"task": "train", "queued": None, "started": None}]}, 100.0)
+    assert phases == {"run_queue_s": None, "task_queue_median_s": None, "between_tasks_s": None, "tasks_span_s": None}
+
+
+@pytest.mark.parametrize(
+    ("platform", "said"),
+    [
+        ("flyte", "flyte's control plane runs on Kubernetes: use --target=cluster"),
+        ("kfp", "kfp's control plane runs on Kubernetes: use --target=cluster"),
+        ("bare", "no control plane of bare runs on this machine: use --target=local"),
+        ("flyte2", "no control plane of flyte2 runs on this machine: use --target=local"),
+    ],
+)
+def test_a_platform_without_a_control_plane_here_is_refused_saying_where_its_production_path_runs(
+    platform: str, said: str
+) -> None:
+    with pytest.raises(BenchError) as caught:
+        parse(platform)
+    assert str(caught.value).startswith(f"--platform: {said}; with --target=server choose from ")
