@@ -1,6 +1,6 @@
 """The one registry of platforms: the rest of the suite asks it and names no platform itself.
 
-The built-in platforms (Flyte, KFP, bare Python) are registered here directly. Another
+The built-in platforms are the packages ``platforms/<name>/`` with a ``definition.py``. Another
 distribution adds one through the entry point group ``retrain_bench.platforms``: the entry
 point's name is the platform's name, its object a ``Platform``
 (``src/retrain_bench/platforms/definition.py``), e.g. in its ``pyproject.toml``::
@@ -18,6 +18,7 @@ import functools
 import importlib
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from retrain_bench.errors import BenchError
 from retrain_bench.platforms.definition import Platform
@@ -27,22 +28,22 @@ ENTRY_POINT_GROUP = "retrain_bench.platforms"
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
-#: The built-in platforms, as entry points would name them: a launcher imports only its own.
-BUILTIN = {
-    "flyte": "retrain_bench.platforms.flyte.definition:FLYTE",
-    "kfp": "retrain_bench.platforms.kfp.definition:KFP",
-    "bare": "retrain_bench.platforms.bare.definition:BARE",
-    "airflow": "retrain_bench.platforms.airflow.definition:AIRFLOW",
-    "prefect": "retrain_bench.platforms.prefect.definition:PREFECT",
-    "flyte2": "retrain_bench.platforms.flyte2.definition:FLYTE2",
-    "dagster": "retrain_bench.platforms.dagster.definition:DAGSTER",
-}
+#: The built-in platforms are the subpackages of ``retrain_bench.platforms`` with a ``definition``
+#: module; each defines one ``Platform`` named after its package. A launcher imports only its own.
+PACKAGE = Path(__file__).parent
+
+
+@functools.cache
+def _builtin_names() -> tuple[str, ...]:
+    return tuple(sorted(p.parent.name for p in PACKAGE.glob("*/definition.py")))
 
 
 def _builtin(name: str) -> Platform:
-    module, _, attribute = BUILTIN[name].partition(":")
-    found: Platform = getattr(importlib.import_module(module), attribute)
-    return found
+    module = importlib.import_module(f"{__package__}.{name}.definition")
+    found = [value for value in vars(module).values() if isinstance(value, Platform)]
+    if len(found) != 1 or found[0].name != name:
+        raise BenchError(f"{module.__name__} must define exactly one Platform named {name!r}")
+    return found[0]
 
 
 def _registered() -> Iterable[tuple[str, Platform]]:
@@ -69,7 +70,7 @@ def _registered() -> Iterable[tuple[str, Platform]]:
 def platforms() -> Mapping[str, Platform]:
     """Every platform by name, in display order (``order``, then name)."""
     found: dict[str, Platform] = {}
-    for name, platform in (*((n, _builtin(n)) for n in BUILTIN), *_registered()):
+    for name, platform in (*((n, _builtin(n)) for n in _builtin_names()), *_registered()):
         if not NAME.fullmatch(name):
             raise BenchError(f"platform {name!r}: a name is lowercase letters, digits and '_', starting with a letter")
         if name in found and found[name] is not platform:
@@ -80,7 +81,7 @@ def platforms() -> Mapping[str, Platform]:
 
 def platform(name: str) -> Platform:
     """One platform by name; a built-in one without reading the entry points (the launcher's case)."""
-    if name in BUILTIN:
+    if NAME.fullmatch(name) and (PACKAGE / name / "definition.py").is_file():
         return _builtin(name)
     try:
         return platforms()[name]
