@@ -28,6 +28,7 @@ from flytekit.models.task import TaskSpec
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from bench.flyte import workflow
+from retrain_bench.cluster.settings import RemoteSettings, TaskResources
 from retrain_bench.errors import BenchError
 from retrain_bench.platforms.flyte.remote import (
     ERROR_CAP,
@@ -37,7 +38,7 @@ from retrain_bench.platforms.flyte.remote import (
     serialize,
     timings_from_records,
 )
-from retrain_bench.platforms.remote import REMOTE_TASK_ENV, Poll, RemoteSettings, TaskResources
+from retrain_bench.platforms.remote import REMOTE_TASK_ENV, Poll
 from retrain_bench.workload import retraining
 from retrain_bench.workload.cases import CASES
 from tests import platform_standins

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from bench.kfp.pipeline import build_pipeline
+from retrain_bench.cluster.settings import RemoteSettings, TaskResources
 from retrain_bench.errors import BenchError
 from retrain_bench.platforms.kfp.remote import KfpRunner, compile_package, run_parameters, timings_from_run
-from retrain_bench.platforms.remote import RemoteSettings, TaskResources
 from retrain_bench.workload.cases import CASES
 from tests.platform_standins import KFP_UNSET_TIME, kfp_runs_api, kfp_ui
 

@@ -16,7 +16,7 @@ from retrain_bench.cluster.endpoints import ClusterEndpoints
 from retrain_bench.cluster.kube import Kube, KubeTarget
 from retrain_bench.cluster.manifest import collect_manifest, control_plane_version, fairness_warnings, image_tag
 from retrain_bench.cluster.options import ClusterOptions, parse_cluster_options
-from retrain_bench.platforms.remote import RemoteSettings, TaskResources
+from retrain_bench.cluster.settings import RemoteSettings, TaskResources
 from tests.k8s_standin import TOKEN, KubeStandin
 from tests.platform_standins import flyteadmin, kfp_api, kfp_ui
 from tests.prometheus import free_port

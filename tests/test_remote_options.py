@@ -21,9 +21,9 @@ from retrain_bench.cluster.remote_options import (
     parse_remote_options,
     platform_servers,
 )
+from retrain_bench.cluster.settings import RemoteSettings, TaskResources
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.quantities import quantity_value
-from retrain_bench.platforms.remote import RemoteSettings, TaskResources
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,11 +22,11 @@ from kubernetes.client.rest import ApiException
 from retrain_bench.cluster.endpoints import ClusterEndpoints
 from retrain_bench.cluster.kube import Kube, status_message
 from retrain_bench.cluster.options import ClusterOptions
+from retrain_bench.cluster.settings import RemoteSettings
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.quantities import requested
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.definition import ClusterSide
-from retrain_bench.platforms.remote import RemoteSettings
 
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 CHART = "helm.sh/chart"

@@ -22,11 +22,11 @@ from kubernetes.config.kube_config import KubeConfigMerger
 
 from retrain_bench.cluster.errors import KubeconfigError
 from retrain_bench.cluster.kube import KubeTarget
+from retrain_bench.cluster.settings import RemoteSettings, TaskResources
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.quantities import quantity_value
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.definition import ClusterSide
-from retrain_bench.platforms.remote import RemoteSettings, TaskResources
 
 DEFAULT_TASK_CPU = "1"
 DEFAULT_TASK_MEMORY = "1Gi"

@@ -24,7 +24,8 @@ if TYPE_CHECKING:  # the cluster layer sits above the platforms: only its types 
     from retrain_bench.cluster.endpoints import ClusterEndpoints
     from retrain_bench.cluster.options import ClusterOptions
     from retrain_bench.cluster.portforward import ServiceRef
-    from retrain_bench.platforms.remote import RemoteRunner, RemoteSettings
+    from retrain_bench.cluster.settings import RemoteSettings
+    from retrain_bench.platforms.remote import RemoteRunner
     from retrain_bench.platforms.server import ServerSide
 
 #: ``parser.addoption`` of the suite's pytest option group (same signature as argparse's).

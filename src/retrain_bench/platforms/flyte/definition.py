@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from retrain_bench.cluster.endpoints import ClusterEndpoints
     from retrain_bench.cluster.options import ClusterOptions
     from retrain_bench.cluster.portforward import ServiceRef
-    from retrain_bench.platforms.remote import RemoteRunner, RemoteSettings
+    from retrain_bench.cluster.settings import RemoteSettings
+    from retrain_bench.platforms.remote import RemoteRunner
 
 DEFAULT_SERVICE = "flyte/flyte-binary-grpc:8089"
 #: flyte-binary's own namespace, then where its task pods run by default: ``{project}-{domain}``

@@ -46,8 +46,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from retrain_bench.cluster.settings import RemoteSettings, TaskResources
 from retrain_bench.errors import BenchError
-from retrain_bench.platforms.remote import REMOTE_TASK_ENV, Poll, RemoteSettings, Submitted, TaskResources
+from retrain_bench.platforms.remote import REMOTE_TASK_ENV, Poll, Submitted
 from retrain_bench.workload.cases import Case
 
 PLATFORM = "flyte"

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from retrain_bench.cluster.endpoints import ClusterEndpoints
     from retrain_bench.cluster.options import ClusterOptions
     from retrain_bench.cluster.portforward import ServiceRef
-    from retrain_bench.platforms.remote import RemoteRunner, RemoteSettings
+    from retrain_bench.cluster.settings import RemoteSettings
+    from retrain_bench.platforms.remote import RemoteRunner
 
 #: The API server itself: the UI (ml-pipeline-ui:80) answers healthz on its own, 200 even with the API
 #: server down (frontend/server/handlers/healthz.ts).

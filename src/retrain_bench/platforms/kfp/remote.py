@@ -22,9 +22,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from retrain_bench.cluster.settings import RemoteSettings
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.promapi import redact_url
-from retrain_bench.platforms.remote import REMOTE_TASK_ENV, Poll, RemoteSettings, Submitted
+from retrain_bench.platforms.remote import REMOTE_TASK_ENV, Poll, Submitted
 from retrain_bench.workload.cases import Case
 
 if TYPE_CHECKING:
