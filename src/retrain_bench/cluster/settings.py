@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 
 @dataclasses.dataclass(frozen=True)
 class TaskResources:
-    """The same requests and limits for every task on both platforms (requests == limits, so each
-    task pod is Guaranteed QoS and neither platform gets burst headroom the other lacks).
+    """The same requests and limits for every task on every platform (requests == limits, so each
+    task pod is Guaranteed QoS and no platform gets burst headroom another lacks).
     Quantities use Kubernetes spelling: cpu ``500m`` or ``1``; memory ``1Gi`` or ``512Mi``."""
 
     cpu: str
@@ -24,9 +26,14 @@ class RemoteSettings:
 
     image: str
     resources: TaskResources
-    #: Flyte project/domain; ignored by KFP
-    flyte_project: str = "flytesnacks"
-    flyte_domain: str = "development"
-    #: KFP experiment (created when missing) and namespace; ignored by Flyte
-    kfp_experiment: str = "retrain-bench"
-    kfp_namespace: str = "kubeflow"
+    #: the platform's own cluster options, as its ``ClusterSide.parse_options`` made them (its project,
+    #: experiment, namespace...); each runner knows its own type
+    options: Any = None
+
+
+class SideOptions(Protocol):
+    """What the generic code asks of a platform's own parsed cluster options."""
+
+    def as_json(self) -> Mapping[str, Any]:
+        """What every round of the platform ran with, for the run's JSON (no credentials)."""
+        ...
