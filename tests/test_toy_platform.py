@@ -262,3 +262,37 @@ def test_cluster_rounds_run_through_its_runner(
     images = cluster["options"]["images"]
     assert set(images) == {"flyte", "kfp", "toy"} and images["toy"] == "ghcr.io/example/toy-task:1"
     assert cluster["manifests"]["toy"]["versions"] == {"toy_api": VERSION}
+
+
+@pytest.mark.prometheus
+def test_its_endpoint_fixture_is_generated_and_forwards(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    toy_cluster: tuple[KubeStandin, ToyControlPlane, str],
+) -> None:
+    kube, plane, _ = toy_cluster
+    pytester.makepyfile(
+        test_uses_it="""
+        import requests
+
+        def test_healthz(toy_url, kfp_host):
+            assert kfp_host == "http://127.0.0.1:9"
+            assert toy_url.startswith("http://127.0.0.1:")
+            assert requests.get(toy_url + "/healthz", timeout=5).json() == {"version": "0.1.0"}
+
+        def test_only_what_is_requested_is_forwarded(toy_url):
+            assert toy_url
+        """
+    )
+    monkeypatch.setenv("PYTHONPATH", registered(tmp_path / "site"))
+    # kfp_host is generated too: given --kfp-host, it is that URL and nothing is forwarded for it
+    result = pytester.runpytest_subprocess(
+        "-p", "fixtures.endpoints", "-p", "no:cacheprovider",
+        f"--kubeconfig={kube.kubeconfig(tmp_path / 'kubeconfig')}", "--connect-timeout=3",
+        "--kfp-host=http://127.0.0.1:9", timeout=60,
+    )  # fmt: skip
+    result.assert_outcomes(passed=2)
+    # one forward for the session, kept by the session's ClusterEndpoints: its health check and the first
+    # test's call (a forward per request would have checked twice)
+    assert [r for r in plane.requests if r[1] == "/healthz"] == [("GET", "/healthz", None)] * 2
