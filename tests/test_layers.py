@@ -10,10 +10,12 @@ any tool that resolves the names).
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import retrain_bench
+from retrain_bench.platforms.registry import BUILTIN
 
 PACKAGE = Path(retrain_bench.__file__).parent
 
@@ -229,3 +231,46 @@ def test_imports_only_go_down_the_layers() -> None:
 def test_no_import_cycle_between_modules() -> None:
     found = cycles(module_graph(modules()))
     assert found - KNOWN_CYCLES == set()
+
+
+#: Where a platform may be named: its own package, and the registry's table of built-ins and the SDK
+#: pins (``platforms/registry.py`` BUILTIN, ``platforms/sdks.py``), which are the one place that lists them.
+MAY_NAME_PLATFORMS = ("platforms/registry.py", "platforms/sdks.py")
+#: Options and endpoints a platform used to have in the generic code (``ClusterOptions.flyte_endpoint``,
+#: ``ClusterEndpoints.kfp()``): now its cluster side's.
+_NAMES = "|".join(BUILTIN)
+PLATFORM_ATTRIBUTE = re.compile(
+    rf"\.(?:{_NAMES})\(|\b(?:{_NAMES})_(?:endpoint|service|insecure|config|host|project|domain|"
+    r"experiment|namespace|token|namespaces)\b"
+)
+
+
+def named_platforms(source: str, names: Iterable[str]) -> list[str]:
+    """The string constants of ``source`` that are exactly a platform's name, and the platform
+    attributes it uses, each as ``line: text``."""
+    wanted = set(names)
+    found = [
+        f"{node.lineno}: {node.value!r}"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in wanted
+    ]
+    found += [f"{source.count(chr(10), 0, m.start()) + 1}: {m.group()}" for m in PLATFORM_ATTRIBUTE.finditer(source)]
+    return found
+
+
+def test_the_platform_name_reader_finds_literals_and_attributes() -> None:
+    source = 'x = "kfp"\ny = options.flyte_endpoint\nz = endpoints.kfp()\nw = "kfp2"  # kfp, "flyte" in text\n'
+    assert named_platforms(source, BUILTIN) == ["1: 'kfp'", "2: flyte_endpoint", "3: .kfp("]
+
+
+def test_no_platform_is_named_outside_its_own_package() -> None:
+    """The cluster layer, the options, the CLI, the harness and the plugin ask the registry."""
+    own = tuple(f"platforms/{name}/" for name in BUILTIN)
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        where = path.relative_to(PACKAGE).as_posix()
+        if where.startswith(own) or where in MAY_NAME_PLATFORMS:
+            continue
+        if hits := named_platforms(path.read_text(), BUILTIN):
+            found[where] = hits
+    assert found == {}
