@@ -44,6 +44,7 @@ from retrain_bench.harness.scopes import ClusterPrometheusPlan
 from retrain_bench.measure.profile import default_profile_path, load_profile
 from retrain_bench.measure.prometheus import PrometheusSettings
 from retrain_bench.measure.stats import GIB, ResourceStats
+from retrain_bench.platforms import registry
 from retrain_bench.platforms.remote import Submitted
 from retrain_bench.results.round import RoundResult
 from tests.prometheus import MIB, T0, Series, container, free_port, running_prometheus
@@ -124,7 +125,11 @@ def settings(url: str) -> PrometheusSettings:
 def plan(url: str, nodes: bool = True) -> ClusterPrometheusPlan:
     s = settings(url)
     node_profile = load_profile(default_profile_path().with_name("node-exporter.yaml"))
-    return ClusterPrometheusPlan(s, load_inventory(), dataclasses.replace(s, profile=node_profile) if nodes else None)
+    return ClusterPrometheusPlan(
+        s,
+        load_inventory(None, registry.cluster_names()),
+        dataclasses.replace(s, profile=node_profile) if nodes else None,
+    )
 
 
 def seen(namespace: str, name: str, node: str | None) -> PodSeen:
@@ -284,7 +289,7 @@ def test_rounds_without_a_run_or_window_are_left_alone() -> None:
 def test_a_user_inventory_narrows_the_platform_scope(url: str, tmp_path: Path) -> None:
     path = tmp_path / "inventory.yaml"
     path.write_text("flyte:\n  namespaces: [flyte]\n  pod_regex: flyte-binary-.*|postgres-.*\n")
-    custom = dataclasses.replace(plan(url, nodes=False), inventory=load_inventory(path))
+    custom = dataclasses.replace(plan(url, nodes=False), inventory=load_inventory(path, registry.cluster_names()))
     (result,) = custom.collect([cluster_round("flyte", FLYTE_RUN, FLYTE_PODS)], pytest.fail)
     # flyte-binary 0.125 + postgres 0.0625 cores; 200 + 64 MiB (minio does not match the regex)
     assert figures(result.resources["platform"]) == (0.1875 * STEADY, 264 * MIB / GIB, 264 * MIB / GIB)
@@ -309,16 +314,16 @@ def test_a_bad_inventory_names_the_file_and_entry(tmp_path: Path, text: str, mes
     path = tmp_path / "inventory.yaml"
     path.write_text(text)
     with pytest.raises(BenchError) as caught:
-        load_inventory(path)
+        load_inventory(path, registry.cluster_names())
     assert str(caught.value).startswith(str(path)) and message in str(caught.value)
     assert "\n" not in str(caught.value)
 
 
 def test_the_default_inventory_and_a_missing_platform() -> None:
-    inventory = load_inventory()
+    inventory = load_inventory(None, registry.cluster_names())
     assert inventory.of("flyte").namespaces == ("flyte", "flytesnacks-development")
     assert inventory.of("kfp").namespaces == ("kubeflow",)
-    only_flyte = parse_inventory({"flyte": {"namespaces": ["flyte"]}}, "mine.yaml")
+    only_flyte = parse_inventory({"flyte": {"namespaces": ["flyte"]}}, "mine.yaml", registry.cluster_names())
     with pytest.raises(BenchError, match="mine.yaml: the platform inventory has no entry 'kfp'"):
         only_flyte.of("kfp")
 

@@ -8,14 +8,17 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 import retrain_bench.pytest_plugin.plugin
 from retrain_bench.cli.main import make_parser
 from retrain_bench.cluster.remote_options import add_remote_options
+from retrain_bench.options import cluster_sides
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "bench-cluster.yml"
@@ -47,7 +50,6 @@ def pytest_options() -> set[str]:
     recorder = Recorder()
     retrain_bench.pytest_plugin.plugin.pytest_addoption(recorder)  # type: ignore[arg-type]
     benchmark_plugin.pytest_addoption(recorder)
-    add_remote_options(recorder.addoption)
     return set(recorder.options)
 
 
@@ -126,10 +128,10 @@ def test_install_commands_are_exactly_the_documented_ones() -> None:
         assert f"{name}={env[name]}" in DOCS.read_text()
 
 
-def docs_table() -> dict[str, tuple[str, str]]:
-    """Option -> (default cell, whole row) of the docs' remote options table."""
+def docs_table(title: str = "## Remote options") -> dict[str, tuple[str, str]]:
+    """Option -> (default cell, whole row) of one of the docs' option tables."""
     text = DOCS.read_text()
-    section = text[text.index("## Remote options") :]
+    section = text[text.index(title) :]
     section = section[: section.index("\n## ", 3)]
     rows = {}
     for line in section.splitlines():
@@ -139,10 +141,33 @@ def docs_table() -> dict[str, tuple[str, str]]:
     return rows
 
 
-def test_the_docs_table_lists_every_remote_option_with_the_codes_default() -> None:
+def recorded_remote_options() -> Recorder:
     recorder = Recorder()
-    add_remote_options(recorder.addoption)
-    table = docs_table()
+    add_remote_options(recorder.addoption, {name: side.label for name, side in cluster_sides().items()})
+    return recorder
+
+
+def recorded_platform_options() -> Recorder:
+    recorder = Recorder()
+    for side in cluster_sides().values():
+        side.add_options(recorder.addoption)
+    return recorder
+
+
+@pytest.mark.parametrize(
+    ("title", "recorded", "defaults"),
+    [
+        # cpu, memory, poll interval
+        ("## Remote options", recorded_remote_options, 3),
+        # Flyte's service, project, domain; KFP's service, namespace, experiment
+        ("## Each platform's own options", recorded_platform_options, 6),
+    ],
+)
+def test_the_docs_tables_list_every_option_with_the_codes_default(
+    title: str, recorded: Callable[[], Recorder], defaults: int
+) -> None:
+    recorder = recorded()
+    table = docs_table(title)
     assert set(recorder.options) == set(table)
     compared = 0
     for name, kwargs in recorder.options.items():
@@ -152,7 +177,7 @@ def test_the_docs_table_lists_every_remote_option_with_the_codes_default() -> No
         text = f"{default:g}" if isinstance(default, float) else str(default)
         assert f"`{text}`" in table[name][0], f"{name}: docs say {table[name][0]!r}, code says {text!r}"
         compared += 1
-    assert compared == 6  # cpu, memory, poll interval, project, domain, experiment
+    assert compared == defaults
 
 
 def test_every_install_names_a_pinned_release() -> None:

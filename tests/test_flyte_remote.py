@@ -7,6 +7,7 @@ here and turned into flytekit models exactly as ``SynchronousFlyteClient`` does;
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections import OrderedDict
 from typing import Any
@@ -28,7 +29,10 @@ from flytekit.models.task import TaskSpec
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from bench.flyte import workflow
+from retrain_bench.cluster.portforward import ServiceRef
+from retrain_bench.cluster.settings import RemoteSettings, TaskResources
 from retrain_bench.errors import BenchError
+from retrain_bench.platforms.flyte.cluster import DEFAULT_SERVICE, FlyteOptions
 from retrain_bench.platforms.flyte.remote import (
     ERROR_CAP,
     FlyteRunner,
@@ -37,13 +41,15 @@ from retrain_bench.platforms.flyte.remote import (
     serialize,
     timings_from_records,
 )
-from retrain_bench.platforms.remote import REMOTE_TASK_ENV, Poll, RemoteSettings, TaskResources
+from retrain_bench.platforms.remote import REMOTE_TASK_ENV, Poll
 from retrain_bench.workload import retraining
 from retrain_bench.workload.cases import CASES
 from tests import platform_standins
 
 IMAGE = "ghcr.io/example/retrain-bench-task:test"
-SETTINGS = RemoteSettings(image=IMAGE, resources=TaskResources(cpu="500m", memory="1Gi"))
+#: Flyte's own options as its cluster side parses them by default (project flytesnacks, domain development)
+OPTIONS = FlyteOptions(endpoint=None, service=ServiceRef.parse(DEFAULT_SERVICE), insecure=False, config=None)
+SETTINGS = RemoteSettings(image=IMAGE, resources=TaskResources(cpu="500m", memory="1Gi"), options=OPTIONS)
 PREFIX = "bench.flyte.workflow."
 TASKS = {PREFIX + n for n in ("make_data", "train", "detect_drift", "adapt", "tune", "select_best")}
 #: flyteidl Resources.ResourceName: CPU = 1, MEMORY = 3
@@ -118,7 +124,9 @@ def test_every_registered_task_has_the_image_and_requests_equal_limits() -> None
 
 def test_serialization_leaves_the_task_definitions_as_the_code_has_them() -> None:
     serialize(SETTINGS, "v1")
-    other = RemoteSettings(image="registry.example/other:2", resources=TaskResources(cpu="2", memory="4Gi"))
+    other = RemoteSettings(
+        image="registry.example/other:2", resources=TaskResources(cpu="2", memory="4Gi"), options=OPTIONS
+    )
     tasks = _task_specs(serialize(other, "v2"))
     # had the first serialization stuck to the task objects, 500m/1Gi would show up here
     for name, spec in tasks.items():
@@ -216,12 +224,13 @@ def test_dynamic_without_drift_compiles_no_node_and_returns_the_current_accuracy
 
 
 def test_registration_version_follows_image_and_resources_only() -> None:
-    same = RemoteSettings(image=IMAGE, resources=TaskResources(cpu="500m", memory="1Gi"), flyte_domain="staging")
+    staging = dataclasses.replace(OPTIONS, domain="staging")
+    same = RemoteSettings(image=IMAGE, resources=TaskResources(cpu="500m", memory="1Gi"), options=staging)
     version = registration_version(SETTINGS)
     assert version.startswith("rb-") and len(version) == 3 + 16
     assert registration_version(same) == version  # project/domain are not part of what is registered
-    assert registration_version(RemoteSettings(image=IMAGE, resources=TaskResources("500m", "2Gi"))) != version
-    assert registration_version(RemoteSettings(image=IMAGE + "2", resources=SETTINGS.resources)) != version
+    assert registration_version(dataclasses.replace(SETTINGS, resources=TaskResources("500m", "2Gi"))) != version
+    assert registration_version(dataclasses.replace(SETTINGS, image=IMAGE + "2")) != version
 
 
 def test_submit_needs_prepare_and_a_short_name() -> None:

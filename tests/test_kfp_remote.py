@@ -14,14 +14,18 @@ import pytest
 import yaml
 
 from bench.kfp.pipeline import build_pipeline
+from retrain_bench.cluster.portforward import ServiceRef
+from retrain_bench.cluster.settings import RemoteSettings, TaskResources
 from retrain_bench.errors import BenchError
+from retrain_bench.platforms.kfp.cluster import DEFAULT_SERVICE, KfpOptions
 from retrain_bench.platforms.kfp.remote import KfpRunner, compile_package, run_parameters, timings_from_run
-from retrain_bench.platforms.remote import RemoteSettings, TaskResources
 from retrain_bench.workload.cases import CASES
 from tests.platform_standins import KFP_UNSET_TIME, kfp_runs_api, kfp_ui
 
 IMAGE = "ghcr.io/example/retrain-bench-task:test"
-SETTINGS = RemoteSettings(image=IMAGE, resources=TaskResources(cpu="500m", memory="1Gi"))
+#: KFP's own options as its cluster side parses them by default (namespace kubeflow, experiment retrain-bench)
+OPTIONS = KfpOptions(host=None, service=ServiceRef.parse(DEFAULT_SERVICE), insecure_skip_verify=False, token_env=None)
+SETTINGS = RemoteSettings(image=IMAGE, resources=TaskResources(cpu="500m", memory="1Gi"), options=OPTIONS)
 TOKEN = "s3cret-bearer-token-value"
 USER_EXECUTORS = {"exec-make-data", "exec-train", "exec-detect-drift", "exec-tune", "exec-select-best"}
 

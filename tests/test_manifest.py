@@ -14,9 +14,11 @@ import pytest
 
 from retrain_bench.cluster.endpoints import ClusterEndpoints
 from retrain_bench.cluster.kube import Kube, KubeTarget
-from retrain_bench.cluster.manifest import collect_manifest, control_plane_version, fairness_warnings, image_tag
-from retrain_bench.cluster.options import ClusterOptions, parse_cluster_options
-from retrain_bench.platforms.remote import RemoteSettings, TaskResources
+from retrain_bench.cluster.manifest import collect_manifest, fairness_warnings, image_tag
+from retrain_bench.cluster.options import parse_cluster_options
+from retrain_bench.cluster.settings import RemoteSettings, TaskResources
+from retrain_bench.options import cluster_sides, parse_cluster_side_options
+from retrain_bench.platforms import registry
 from tests.k8s_standin import TOKEN, KubeStandin
 from tests.platform_standins import flyteadmin, kfp_api, kfp_ui
 from tests.prometheus import free_port
@@ -51,27 +53,31 @@ def standin() -> Iterator[KubeStandin]:
 CHART, VERSION = "helm.sh/chart", "app.kubernetes.io/version"
 
 
-def options(**given: Any) -> ClusterOptions:
-    values = {
+def options(**given: Any) -> dict[str, Any]:
+    """The option values (by dest name) the cluster options and the cluster sides' own are parsed from."""
+    return {
         "kubeconfig": None, "kube_context": None, "connect_timeout": 3, "flyte_endpoint": None,
         "flyte_service": "flyte/flyte-binary-grpc:8089", "flyte_insecure": False, "flyte_config": None,
+        "flyte_project": "flytesnacks", "flyte_domain": "development",
         "kfp_host": None, "kfp_service": "kubeflow/ml-pipeline:8888", "kfp_insecure_skip_verify": False,
-        "kfp_token_env": None, "kfp_namespace": "kubeflow", "prometheus_url": None,
+        "kfp_token_env": None, "kfp_namespace": "kubeflow", "kfp_experiment": "retrain-bench", "prometheus_url": None,
         "prometheus_service": "monitoring/prometheus-operated:9090", **given,
     }  # fmt: skip
-    return parse_cluster_options(values.__getitem__)
 
 
-def manifest_of(standin: KubeStandin, tmp_path: Path, platform: str, cluster: ClusterOptions, **kw: Any) -> dict:
+def manifest_of(standin: KubeStandin, tmp_path: Path, platform: str, values: dict[str, Any], **kw: Any) -> dict:
     target = KubeTarget(str(standin.kubeconfig(tmp_path / "kubeconfig")), None, 3.0)
+    cluster = parse_cluster_options(values.__getitem__)
+    own = parse_cluster_side_options(values.__getitem__)[platform]
+    side = cluster_sides()[platform]
     with Kube(target) as kube, ClusterEndpoints(cluster, kube) as endpoints:
-        namespaces = cluster.flyte_namespaces() if platform == "flyte" else cluster.kfp_namespaces()
         manifest = collect_manifest(
             kube,
             platform,
             settings=kw.pop("settings", SETTINGS),
-            namespaces=namespaces,
-            control_plane=control_plane_version(platform, endpoints, cluster),
+            namespaces=side.namespaces(own),
+            control_plane=side.control_plane(endpoints, own),
+            sdks=registry.sdk_distributions(registry.cluster_names()),
             **kw,
         )
     text = json.dumps(manifest, allow_nan=False)  # JSON-ready as it is

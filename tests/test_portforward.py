@@ -31,6 +31,7 @@ from retrain_bench.cluster.errors import (
 from retrain_bench.cluster.kube import Kube, KubeTarget
 from retrain_bench.cluster.portforward import PortForward, ServiceRef, grpc_ready, http_ready, resolve
 from retrain_bench.errors import BenchError
+from retrain_bench.platforms.flyte.cluster import GET_VERSION
 from tests.k8s_standin import TOKEN, FakePod, KubeStandin, add_flyte, add_prometheus, hostport
 from tests.platform_standins import flyteadmin
 from tests.prometheus import MIB, T0, free_port
@@ -332,7 +333,7 @@ FLYTE = ServiceRef("flyte", "flyte-binary-grpc", "8089")
 def test_a_flyte_forward_is_checked_with_a_grpc_call(standin: KubeStandin, target: KubeTarget) -> None:
     with flyteadmin("v1.16.8") as admin:
         add_flyte(standin, hostport(admin))
-        with PortForward(target, FLYTE, check=grpc_ready()) as forward:
+        with PortForward(target, FLYTE, check=grpc_ready(GET_VERSION)) as forward:
             assert forward.problems == []
     # the call really went through: the stand-in's API server relayed a websocket to the pod's port
     assert any(
@@ -346,7 +347,7 @@ def test_a_closed_flyte_pod_port_fails_the_forward_not_the_first_run(standin: Ku
     add_flyte(standin, ("127.0.0.1", free_port()))
     quick = KubeTarget(target.kubeconfig, None, 1.0)
     with pytest.raises(EndpointSilent) as caught:
-        PortForward(quick, FLYTE, check=grpc_ready(timeout_s=0.3)).start()
+        PortForward(quick, FLYTE, check=grpc_ready(GET_VERSION, timeout_s=0.3)).start()
     text = clean(caught.value)
     assert text.startswith("endpoint flyte/flyte-binary-grpc:8089 (pod flyte/flyte-binary-0 port 8089) never answered")
     assert "error from the kubelet" in text and "connection refused" in text
@@ -357,7 +358,7 @@ def test_a_flyte_pod_port_that_is_not_grpc_fails(standin: KubeStandin, target: K
         add_flyte(standin, silent.getsockname())
         quick = KubeTarget(target.kubeconfig, None, 1.0)
         with pytest.raises(EndpointSilent, match="never answered within 1 s"):
-            PortForward(quick, FLYTE, check=grpc_ready(timeout_s=0.3)).start()
+            PortForward(quick, FLYTE, check=grpc_ready(GET_VERSION, timeout_s=0.3)).start()
 
 
 def test_a_forbidden_flyte_forward_is_named(standin: KubeStandin, target: KubeTarget) -> None:
@@ -365,20 +366,23 @@ def test_a_forbidden_flyte_forward_is_named(standin: KubeStandin, target: KubeTa
         add_flyte(standin, hostport(admin))
         standin.forbidden = {"pods/portforward"}
         with pytest.raises(Forbidden, match="forbidden to port-forward to pod flyte/flyte-binary-0"):
-            PortForward(target, FLYTE, check=grpc_ready()).start()
+            PortForward(target, FLYTE, check=grpc_ready(GET_VERSION)).start()
 
 
 def test_the_flyte_endpoint_is_handed_out_only_once_grpc_answers(standin: KubeStandin, tmp_path: Path) -> None:
     import argparse
 
     from retrain_bench.cluster.endpoints import ClusterEndpoints
-    from retrain_bench.cluster.options import add_cluster_options, parse_cluster_options
+    from retrain_bench.cluster.options import parse_cluster_options
+    from retrain_bench.options import add_cluster_target_options, parse_cluster_side_options
+    from retrain_bench.platforms.flyte.cluster import flyteadmin
 
     parser = argparse.ArgumentParser()
-    add_cluster_options(parser.add_argument)
+    add_cluster_target_options(parser.add_argument, remote=False)
     parser.add_argument("--prometheus-url")
     args = parser.parse_args([f"--kubeconfig={standin.kubeconfig(tmp_path / 'config')}", "--connect-timeout=1"])
     add_flyte(standin, ("127.0.0.1", free_port()))  # the pod's port is closed
+    own = parse_cluster_side_options(lambda dest: getattr(args, dest))["flyte"]
     with ClusterEndpoints(parse_cluster_options(lambda dest: getattr(args, dest))) as endpoints:
         with pytest.raises(EndpointSilent, match="error from the kubelet"):
-            endpoints.flyte()
+            flyteadmin(endpoints, own)

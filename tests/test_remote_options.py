@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from retrain_bench.cluster.errors import KubeconfigError
-from retrain_bench.cluster.options import add_cluster_options
 from retrain_bench.cluster.remote_options import (
     RemoteOptions,
     check_separate_clusters,
@@ -21,22 +20,26 @@ from retrain_bench.cluster.remote_options import (
     parse_remote_options,
     platform_servers,
 )
+from retrain_bench.cluster.settings import RemoteSettings, TaskResources
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.quantities import quantity_value
-from retrain_bench.platforms.remote import RemoteSettings, TaskResources
+from retrain_bench.options import add_cluster_target_options, parse_cluster_side_options
+from retrain_bench.platforms.flyte.cluster import FlyteOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def parse(*argv: str, scrape: float = 30.0, rate: float = 60.0) -> RemoteOptions:
-    """Through argparse with the cluster options beside ours, as pytest registers both on one group."""
-    from retrain_bench.cluster.remote_options import add_remote_options
-
+    """Through argparse with the cluster options and each cluster side's beside ours, as pytest
+    registers them all on one group."""
     parser = argparse.ArgumentParser()
-    add_cluster_options(parser.add_argument)
-    add_remote_options(parser.add_argument)
+    add_cluster_target_options(parser.add_argument)
     args = parser.parse_args(argv)
-    return parse_remote_options(lambda dest: getattr(args, dest), scrape_interval_s=scrape, rate_window_s=rate)
+
+    def get(dest: str) -> Any:
+        return getattr(args, dest)
+
+    return parse_remote_options(get, parse_cluster_side_options(get), scrape_interval_s=scrape, rate_window_s=rate)
 
 
 def test_defaults_fit_one_node_and_cool_down_for_a_rate_window_and_a_scrape() -> None:
@@ -51,14 +54,19 @@ def test_defaults_fit_one_node_and_cool_down_for_a_rate_window_and_a_scrape() ->
     assert dict(options.kube_contexts) == {"flyte": None, "kfp": None}
     assert options.allow_shared_cluster is False
     assert options.warnings() == []
-    assert options.settings_for("flyte") == RemoteSettings(
-        image=f"retrain-bench-task:{version}",
-        resources=TaskResources("1", "1Gi"),
-        flyte_project="flytesnacks",
-        flyte_domain="development",
-        kfp_experiment="retrain-bench",
-        kfp_namespace="kubeflow",
+    flyte = options.settings_for("flyte")
+    assert flyte == RemoteSettings(
+        image=f"retrain-bench-task:{version}", resources=TaskResources("1", "1Gi"), options=flyte.options
     )
+    assert isinstance(flyte.options, FlyteOptions)
+    assert (flyte.options.project, flyte.options.domain, flyte.options.endpoint) == ("flytesnacks", "development", None)
+    # every platform's own settings are in the run's JSON under the keys it always had
+    assert {k: v for k, v in options.as_json().items() if k.startswith(("flyte_", "kfp_"))} == {
+        "flyte_project": "flytesnacks",
+        "flyte_domain": "development",
+        "kfp_experiment": "retrain-bench",
+        "kfp_namespace": "kubeflow",
+    }
 
 
 def test_cooldown_follows_the_metric_profile_unless_given() -> None:
@@ -89,9 +97,9 @@ def test_given_values_reach_the_runner_settings() -> None:
         "registry.local:5000/bench/task:2",
         {"cpu": "500m", "memory": "512Mi"},
     )
-    assert (kfp.kfp_experiment, kfp.kfp_namespace) == ("nightly runs", "pipelines")
+    assert (kfp.options.experiment, kfp.options.namespace) == ("nightly runs", "pipelines")
     flyte = options.settings_for("flyte")
-    assert (flyte.flyte_project, flyte.flyte_domain) == ("bench", "staging")
+    assert (flyte.options.project, flyte.options.domain) == ("bench", "staging")
     with pytest.raises(BenchError, match="'bare' does not run on a cluster"):
         options.settings_for("bare")
 

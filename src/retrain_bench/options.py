@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.cost import DEFAULT_PRICES, Prices, parse_prices
 from retrain_bench.platforms import registry
+from retrain_bench.platforms.definition import AddOption, ClusterSide
 from retrain_bench.platforms.specs import PlatformSpec, VersionSource, parse_specs
 from retrain_bench.workload.cases import CASES, DEFAULT_CASES, sweep_keys
 
@@ -194,3 +195,32 @@ def _cases(case: str | None, scale: str | None, fanout: str | None, allow_large:
     if sweep and not (case and case.strip()):
         return sweep
     return tuple(dict.fromkeys((*_choices("--case", case, list(CASES), DEFAULT_CASES), *sweep)))
+
+
+# -- the cluster target: the generic options (retrain_bench.cluster) and each cluster side's own -----
+# The cluster modules import the kubernetes client: imported here only when a cluster option is read.
+
+
+def cluster_sides() -> dict[str, ClusterSide[Any]]:
+    """Every registered platform that runs on a cluster, by name, in display order."""
+    return {name: p.cluster for name, p in registry.platforms().items() if p.cluster is not None}
+
+
+def add_cluster_target_options(add: AddOption, *, remote: bool = True) -> None:
+    """Register the cluster target's options on a pytest option group or an argparse parser: the
+    generic ones, with ``remote`` those of remote runs (``--task-image``, ``--<name>-image``...), and
+    every cluster side's own (``--flyte-endpoint``, ``--kfp-host``...)."""
+    from retrain_bench.cluster.options import add_cluster_options
+    from retrain_bench.cluster.remote_options import add_remote_options
+
+    sides = cluster_sides()
+    add_cluster_options(add)
+    if remote:
+        add_remote_options(add, {name: side.label for name, side in sides.items()})
+    for side in sides.values():
+        side.add_options(add)
+
+
+def parse_cluster_side_options(get: Callable[[str], Any]) -> dict[str, Any]:
+    """Each cluster side's own options (``get`` reads one by its dest name), validated by the side."""
+    return {name: side.parse_options(get) for name, side in cluster_sides().items()}

@@ -7,14 +7,15 @@ one failed says so and fails too, so the exit code is 0 only when everything was
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from retrain_bench.checks import Check
 from retrain_bench.cluster.endpoints import ClusterEndpoints
-from retrain_bench.cluster.options import ClusterOptions, add_cluster_options, parse_cluster_options
+from retrain_bench.cluster.options import ClusterOptions, parse_cluster_options
 from retrain_bench.errors import BenchError, PrometheusError, PrometheusQueryError
 from retrain_bench.measure.promapi import PrometheusApi
+from retrain_bench.options import add_cluster_target_options, cluster_sides, parse_cluster_side_options
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.definition import ClusterSide
 
@@ -164,19 +165,22 @@ def _skew(api: PrometheusApi, now: Callable[[], float]) -> Check:
     )
 
 
-def _sides(platforms: Sequence[str] | None) -> list[ClusterSide]:
-    """The cluster sides of ``platforms`` (default: every cluster platform), in the registry's order."""
+def _sides(platforms: Sequence[str] | None, side_options: Mapping[str, Any]) -> list[tuple[ClusterSide[Any], Any]]:
+    """The cluster sides of ``platforms`` (default: every cluster platform), in the registry's order,
+    each with its own options."""
     chosen = registry.cluster_names() if platforms is None else platforms
-    return [p.cluster for name, p in registry.platforms().items() if name in chosen and p.cluster is not None]
+    return [(side, side_options[name]) for name, side in cluster_sides().items() if name in chosen]
 
 
 def cluster_checks(
     options: ClusterOptions,
+    side_options: Mapping[str, Any],
     platforms: Sequence[str] | None = None,
     scrape_interval_s: float | None = None,
     profile: MetricProfile | None = None,
 ) -> list[Check]:
-    """Everything between this machine and a cluster run of ``platforms``, in the order it is needed."""
+    """Everything between this machine and a cluster run of ``platforms``, in the order it is needed;
+    ``side_options``: each platform's own options, as its cluster side parsed them."""
     from retrain_bench.cluster.errors import ClusterError
     from retrain_bench.cluster.kube import Kube
     from retrain_bench.cluster.portforward import resolve
@@ -194,8 +198,8 @@ def cluster_checks(
         if kube is not None:
             kube.close()
         kube = None
-    sides = _sides(platforms)
-    forwarded = [(side.label, service) for side in sides if (service := side.forwarded(options)) is not None]
+    sides = _sides(platforms, side_options)
+    forwarded = [(side.label, service) for side, own in sides if (service := side.forwarded(own)) is not None]
     if not options.prometheus_url:
         forwarded.append(("Prometheus", options.prometheus_service))
     for namespace in dict.fromkeys(service.namespace for _, service in forwarded):
@@ -217,7 +221,7 @@ def cluster_checks(
         detail = f"allowed ({needed})" if not denied else f"forbidden: {', '.join(denied)}"
         checks.append(Check(name, not denied, detail, fix))
     # Cluster rounds watch their run's pods and read the stamps from the pods' logs.
-    run_namespaces = [namespace for side in sides for namespace in side.run_namespaces(options)]
+    run_namespaces = [namespace for side, own in sides for namespace in side.run_namespaces(own)]
     for namespace in dict.fromkeys(run_namespaces):
         name = f"RBAC to watch pods and read their logs in {namespace}"
         if kube is None:
@@ -245,14 +249,14 @@ def cluster_checks(
         checks.append(Check(name, True, f"ready pod {endpoint.pod}, port {endpoint.port}"))
     endpoints = ClusterEndpoints(options, kube, unreachable=kube is None)
     try:
-        checks.extend(_api_check(side, endpoints, options) for side in sides)
+        checks.extend(_api_check(side, endpoints, own) for side, own in sides)
         try:
             prometheus_url = endpoints.prometheus()
         except ClusterError as exc:
             checks.append(Check("Prometheus answers", False, str(exc)))
         else:
             with PrometheusApi(prometheus_url, timeout_s=options.connect_timeout_s) as api:
-                namespaces = [namespace for side in sides for namespace in side.namespaces(options)]
+                namespaces = [namespace for side, own in sides for namespace in side.namespaces(own)]
                 checks.extend(
                     prometheus_checks(
                         api, list(dict.fromkeys(namespaces)), scrape_interval_s=scrape_interval_s, profile=profile
@@ -263,7 +267,7 @@ def cluster_checks(
     return checks
 
 
-def _api_check(side: ClusterSide, endpoints: ClusterEndpoints, options: ClusterOptions) -> Check:
+def _api_check(side: ClusterSide[Any], endpoints: ClusterEndpoints, options: Any) -> Check:
     """The platform's API check; reaching its endpoint (a port-forward) may fail first."""
     from retrain_bench.cluster.errors import ClusterError
 
@@ -276,7 +280,7 @@ def _api_check(side: ClusterSide, endpoints: ClusterEndpoints, options: ClusterO
 def add_doctor_command(commands: Any) -> None:
     parser = commands.add_parser("doctor", help="preflight: can we reach and measure everything?")
     parser.add_argument("--target", default="cluster", choices=["cluster"], help="what to check. Default: cluster")
-    add_cluster_options(parser.add_argument)
+    add_cluster_target_options(parser.add_argument, remote=False)
     parser.add_argument("--prometheus-url", default=None, metavar="URL", help="Prometheus; skips the port-forward")
     parser.add_argument(
         "--platform",
@@ -295,6 +299,7 @@ def add_doctor_command(commands: Any) -> None:
 
 def _run_doctor(args: Any) -> int:
     options = parse_cluster_options(lambda dest: getattr(args, dest))
+    side_options = parse_cluster_side_options(lambda dest: getattr(args, dest))
     on_cluster = registry.cluster_names()
     raw = ",".join(on_cluster) if args.platform is None else str(args.platform)
     platforms = [p.strip() for p in raw.split(",") if p.strip()]
@@ -308,7 +313,7 @@ def _run_doctor(args: Any) -> int:
 
     # Loaded before any check: a profile that does not load is a usage error (exit 2), not a FAIL line.
     profile = load_profile(args.metrics_profile) if args.metrics_profile is not None else None
-    checks = cluster_checks(options, platforms, scrape_interval_s(args.scrape_interval), profile)
+    checks = cluster_checks(options, side_options, platforms, scrape_interval_s(args.scrape_interval), profile)
     for check in checks:
         print(check.line())
     failed = sum(not c.ok for c in checks)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,6 @@ import yaml
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.prometheus import Scope
 from retrain_bench.measure.promql import check_regex
-from retrain_bench.platforms import registry
 
 _KEYS = {"description": False, "namespaces": True, "pod_regex": False}
 
@@ -71,8 +70,9 @@ def default_inventory_path() -> Path:
     return Path(str(resources.files("retrain_bench.measure") / "profiles" / "platform-inventory.yaml"))
 
 
-def load_inventory(path: str | Path | None = None) -> Inventory:
-    """The inventory in ``path`` (default: the packaged one); BenchError naming the file and the entry."""
+def load_inventory(path: str | Path | None, known: Collection[str]) -> Inventory:
+    """The inventory in ``path`` (None: the packaged one) of some of the ``known`` platforms (those that
+    run on a cluster, as the registry says); BenchError naming the file and the entry."""
     source = Path(path) if path is not None else default_inventory_path()
     try:
         raw = source.read_bytes()
@@ -82,17 +82,17 @@ def load_inventory(path: str | Path | None = None) -> Inventory:
         document = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
         raise BenchError(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    return parse_inventory(document, str(source), hashlib.sha256(raw).hexdigest())
+    return parse_inventory(document, str(source), known, hashlib.sha256(raw).hexdigest())
 
 
-def parse_inventory(document: Any, source: str, sha256: str = "") -> Inventory:
+def parse_inventory(document: Any, source: str, known: Collection[str], sha256: str = "") -> Inventory:
     if not isinstance(document, dict) or not document:
         raise BenchError(f"{source}: expected a mapping of platform name -> namespaces (and pod_regex)")
     platforms: dict[str, PlatformInventory] = {}
     for name, entry in document.items():
         where = f"{source}: platform {name!r}"
-        if name not in registry.cluster_names():
-            raise BenchError(f"{where}: unknown platform; choose from {', '.join(registry.cluster_names())}")
+        if name not in known:
+            raise BenchError(f"{where}: unknown platform; choose from {', '.join(known)}")
         if not isinstance(entry, dict):
             raise BenchError(f"{where}: expected a mapping with 'namespaces'")
         unknown = [k for k in entry if k not in _KEYS]

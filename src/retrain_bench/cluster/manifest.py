@@ -11,6 +11,7 @@ API server URL is redacted, and only labels, images and versions are read.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import platform as _platform
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -19,30 +20,27 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 
-from retrain_bench.cluster.endpoints import ClusterEndpoints
 from retrain_bench.cluster.kube import Kube, status_message
-from retrain_bench.cluster.options import ClusterOptions
+from retrain_bench.cluster.settings import RemoteSettings
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.quantities import requested
-from retrain_bench.platforms import registry
-from retrain_bench.platforms.definition import ClusterSide
-from retrain_bench.platforms.remote import RemoteSettings
 
 INSTANCE_TYPE = "node.kubernetes.io/instance-type"
 CHART = "helm.sh/chart"
 APP_VERSION = "app.kubernetes.io/version"
 
 
-def control_plane_version(platform: str, endpoints: ClusterEndpoints, options: ClusterOptions) -> Callable[[], str]:
-    """How to ask ``platform``'s API for its version (flyteadmin's GetVersion, KFP's healthz ``tag_name``)."""
-    return _side(platform).control_plane_version(endpoints, options)
+@dataclasses.dataclass(frozen=True)
+class ControlPlane:
+    """What the manifest asks of one platform's control plane (its cluster side says how)."""
 
-
-def _side(platform: str) -> ClusterSide:
-    side = registry.platform(platform).cluster
-    if side is None:
-        raise BenchError(f"platform {platform!r} does not run on a cluster: it has no manifest")
-    return side
+    #: the manifest's ``versions`` key of the control plane's own version
+    key: str
+    #: asks its API for that version when the manifest is collected
+    version: Callable[[], str]
+    #: deployments whose image tag is a version: versions key -> ``<namespace>/<deployment>``
+    #: (e.g. the workflow engine underneath)
+    engines: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def collect_manifest(
@@ -51,13 +49,16 @@ def collect_manifest(
     *,
     settings: RemoteSettings,
     namespaces: Sequence[str],
-    control_plane: Callable[[], str],
+    control_plane: ControlPlane,
+    sdks: Sequence[str],
     node_names: Collection[str] | None = None,
     runner_facts: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest of one platform. ``namespaces``: where its deployments live (its inventory's);
-    ``node_names``: the nodes its pods ran on, when the pod watch saw them; ``runner_facts``: what
-    its runner's ``prepare()`` reported (``python``: the tasks' Python version, when known)."""
+    ``control_plane``: what its cluster side says to ask; ``sdks``: the distributions of the client
+    side (every cluster platform's SDK); ``node_names``: the nodes its pods ran on, when the pod watch
+    saw them; ``runner_facts``: what its runner's ``prepare()`` reported (``python``: the tasks'
+    Python version, when known)."""
     missing: dict[str, str] = {}
     facts = dict(runner_facts or {})
 
@@ -71,10 +72,9 @@ def collect_manifest(
     deployments = attempt("deployments", lambda: _deployments(kube, namespaces)) or {}
     nodes, scope = _nodes(kube, node_names, missing)
     unread = "the deployments could not be read: " + missing["deployments"] if "deployments" in missing else None
-    side = _side(platform)
-    versions: dict[str, Any] = {side.version_key: attempt(f"versions.{side.version_key}", control_plane)}
-    for key, deployment in side.engine_deployments:
-        versions[key] = _engine(deployments, deployment(settings), key, missing) if unread is None else None
+    versions: dict[str, Any] = {control_plane.key: attempt(f"versions.{control_plane.key}", control_plane.version)}
+    for key, deployment in control_plane.engines.items():
+        versions[key] = _engine(deployments, deployment, key, missing) if unread is None else None
         if unread is not None:
             missing[f"versions.{key}"] = unread
     charts = sorted({(d["chart"], d["app_version"]) for d in deployments.values() if d["chart"]})
@@ -100,16 +100,11 @@ def collect_manifest(
         # requests of the deployments in the platform's namespaces (StatefulSets, e.g. a database
         # installed as one, are not counted): the always-on part that allocation cost amortises
         "control_plane_requests": control_plane_requests(deployments) if "deployments" not in missing else None,
-        "sdk": {**{name: _version(name) for name in _sdks()}, "python": _platform.python_version()},
+        "sdk": {**{name: _version(name) for name in (*sdks, "kubernetes")}, "python": _platform.python_version()},
         "task": {"image": settings.image, "resources": settings.resources.as_dict(), "python": python},
         "runner": facts,
         "missing": missing,
     }
-
-
-def _sdks() -> tuple[str, ...]:
-    """Every cluster platform's SDK, and the Kubernetes client: the client side of a cluster run."""
-    return (*registry.sdk_distributions(registry.cluster_names()), "kubernetes")
 
 
 def _reason(exc: BaseException) -> str:

@@ -215,14 +215,11 @@ def http_ready(
     return check
 
 
-#: A method every flyteadmin serves; the empty message is a valid ``GetVersionRequest``.
-FLYTE_GET_VERSION = "/flyteidl.service.AdminService/GetVersion"
+def grpc_ready(method: str, timeout_s: float = 2.0) -> Callable[[str], bool]:
+    """A health check for ``PortForward`` of a plaintext gRPC port: one call of ``method`` (a method
+    the server serves, taking an empty message) with a deadline.
 
-
-def grpc_ready(method: str = FLYTE_GET_VERSION, timeout_s: float = 2.0) -> Callable[[str], bool]:
-    """A health check for ``PortForward`` of a plaintext gRPC port: one call of ``method`` with a deadline.
-
-    Any answer from a gRPC server counts, an error status included (UNAUTHENTICATED when flyteadmin
+    Any answer from a gRPC server counts, an error status included (UNAUTHENTICATED when the server
     wants a token, UNIMPLEMENTED from another server): it travelled through the tunnel and back. Only
     UNAVAILABLE (the kubelet refused, the pod's port is closed, the relay dropped) and
     DEADLINE_EXCEEDED (nothing speaks HTTP/2 there) mean the endpoint is not usable. Opening our own

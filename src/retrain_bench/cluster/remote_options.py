@@ -2,9 +2,10 @@
 uses), validated once into ``RemoteOptions``; and the rule that parallel platforms need separate
 clusters.
 
-The kubeconfig file and base context (``--kubeconfig``, ``--kube-context``) and the KFP namespace
-(``--kfp-namespace``) belong to the cluster options (``retrain_bench.cluster.options``): they are read
-through the same ``get`` here and never registered twice.
+The kubeconfig file and base context (``--kubeconfig``, ``--kube-context``) belong to the cluster
+options (``retrain_bench.cluster.options``), and each platform's own options (a project, an
+experiment, a namespace) to its cluster side: they are read through the same ``get`` and never
+registered twice. Which platforms run on a cluster is given by the caller (the registry sits above).
 """
 
 from __future__ import annotations
@@ -22,18 +23,13 @@ from kubernetes.config.kube_config import KubeConfigMerger
 
 from retrain_bench.cluster.errors import KubeconfigError
 from retrain_bench.cluster.kube import KubeTarget
+from retrain_bench.cluster.settings import RemoteSettings, SideOptions, TaskResources
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.quantities import quantity_value
-from retrain_bench.platforms import registry
-from retrain_bench.platforms.definition import ClusterSide
-from retrain_bench.platforms.remote import RemoteSettings, TaskResources
 
 DEFAULT_TASK_CPU = "1"
 DEFAULT_TASK_MEMORY = "1Gi"
 DEFAULT_POLL_INTERVAL_S = 1.0
-DEFAULT_FLYTE_PROJECT = "flytesnacks"
-DEFAULT_FLYTE_DOMAIN = "development"
-DEFAULT_KFP_EXPERIMENT = "retrain-bench"
 #: Below this a task cannot import pandas, scikit-learn and its SDK: it would be OOM-killed, not measured.
 MIN_TASK_MEMORY_BYTES = 128 * 2**20
 
@@ -50,32 +46,26 @@ def default_task_image() -> str:
     return f"retrain-bench-task:{package_version()}"
 
 
-def _cluster_sides() -> list[tuple[str, ClusterSide]]:
-    """Every platform that runs on a cluster: each has its own ``--<name>-image`` and ``--<name>-kube-context``."""
-    return [(name, p.cluster) for name, p in registry.platforms().items() if p.cluster is not None]
-
-
-def add_remote_options(add: Callable[..., Any]) -> None:
-    """Register the options on a pytest option group or an argparse parser (same spelling)."""
+def add_remote_options(add: Callable[..., Any], sides: Mapping[str, str]) -> None:
+    """Register the options on a pytest option group or an argparse parser (same spelling). ``sides``:
+    every platform that runs on a cluster, name -> label; each gets ``--<name>-image`` and
+    ``--<name>-kube-context``. A platform's own options are its cluster side's (``add_options``)."""
     add("--task-cpu", default=DEFAULT_TASK_CPU, metavar="QUANTITY", help="CPU request = limit of every task (500m, 1)")
     add("--task-memory", default=DEFAULT_TASK_MEMORY, metavar="QUANTITY", help="memory request = limit (512Mi, 1Gi)")
-    add("--task-image", default=None, metavar="IMAGE", help="the image both platforms' tasks run (docker/)")
-    for name, side in _cluster_sides():
-        add(f"--{name}-image", default=None, metavar="IMAGE", help=f"{side.label}'s task image. Default: --task-image")
-    add("--poll-interval", default=DEFAULT_POLL_INTERVAL_S, metavar="SECONDS", help="status polls, both platforms")
+    add("--task-image", default=None, metavar="IMAGE", help="the image every platform's tasks run (docker/)")
+    for name, label in sides.items():
+        add(f"--{name}-image", default=None, metavar="IMAGE", help=f"{label}'s task image. Default: --task-image")
+    add("--poll-interval", default=DEFAULT_POLL_INTERVAL_S, metavar="SECONDS", help="status polls, every platform")
     add("--cooldown", default=None, metavar="SECONDS", help="pause between rounds. Default: rate window + scrape")
     add("--cleanup", dest="cleanup", action="store_true", default=True, help="archive what the suite created (default)")
     add("--no-cleanup", dest="cleanup", action="store_false", help="keep the runs the suite created")
-    add("--flyte-project", default=DEFAULT_FLYTE_PROJECT, metavar="NAME", help="Default: flytesnacks")
-    add("--flyte-domain", default=DEFAULT_FLYTE_DOMAIN, metavar="NAME", help="Default: development")
-    add("--kfp-experiment", default=DEFAULT_KFP_EXPERIMENT, metavar="NAME", help="Default: retrain-bench")
     add("--platform-inventory", default=None, metavar="FILE", help="replaces the built-in per-platform inventory")
-    for name, side in _cluster_sides():
+    for name, label in sides.items():
         add(
             f"--{name}-kube-context",
             default=None,
             metavar="NAME",
-            help=f"{side.label}'s cluster. Default: --kube-context",
+            help=f"{label}'s cluster. Default: --kube-context",
         )
     add(
         "--allow-shared-cluster",
@@ -98,14 +88,12 @@ class RemoteOptions:
     poll_interval_s: float
     cooldown_s: float
     cleanup: bool
-    flyte_project: str
-    flyte_domain: str
-    kfp_experiment: str
-    kfp_namespace: str
     platform_inventory: str | None
     #: per platform; None means the kubeconfig's current context
     kube_contexts: Mapping[str, str | None]
     allow_shared_cluster: bool
+    #: per platform that runs on a cluster: its own options, as its cluster side parsed them
+    platform_options: Mapping[str, SideOptions] = dataclasses.field(default_factory=dict)
 
     def image_for(self, platform: str) -> str:
         return self.images[platform]
@@ -114,17 +102,12 @@ class RemoteOptions:
         return self.kube_contexts[platform]
 
     def settings_for(self, platform: str) -> RemoteSettings:
-        if platform not in registry.cluster_names():
+        if platform not in self.images:
             raise BenchError(
-                f"--platform: {platform!r} does not run on a cluster; choose from {', '.join(registry.cluster_names())}"
+                f"--platform: {platform!r} does not run on a cluster; choose from {', '.join(self.images)}"
             )
         return RemoteSettings(
-            image=self.image_for(platform),
-            resources=self.resources,
-            flyte_project=self.flyte_project,
-            flyte_domain=self.flyte_domain,
-            kfp_experiment=self.kfp_experiment,
-            kfp_namespace=self.kfp_namespace,
+            image=self.image_for(platform), resources=self.resources, options=self.platform_options.get(platform)
         )
 
     def warnings(self) -> list[str]:
@@ -152,23 +135,28 @@ class RemoteOptions:
             "poll_interval_s": self.poll_interval_s,
             "cooldown_s": self.cooldown_s,
             "cleanup": self.cleanup,
-            "flyte_project": self.flyte_project,
-            "flyte_domain": self.flyte_domain,
-            "kfp_experiment": self.kfp_experiment,
-            "kfp_namespace": self.kfp_namespace,
+            # each platform's own (a project, an experiment, a namespace), under the keys it chose
+            **{key: value for options in self.platform_options.values() for key, value in options.as_json().items()},
             "kube_contexts": dict(self.kube_contexts),
             "allow_shared_cluster": self.allow_shared_cluster,
         }
 
 
-def parse_remote_options(get: Callable[[str], Any], *, scrape_interval_s: float, rate_window_s: float) -> RemoteOptions:
+def parse_remote_options(
+    get: Callable[[str], Any],
+    platform_options: Mapping[str, SideOptions],
+    *,
+    scrape_interval_s: float,
+    rate_window_s: float,
+) -> RemoteOptions:
     """Validate the options (``get`` reads one by its dest name, the cluster options' too); BenchError
-    naming the bad one. The default cooldown lets the last round's CPU rate window and one more
-    scrape pass, so a round's peak never includes the previous round's tail."""
+    naming the bad one. ``platform_options``: every platform that runs on a cluster, with its own
+    options as its cluster side parsed them. The default cooldown lets the last round's CPU rate
+    window and one more scrape pass, so a round's peak never includes the previous round's tail."""
     task_image = _image("--task-image", get("task_image") or default_task_image())
     images = {
         platform: _image(f"--{platform}-image", get(f"{platform}_image")) if get(f"{platform}_image") else task_image
-        for platform in registry.cluster_names()
+        for platform in platform_options
     }
     cooldown = get("cooldown")
     inventory = get("platform_inventory")
@@ -186,13 +174,10 @@ def parse_remote_options(get: Callable[[str], Any], *, scrape_interval_s: float,
             scrape_interval_s + rate_window_s if cooldown is None else _seconds("--cooldown", cooldown, allow_zero=True)
         ),
         cleanup=bool(get("cleanup")),
-        flyte_project=_name("--flyte-project", get("flyte_project")),
-        flyte_domain=_name("--flyte-domain", get("flyte_domain")),
-        kfp_experiment=_text("--kfp-experiment", get("kfp_experiment")),
-        kfp_namespace=_name("--kfp-namespace", get("kfp_namespace")),
         platform_inventory=inventory,
-        kube_contexts={p: get(f"{p}_kube_context") or base_context for p in registry.cluster_names()},
+        kube_contexts={p: get(f"{p}_kube_context") or base_context for p in platform_options},
         allow_shared_cluster=bool(get("allow_shared_cluster")),
+        platform_options=dict(platform_options),
     )
 
 
@@ -257,15 +242,15 @@ def _seconds(option: str, raw: Any, *, low: float = 0.0, allow_zero: bool) -> fl
     return value
 
 
-def _name(option: str, raw: Any) -> str:
-    """Flyte project and domain become the namespace ``{project}-{domain}``: DNS labels, like namespaces."""
+def dns_label(option: str, raw: Any) -> str:
+    """A name that becomes (part of) a namespace: a DNS label, like namespaces."""
     text = str(raw or "").strip()
     if not _DNS_LABEL.match(text):
         raise BenchError(f"{option}: {raw!r} is not a lowercase DNS label (letters, digits, '-'; e.g. flytesnacks)")
     return text
 
 
-def _text(option: str, raw: Any) -> str:
+def nonempty_text(option: str, raw: Any) -> str:
     text = str(raw or "").strip()
     if not text:
         raise BenchError(f"{option}: must not be empty")
@@ -317,7 +302,7 @@ def platform_servers(options: RemoteOptions, kubeconfig: str | None, platforms: 
     return {
         platform: cluster_server(kubeconfig, options.kube_context_for(platform))
         for platform in platforms
-        if platform in registry.cluster_names()
+        if platform in options.kube_contexts
     }
 
 
@@ -334,5 +319,5 @@ def check_separate_clusters(servers: Mapping[str, str], *, parallel: bool, allow
             raise BenchError(
                 f"{' and '.join(sharing)} would run in parallel on the same cluster ({server}) and would contaminate "
                 "each other's measurements; give each platform its own cluster with "
-                "--flyte-kube-context/--kfp-kube-context, or pass --allow-shared-cluster"
+                f"{'/'.join(f'--{p}-kube-context' for p in sharing)}, or pass --allow-shared-cluster"
             )

@@ -19,7 +19,7 @@ from typing import Any
 from retrain_bench.cluster.endpoints import ClusterEndpoints
 from retrain_bench.cluster.errors import ClusterError
 from retrain_bench.cluster.inventory import Inventory, load_inventory
-from retrain_bench.cluster.manifest import collect_manifest, control_plane_version, fairness_warnings
+from retrain_bench.cluster.manifest import collect_manifest, fairness_warnings
 from retrain_bench.cluster.options import ClusterOptions
 from retrain_bench.cluster.remote_options import RemoteOptions
 from retrain_bench.errors import BenchError
@@ -88,7 +88,7 @@ class ClusterTarget:
         self.prometheus = prometheus
         self.log_dir = log_dir
         # a malformed inventory fails at start-up
-        self.inventory: Inventory = load_inventory(remote.platform_inventory)
+        self.inventory: Inventory = load_inventory(remote.platform_inventory, registry.cluster_names())
         self.names = ExecutionNames()
         self.clock = clock
         self._platforms: dict[str, PlatformCluster] = {}
@@ -187,12 +187,15 @@ class ClusterTarget:
             except ClusterError as exc:
                 found[name] = {"platform": name, "missing": {"manifest": str(exc)}, "runner": side.facts}
                 continue
+            settings, cluster_side = self.remote.settings_for(name), registry.platform(name).cluster
+            assert cluster_side is not None  # self.platform() made its runner
             found[name] = collect_manifest(
                 kube,
                 name,
-                settings=self.remote.settings_for(name),
+                settings=settings,
                 namespaces=self.inventory.of(name).namespaces,
-                control_plane=control_plane_version(name, side.endpoints, side.options),
+                control_plane=cluster_side.control_plane(side.endpoints, settings.options),
+                sdks=registry.sdk_distributions(registry.cluster_names()),
                 node_names=sorted(self._nodes.get(name, ())) or None,
                 runner_facts=side.facts,
             )

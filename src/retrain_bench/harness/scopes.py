@@ -278,7 +278,8 @@ class ClusterPrometheusPlan:
 
         timeout_s = prometheus_timeout_s(timeout)
         loaded = load_profile(profile)
-        platforms = load_inventory(inventory)  # a malformed file fails at start-up, URL or not
+        # a malformed file fails at start-up, URL or not
+        platforms = load_inventory(inventory, registry.cluster_names())
         node_loaded = load_profile(node_profile or default_profile_path().with_name(f"{NODE_PROFILE}.yaml"))
         if not url:
             return None

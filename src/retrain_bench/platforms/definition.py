@@ -15,16 +15,18 @@ import importlib
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from retrain_bench.checks import Check
 from retrain_bench.workload.cases import Case
 
-if TYPE_CHECKING:  # the cluster layer sits above the platforms: only its types are named here
+if TYPE_CHECKING:  # the cluster layer imports the kubernetes client: a launcher never pays for it
     from retrain_bench.cluster.endpoints import ClusterEndpoints
+    from retrain_bench.cluster.manifest import ControlPlane
     from retrain_bench.cluster.options import ClusterOptions
     from retrain_bench.cluster.portforward import ServiceRef
-    from retrain_bench.platforms.remote import RemoteRunner, RemoteSettings
+    from retrain_bench.cluster.settings import RemoteSettings
+    from retrain_bench.platforms.remote import RemoteRunner
     from retrain_bench.platforms.server import ServerSide
 
 #: ``parser.addoption`` of the suite's pytest option group (same signature as argparse's).
@@ -93,34 +95,63 @@ class ServiceContext:
 Services = Callable[[ServiceContext], contextlib.AbstractContextManager[Mapping[str, str]]]
 
 
+#: A cluster side's own parsed options (a frozen dataclass of its own; ``cluster.settings.SideOptions``).
+OptionsT = TypeVar("OptionsT")
+
+
 @dataclasses.dataclass(frozen=True)
-class ClusterSide:
-    """A platform as deployed on Kubernetes: how to reach it, run on it, check it and describe it."""
+class ClusterSide(Generic[OptionsT]):
+    """A platform as deployed on Kubernetes: its options, how to reach it, run on it, check it and describe it.
+
+    Everything here is the platform's own: the generic cluster code (``retrain_bench.cluster``) names no
+    platform. The side registers its options (``add_options``, through the registry as every
+    ``--<name>-image`` is), parses them into its own frozen value (``OptionsT``) (``parse_options``), and every
+    other function is handed that value back.
+    """
 
     #: how the doctor and the preflight call it ("Flyte", "KFP")
     label: str
-    #: ``NS/SVC:PORT`` port-forwarded when the user gives no endpoint
-    default_service: str
-    #: the runner of cluster rounds, built once per session from the platform's endpoints
+    #: registers its options on a pytest option group or an argparse parser (the plugin's and the doctor's)
+    add_options: Callable[[AddOption], None]
+    #: validates them (``get`` reads one by its dest name) into its options value; BenchError naming the bad one
+    parse_options: Callable[[Callable[[str], Any]], OptionsT]
+    #: the runner of cluster rounds, built once per session; ``RemoteSettings.options`` is its ``OptionsT``
     runner: Callable[[ClusterEndpoints, ClusterOptions, RemoteSettings], RemoteRunner]
+    #: its API's address as a session fixture yields it, forwarding when the user gave none, under this name
+    fixture: str
+    endpoint: Callable[[ClusterEndpoints, OptionsT], Any]
     #: the service to port-forward, or None when the user gave the endpoint itself
-    forwarded: Callable[[ClusterOptions], ServiceRef | None]
+    forwarded: Callable[[OptionsT], ServiceRef | None]
     #: every namespace the platform lives in (its control plane and its runs' pods)
-    namespaces: Callable[[ClusterOptions], tuple[str, ...]]
+    namespaces: Callable[[OptionsT], tuple[str, ...]]
     #: where the pods of its runs are created (the harness watches them and reads their logs)
-    run_namespaces: Callable[[ClusterOptions], tuple[str, ...]]
+    run_namespaces: Callable[[OptionsT], tuple[str, ...]]
     #: the doctor's check of the platform's API (answering, authorised, which version)
-    api_check: Callable[[ClusterEndpoints, ClusterOptions], Check]
+    api_check: Callable[[ClusterEndpoints, OptionsT], Check]
     #: the preflight's "<label> at <address>", reaching the API (forwarding it when needed)
-    reach: Callable[[ClusterEndpoints], str]
+    reach: Callable[[ClusterEndpoints, OptionsT], str]
     #: the manifest's key for the control plane's version, and how to ask for it
     version_key: str
-    control_plane_version: Callable[[ClusterEndpoints, ClusterOptions], Callable[[], str]]
-    #: deployments whose image tag the manifest records as a version: (versions key, namespace of
-    #: the platform's settings -> "<namespace>/<deployment>"), e.g. the workflow engine underneath
-    engine_deployments: tuple[tuple[str, Callable[[RemoteSettings], str]], ...] = ()
+    control_plane_version: Callable[[ClusterEndpoints, OptionsT], Callable[[], str]]
+    #: deployments whose image tag the manifest records as a version: (versions key, its options ->
+    #: "<namespace>/<deployment>"), e.g. the workflow engine underneath
+    engine_deployments: tuple[tuple[str, Callable[[OptionsT], str]], ...] = ()
     #: every pod of a run is named ``<run id>-...``: a run whose pods the watch missed is still found
     pods_named_after_run: bool = False
+
+    def control_plane(self, endpoints: ClusterEndpoints, options: OptionsT) -> ControlPlane:
+        """What the fairness manifest asks of its control plane."""
+        from retrain_bench.cluster.manifest import ControlPlane
+
+        return ControlPlane(
+            key=self.version_key,
+            version=self.control_plane_version(endpoints, options),
+            engines={key: deployment(options) for key, deployment in self.engine_deployments},
+        )
+
+    def reaching(self, options: OptionsT) -> Callable[[ClusterEndpoints], str]:
+        """``reach`` with its options bound: what ``cluster.endpoints.cluster_preflight`` calls."""
+        return lambda endpoints: self.reach(endpoints, options)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +174,7 @@ class Platform:
     #: the distributions whose versions a run records (its SDK)
     sdk_distributions: tuple[str, ...] = ()
     #: its side on a cluster; None: it runs only on the local target
-    cluster: ClusterSide | None = None
+    cluster: ClusterSide[Any] | None = None
     #: the baseline the report and growth fits subtract from every other platform (bare Python)
     reference: bool = False
     #: the report's ratio row divides this platform's mean by that platform's (Kubeflow over Flyte)

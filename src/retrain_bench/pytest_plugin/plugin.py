@@ -13,13 +13,8 @@ from typing import Any
 import pytest
 
 from retrain_bench.cluster.endpoints import cluster_preflight
-from retrain_bench.cluster.options import add_cluster_options, parse_cluster_options
-from retrain_bench.cluster.remote_options import (
-    add_remote_options,
-    check_separate_clusters,
-    parse_remote_options,
-    platform_servers,
-)
+from retrain_bench.cluster.options import parse_cluster_options
+from retrain_bench.cluster.remote_options import check_separate_clusters, parse_remote_options, platform_servers
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.cluster_target import ClusterTarget, PrometheusChoice
 from retrain_bench.harness.pipelines import find_pipelines
@@ -29,7 +24,14 @@ from retrain_bench.harness.session import BenchSession
 from retrain_bench.harness.stopping import STOP
 from retrain_bench.measure.profile import load_profile
 from retrain_bench.measure.prometheus import FALLBACK_INTERVAL_S
-from retrain_bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, BenchOptions, parse_options
+from retrain_bench.options import (
+    DEFAULT_RUN_TIMEOUT,
+    TARGETS,
+    BenchOptions,
+    add_cluster_target_options,
+    parse_cluster_side_options,
+    parse_options,
+)
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.environments import (
     Environment,
@@ -163,8 +165,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="USD",
         help="dollars per GiB-hour for each round's cost. Default: AWS Fargate us-east-1 list price 0.004445",
     )
-    add_cluster_options(group.addoption)
-    add_remote_options(group.addoption)
+    add_cluster_target_options(group.addoption)
     for platform in registry.platforms().values():
         if platform.add_options is not None:
             platform.add_options(group.addoption)
@@ -279,7 +280,10 @@ def _cluster_target(
     profile = load_profile(config.getoption("metrics_profile"))
     scrape_interval = scrape_interval_s(config.getoption("scrape_interval"))
     remote = parse_remote_options(
-        config.getoption, scrape_interval_s=scrape_interval or FALLBACK_INTERVAL_S, rate_window_s=profile.rate_window_s
+        config.getoption,
+        parse_cluster_side_options(config.getoption),
+        scrape_interval_s=scrape_interval or FALLBACK_INTERVAL_S,
+        rate_window_s=profile.rate_window_s,
     )
     prometheus = PrometheusChoice(
         profile=config.getoption("metrics_profile"),
@@ -307,7 +311,9 @@ def _cluster_target(
         cluster, remote, run_timeout=options.run_timeout, progress=progress, prometheus=prometheus, log_dir=log_dir
     )
     for platform in options.platforms:
-        cluster_preflight(target.options_for(platform), [platform])
+        side = registry.platform(platform).cluster
+        assert side is not None  # parse_options refused a local-only platform on --target=cluster
+        cluster_preflight(target.options_for(platform), [side.reaching(remote.platform_options[platform])])
     return target
 
 

@@ -46,8 +46,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from retrain_bench.cluster.settings import RemoteSettings, TaskResources
 from retrain_bench.errors import BenchError
-from retrain_bench.platforms.remote import REMOTE_TASK_ENV, Poll, RemoteSettings, Submitted, TaskResources
+from retrain_bench.platforms.remote import REMOTE_TASK_ENV, Poll, Submitted
 from retrain_bench.workload.cases import Case
 
 PLATFORM = "flyte"
@@ -101,8 +102,8 @@ def serialization_settings(settings: RemoteSettings, version: str) -> Any:
 
     return SerializationSettings(
         image_config=ImageConfig.auto(img_name=settings.image),
-        project=settings.flyte_project,
-        domain=settings.flyte_domain,
+        project=settings.options.project,
+        domain=settings.options.domain,
         version=version,
         default_resources=resource_spec(settings.resources),
     )
@@ -137,7 +138,7 @@ def serialize(settings: RemoteSettings, version: str) -> OrderedDict[Any, Any]:
 
 
 class FlyteRunner:
-    """``RemoteRunner`` for Flyte. ``address`` is flyteadmin's gRPC HOST:PORT (``ClusterEndpoints.flyte()``),
+    """``RemoteRunner`` for Flyte. ``address`` is flyteadmin's gRPC HOST:PORT (``platforms.flyte.cluster.flyteadmin``),
     ``insecure`` plaintext gRPC, ``config_file`` a flytekit config for auth (its endpoint is
     replaced by ``address``)."""
 
@@ -156,8 +157,8 @@ class FlyteRunner:
         self.insecure = insecure
         self.config_file = config_file
         self.settings = settings
-        self.project = settings.flyte_project
-        self.domain = settings.flyte_domain
+        self.project = settings.options.project
+        self.domain = settings.options.domain
         self.version = registration_version(settings)
         self._remote = remote
         self._launch_plan: Any = None

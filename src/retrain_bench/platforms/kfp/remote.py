@@ -22,9 +22,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from retrain_bench.cluster.settings import RemoteSettings
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.promapi import redact_url
-from retrain_bench.platforms.remote import REMOTE_TASK_ENV, Poll, RemoteSettings, Submitted
+from retrain_bench.platforms.remote import REMOTE_TASK_ENV, Poll, Submitted
 from retrain_bench.workload.cases import Case
 
 if TYPE_CHECKING:
@@ -163,18 +164,18 @@ class KfpRunner:
         import kfp
 
         self._package = compile_package(self.settings, Path(self._workdir.name))
-        with self._api("find or create the experiment " + repr(self.settings.kfp_experiment)):
+        with self._api("find or create the experiment " + repr(self.settings.options.experiment)):
             experiment = self.client.create_experiment(
-                name=self.settings.kfp_experiment, namespace=self.settings.kfp_namespace
+                name=self.settings.options.experiment, namespace=self.settings.options.namespace
             )
         self._experiment_id = str(experiment.experiment_id)
         return {
             "image": self.settings.image,
             "resources": self.settings.resources.as_dict(),
             "package_sha256": self._package.sha256,
-            "experiment": self.settings.kfp_experiment,
+            "experiment": self.settings.options.experiment,
             "experiment_id": self._experiment_id,
-            "namespace": self.settings.kfp_namespace,
+            "namespace": self.settings.options.namespace,
             "kfp_sdk": kfp.__version__,
         }
 
@@ -193,7 +194,7 @@ class KfpRunner:
         return Submitted(
             platform=PLATFORM,
             run_id=run_id,
-            namespace=self.settings.kfp_namespace,
+            namespace=self.settings.options.namespace,
             pod_selector=f"pipeline/runid={run_id}",
             url=f"{self.shown_host}/#/runs/details/{run_id}",
         )
@@ -264,7 +265,7 @@ class KfpRunner:
                     host=self.host,
                     existing_token=self._token,
                     verify_ssl=self.verify_tls,
-                    namespace=self.settings.kfp_namespace,
+                    namespace=self.settings.options.namespace,
                 )
         return self._client
 
