@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import retrain_bench
-from retrain_bench.platforms.registry import BUILTIN
+from retrain_bench.platforms import registry
 
 PACKAGE = Path(retrain_bench.__file__).parent
 
@@ -35,13 +35,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("__main__",),
 )
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
-
-#: Module cycles known and owned elsewhere, each as its sorted members: the round engine's rewrite
-#: (issue 23 item 1) removes this one (``RoundResult.concurrency`` is a ``harness.concurrency`` type).
-#: Delete an entry when its cycle is gone; a new cycle is never added here.
-KNOWN_CYCLES: frozenset[tuple[str, ...]] = frozenset(
-    {("retrain_bench.harness.concurrency", "retrain_bench.harness.rounds", "retrain_bench.results.round")}
-)
 
 
 def unit_of(module: str) -> str:
@@ -214,28 +207,20 @@ def test_every_unit_has_a_layer() -> None:
     assert units <= set(RANK), f"give these a layer in LAYERS and docs/architecture.md: {units - set(RANK)}"
 
 
-def _in_a_known_cycle(where: str) -> bool:
-    importer, _, imported = where.partition(" -> ")
-    return any(importer in cycle and imported in cycle for cycle in KNOWN_CYCLES)
-
-
 def test_imports_only_go_down_the_layers() -> None:
     upwards = {
-        edge: [w for w in where if not _in_a_known_cycle(w)]
-        for edge, where in unit_edges().items()
-        if edge[0] in RANK and RANK[edge[1]] >= RANK[edge[0]]
+        edge: where for edge, where in unit_edges().items() if edge[0] in RANK and RANK[edge[1]] >= RANK[edge[0]]
     }
-    assert {edge: where for edge, where in upwards.items() if where} == {}
+    assert upwards == {}
 
 
 def test_no_import_cycle_between_modules() -> None:
-    found = cycles(module_graph(modules()))
-    assert found - KNOWN_CYCLES == set()
+    assert cycles(module_graph(modules())) == set()
 
 
-#: Where a platform may be named: its own package, and the registry's table of built-ins and the SDK
-#: pins (``platforms/registry.py`` BUILTIN, ``platforms/sdks.py``), which are the one place that lists them.
-MAY_NAME_PLATFORMS = ("platforms/registry.py", "platforms/sdks.py")
+#: Where a platform may be named: its own package, and the SDK pins (``platforms/sdks.py``).
+MAY_NAME_PLATFORMS = ("platforms/sdks.py",)
+BUILTIN = registry.names()
 #: Options and endpoints a platform used to have in the generic code (``ClusterOptions.flyte_endpoint``,
 #: ``ClusterEndpoints.kfp()``): now its cluster side's.
 _NAMES = "|".join(BUILTIN)
