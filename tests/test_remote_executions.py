@@ -164,7 +164,16 @@ def play(
 
     def make(k: int, log: Path) -> RemoteExecution:
         return RemoteExecution(
-            runner, SMOKE, name="rbt0", kube=kube, cleanup=cleanup, log=log, poll_interval=interval, clock=clock, **kw
+            runner,
+            SMOKE,
+            name="rbt0",
+            kube=kube,
+            cleanup=cleanup,
+            log=log,
+            poll_interval=interval,
+            clock=clock,
+            run_timeout=timeout,
+            **kw,
         )
 
     return run_round(plan, make)

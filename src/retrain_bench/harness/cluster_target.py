@@ -142,6 +142,7 @@ class ClusterTarget:
                 log=log,
                 poll_interval=self.remote.poll_interval_s,
                 clock=self.clock,
+                run_timeout=self.run_timeout,
             )
 
         try:

@@ -116,11 +116,13 @@ class RemoteExecution:
         log: Path,
         poll_interval: float,
         clock: Clock,
+        run_timeout: float | None = None,
         pod_watch: Callable[[Kube, str, str], PodWatch] = PodWatch,
     ) -> None:
         self.runner, self.case, self.name, self.kube = runner, case, name, kube
         self.cleanup, self.log, self.poll_interval, self.clock = cleanup, log, poll_interval, clock
         self.pod_watch = pod_watch
+        self.run_timeout = run_timeout
         self.out = _Log(log)
         self.run: Submitted | None = None
         self.submit_error: str | None = None
@@ -159,6 +161,7 @@ class RemoteExecution:
             timeout,
             self.clock,
             self.stopping,
+            self.run_timeout,
         )
         self.poll = poll
         if failure is not None:
@@ -254,9 +257,11 @@ def poll_until_done(
     timeout: float,
     clock: Clock,
     stopping: threading.Event,
+    run_timeout: float | None = None,
 ) -> tuple[S | None, str | None]:
     """Poll every ``poll_interval`` on ``clock``: (the terminal poll, None) or (None, why not). A run
-    still going at ``timeout`` is terminated; ``stopping`` set from another thread ends the loop."""
+    still going at ``timeout`` (what is left of ``run_timeout``, the option the message names) is
+    terminated; ``stopping`` set from another thread ends the loop."""
     started = clock.now()
     due, errors, state = started, 0, None
     while True:
@@ -280,7 +285,7 @@ def poll_until_done(
             if answer.done:
                 return answer, None
         if now - started >= timeout:
-            reason = timed_out(timeout)
+            reason = timed_out(timeout if run_timeout is None else run_timeout)
             stopped = terminate(reason)
             return None, f"{reason}; {'execution terminated' if stopped else 'terminating the execution failed'}"
         # A fixed schedule (go + k × interval), not interval after each answer: slow status

@@ -72,8 +72,18 @@ class ServerExecution:
     pids: tuple[int, ...] = ()
 
     def __init__(
-        self, runner: ServerRunner, case: Case, *, name: str, runs: Path, log: Path, poll_interval: float, clock: Clock
+        self,
+        runner: ServerRunner,
+        case: Case,
+        *,
+        name: str,
+        runs: Path,
+        log: Path,
+        poll_interval: float,
+        clock: Clock,
+        run_timeout: float | None = None,
     ) -> None:
+        self.run_timeout = run_timeout
         self.runner, self.case, self.log, self.poll_interval, self.clock = runner, case, log, poll_interval, clock
         workdir = runs / name
         workdir.mkdir(parents=True)
@@ -110,6 +120,7 @@ class ServerExecution:
             timeout,
             self.clock,
             self.stopping,
+            self.run_timeout,
         )
         if failure is not None:
             return failure
@@ -330,6 +341,7 @@ class ServerTarget:
                 log=log,
                 poll_interval=self.poll_interval_s,
                 clock=self.clock,
+                run_timeout=self.run_timeout,
             )
 
         def sampler(executions: Sequence[Execution]) -> _Scopes | None:
