@@ -13,12 +13,9 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.cluster_target import ClusterTarget
 from retrain_bench.harness.concurrency import run_local_round
-from retrain_bench.harness.replay import replay
 from retrain_bench.harness.rounds import RoundInterrupted, RoundResult, unmeasured
 from retrain_bench.harness.scopes import PrometheusPlan
 from retrain_bench.harness.stopping import STOP
@@ -93,7 +90,6 @@ class BenchSession:
     warn: Callable[[str], None] = print
     interrupted: bool = False
     warned: bool = False
-    replayed: set[tuple[str, str]] = dataclasses.field(default_factory=set)
     #: the cluster target's platforms, endpoints and runners; None on the local target
     cluster: ClusterTarget | None = None
     #: the benchmark's ``bench`` directory the launchers import it from (``harness/pipelines.py``)
@@ -110,10 +106,6 @@ class BenchSession:
     #: on a worker: a case runs only the asking platform's rounds, as the worker cannot know which
     #: other platforms it will be given (interleaving needs them all in one process)
     per_platform: bool = False
-    #: on the controller: "<platform>/<case>" -> the worker that ran it
-    workers: dict[str, str] = dataclasses.field(default_factory=dict)
-    #: on the controller: the cluster run levels the workers shipped
-    worker_clusters: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def add_to_plan(self, spec: str, case: str) -> None:
         specs = self.plan.setdefault(case, [])
@@ -280,28 +272,3 @@ class BenchSession:
             f"concurrency {n}: every round released {n} executions of its case together; total_s is the makespan "
             "(first go -> last result), queue_s and retrain_tune_s the medians over the executions"
         ]
-
-    def all_replayed(self) -> bool:
-        """Every benchmark whose rounds ran has been handed to pytest-benchmark."""
-        return all(key in self.replayed for key in self.results)
-
-    def measure(self, benchmark: Any, spec: str, case: str) -> dict[str, Any]:
-        """Replay this benchmark's rounds into pytest-benchmark and attach our record.
-
-        pytest-benchmark's stats cover the ok measured rounds only; a benchmark without one gets
-        none (``replay.replay``), its rounds and errors stay in our record.
-        """
-        results = self.rounds_of(spec, case)
-        measured = [r for r in results if not r.warmup]
-        record = self.record(spec, case)
-        benchmark.extra_info["retrain_bench"] = record
-        # Marked replayed only once pytest-benchmark has it all: until then a signal waits
-        # (stopping.Stop.nothing_to_lose), so the JSON never holds half a benchmark's rounds.
-        if not measured:
-            if results:  # its warm-ups ran: they go to the JSON (run level, failed_benchmarks)
-                replay(benchmark, [], [])
-            self.replayed.add((spec, case))
-            pytest.skip("interrupted before a measured round of this benchmark ran")
-        replay(benchmark, [r.total_s or 0.0 for r in results if r.warmup], [r.total_s or 0.0 for r in measured if r.ok])
-        self.replayed.add((spec, case))
-        return record

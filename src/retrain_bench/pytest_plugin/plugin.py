@@ -1,4 +1,4 @@
-"""pytest wiring: options, parametrisation and pytest-benchmark hooks. State lives in BenchSession."""
+"""pytest wiring: options, parametrisation and pytest-benchmark hooks. State lives in PytestBenchSession."""
 
 from __future__ import annotations
 
@@ -23,9 +23,7 @@ from retrain_bench.cluster.remote_options import (
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.cluster_target import ClusterTarget, PrometheusChoice
 from retrain_bench.harness.pipelines import find_pipelines
-from retrain_bench.harness.replay import REPLAY_CLOCK, failed_benchmarks
 from retrain_bench.harness.scopes import ClusterPrometheusPlan, PrometheusPlan, prometheus_timeout_s, scrape_interval_s
-from retrain_bench.harness.session import BenchSession
 from retrain_bench.harness.stopping import STOP
 from retrain_bench.measure.profile import load_profile
 from retrain_bench.measure.prometheus import FALLBACK_INTERVAL_S
@@ -42,10 +40,12 @@ from retrain_bench.platforms.specs import PackageIndex
 from retrain_bench.pytest_plugin import xdist
 from retrain_bench.pytest_plugin.benchmark_options import check_benchmark_options
 from retrain_bench.pytest_plugin.outputs import check_outputs, make_saving_atomic, write_failures
+from retrain_bench.pytest_plugin.replay import REPLAY_CLOCK, failed_benchmarks
+from retrain_bench.pytest_plugin.session import PytestBenchSession
 from retrain_bench.pytest_plugin.summary import add_summary_option, write_summary
 from retrain_bench.workload.cases import CASES
 
-SESSION_KEY = pytest.StashKey[BenchSession]()
+SESSION_KEY = pytest.StashKey[PytestBenchSession]()
 
 
 class ResourcesWarning(pytest.PytestWarning):
@@ -242,7 +242,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if cluster is not None:
         for note in cluster.remote.warnings():
             warn(note)
-    config.stash[SESSION_KEY] = BenchSession(
+    config.stash[SESSION_KEY] = PytestBenchSession(
         options,
         log_dir,
         progress,
@@ -343,7 +343,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture
-def retrain_bench(request: pytest.FixtureRequest) -> BenchSession:
+def retrain_bench(request: pytest.FixtureRequest) -> PytestBenchSession:
     return request.config.stash[SESSION_KEY]
 
 
