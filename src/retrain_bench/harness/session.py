@@ -23,7 +23,15 @@ from retrain_bench.options import BenchOptions
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.definition import Environment as LaunchEnvironment
 from retrain_bench.platforms.definition import Platform, ServiceContext
-from retrain_bench.platforms.environments import Environment, SdkVersion, main_sdk
+from retrain_bench.platforms.environments import (
+    Environment,
+    SdkVersion,
+    default_envs_dir,
+    environment_version,
+    main_sdk,
+    prepare_all,
+    project_root,
+)
 from retrain_bench.platforms.specs import platform_of
 from retrain_bench.results.contract import SCHEMA, benchmark_record
 from retrain_bench.workload.cases import Case, case_for
@@ -76,6 +84,17 @@ def versions() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             found[name] = None
     return found
+
+
+def own_environments(options: BenchOptions, progress: Callable[[str], None]) -> dict[str, Environment]:
+    """The own environment of every spec that has one (NAME@VERSION, or a platform that never runs
+    in the main environment), built or reused before any round (one line if not)."""
+    if all(environment_version(spec) is None for spec in options.specs):
+        return {}
+    project = project_root()
+    return prepare_all(
+        options.specs, project, default_envs_dir(project), lambda line: progress(f"[retrain-bench] {line}")
+    )
 
 
 @dataclasses.dataclass

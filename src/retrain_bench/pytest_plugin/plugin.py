@@ -24,18 +24,12 @@ from retrain_bench.errors import BenchError
 from retrain_bench.harness.cluster_target import ClusterTarget, PrometheusChoice
 from retrain_bench.harness.pipelines import find_pipelines
 from retrain_bench.harness.scopes import ClusterPrometheusPlan, PrometheusPlan, prometheus_timeout_s, scrape_interval_s
+from retrain_bench.harness.session import own_environments
 from retrain_bench.harness.stopping import STOP
 from retrain_bench.measure.profile import load_profile
 from retrain_bench.measure.prometheus import FALLBACK_INTERVAL_S
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, TARGETS, BenchOptions, parse_options
 from retrain_bench.platforms import registry
-from retrain_bench.platforms.environments import (
-    Environment,
-    default_envs_dir,
-    environment_version,
-    prepare_all,
-    project_root,
-)
 from retrain_bench.platforms.specs import PackageIndex
 from retrain_bench.pytest_plugin import xdist
 from retrain_bench.pytest_plugin.benchmark_options import check_benchmark_options
@@ -219,7 +213,7 @@ def pytest_configure(config: pytest.Config) -> None:
             allow_large=config.getoption("allow_large"),
             index=PackageIndex(config.rootpath / ".retrain-bench" / "index"),
         )
-        environments = _environments(options, progress)
+        environments = own_environments(options, progress)
         cluster = _cluster_target(config, options, progress, log_dir) if options.target == "cluster" else None
         # On a cluster the scopes come from the platforms themselves (src/retrain_bench/harness/cluster_target.py).
         prometheus = (
@@ -257,17 +251,6 @@ def pytest_configure(config: pytest.Config) -> None:
     # still to be handed to pytest-benchmark; with none, it interrupts pytest at once.
     STOP.nothing_to_lose = config.stash[SESSION_KEY].all_replayed
     config.addinivalue_line("markers", "retrain_bench: a platform x case benchmark of the retraining pipeline")
-
-
-def _environments(options: BenchOptions, progress: Callable[[str], None]) -> dict[str, Environment]:
-    """The own environment of every spec that has one (NAME@VERSION, or a platform that never runs
-    in the main environment), built or reused before any round (one line if not)."""
-    if all(environment_version(spec) is None for spec in options.specs):
-        return {}
-    project = project_root()
-    return prepare_all(
-        options.specs, project, default_envs_dir(project), lambda line: progress(f"[retrain-bench] {line}")
-    )
 
 
 def _cluster_target(
