@@ -1,4 +1,21 @@
-"""The state of one benchmark session: the plan, the interleaved schedule, the rounds run."""
+"""One benchmark session without pytest: the plan, the interleaved schedule, the rounds run, their records.
+
+``BenchSession.open`` builds one from ``BenchOptions``: it prepares the own environment of every
+NAME@VERSION spec and own-environment platform, and finds the benchmark's pipelines. A platform's
+session services start before its first round (or at ``start_services``) and stop at ``close``.
+The pytest plugin drives it (``pytest_plugin/session.py`` hands its rounds to pytest-benchmark), and
+so do ``retrain-bench soak`` and ``scripts/calibrate_gate.py``, as plain Python::
+
+    with BenchSession.open(options, log_dir, progress=print) as session:
+        session.plan_everything()
+        for case in options.cases:
+            for spec in options.labels:
+                rounds, record = session.rounds_of(spec, case), session.record(spec, case)
+
+Used as a context manager it also handles SIGINT and SIGTERM as the plugin does
+(``harness/stopping.py``): a stop ends the running round (killed, recorded as interrupted), the
+session stops, and the services and their directories are closed on the way out.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +28,13 @@ import tempfile
 import time
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.cluster_target import ClusterTarget
 from retrain_bench.harness.concurrency import run_local_round
+from retrain_bench.harness.pipelines import find_pipelines
 from retrain_bench.harness.rounds import RoundInterrupted, RoundResult, unmeasured
 from retrain_bench.harness.scopes import PrometheusPlan
 from retrain_bench.harness.stopping import STOP
@@ -126,6 +145,58 @@ class BenchSession:
     #: other platforms it will be given (interleaving needs them all in one process)
     per_platform: bool = False
 
+    @classmethod
+    def open(
+        cls,
+        options: BenchOptions,
+        log_dir: Path,
+        progress: Callable[[str], None],
+        *,
+        warn: Callable[[str], None] = print,
+        prometheus: PrometheusPlan | None = None,
+        cluster: ClusterTarget | None = None,
+    ) -> Self:
+        """A session ready to run ``options``: own environments built or reused now, before any round,
+        and the benchmark's pipelines found (local target). It owns ``cluster`` from here: closed here
+        when the session cannot be built, else by ``close``. ``BenchError`` (one line) when it cannot."""
+        try:
+            environments = own_environments(options, progress)
+            pipelines = None if cluster is not None else find_pipelines(options.platforms)
+        except BaseException:
+            if cluster is not None:
+                cluster.close()
+            raise
+        return cls(
+            options,
+            log_dir,
+            progress,
+            prometheus=prometheus,
+            warn=warn,
+            cluster=cluster,
+            pipelines=pipelines,
+            environments=environments,
+        )
+
+    def __enter__(self) -> Self:
+        # From here SIGTERM stops the session as Ctrl-C does; without it a SIGTERM would end the
+        # process before ``close`` and leave the services (their own process groups) running.
+        STOP.install()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        try:
+            self.close()
+        finally:
+            STOP.uninstall()
+
+    def plan_everything(self) -> None:
+        """Plan every spec x case of the options, in the order the plugin's parametrisation collects them."""
+        for case in self.options.cases:
+            for spec in self.options.labels:
+                self.add_to_plan(spec, case)
+
     def add_to_plan(self, spec: str, case: str) -> None:
         specs = self.plan.setdefault(case, [])
         if spec not in specs:
@@ -151,11 +222,8 @@ class BenchSession:
             if self.stopping():
                 return
             try:
-                result = self._round(platform, case, index, warmup=index < self.options.warmup)
-            except RoundInterrupted as stop:
-                result, self.interrupted = stop.result, True
+                result = self.run_round(platform, case, index, warmup=index < self.options.warmup)
             except KeyboardInterrupt:  # between the round's end and its return: its cleanup ran
-                self.interrupted = True
                 return
             self.results[(platform, case.key)].append(result)
             self._report(platform, result, total)
@@ -169,6 +237,24 @@ class BenchSession:
                 self.interrupted = True
                 return
             self.results[(p, case.key)] = collected
+
+    def run_round(self, spec: str, case: Case, index: int, *, warmup: bool) -> RoundResult:
+        """One round of ``spec`` where the session sends it (its environment, its services, the target).
+        A stop during the round returns it failed and interrupted, and the session stops; a stop after
+        the round's cleanup, before it returned, is a ``KeyboardInterrupt`` (the session stops too)."""
+        try:
+            return self._round(spec, case, index, warmup=warmup)
+        except RoundInterrupted as stop:
+            self.interrupted = True
+            return stop.result
+        except KeyboardInterrupt:
+            self.interrupted = True
+            raise
+
+    def start_services(self, spec: str) -> None:
+        """Start ``spec``'s session services now if it has any (else they start before its first round),
+        so that what they start is there before any round: the soak counts it as the session's."""
+        self._launch_environment(spec)
 
     def stopping(self) -> bool:
         """Whether the run is being stopped (a round was interrupted, or a signal asked for it)."""
@@ -278,7 +364,8 @@ class BenchSession:
     def close(self) -> None:
         """Close what the session opened (port-forwards, API clients, the platforms' services)."""
         try:
-            self._services.close()
+            with STOP.shielded():  # stopping a service's process group is cleanup: no signal cuts it short
+                self._services.close()
         finally:
             if self.cluster is not None:
                 self.cluster.close()

@@ -22,9 +22,7 @@ from retrain_bench.cluster.remote_options import (
 )
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.cluster_target import ClusterTarget, PrometheusChoice
-from retrain_bench.harness.pipelines import find_pipelines
 from retrain_bench.harness.scopes import ClusterPrometheusPlan, PrometheusPlan, prometheus_timeout_s, scrape_interval_s
-from retrain_bench.harness.session import own_environments
 from retrain_bench.harness.stopping import STOP
 from retrain_bench.measure.profile import load_profile
 from retrain_bench.measure.prometheus import FALLBACK_INTERVAL_S
@@ -213,7 +211,6 @@ def pytest_configure(config: pytest.Config) -> None:
             allow_large=config.getoption("allow_large"),
             index=PackageIndex(config.rootpath / ".retrain-bench" / "index"),
         )
-        environments = own_environments(options, progress)
         cluster = _cluster_target(config, options, progress, log_dir) if options.target == "cluster" else None
         # On a cluster the scopes come from the platforms themselves (src/retrain_bench/harness/cluster_target.py).
         prometheus = (
@@ -229,23 +226,15 @@ def pytest_configure(config: pytest.Config) -> None:
                 timeout=config.getoption("prometheus_timeout"),
             )
         )
-        pipelines = None if cluster else find_pipelines(options.platforms)
+        # Own environments built or reused, pipelines found: before any round (harness/session.py).
+        bench = PytestBenchSession.open(options, log_dir, progress, warn=warn, prometheus=prometheus, cluster=cluster)
     except BenchError as exc:
         raise pytest.UsageError(str(exc)) from None
 
     if cluster is not None:
         for note in cluster.remote.warnings():
             warn(note)
-    config.stash[SESSION_KEY] = PytestBenchSession(
-        options,
-        log_dir,
-        progress,
-        prometheus=prometheus,
-        warn=warn,
-        cluster=cluster,
-        pipelines=pipelines,
-        environments=environments,
-    )
+    config.stash[SESSION_KEY] = bench
     xdist.configure(config, config.stash[SESSION_KEY])
     # A signal outside a round or wait only waits for the next check while rounds that ran are
     # still to be handed to pytest-benchmark; with none, it interrupts pytest at once.
