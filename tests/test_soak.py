@@ -5,6 +5,7 @@ its session server running, and flytekit 1.15.4 in its own environment."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -214,3 +215,28 @@ def test_a_version_in_its_own_environment_soaks_from_the_command_line(tmp_path: 
     assert seen.read_text().splitlines() == [f"{flyte_1_15.env.python} 1.15.4"] * 3
     logs = sorted(p.name for p in (tmp_path / "logs").glob("*.log"))
     assert logs == ["flyte@1.15.4-smoke-0.log", "flyte@1.15.4-smoke-1.log", "flyte@1.15.4-smoke-2.log"]
+
+
+def test_sigterm_stops_the_soak_without_a_verdict_and_leaves_nothing(tmp_path: Path) -> None:
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        TMPDIR=str(tmp_path),
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-m", "retrain_bench", "soak", "--platform=bare", "--case=smoke", "--rounds=50",
+         f"--round-logs={tmp_path / 'logs'}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stderr is not None
+    for line in child.stderr:  # after round 1: the signal lands in round 2 or between rounds
+        if line.startswith("[soak] bare/smoke round 1/50"):
+            break
+    child.send_signal(signal.SIGTERM)
+    out, _ = child.communicate(timeout=300)
+    assert child.returncode == 2, out
+    lines = out.splitlines()
+    assert lines[0].startswith("soak: bare/smoke, ") and " of 50 rounds " in lines[0]
+    assert lines[-1] == "verdict: none: stopped (SIGTERM) before the last round"
+    assert all(line == "FAILED round 2: interrupted (SIGTERM); process group killed" for line in lines[1:-1])
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(("soak-root-", "retrain-bench-"))] == []

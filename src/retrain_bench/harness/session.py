@@ -105,6 +105,10 @@ def versions() -> dict[str, str | None]:
     return found
 
 
+def _never() -> bool:
+    return False
+
+
 def own_environments(options: BenchOptions, progress: Callable[[str], None]) -> dict[str, Environment]:
     """The own environment of every spec that has one (NAME@VERSION, or a platform that never runs
     in the main environment), built or reused before any round (one line if not)."""
@@ -179,8 +183,10 @@ class BenchSession:
 
     def __enter__(self) -> Self:
         # From here SIGTERM stops the session as Ctrl-C does; without it a SIGTERM would end the
-        # process before ``close`` and leave the services (their own process groups) running.
-        STOP.install()
+        # process before ``close`` and leave the services (their own process groups) running. Outside
+        # a round a stop is recorded and the session stops at its next check (``stopping``), so the
+        # caller's own bookkeeping between rounds (a soak's probe) is never cut in half.
+        STOP.install(nothing_to_lose=_never)
         return self
 
     def __exit__(
