@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from retrain_bench.harness.session import BenchSession
+from retrain_bench.pytest_plugin.session import PytestBenchSession
 
 
-def test_retraining(benchmark: Any, retrain_bench: BenchSession, bench_platform: str, bench_case: str) -> None:
+def test_retraining(benchmark: Any, retrain_bench: PytestBenchSession, bench_platform: str, bench_case: str) -> None:
     record = retrain_bench.measure(benchmark, bench_platform, bench_case)
     floor = retrain_bench.options.min_success_rate
     rate = record["success_rate"]

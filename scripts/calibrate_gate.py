@@ -4,9 +4,11 @@
                                       [--platform bare,flyte] [--case tuning] [--factors 1.25,2]
     python scripts/calibrate_gate.py analyse DIR [--format md|json]
 
-``collect`` runs the benchmark ``cycles × (1 + len(factors))`` times, one pytest invocation each, in
-the order A/A, A/B at the first factor, A/B at the next, ... so that drift of the machine lands on
-every kind alike. Every run has ``--rounds`` measured rounds (even: half of them are one side of an
+``collect`` runs the benchmark ``cycles × (1 + len(factors))`` times, one benchmark session each
+(``retrain_bench.harness.session.BenchSession``, as ``pytest bench/`` runs it, without pytest; its JSON
+holds the records and run level ``analyse`` reads, not pytest-benchmark's statistics), in the order
+A/A, A/B at the first factor, A/B at the next, ... so that drift of the machine lands on every kind
+alike. Every run has ``--rounds`` measured rounds (even: half of them are one side of an
 interleaved pair). In an A/B run every ``tune`` call of the odd measured rounds sleeps, once it
 has run, ``(factor − 1) × s`` times as long as it took (``scripts/slowdown/sitecustomize.py``;
 nothing in the shipped code knows about it). ``s`` starts as the first A/A run's ``retrain_tune_s``
@@ -34,50 +36,144 @@ not independent; the intervals then read optimistic.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import datetime as dt
+import importlib.metadata
 import json
 import os
+import platform as platform_module
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-from retrain_bench.analysis.compare import CompareOptions, CompareResult, compare_runs
-from retrain_bench.analysis.metrics import TIME_KEYS
-from retrain_bench.analysis.thresholds import resolve
-from retrain_bench.results.model import Run
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOWDOWN = ROOT / "scripts" / "slowdown"
 PHASE = "retrain_tune_s"
+# This checkout's code first, whatever is installed, so a frozen copy measures itself (and finds its bench/).
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
+from retrain_bench.analysis.compare import CompareOptions, CompareResult, compare_runs  # noqa: E402
+from retrain_bench.analysis.metrics import TIME_KEYS  # noqa: E402
+from retrain_bench.analysis.thresholds import resolve  # noqa: E402
+from retrain_bench.errors import BenchError  # noqa: E402
+from retrain_bench.harness.session import BenchSession  # noqa: E402
+from retrain_bench.harness.stopping import STOP  # noqa: E402
+from retrain_bench.options import DEFAULT_RUN_TIMEOUT, parse_options  # noqa: E402
+from retrain_bench.platforms.specs import PackageIndex  # noqa: E402
+from retrain_bench.pytest_plugin.replay import REPLAY_TIMER  # noqa: E402
+from retrain_bench.results.contract import strict  # noqa: E402
+from retrain_bench.results.model import Run  # noqa: E402
+from retrain_bench.results.runs import benchmark_stats  # noqa: E402
 
 # --- collect -------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _environ(variables: Mapping[str, str | None]) -> Iterator[None]:
+    """``os.environ`` with ``variables`` set (None: removed) while the block runs: what every launcher inherits."""
+    saved = {name: os.environ.get(name) for name in variables}
+    try:
+        for name, value in variables.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def run_once(args: argparse.Namespace, out: Path, name: str, plan: dict[str, Any] | None) -> Path:
     json_path = out / "runs" / f"{name}.json"
-    # This checkout's code first, whatever is installed, so a frozen copy measures itself.
+    # Every launcher (and kfp.local's task processes, which inherit its environment) runs this
+    # checkout's code with the slowdown's sitecustomize, which acts only on a plan.
     path = [str(SLOWDOWN), str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
-    env.pop("RETRAIN_BENCH_SLOWDOWN", None)
-    if plan is not None:
-        env["RETRAIN_BENCH_SLOWDOWN"] = json.dumps(plan)
-    command = [
-        sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider",
-        f"--case={args.case}", f"--platform={args.platform}", f"--rounds={args.rounds}",
-        f"--warmup={args.warmup}", "--min-success-rate=0", f"--benchmark-json={json_path}",
-        f"--round-logs={out / 'logs' / name}",
-    ]  # fmt: skip
+    variables = {
+        "PYTHONPATH": os.pathsep.join(filter(None, path)),
+        "RETRAIN_BENCH_SLOWDOWN": None if plan is None else json.dumps(plan),
+    }
     started = time.monotonic()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    if done.returncode > 1 or not json_path.is_file():
-        sys.exit(f"calibrate: {name}: pytest exited {done.returncode} without a usable JSON:\n{done.stdout[-2000:]}")
+    try:
+        options = parse_options(
+            platform=args.platform, case=args.case, rounds=args.rounds, warmup=args.warmup, target="local",
+            run_timeout=DEFAULT_RUN_TIMEOUT, min_success_rate=0.0,
+            index=PackageIndex(ROOT / ".retrain-bench" / "index"),
+        )  # fmt: skip
+        with _environ(variables), BenchSession.open(options, out / "logs" / name, _say, warn=_say) as session:
+            session.plan_everything()
+            document = run_document(session)
+            if session.interrupted:
+                sys.exit(f"calibrate: {name}: stopped ({STOP.label}); the runs collected so far are in {out}")
+    except BenchError as exc:
+        sys.exit(f"calibrate: {name}: {exc}")
+    json_path.write_text(json.dumps(strict(document), indent=2) + "\n")
     print(f"calibrate: {name} in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     return json_path
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_document(session: BenchSession) -> dict[str, Any]:
+    """Run the session's plan and write it down as ``pytest bench/`` does: every benchmark's record in
+    ``extra_info.retrain_bench`` beside pytest-benchmark's statistics of its ok measured rounds (a
+    benchmark without one in the run level's ``failed_benchmarks``), and what tells this run from
+    another (its UTC time to the microsecond, the machine, the commit), so ``compare`` reads it too."""
+    benchmarks, failed = [], []
+    for case in session.options.cases:
+        for spec in session.options.labels:
+            rounds = session.rounds_of(spec, case)
+            record = session.record(spec, case)
+            param = f"{spec}-{case}"
+            measured = sum(1 for r in rounds if not r.warmup and r.ok)
+            entry = {
+                "group": case, "name": f"test_retraining[{param}]",
+                "fullname": f"bench/test_retraining.py::test_retraining[{param}]",
+                "params": {"bench_platform": spec, "bench_case": case}, "param": param,
+                "options": {
+                    "timer": REPLAY_TIMER, "rounds": measured, "warmup_rounds": sum(1 for r in rounds if r.warmup),
+                    "iterations": 1,
+                },
+                "extra_info": {"retrain_bench": record},
+            }  # fmt: skip
+            stats = benchmark_stats(record)
+            if stats is None:
+                failed.append(entry)
+            else:
+                benchmarks.append({**entry, "stats": stats})
+    return {
+        "machine_info": {
+            "node": platform_module.node(),
+            "machine": platform_module.machine(),
+            "system": platform_module.system(),
+            "release": platform_module.release(),
+            "python_version": platform_module.python_version(),
+        },
+        "commit_info": _commit(),
+        "benchmarks": benchmarks,
+        "datetime": dt.datetime.now(dt.UTC).isoformat(),
+        "version": importlib.metadata.version("pytest-benchmark"),
+        "retrain_bench": {**session.run_level(), "failed_benchmarks": failed},
+    }
+
+
+def _commit() -> dict[str, Any]:
+    def git(*command: str) -> str | None:
+        done = subprocess.run(["git", *command], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"id": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
 
 
 def collect(args: argparse.Namespace) -> int:

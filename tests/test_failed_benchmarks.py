@@ -18,7 +18,7 @@ import pytest
 
 from retrain_bench.cli.main import main
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.replay import failed_benchmarks
+from retrain_bench.pytest_plugin.replay import failed_benchmarks
 from retrain_bench.pytest_plugin.xdist import ShippedBenchmark
 from retrain_bench.results.contract import validate
 from retrain_bench.results.runs import Run, merged_document

@@ -1,20 +1,26 @@
-"""The soak: its arithmetic on hand-made values, then real rounds of the bare platform through the
-real harness (launcher processes included), clean and with a leak injected into the harness."""
+"""The soak: its arithmetic on hand-made values, then real rounds through a real session (launcher
+processes included): the bare platform clean and with a leak injected into the harness, Prefect with
+its session server running, and flytekit 1.15.4 in its own environment."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from retrain_bench.cli.main import main
 from retrain_bench.harness.soak import PROBES, SoakReport, SoakSettings, judge, render, slope, soak
 from retrain_bench.workload.cases import CASES
+from tests.envs_fixtures import Built, shared_envs_dir
+from tests.own_env_platforms import own_environment
+from tests.service_platforms import live_processes_with
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,16 +126,117 @@ def test_an_injected_leak_is_caught_and_named(tmp_path: Path, leak: str, spawned
 
 def test_bad_soak_options_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["soak", "--platform=nope"]) == 2
-    assert main(["soak", "--platform=bare", "--rounds=5"]) == 2
+    assert main(["soak", "--platform=bare,flyte"]) == 2
+    # By default rounds 5.. are judged, or the last round but one of fewer: two judged rounds at the least.
+    assert main(["soak", "--platform=bare", "--rounds=2"]) == 2
+    assert main(["soak", "--platform=bare", "--from-round=5", "--rounds=5"]) == 2
     assert main(["soak", "--platform=bare", "--case=huge"]) == 2
-    # Airflow's session services and environment are the pytest session's, which soak does not start.
-    assert main(["soak", "--platform=airflow"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == [
         "retrain-bench: error: --platform: unknown 'nope';"
         " choose from flyte, flyte2, kfp, bare, airflow, prefect, dagster",
+        "retrain-bench: error: --platform: 'bare,flyte' is not one platform spec; give NAME or NAME@VERSION",
+        "retrain-bench: error: --rounds: '2' must be at least 3",
         "retrain-bench: error: --rounds: '5' must be at least 6",
         "retrain-bench: error: --case: unknown 'huge'; `python -m retrain_bench cases` lists them",
-        "retrain-bench: error: --platform: airflow runs in an environment of its own or beside session services,"
-        " which soak does not start; choose from flyte, kfp, bare",
     ]
+
+
+@pytest.mark.slow
+def test_a_platform_with_session_services_soaks_and_its_server_is_not_a_leak_but_a_rounds_process_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spawned: list[int]
+) -> None:
+    own_environment("prefect")  # built or reused here, so the session only reuses it
+    monkeypatch.setenv("RETRAIN_BENCH_ENVS", str(shared_envs_dir()))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    children: list[int] = []
+
+    def after_round(index: int) -> None:
+        children.append(len(psutil.Process().children(recursive=True)))
+        if index == 2:  # a process left behind by round 3, as a leaking harness would leave one
+            spawned.append(os.posix_spawn("/bin/sleep", ["sleep", "600"], os.environ))
+
+    lines: list[str] = []
+    settings = SoakSettings(
+        platform="prefect", case=CASES["smoke"], rounds=3, from_round=2, run_timeout=300, log_dir=tmp_path / "logs"
+    )
+    report = soak(settings, progress=lines.append, after_round=after_round)
+
+    assert (report.ok_rounds, report.failures) == (3, ())
+    # The server ran beside every round (children of this process, counted before round 3's sleep),
+    # yet only the sleep counts.
+    assert children[0] >= 1 and children == [children[0]] * 3
+    (processes,) = [v for v in report.verdicts if v.name == "processes"]
+    assert processes.values == (0, 0, 1)
+    assert report.leaking == ("processes",)
+    # Its services started once, before round 1, and went with the session: no process, no directory.
+    starts = [i for i, line in enumerate(lines) if "prefect: session services ready" in line]
+    assert len(starts) == 1 and starts[0] < next(i for i, line in enumerate(lines) if line.startswith("[soak]"))
+    assert live_processes_with("PREFECT_HOME", temp) == []
+    assert list(temp.iterdir()) == []
+    assert len(list((tmp_path / "logs").glob("prefect-smoke-*.log"))) == 3
+
+
+#: sitecustomize for the soak's launchers: each appends its interpreter and the flytekit it has
+SEEN = """
+import sys
+if "retrain_bench.harness.launcher" in sys.orig_argv:
+    from importlib.metadata import version
+    with open({seen!r}, "a") as out:
+        out.write(f"{{sys.executable}} {{version('flytekit')}}\\n")
+"""
+
+
+@pytest.mark.slow
+def test_a_version_in_its_own_environment_soaks_from_the_command_line(tmp_path: Path, flyte_1_15: Built) -> None:
+    # Every launcher says which interpreter it runs in and which flytekit it imports.
+    site = tmp_path / "site"
+    site.mkdir()
+    seen = tmp_path / "launchers.txt"
+    (site / "sitecustomize.py").write_text(SEEN.format(seen=str(seen)))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(site), str(ROOT), os.environ.get("PYTHONPATH")])),
+        RETRAIN_BENCH_ENVS=str(flyte_1_15.envs_dir),
+        TMPDIR=str(tmp_path),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "retrain_bench", "soak", "--platform=flyte@1.15.4", "--case=smoke", "--rounds=3",
+         f"--round-logs={tmp_path / 'logs'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("soak: flyte@1.15.4/smoke, 3 rounds (3 ok); verdicts over rounds 2..3 (from round 2")
+    assert done.stdout.rstrip().endswith("verdict: no leak")
+    # The rounds ran in flytekit 1.15.4's environment (reused, not built again).
+    assert "building" not in done.stderr
+    assert seen.read_text().splitlines() == [f"{flyte_1_15.env.python} 1.15.4"] * 3
+    logs = sorted(p.name for p in (tmp_path / "logs").glob("*.log"))
+    assert logs == ["flyte@1.15.4-smoke-0.log", "flyte@1.15.4-smoke-1.log", "flyte@1.15.4-smoke-2.log"]
+
+
+def test_sigterm_stops_the_soak_without_a_verdict_and_leaves_nothing(tmp_path: Path) -> None:
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        TMPDIR=str(tmp_path),
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-m", "retrain_bench", "soak", "--platform=bare", "--case=smoke", "--rounds=50",
+         f"--round-logs={tmp_path / 'logs'}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stderr is not None
+    for line in child.stderr:  # after round 1: the signal lands in round 2 or between rounds
+        if line.startswith("[soak] bare/smoke round 1/50"):
+            break
+    child.send_signal(signal.SIGTERM)
+    out, _ = child.communicate(timeout=300)
+    assert child.returncode == 2, out
+    lines = out.splitlines()
+    assert lines[0].startswith("soak: bare/smoke, ") and " of 50 rounds " in lines[0]
+    assert lines[-1] == "verdict: none: stopped (SIGTERM) before the last round"
+    assert all(line == "FAILED round 2: interrupted (SIGTERM); process group killed" for line in lines[1:-1])
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(("soak-root-", "retrain-bench-"))] == []

@@ -1,4 +1,21 @@
-"""The state of one benchmark session: the plan, the interleaved schedule, the rounds run."""
+"""One benchmark session without pytest: the plan, the interleaved schedule, the rounds run, their records.
+
+``BenchSession.open`` builds one from ``BenchOptions``: it prepares the own environment of every
+NAME@VERSION spec and own-environment platform, and finds the benchmark's pipelines. A platform's
+session services start before its first round (or at ``start_services``) and stop at ``close``.
+The pytest plugin drives it (``pytest_plugin/session.py`` hands its rounds to pytest-benchmark), and
+so do ``retrain-bench soak`` and ``scripts/calibrate_gate.py``, as plain Python::
+
+    with BenchSession.open(options, log_dir, progress=print) as session:
+        session.plan_everything()
+        for case in options.cases:
+            for spec in options.labels:
+                rounds, record = session.rounds_of(spec, case), session.record(spec, case)
+
+Used as a context manager it also handles SIGINT and SIGTERM as the plugin does
+(``harness/stopping.py``): a stop ends the running round (killed, recorded as interrupted), the
+session stops, and the services and their directories are closed on the way out.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +28,14 @@ import tempfile
 import time
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any
-
-import pytest
+from types import TracebackType
+from typing import Any, Self
 
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.cluster_target import ClusterTarget
 from retrain_bench.harness.engine import RoundInterrupted, RoundPlan, not_run
 from retrain_bench.harness.local import run_local_round
-from retrain_bench.harness.replay import replay
+from retrain_bench.harness.pipelines import find_pipelines
 from retrain_bench.harness.scopes import PrometheusPlan
 from retrain_bench.harness.server import DEFAULT_POLL_INTERVAL_S as SERVER_POLL_INTERVAL_S
 from retrain_bench.harness.server import ServerTarget
@@ -28,7 +44,15 @@ from retrain_bench.options import BenchOptions
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.definition import Environment as LaunchEnvironment
 from retrain_bench.platforms.definition import Platform, ServiceContext
-from retrain_bench.platforms.environments import Environment, SdkVersion, main_sdk
+from retrain_bench.platforms.environments import (
+    Environment,
+    SdkVersion,
+    default_envs_dir,
+    environment_version,
+    main_sdk,
+    prepare_all,
+    project_root,
+)
 from retrain_bench.platforms.specs import platform_of
 from retrain_bench.results.contract import SCHEMA, benchmark_record
 from retrain_bench.results.round import RoundResult
@@ -96,6 +120,21 @@ def versions() -> dict[str, str | None]:
     return found
 
 
+def _never() -> bool:
+    return False
+
+
+def own_environments(options: BenchOptions, progress: Callable[[str], None]) -> dict[str, Environment]:
+    """The own environment of every spec that has one (NAME@VERSION, or a platform that never runs
+    in the main environment), built or reused before any round (one line if not)."""
+    if all(environment_version(spec) is None for spec in options.specs):
+        return {}
+    project = project_root()
+    return prepare_all(
+        options.specs, project, default_envs_dir(project), lambda line: progress(f"[retrain-bench] {line}")
+    )
+
+
 @dataclasses.dataclass
 class BenchSession:
     options: BenchOptions
@@ -108,7 +147,6 @@ class BenchSession:
     warn: Callable[[str], None] = print
     interrupted: bool = False
     warned: bool = False
-    replayed: set[tuple[str, str]] = dataclasses.field(default_factory=set)
     #: the cluster target's platforms, endpoints and runners; None on the local target
     cluster: ClusterTarget | None = None
     #: the server target's control planes, started on first use; None on the other targets
@@ -127,10 +165,60 @@ class BenchSession:
     #: on a worker: a case runs only the asking platform's rounds, as the worker cannot know which
     #: other platforms it will be given (interleaving needs them all in one process)
     per_platform: bool = False
-    #: on the controller: "<platform>/<case>" -> the worker that ran it
-    workers: dict[str, str] = dataclasses.field(default_factory=dict)
-    #: on the controller: the cluster run levels the workers shipped
-    worker_clusters: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def open(
+        cls,
+        options: BenchOptions,
+        log_dir: Path,
+        progress: Callable[[str], None],
+        *,
+        warn: Callable[[str], None] = print,
+        prometheus: PrometheusPlan | None = None,
+        cluster: ClusterTarget | None = None,
+    ) -> Self:
+        """A session ready to run ``options``: own environments built or reused now, before any round,
+        and the benchmark's pipelines found (local target). It owns ``cluster`` from here: closed here
+        when the session cannot be built, else by ``close``. ``BenchError`` (one line) when it cannot."""
+        try:
+            environments = own_environments(options, progress)
+            pipelines = None if cluster is not None else find_pipelines(options.platforms)
+        except BaseException:
+            if cluster is not None:
+                cluster.close()
+            raise
+        return cls(
+            options,
+            log_dir,
+            progress,
+            prometheus=prometheus,
+            warn=warn,
+            cluster=cluster,
+            pipelines=pipelines,
+            environments=environments,
+        )
+
+    def __enter__(self) -> Self:
+        # From here SIGTERM stops the session as Ctrl-C does; without it a SIGTERM would end the
+        # process before ``close`` and leave the services (their own process groups) running. Outside
+        # a round a stop is recorded and the session stops at its next check (``stopping``), so the
+        # caller's own bookkeeping between rounds (a soak's probe) is never cut in half.
+        STOP.install(nothing_to_lose=_never)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        try:
+            self.close()
+        finally:
+            STOP.uninstall()
+
+    def plan_everything(self) -> None:
+        """Plan every spec x case of the options, in the order the plugin's parametrisation collects them."""
+        for case in self.options.cases:
+            for spec in self.options.labels:
+                self.add_to_plan(spec, case)
 
     def add_to_plan(self, spec: str, case: str) -> None:
         specs = self.plan.setdefault(case, [])
@@ -157,11 +245,8 @@ class BenchSession:
             if self.stopping():
                 return
             try:
-                result = self._round(platform, case, index, warmup=index < self.options.warmup)
-            except RoundInterrupted as stop:
-                result, self.interrupted = stop.result, True
+                result = self.run_round(platform, case, index, warmup=index < self.options.warmup)
             except KeyboardInterrupt:  # between the round's end and its return: its cleanup ran
-                self.interrupted = True
                 return
             self.results[(platform, case.key)].append(result)
             self._report(platform, result, total)
@@ -175,6 +260,24 @@ class BenchSession:
                 self.interrupted = True
                 return
             self.results[(p, case.key)] = collected
+
+    def run_round(self, spec: str, case: Case, index: int, *, warmup: bool) -> RoundResult:
+        """One round of ``spec`` where the session sends it (its environment, its services, the target).
+        A stop during the round returns it failed and interrupted, and the session stops; a stop after
+        the round's cleanup, before it returned, is a ``KeyboardInterrupt`` (the session stops too)."""
+        try:
+            return self._round(spec, case, index, warmup=warmup)
+        except RoundInterrupted as stop:
+            self.interrupted = True
+            return stop.result
+        except KeyboardInterrupt:
+            self.interrupted = True
+            raise
+
+    def start_services(self, spec: str) -> None:
+        """Start ``spec``'s session services now if it has any (else they start before its first round),
+        so that what they start is there before any round: the soak counts it as the session's."""
+        self._launch_environment(spec)
 
     def stopping(self) -> bool:
         """Whether the run is being stopped (a round was interrupted, or a signal asked for it)."""
@@ -314,9 +417,10 @@ class BenchSession:
     def close(self) -> None:
         """Close what the session opened (port-forwards, API clients, the platforms' services)."""
         try:
-            self._services.close()
-            if self.server is not None:
-                self.server.close()
+            with STOP.shielded():  # stopping a service's process group is cleanup: no signal cuts it short
+                self._services.close()
+                if self.server is not None:
+                    self.server.close()
         finally:
             if self.cluster is not None:
                 self.cluster.close()
@@ -329,28 +433,3 @@ class BenchSession:
             f"concurrency {n}: every round released {n} executions of its case together; total_s is the makespan "
             "(first go -> last result), queue_s and retrain_tune_s the medians over the executions"
         ]
-
-    def all_replayed(self) -> bool:
-        """Every benchmark whose rounds ran has been handed to pytest-benchmark."""
-        return all(key in self.replayed for key in self.results)
-
-    def measure(self, benchmark: Any, spec: str, case: str) -> dict[str, Any]:
-        """Replay this benchmark's rounds into pytest-benchmark and attach our record.
-
-        pytest-benchmark's stats cover the ok measured rounds only; a benchmark without one gets
-        none (``replay.replay``), its rounds and errors stay in our record.
-        """
-        results = self.rounds_of(spec, case)
-        measured = [r for r in results if not r.warmup]
-        record = self.record(spec, case)
-        benchmark.extra_info["retrain_bench"] = record
-        # Marked replayed only once pytest-benchmark has it all: until then a signal waits
-        # (stopping.Stop.nothing_to_lose), so the JSON never holds half a benchmark's rounds.
-        if not measured:
-            if results:  # its warm-ups ran: they go to the JSON (run level, failed_benchmarks)
-                replay(benchmark, [], [])
-            self.replayed.add((spec, case))
-            pytest.skip("interrupted before a measured round of this benchmark ran")
-        replay(benchmark, [r.total_s or 0.0 for r in results if r.warmup], [r.total_s or 0.0 for r in measured if r.ok])
-        self.replayed.add((spec, case))
-        return record

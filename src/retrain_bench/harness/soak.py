@@ -1,17 +1,22 @@
-"""The soak: many local rounds of one platform x case through the real harness, probing the harness.
+"""The soak: many local rounds of one platform spec x case through the real harness, probing the harness.
 
-``python -m retrain_bench soak --platform bare --case smoke --rounds 50`` runs ``run_local_round`` round after
-round exactly as a benchmark session does (sampler on, one fresh launcher per round) and, after
-each round, probes the harness process itself: its Python heap (tracemalloc, started before
-round 1, after a ``gc.collect()`` so that garbage not yet collected does not read as a leak) and
-gc-tracked objects, open file descriptors, threads, the round directories left in the temp dir,
-and processes left behind (children, zombies included, and anything still in a finished round's
-process group). The first rounds fill caches (imports, psutil's, the allocator's), so verdicts
-look at rounds ``--from-round`` (5) to R only.
+``python -m retrain_bench soak --platform bare --case smoke --rounds 50`` runs its rounds through a
+``BenchSession`` exactly as a benchmark session does (the spec's own environment, its platform's
+session services, sampler on, one fresh launcher per round) and, after each round, probes the
+harness process itself: its Python heap (tracemalloc, started before round 1, after a
+``gc.collect()`` so that garbage not yet collected does not read as a leak) and gc-tracked objects,
+open file descriptors, threads, the round directories left in the temp dir, and processes left
+behind (children, zombies included, and anything still in a finished round's process group). The
+first rounds fill caches (imports, psutil's, the allocator's), so verdicts look at rounds
+``--from-round`` (5, or the last but one of fewer rounds) to R only.
+
+What the session holds before round 1 is the session's, not a round's leak: a platform's session
+services start before it (Prefect's server and its children, their directory), and the processes
+descended from them and the directories that existed then are not counted.
 
 What it cannot see: a process that left its round's process group and was re-parented to init
-(neither a child of the harness nor in the group any more), and memory outside Python's
-allocators (C libraries' own mallocs are not traced).
+(neither a child of the harness nor in the group any more), memory outside Python's allocators (C
+libraries' own mallocs are not traced), and a leak inside a session service.
 """
 
 from __future__ import annotations
@@ -34,10 +39,11 @@ from typing import Any
 import psutil
 
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.local import run_local_round
-from retrain_bench.harness.pipelines import find_pipelines
-from retrain_bench.options import DEFAULT_RUN_TIMEOUT, _number
+from retrain_bench.harness.session import BenchSession
+from retrain_bench.harness.stopping import STOP
+from retrain_bench.options import DEFAULT_RUN_TIMEOUT, BenchOptions, _number
 from retrain_bench.platforms import registry
+from retrain_bench.platforms.specs import PackageIndex, VersionSource, parse_specs
 from retrain_bench.workload.cases import Case, case_for
 
 #: Growth allowed per round (least-squares slope over rounds from..R) before a probe counts as
@@ -69,6 +75,7 @@ ROUND_DIR_GLOB = "retrain-bench-*"
 
 @dataclasses.dataclass(frozen=True)
 class SoakSettings:
+    #: the platform spec: ``bare``, ``prefect``, ``flyte@1.15.4``
     platform: str
     case: Case
     rounds: int
@@ -76,8 +83,21 @@ class SoakSettings:
     run_timeout: float = DEFAULT_RUN_TIMEOUT
     sample_hz: float = 10.0
     log_dir: Path = Path(".retrain-bench/logs/soak")
-    #: the benchmark's ``bench`` directory, for a platform whose rounds import it
-    pipelines: Path | None = None
+
+    def options(self, index: VersionSource | None = None) -> BenchOptions:
+        """The session's options: this spec and case, the soak's rounds, no warm-up."""
+        specs = parse_specs(self.platform, registry.names(), target="local", index=index)
+        return BenchOptions(
+            platforms=tuple(dict.fromkeys(s.platform for s in specs)),
+            cases=(self.case.key,),
+            rounds=self.rounds,
+            warmup=0,
+            target="local",
+            run_timeout=self.run_timeout,
+            min_success_rate=0.0,
+            sample_hz=self.sample_hz,
+            specs=specs,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +130,12 @@ class SoakReport:
     ok_rounds: int
     #: "round N: first line of the error" for each failed round
     failures: tuple[str, ...]
+    #: empty when the soak was stopped before its last round: too few rounds to judge
     verdicts: tuple[ProbeVerdict, ...]
+    #: how many rounds ran (``rounds`` unless stopped)
+    ran: int = 0
+    #: the stop (``Ctrl-C``, ``SIGTERM``) that ended the soak early; None when it ran to the end
+    interrupted: str | None = None
 
     @property
     def leaking(self) -> tuple[str, ...]:
@@ -118,7 +143,7 @@ class SoakReport:
 
     @property
     def passed(self) -> bool:
-        return not self.leaking and not self.failures
+        return not self.leaking and not self.failures and self.interrupted is None
 
 
 def slope(values: Sequence[float]) -> float:
@@ -152,8 +177,35 @@ def _group_members(groups: Collection[int]) -> set[int]:
     return found
 
 
-def probe_harness(temp_root: Path, finished_groups: Collection[int]) -> dict[str, int]:
-    """The harness process's own resources right now."""
+def _descendants(pids: Collection[int]) -> set[int]:
+    """``pids`` and every live process descended from them."""
+    found = set()
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            found |= {pid, *(p.pid for p in psutil.Process(pid).children(recursive=True))}
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionHeld:
+    """What the session held before round 1 (its services' processes, their directories): not a round's leak."""
+
+    processes: frozenset[int] = frozenset()
+    temp_dirs: frozenset[str] = frozenset()
+
+    @classmethod
+    def now(cls, temp_root: Path) -> SessionHeld:
+        return cls(
+            frozenset(p.pid for p in psutil.Process().children(recursive=True)),
+            frozenset(p.name for p in temp_root.glob(ROUND_DIR_GLOB)),
+        )
+
+
+def probe_harness(
+    temp_root: Path, finished_groups: Collection[int], held: SessionHeld = SessionHeld()
+) -> dict[str, int]:
+    """The harness process's own resources right now, what the session held before round 1 aside
+    (and what those processes have started since: a service's children are the service's)."""
     gc.collect()
     heap = tracemalloc.get_traced_memory()[0]  # before the probe's own allocations below
     objects = len(gc.get_objects())
@@ -165,8 +217,8 @@ def probe_harness(temp_root: Path, finished_groups: Collection[int]) -> dict[str
         "fds": me.num_fds(),
         "threads_python": threading.active_count(),
         "threads_os": me.num_threads(),
-        "temp_dirs": sum(1 for _ in temp_root.glob(ROUND_DIR_GLOB)),
-        "processes": len(leftovers),
+        "temp_dirs": sum(1 for p in temp_root.glob(ROUND_DIR_GLOB) if p.name not in held.temp_dirs),
+        "processes": len(leftovers - _descendants(held.processes)),
     }
 
 
@@ -187,47 +239,52 @@ def soak(
     *,
     progress: Callable[[str], None] = print,
     after_round: Callable[[int], None] | None = None,
+    index: VersionSource | None = None,
 ) -> SoakReport:
     """Run the soak. ``after_round(index)`` runs after each round, before the probe: a seam for the
-    suite's own tests to inject a known leak into the harness, never set on a user's path."""
+    suite's own tests to inject a known leak into the harness, never set on a user's path.
+    ``index`` checks that a NAME@VERSION spec's version exists (None: not checked)."""
     values: dict[str, list[int]] = {name: [] for name in PROBES}
     groups: set[int] = set()
     failures: list[str] = []
-    ok = 0
+    ok = ran = 0
+    options = settings.options(index)
     started_tracing = not tracemalloc.is_tracing()
     if started_tracing:
         tracemalloc.start()
     try:
-        with _private_temp_root() as temp_root:
-            for index in range(settings.rounds):
-                log = settings.log_dir / f"{settings.platform}-{settings.case.key}-{index}.log"
-                result = run_local_round(
-                    settings.platform,
-                    settings.case,
-                    index,
-                    warmup=False,
-                    run_timeout=settings.run_timeout,
-                    log=log,
-                    sample_hz=settings.sample_hz or None,
-                    pipelines=settings.pipelines,
-                )
+        with (
+            _private_temp_root() as temp_root,
+            BenchSession.open(options, settings.log_dir, progress, warn=progress) as session,
+        ):
+            session.start_services(settings.platform)
+            held = SessionHeld.now(temp_root)
+            for index_ in range(settings.rounds):
+                if session.stopping():
+                    break
+                try:
+                    result = session.run_round(settings.platform, settings.case, index_, warmup=False)
+                except KeyboardInterrupt:  # a stop after the round's cleanup, before it returned
+                    break
+                ran += 1
                 groups.update(result.process_groups)
                 ok += result.ok
                 if not result.ok:
-                    failures.append(f"round {index + 1}: {(result.error or '').splitlines()[0]}")
+                    failures.append(f"round {index_ + 1}: {(result.error or '').splitlines()[0]}")
                 seconds = f"{result.total_s:.2f}s" if result.total_s is not None else "-"
                 status = "ok" if result.ok else "FAILED"
                 del result  # nothing of a round may outlive it, or the heap probe measures us
                 if after_round is not None:
-                    after_round(index)
-                probed = probe_harness(temp_root, groups)
+                    after_round(index_)
+                probed = probe_harness(temp_root, groups, held)
                 for name in PROBES:
                     values[name].append(probed[name])
                 shown = " ".join(f"{name}={probed[name]}" for name in PROBES)
                 progress(
-                    f"[soak] {settings.platform}/{settings.case.key} round {index + 1}/{settings.rounds} "
+                    f"[soak] {settings.platform}/{settings.case.key} round {index_ + 1}/{settings.rounds} "
                     f"{seconds} {status} {shown}"
                 )
+            interrupted = STOP.label if session.interrupted else None
     finally:
         if started_tracing:
             tracemalloc.stop()
@@ -237,7 +294,11 @@ def soak(
         rounds=settings.rounds,
         ok_rounds=ok,
         failures=tuple(failures),
-        verdicts=tuple(judge(name, values[name], settings.from_round, BOUNDS[name]) for name in PROBES),
+        verdicts=()
+        if interrupted
+        else tuple(judge(name, values[name], settings.from_round, BOUNDS[name]) for name in PROBES),
+        ran=ran,
+        interrupted=interrupted,
     )
 
 
@@ -246,11 +307,23 @@ def _fmt(name: str, value: float) -> str:
 
 
 def render(report: SoakReport) -> str:
+    if report.interrupted is not None:
+        lines = [
+            f"soak: {report.platform}/{report.case}, {report.ran} of {report.rounds} rounds ({report.ok_rounds} ok)",
+            *(f"FAILED {failure}" for failure in report.failures),
+            f"verdict: none: stopped ({report.interrupted}) before the last round",
+        ]
+        return "\n".join(lines) + "\n"
     first = report.verdicts[0].from_round
     last = report.rounds
+    caveat = (
+        f" (from round {first}, before round {DEFAULT_FROM_ROUND}: a cache still filling reads as growth)"
+        if first < DEFAULT_FROM_ROUND
+        else ""
+    )
     lines = [
         f"soak: {report.platform}/{report.case}, {report.rounds} rounds ({report.ok_rounds} ok); "
-        f"verdicts over rounds {first}..{last}",
+        f"verdicts over rounds {first}..{last}{caveat}",
         f"{'probe':<16}{'round 1':>10}{f'round {first}':>10}{f'round {last}':>10}{'slope/round':>13}  "
         f"{'allowed':<22}verdict",
     ]
@@ -276,64 +349,63 @@ def render(report: SoakReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _soakable() -> tuple[str, ...]:
-    """The platforms soak can run: in the main environment, with nothing beside their rounds."""
-    from retrain_bench.platforms.sdks import SDKS
-
-    def own(name: str) -> bool:
-        sdk = SDKS.get(name)
-        return sdk is not None and sdk.own_version is not None
-
-    return tuple(n for n, p in registry.platforms().items() if p.services is None and not own(n))
-
-
-def parse_soak_settings(args: argparse.Namespace) -> SoakSettings:
-    if args.platform not in registry.platforms():
-        raise BenchError(f"--platform: unknown {args.platform!r}; choose from {', '.join(registry.names())}")
-    soakable = _soakable()
-    if args.platform not in soakable:
-        raise BenchError(
-            f"--platform: {args.platform} runs in an environment of its own or beside session services, which"
-            f" soak does not start; choose from {', '.join(soakable)}"
-        )
+def parse_soak_settings(args: argparse.Namespace, index: VersionSource | None = None) -> SoakSettings:
+    """The soak's settings from its command line; ``index`` checks a NAME@VERSION spec's version."""
+    specs = parse_specs(args.platform, registry.names(), target="local", index=index)
+    if len(specs) != 1:
+        raise BenchError(f"--platform: {args.platform!r} is not one platform spec; give NAME or NAME@VERSION")
+    (spec,) = specs
     try:
         case = case_for(args.case)
     except KeyError:
         raise BenchError(f"--case: unknown {args.case!r}; `python -m retrain_bench cases` lists them") from None
-    from_round = _number("--from-round", args.from_round, int, 2)
-    rounds = _number("--rounds", args.rounds, int, from_round + 1)
+    if args.from_round is None:
+        # By default round 5 on, or the last but one of fewer rounds: two judged rounds at the least.
+        rounds = _number("--rounds", args.rounds, int, 3)
+        from_round = min(DEFAULT_FROM_ROUND, rounds - 1)
+    else:
+        from_round = _number("--from-round", args.from_round, int, 2)
+        rounds = _number("--rounds", args.rounds, int, from_round + 1)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return SoakSettings(
-        platform=args.platform,
+        platform=spec.label,
         case=case,
         rounds=rounds,
         from_round=from_round,
         run_timeout=_number("--run-timeout", args.run_timeout, float, 0.001),
         sample_hz=_number("--sample-hz", args.sample_hz, float, 0.0, 1000.0),
         log_dir=Path(args.round_logs or Path(".retrain-bench") / "logs" / f"soak-{stamp}"),
-        pipelines=find_pipelines([args.platform]),
     )
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
-    settings = parse_soak_settings(args)
+    index = PackageIndex(Path(".retrain-bench") / "index")
+    settings = parse_soak_settings(args, index)
     report = soak(settings, progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(render(report), end="")
+    if report.interrupted is not None:
+        return 2
     return 0 if report.passed else 1
 
 
 def add_soak_command(commands: Any) -> None:
     soak_parser = commands.add_parser(
-        "soak", help="many local rounds through the real harness; exit 1 when the harness leaks"
+        "soak", help="many local rounds through a real session; exit 1 when the harness leaks"
     )
-    soak_parser.add_argument("--platform", required=True, metavar="NAME", help=", ".join(registry.names()))
+    soak_parser.add_argument(
+        "--platform",
+        required=True,
+        metavar="SPEC",
+        help=f"{', '.join(registry.names())}, or NAME@VERSION (its own environment, as in a session)",
+    )
     soak_parser.add_argument("--case", default="smoke", metavar="NAME", help="Default: smoke")
     soak_parser.add_argument("--rounds", default=50, metavar="N", help="Default: 50")
     soak_parser.add_argument(
         "--from-round",
-        default=DEFAULT_FROM_ROUND,
+        default=None,
         metavar="N",
-        help="judge growth from this round on; earlier rounds fill caches. Default: %(default)s",
+        help=f"judge growth from this round on; earlier rounds fill caches. Default: {DEFAULT_FROM_ROUND}, or the"
+        " last round but one of fewer rounds",
     )
     soak_parser.add_argument("--run-timeout", default=DEFAULT_RUN_TIMEOUT, metavar="SECONDS")
     soak_parser.add_argument(

@@ -1,6 +1,6 @@
 """pytest-benchmark's own options that this suite overrides, named instead of silently ignored.
 
-Every benchmark here replays rounds the harness already ran (harness/replay.py): the number of
+Every benchmark here replays rounds the harness already ran (pytest_plugin/replay.py): the number of
 rounds and warm-ups is ``--rounds``/``--warmup``, the clock is the harness's, and each round is
 one pipeline run. pytest-benchmark's calibration, timer and profiling options therefore change
 nothing; a user who passes them gets a warning that says so. pytest-codspeed's ``--codspeed``

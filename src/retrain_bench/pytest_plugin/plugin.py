@@ -1,4 +1,4 @@
-"""pytest wiring: options, parametrisation and pytest-benchmark hooks. State lives in BenchSession."""
+"""pytest wiring: options, parametrisation and pytest-benchmark hooks. State lives in PytestBenchSession."""
 
 from __future__ import annotations
 
@@ -17,10 +17,7 @@ from retrain_bench.cluster.options import parse_cluster_options
 from retrain_bench.cluster.remote_options import check_separate_clusters, parse_remote_options, platform_servers
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.cluster_target import ClusterTarget, PrometheusChoice
-from retrain_bench.harness.pipelines import find_pipelines
-from retrain_bench.harness.replay import REPLAY_CLOCK, failed_benchmarks
 from retrain_bench.harness.scopes import ClusterPrometheusPlan, PrometheusPlan, prometheus_timeout_s, scrape_interval_s
-from retrain_bench.harness.session import BenchSession
 from retrain_bench.harness.stopping import STOP
 from retrain_bench.measure.profile import load_profile
 from retrain_bench.measure.prometheus import FALLBACK_INTERVAL_S
@@ -33,21 +30,16 @@ from retrain_bench.options import (
     parse_options,
 )
 from retrain_bench.platforms import registry
-from retrain_bench.platforms.environments import (
-    Environment,
-    default_envs_dir,
-    environment_version,
-    prepare_all,
-    project_root,
-)
 from retrain_bench.platforms.specs import PackageIndex
 from retrain_bench.pytest_plugin import xdist
 from retrain_bench.pytest_plugin.benchmark_options import check_benchmark_options
 from retrain_bench.pytest_plugin.outputs import check_outputs, make_saving_atomic, write_failures
+from retrain_bench.pytest_plugin.replay import REPLAY_CLOCK, failed_benchmarks
+from retrain_bench.pytest_plugin.session import PytestBenchSession
 from retrain_bench.pytest_plugin.summary import add_summary_option, write_summary
 from retrain_bench.workload.cases import CASES
 
-SESSION_KEY = pytest.StashKey[BenchSession]()
+SESSION_KEY = pytest.StashKey[PytestBenchSession]()
 
 
 class ResourcesWarning(pytest.PytestWarning):
@@ -220,7 +212,6 @@ def pytest_configure(config: pytest.Config) -> None:
             allow_large=config.getoption("allow_large"),
             index=PackageIndex(config.rootpath / ".retrain-bench" / "index"),
         )
-        environments = _environments(options, progress)
         cluster = _cluster_target(config, options, progress, log_dir) if options.target == "cluster" else None
         # On a cluster the scopes come from the platforms themselves (src/retrain_bench/harness/cluster_target.py).
         prometheus = (
@@ -236,39 +227,20 @@ def pytest_configure(config: pytest.Config) -> None:
                 timeout=config.getoption("prometheus_timeout"),
             )
         )
-        pipelines = None if cluster else find_pipelines(options.platforms)
+        # Own environments built or reused, pipelines found: before any round (harness/session.py).
+        bench = PytestBenchSession.open(options, log_dir, progress, warn=warn, prometheus=prometheus, cluster=cluster)
     except BenchError as exc:
         raise pytest.UsageError(str(exc)) from None
 
     if cluster is not None:
         for note in cluster.remote.warnings():
             warn(note)
-    config.stash[SESSION_KEY] = BenchSession(
-        options,
-        log_dir,
-        progress,
-        prometheus=prometheus,
-        warn=warn,
-        cluster=cluster,
-        pipelines=pipelines,
-        environments=environments,
-    )
+    config.stash[SESSION_KEY] = bench
     xdist.configure(config, config.stash[SESSION_KEY])
     # A signal outside a round or wait only waits for the next check while rounds that ran are
     # still to be handed to pytest-benchmark; with none, it interrupts pytest at once.
     STOP.nothing_to_lose = config.stash[SESSION_KEY].all_replayed
     config.addinivalue_line("markers", "retrain_bench: a platform x case benchmark of the retraining pipeline")
-
-
-def _environments(options: BenchOptions, progress: Callable[[str], None]) -> dict[str, Environment]:
-    """The own environment of every spec that has one (NAME@VERSION, or a platform that never runs
-    in the main environment), built or reused before any round (one line if not)."""
-    if all(environment_version(spec) is None for spec in options.specs):
-        return {}
-    project = project_root()
-    return prepare_all(
-        options.specs, project, default_envs_dir(project), lambda line: progress(f"[retrain-bench] {line}")
-    )
 
 
 def _cluster_target(
@@ -349,7 +321,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture
-def retrain_bench(request: pytest.FixtureRequest) -> BenchSession:
+def retrain_bench(request: pytest.FixtureRequest) -> PytestBenchSession:
     return request.config.stash[SESSION_KEY]
 
 

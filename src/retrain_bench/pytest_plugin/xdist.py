@@ -15,7 +15,7 @@ and the controller, which runs no test, would have nothing to save. So, within t
 
 Benchmarks are grouped by platform (``xdist_group``, honoured by ``--dist loadgroup``). A worker
 cannot know in advance which platforms it will be given, so there a case runs only the asking
-platform's rounds (``BenchSession.per_platform``); interleaving needs one process.
+platform's rounds (``PytestBenchSession.per_platform``); interleaving needs one process.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from pytest_benchmark.stats import Metadata
 from pytest_benchmark.utils import safe_dumps
 
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.session import BenchSession
 from retrain_bench.platforms import registry
+from retrain_bench.pytest_plugin.session import PytestBenchSession
 
 #: our key in xdist's workerinput (the progress channel) and workeroutput (the benchmarks)
 KEY = "retrain_bench"
@@ -85,7 +85,7 @@ def parallel_platforms(config: pytest.Config) -> bool:
     return workers > 1 and len(platforms) > 1
 
 
-def configure(config: pytest.Config, bench: BenchSession) -> None:
+def configure(config: pytest.Config, bench: PytestBenchSession) -> None:
     """After the BenchSession exists: a worker runs per platform and reports progress to the
     controller; the controller warns once when local platforms would contend for the CPU."""
     if not config.pluginmanager.hasplugin("xdist"):
@@ -104,7 +104,7 @@ def configure(config: pytest.Config, bench: BenchSession) -> None:
         config.issue_config_time_warning(ParallelPlatformsWarning(CONTENTION), stacklevel=2)
 
 
-def open_progress_channel(node: Any, bench: BenchSession) -> None:
+def open_progress_channel(node: Any, bench: PytestBenchSession) -> None:
     """Controller, before a worker starts: a channel whose lines the controller prints as they come.
 
     execnet calls the callback in its receiver thread; the controller's main thread is then mostly
@@ -161,7 +161,7 @@ class ShippedBenchmark:
     cprofile_stats: None = None
 
     def __post_init__(self) -> None:
-        # A benchmark without an ok round has no data by design (harness/replay.py), and has_error.
+        # A benchmark without an ok round has no data by design (pytest_plugin/replay.py), and has_error.
         usable = bool(self.data) or self.has_error
         if not usable or not all(isinstance(v, int | float) for v in self.data) or self.iterations < 1:
             raise BenchError(f"{self.fullname}: a worker shipped a benchmark without usable rounds")
@@ -193,7 +193,7 @@ class ShippedBenchmark:
         return meta
 
 
-def ship(session: pytest.Session, bench: BenchSession) -> None:
+def ship(session: pytest.Session, bench: PytestBenchSession) -> None:
     """Worker, at session finish: every benchmark run here, as pytest-benchmark would write it."""
     config = session.config
     if not is_worker(config):
@@ -222,7 +222,7 @@ def ship(session: pytest.Session, bench: BenchSession) -> None:
     bs.groups = None  # the controller displays the merged table; the worker's would be partial
 
 
-def merge(node: Any, bench: BenchSession) -> None:
+def merge(node: Any, bench: PytestBenchSession) -> None:
     """Controller, when a worker is done: its benchmarks join the BenchmarkSession, in collection
     order, and its run-level facts join ours."""
     output = getattr(node, "workeroutput", None) or {}
@@ -238,7 +238,7 @@ def merge(node: Any, bench: BenchSession) -> None:
         bench.worker_clusters.append(ours["cluster"])
 
 
-def run_level(bench: BenchSession) -> dict[str, Any]:
+def run_level(bench: PytestBenchSession) -> dict[str, Any]:
     """The run-level JSON; under xdist it says which worker ran what and that they overlapped."""
     level = bench.run_level()
     if not bench.workers:

@@ -78,7 +78,7 @@ def pool(first: Benchmark, second: Benchmark) -> Benchmark:
 
 def benchmark_stats(record: Mapping[str, Any]) -> dict[str, Any] | None:
     """pytest-benchmark's ``stats`` for a pooled record, as the harness fills them: total_s of the
-    ok measured rounds; None without one (such a benchmark has no stats, harness/replay.py)."""
+    ok measured rounds; None without one (such a benchmark has no stats, pytest_plugin/replay.py)."""
     from pytest_benchmark.stats import Stats
 
     stats = Stats()
