@@ -157,6 +157,8 @@ def control_plane(context: ServerContext) -> Iterator[PrefectRunner]:
         server_env = _environment({**server_variables(server_home), "TMPDIR": str(tmp)})
         command = [context.python, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)]
         server = stack.enter_context(groups.running(command, server_env, api.log))
+        # Before the server stops: the harness's side closes its connections first.
+        stack.callback(api.http.close)
         healthy = lambda: _healthy(url)  # noqa: E731
         startup["server_s"] = _wait(healthy, server, "the Prefect server", api.log, SERVER_HEALTHY_TIMEOUT_S)
         context.progress(
