@@ -51,6 +51,7 @@ class Api:
     log: Path
 
     def __post_init__(self) -> None:
+        # requests, not Prefect's client: the SDK is installed only in the platform's own environment.
         self.http = requests.Session()
         # Loopback only: a proxy from the environment must not see these calls.
         self.http.trust_env = False
@@ -145,7 +146,8 @@ class PrefectRunner:
                 {
                     "task": str(t["task_key"]).rsplit("-", 1)[0],
                     "key": str(t["name"]),
-                    "map_index": int(t["dynamic_key"]) if str(t.get("dynamic_key", "")).isdigit() else None,
+                    # Prefect's own key of the task run within the flow run (a counter or an id, its choice).
+                    "dynamic_key": t.get("dynamic_key"),
                     # queued: the flow submitted the task run (PENDING); started/ended: its body ran (RUNNING ->
                     # a final state). Prefect keeps no other queue: task runs are threads of the flow's process.
                     "queued": unix(t.get("expected_start_time")),
