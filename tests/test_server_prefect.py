@@ -123,7 +123,17 @@ def _wait_done(plane: Plane, runs: dict[str, ServerRun]) -> dict[str, ServerPoll
 
 
 @pytest.fixture(scope="module")
-def finished(plane: Plane, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Finished]:
+def slow(plane: Plane, tmp_path_factory: pytest.TempPathFactory) -> tuple[RunRequest, ServerRun]:
+    """A run whose every tune sleeps 600 s, submitted before the cases so that its start overlaps theirs."""
+    case = dataclasses.replace(CASES["smoke"], variant="slow_tune", tune_delay_s=600.0)
+    request = _request(tmp_path_factory.mktemp("prefect-slow"), case, "slowrun")
+    return request, plane.runner.submit(request)
+
+
+@pytest.fixture(scope="module")
+def finished(
+    plane: Plane, slow: tuple[RunRequest, ServerRun], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Finished]:
     """smoke, no_drift and tuning submitted together through the runner and polled to their end."""
     root = tmp_path_factory.mktemp("prefect-runs")
     requests = {name: _request(root, CASES[name], f"r{i}{name.replace('_', '')}") for i, name in enumerate(CASE_NAMES)}
@@ -214,11 +224,9 @@ def test_each_service_leads_a_process_group_of_its_own_and_the_server_listens_on
 
 
 def test_terminate_cancels_a_running_run_through_the_api_and_the_worker_kills_its_process(
-    plane: Plane, tmp_path: Path
+    plane: Plane, slow: tuple[RunRequest, ServerRun]
 ) -> None:
-    slow = dataclasses.replace(CASES["smoke"], variant="slow_tune", tune_delay_s=600.0)
-    request = _request(tmp_path, slow, "slowrun")
-    run = plane.runner.submit(request)
+    request, run = slow
     # Running: the flow's code has begun in the run's own process under the worker (the flow run's id is in
     # its environment); its tune will sleep for 600 s.
     deadline = time.monotonic() + RUN_BOUND_S
@@ -230,12 +238,23 @@ def test_terminate_cancels_a_running_run_through_the_api_and_the_worker_kills_it
     poll = _wait_done(plane, {"slow": run})["slow"]
     assert poll.done and not poll.ok
     assert poll.state == "CANCELLED"
-    # The worker killed it (it would sleep 600 s in tune otherwise) and nothing after tune ran.
+    # The worker killed it: no tune finished (each would sleep 600 s) and nothing after them ran.
     assert not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
-    assert StampLog.read(request.stamps).of("select_best") == []
+    assert StampLog.read(request.stamps).of("tune") == StampLog.read(request.stamps).of("select_best") == []
     plane.runner.terminate(run, "again")  # idempotent: a finished run is left alone
     assert plane.runner.poll(run).state == "CANCELLED"
     assert plane.runner.platform_timings(run)["state"] == "CANCELLED"
+
+
+def test_terminate_right_after_submit_cancels_the_run_before_any_task(plane: Plane, tmp_path: Path) -> None:
+    # Still SCHEDULED (the server cancels it outright) or just taken by the worker (its process is
+    # killed while it starts): either way the run ends cancelled and no task ran.
+    request = _request(tmp_path, CASES["smoke"], "early")
+    run = plane.runner.submit(request)
+    plane.runner.terminate(run, "interrupted")
+    poll = _wait_done(plane, {"early": run})["early"]
+    assert (poll.done, poll.ok, poll.state) == (True, False, "CANCELLED")
+    assert StampLog.read(request.stamps).stamps == ()
 
 
 def test_a_control_plane_whose_port_is_taken_fails_in_one_line_naming_its_log(

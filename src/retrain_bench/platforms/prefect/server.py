@@ -37,7 +37,7 @@ import psutil
 
 from retrain_bench.errors import BenchError
 from retrain_bench.platforms import groups
-from retrain_bench.platforms.prefect.server_api import Api, PrefectRunner
+from retrain_bench.platforms.prefect.server_api import RETRIED, RETRIES, Api, PrefectRunner
 from retrain_bench.platforms.prefect.service import HOST, _healthy, free_port, server_variables
 from retrain_bench.platforms.server import ServerContext
 
@@ -207,6 +207,10 @@ def control_plane(context: ServerContext) -> Iterator[PrefectRunner]:
             "settings": {**WORKER_SETTINGS, "cancellation_grace_s (Prefect's, fixed in its code)": CANCEL_GRACE_S},
             "server_settings": {k: v for k, v in server_variables(server_home).items() if k != "PREFECT_HOME"},
             "database": "SQLite (aiosqlite), Prefect's default, a file under the session's home",
+            "client": (
+                f"REST over HTTP (requests); HTTP {', '.join(map(str, sorted(RETRIED)))} retried up to {RETRIES} times,"
+                " 2**n s apart, as Prefect's own client does"
+            ),
             "deployment": {"entrypoint": FLOW_ENTRYPOINT, "pull_steps": "set_working_directory", **deployed},
             "startup_s": startup,
         }

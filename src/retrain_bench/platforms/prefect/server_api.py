@@ -7,8 +7,8 @@ client: Prefect's SDK lives in the platform's own environment and cannot share t
 - submit: ``POST /deployments/{id}/create_flow_run`` with the run's parameters (the case, the
   run's stamps file and data directory), exactly what ``run_deployment`` sends;
 - poll: ``GET /flow_runs/{id}``, the run's state type;
-- terminate: ``POST /flow_runs/{id}/set_state`` CANCELLING (forced), which the worker sees and
-  acts on by killing the flow run's process (SIGTERM, then SIGKILL after Prefect's 30 s grace);
+- terminate: ``POST /flow_runs/{id}/set_state`` CANCELLING, which the worker sees and acts on by
+  killing the flow run's process (SIGTERM, then SIGKILL after Prefect's 30 s grace);
 - timings: ``GET /flow_run_states/`` and ``POST /task_runs/filter``.
 """
 
@@ -30,6 +30,11 @@ from retrain_bench.platforms.server import RunRequest, ServerPoll, ServerRun
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
 #: One HTTP call's bound: the server answers a loopback call in milliseconds when it is healthy.
 CALL_TIMEOUT_S = 30.0
+#: Answers retried, as Prefect's own client retries them (``PrefectHttpxAsyncClient``: up to 5 times,
+#: 2**n s apart): the server answers 503 when its database is busy (SQLite locked under load), and a
+#: request it answered so rolled back, so even a run's creation is safe to send again.
+RETRIED = frozenset({408, 429, 502, 503})
+RETRIES = 5
 #: Task-run states reach the database from the flow run's events, a moment after the flow run's own
 #: final state: how long ``platform_timings`` waits for every task run to be recorded as finished.
 RECORDED_WITHIN_S = 20.0
@@ -57,13 +62,19 @@ class Api:
         self.http.trust_env = False
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
-        try:
-            answer = self.http.request(method, f"{self.url}{path}", json=body, timeout=CALL_TIMEOUT_S)
-        except requests.RequestException as exc:
-            raise BenchError(
-                f"the Prefect server at {self.url} did not answer {method} {path} ({type(exc).__name__});"
-                f" its log: {self.log}"
-            ) from None
+        answer = None
+        for attempt in range(RETRIES + 1):
+            try:
+                answer = self.http.request(method, f"{self.url}{path}", json=body, timeout=CALL_TIMEOUT_S)
+            except requests.RequestException as exc:
+                raise BenchError(
+                    f"the Prefect server at {self.url} did not answer {method} {path} ({type(exc).__name__});"
+                    f" its log: {self.log}"
+                ) from None
+            if answer.status_code not in RETRIED or attempt == RETRIES:
+                break
+            time.sleep(2**attempt)
+        assert answer is not None
         if answer.status_code >= 400:
             raise BenchError(
                 f"the Prefect server answered {method} {path} with HTTP {answer.status_code}: {answer.text[:200]!r};"
@@ -118,12 +129,15 @@ class PrefectRunner:
         kind = self.poll(run).state
         if kind in TERMINAL or kind == "CANCELLING":
             return
-        # Forced: a run still SCHEDULED or PENDING may be cancelled too. The worker watches for
-        # CANCELLING runs it holds and kills their process; the server then records CANCELLED.
+        # Not forced, as ``prefect flow-run cancel`` does it, so the server's rules apply: a run no worker
+        # has taken yet (SCHEDULED) goes straight to CANCELLED (nothing to kill; a forced CANCELLING would
+        # wait for a worker that never comes); a PENDING or RUNNING one goes to CANCELLING, which the
+        # worker acts on by killing its process, and then to CANCELLED. A run that finished meanwhile
+        # makes the server abort the transition: nothing to do either.
         self.api.call(
             "POST",
             f"/flow_runs/{run.run_id}/set_state",
-            {"state": {"type": "CANCELLING", "message": f"retrain-bench: {reason}"}, "force": True},
+            {"state": {"type": "CANCELLING", "message": f"retrain-bench: {reason}"}},
         )
 
     def platform_timings(self, run: ServerRun) -> dict[str, Any]:
