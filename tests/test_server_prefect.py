@@ -137,11 +137,13 @@ def finished(
     """smoke, no_drift and tuning submitted together through the runner and polled to their end."""
     root = tmp_path_factory.mktemp("prefect-runs")
     requests = {name: _request(root, CASES[name], f"r{i}{name.replace('_', '')}") for i, name in enumerate(CASE_NAMES)}
+    # And one that fails in its tune task: scikit-learn refuses a negative C.
+    requests["failing"] = _request(root, dataclasses.replace(CASES["smoke"], grid=(-1.0,)), "failing")
     runs = {name: plane.runner.submit(request) for name, request in requests.items()}
     polls = _wait_done(plane, runs)
     return {
         name: Finished(requests[name], runs[name], polls[name], plane.runner.platform_timings(runs[name]))
-        for name in CASE_NAMES
+        for name in requests
     }
 
 
@@ -196,6 +198,17 @@ def test_platform_timings_hold_every_task_run_in_order(name: str, finished: dict
     assert [s["state"] for s in timings["states"]][-1] == "Completed"
     for stamp in log.stamps:
         assert any(t["started"] <= stamp.start_ns / 1e9 and stamp.end_ns / 1e9 <= t["ended"] for t in tasks), stamp
+
+
+def test_a_run_whose_task_fails_is_done_not_ok_with_prefects_message_in_one_line(
+    finished: dict[str, Finished],
+) -> None:
+    done = finished["failing"]
+    assert (done.poll.done, done.poll.ok, done.poll.state) == (True, False, "FAILED")
+    assert done.poll.error and "\n" not in done.poll.error
+    assert done.timings["state"] == "FAILED"
+    # The steps before tune ran; tune raised inside its body, so it left no stamp, and select_best never ran.
+    assert StampLog.read(done.request.stamps).task_counts() == {"make_data": 1, "train": 1, "detect_drift": 1}
 
 
 def test_facts_record_what_runs_and_the_settings_the_worker_really_has(plane: Plane) -> None:

@@ -204,7 +204,9 @@ def control_plane(context: ServerContext) -> Iterator[PrefectRunner]:
                 " supervisor exec'ing python -m prefect.engine); its tasks in that process's threads"
                 " (ThreadPoolTaskRunner)"
             ),
-            "settings": {**WORKER_SETTINGS, "cancellation_grace_s (Prefect's, fixed in its code)": CANCEL_GRACE_S},
+            "settings": dict(WORKER_SETTINGS),
+            # Not settable: fixed in Prefect's code, recorded beside the settings.
+            "fixed_by_prefect": {"cancellation_grace_s": CANCEL_GRACE_S},
             "server_settings": {k: v for k, v in server_variables(server_home).items() if k != "PREFECT_HOME"},
             "database": "SQLite (aiosqlite), Prefect's default, a file under the session's home",
             "client": (

@@ -122,7 +122,8 @@ class PrefectRunner:
         kind = str(state.get("type") or "")
         done = kind in TERMINAL
         ok = kind == "COMPLETED"
-        error = str(state.get("message") or kind) if done and not ok else None
+        # Prefect's message for a failed run may hold a traceback's lines: one line for the harness.
+        error = " ".join(str(state.get("message") or kind).split()) if done and not ok else None
         return ServerPoll(done=done, ok=ok, state=kind, error=error)
 
     def terminate(self, run: ServerRun, reason: str) -> None:
