@@ -7,6 +7,10 @@ C value, submitted to the flow's task runner (Prefect's default ``ThreadPoolTask
 so they run concurrently). ``select_best`` gets the mapped futures' results in grid order.
 DataFrames and the model travel as files (parquet, joblib) under the run's ``outdir``; the tasks
 pass their paths. No result is persisted and no cache is consulted: every round computes everything.
+
+``stamps`` names the file the tasks append their stamps to. The local target leaves it empty (the
+launcher's ``$BENCH_STAMPS`` is used); on the server target the flow runs in a process the worker
+starts, so each run passes its own file as a parameter, beside the case.
 """
 
 from __future__ import annotations
@@ -53,8 +57,8 @@ class Result(NamedTuple):
 
 
 @step
-def make_data(case_json: str, outdir: str) -> Data:
-    with stamp("make_data", unit=_unit()):
+def make_data(case_json: str, outdir: str, stamps: str = "") -> Data:
+    with stamp("make_data", unit=_unit(), to=stamps):
         train_data, drifted_data = retraining.make_data(Case.from_json(case_json))
         Path(outdir).mkdir(parents=True, exist_ok=True)
         paths = Data(f"{outdir}/train_data.parquet", f"{outdir}/drifted_data.parquet")
@@ -64,11 +68,11 @@ def make_data(case_json: str, outdir: str) -> Data:
 
 
 @step
-def train(case_json: str, train_data: str, outdir: str) -> Trained:
+def train(case_json: str, train_data: str, outdir: str, stamps: str = "") -> Trained:
     import joblib
     import pandas as pd
 
-    with stamp("train", unit=_unit()) as s:
+    with stamp("train", unit=_unit(), to=stamps) as s:
         model, accuracy = retraining.train(Case.from_json(case_json), pd.read_parquet(train_data))
         path = f"{outdir}/model.joblib"
         joblib.dump(model, path)
@@ -77,11 +81,11 @@ def train(case_json: str, train_data: str, outdir: str) -> Trained:
 
 
 @step
-def detect_drift(case_json: str, model: str, drifted_data: str, initial_accuracy: float) -> Drift:
+def detect_drift(case_json: str, model: str, drifted_data: str, initial_accuracy: float, stamps: str = "") -> Drift:
     import joblib
     import pandas as pd
 
-    with stamp("detect_drift", unit=_unit()) as s:
+    with stamp("detect_drift", unit=_unit(), to=stamps) as s:
         accuracy, drift = retraining.detect_drift(
             Case.from_json(case_json), joblib.load(model), pd.read_parquet(drifted_data), initial_accuracy
         )
@@ -90,29 +94,31 @@ def detect_drift(case_json: str, model: str, drifted_data: str, initial_accuracy
 
 
 @step
-def tune(case_json: str, drifted_data: str, c: float) -> float:
+def tune(case_json: str, drifted_data: str, c: float, stamps: str = "") -> float:
     import pandas as pd
 
-    with stamp("tune", c=c, unit=_unit()) as s:
+    with stamp("tune", c=c, unit=_unit(), to=stamps) as s:
         accuracy = retraining.tune(Case.from_json(case_json), pd.read_parquet(drifted_data), c)
         s.record(accuracy=accuracy)
     return accuracy
 
 
 @step
-def select_best(grid: list[float], accuracies: list[float]) -> Result:
-    with stamp("select_best", unit=_unit()) as s:
+def select_best(grid: list[float], accuracies: list[float], stamps: str = "") -> Result:
+    with stamp("select_best", unit=_unit(), to=stamps) as s:
         best_c, accuracy = retraining.select_best(grid, accuracies)
         s.record(best_c=best_c, accuracy=accuracy)
     return Result(accuracy, best_c)
 
 
 @flow(name="retrain-bench", persist_result=False, validate_parameters=False)
-def retrain(case_json: str, grid: list[float], outdir: str) -> Result:
-    data = make_data(case_json, outdir)
-    trained = train(case_json, data.train_data, outdir)
-    checked = detect_drift(case_json, trained.model, data.drifted_data, trained.accuracy)
+def retrain(case_json: str, grid: list[float], outdir: str, stamps: str = "") -> Result:
+    data = make_data(case_json, outdir, stamps)
+    trained = train(case_json, data.train_data, outdir, stamps)
+    checked = detect_drift(case_json, trained.model, data.drifted_data, trained.accuracy, stamps)
     if not checked.drift:
         return Result(checked.accuracy, None)
-    tuned = tune.map(case_json=unmapped(case_json), drifted_data=unmapped(data.drifted_data), c=grid)
-    return select_best(grid, tuned.result())
+    tuned = tune.map(
+        case_json=unmapped(case_json), drifted_data=unmapped(data.drifted_data), c=grid, stamps=unmapped(stamps)
+    )
+    return select_best(grid, tuned.result(), stamps)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from retrain_bench.platforms.definition import Platform, lazy
+from retrain_bench.platforms.server import ServerSide
 
 PREFECT = Platform(
     name="prefect",
@@ -19,4 +20,8 @@ PREFECT = Platform(
     sdk_distributions=("prefect",),
     default=False,
     services=lazy("retrain_bench.platforms.prefect.service:server"),
+    server=ServerSide(
+        parts="prefect server (SQLite), a process work pool with the flow deployed, prefect worker (a process per run)",
+        control_plane=lazy("retrain_bench.platforms.prefect.server:control_plane"),
+    ),
 )
