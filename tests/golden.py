@@ -58,11 +58,19 @@ NO_DRIFT_REASON = "not_applicable: no drift, the adaptive branch did not run"
 
 
 def resources(
-    scope: str, *, peak: float, avg: float, cpu_s: float, window: float, cpu_peak: float | None, missing: str = ""
+    scope: str,
+    *,
+    peak: float,
+    avg: float,
+    cpu_s: float,
+    window: float,
+    cpu_peak: float | None,
+    missing: str = "",
+    source: str | None = None,
 ) -> dict[str, Any]:
     """One scope of one round. ``cpu_avg_mcpu`` follows from cpu_s and the window, as it does in the
     harness; a None peak needs a reason."""
-    source = "psutil" if scope == "process_tree" else "prometheus"
+    source = source or ("psutil" if scope == "process_tree" else "prometheus")
     stats = ResourceStats(
         scope=scope,
         source=source,
@@ -577,6 +585,64 @@ def compare_all_failed(current: bool) -> dict[str, Any]:
     )
 
 
+# --- report: the server target against the local one, Prefect and Airflow on base -----------------
+#
+# Server / local is the ratio of the means; resources compare the server's platform scope with the
+# local process tree.
+#   Prefect total_s   local [2, 3, 4, 3, 3] mean 3    server [30, 33, 36, 33, 33] mean 33   11×
+#           retrain   local 1.0                      server 1.5                            1.5×
+#           memory    peak 0.2 / avg 0.15            platform 0.6 / 0.45                   3× / 3×
+#           CPU       avg 1000·1.5/3 = 500, peak 600 platform avg 1000·9.9/33 = 300, peak 900   0.6× / 1.5×
+#   Airflow total_s   local 5 ×5                     server 10 ×5                          2×
+#           retrain   local 2.0                      server 3.0                            1.5×
+#           memory    peak 0.5 / avg 0.4             platform 1.5 / 1.0                    3× / 2.5×
+#           CPU       avg 1000·2.5/5 = 500, peak 800 platform avg 1000·8/10 = 800, peak 1600   1.6× / 2×
+# The server's execution scope (the run's own processes) is in the records but not in the comparison.
+SERVER_MISSING = {"startup_s": "no launcher: the control plane was started once for the session"}
+
+
+def served(platform: tuple[float, float, float, float], execution: tuple[float, float, float, float], window: float):
+    """(memory peak, memory avg, cpu_seconds, cpu peak) of the platform and execution scopes, sampled here."""
+    return {
+        scope: resources(scope, peak=p, avg=a, cpu_s=c, window=window, cpu_peak=k, source="psutil")
+        for scope, (p, a, c, k) in (("execution", execution), ("platform", platform))
+    }
+
+
+def report_server_local() -> dict[str, Any]:
+    prefect = rounds([2.0, 3.0, 4.0, 3.0, 3.0], retrain=1.0, scopes=local(0.2, 0.15, 1.5, 3.0, 600.0))
+    airflow = rounds([5.0] * 5, retrain=2.0, scopes=local(0.5, 0.4, 2.5, 5.0, 800.0))
+    return document(
+        "local",
+        [record("prefect", "local", BASE, prefect), record("airflow", "local", BASE, airflow)],
+        commit="5" * 40,
+        when="2026-12-01T10:00:00+00:00",
+    )
+
+
+def report_server() -> dict[str, Any]:
+    prefect = rounds(
+        [30.0, 33.0, 36.0, 33.0, 33.0],
+        retrain=1.5,
+        startup=None,
+        missing=SERVER_MISSING,
+        scopes=served((0.6, 0.45, 9.9, 900.0), (0.25, 0.2, 6.0, 700.0), 33.0),
+    )
+    airflow = rounds(
+        [10.0] * 5,
+        retrain=3.0,
+        startup=None,
+        missing=SERVER_MISSING,
+        scopes=served((1.5, 1.0, 8.0, 1600.0), (0.4, 0.3, 4.0, 900.0), 10.0),
+    )
+    return document(
+        "server",
+        [record("prefect", "server", BASE, prefect), record("airflow", "server", BASE, airflow)],
+        commit="6" * 40,
+        when="2026-12-01T11:00:00+00:00",
+    )
+
+
 GATE = DATA / "gate"
 GATE_FILES = {
     "gate-floor-baseline.json": lambda: gate_floor(False),
@@ -591,6 +657,8 @@ FILES = {
     "report-local.json": report_local,
     "report-cluster.json": report_cluster,
     "report-sweep.json": report_sweep,
+    "report-server-local.json": report_server_local,
+    "report-server.json": report_server,
     "compare-versions.json": compare_versions,
     "compare-rates-baseline.json": lambda: compare_rates(False),
     "compare-rates-current.json": lambda: compare_rates(True),

@@ -112,6 +112,8 @@ GOLDEN = {
     "compare-rates-current.json": ("bare-base", "flyte-base"),
     "compare-all-failed-baseline.json": (),
     "compare-all-failed-current.json": (),
+    "report-server-local.json": ("prefect-base", "airflow-base"),
+    "report-server.json": ("prefect-base", "airflow-base"),
 }
 
 

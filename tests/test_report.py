@@ -217,3 +217,36 @@ def test_a_figure_missing_in_its_scope_shows_the_scopes_reason(
     assert "| Peak Total CPU (mCPU) [no value in any scope] | n/a [1] |" in lines
     assert "| Average Total CPU (mCPU) [process_tree scope, psutil] | 500 ± 0 (n=3) |" in lines
     assert "- [1] fewer than 2 samples (Bare Python)" in lines
+
+
+def test_a_case_on_both_targets_gets_the_server_against_local_table_worked_by_hand(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "report-server-local.json", "report-server.json")
+    assert code == 0
+    assert "**Server target.** Each orchestrator's own production control plane on this machine" in out
+    section = out.split("## base: server target against local (case hash dc1daecf77ee)\n\n")[1].split("\n\n")[0]
+    # tests/golden.py works out every ratio: server mean / local mean; resources the server's platform
+    # scope over the local process tree.
+    assert section.splitlines() == [
+        "| Metric | Airflow local | Airflow server | Airflow server / local "
+        "| Prefect local | Prefect server | Prefect server / local |",
+        "|---|---|---|---|---|---|---|",
+        "| Total Pipeline Time (s) | 5 ± 0 (n=5) | 10 ± 0 (n=5) | 2× | 3 ± 0.7071 (n=5) | 33 ± 2.121 (n=5) | 11× |",
+        "| Retraining and Tuning Time (s) | 2 ± 0 (n=5) | 3 ± 0 (n=5) | 1.5× | 1 ± 0 (n=5) | 1.5 ± 0 (n=5) | 1.5× |",
+        "| Peak Total Memory (GiB) [process_tree / platform] | 0.5 ± 0 (n=5) | 1.5 ± 0 (n=5) | 3× "
+        "| 0.2 ± 0 (n=5) | 0.6 ± 0 (n=5) | 3× |",
+        "| Average Total Memory (GiB) [process_tree / platform] | 0.4 ± 0 (n=5) | 1 ± 0 (n=5) | 2.5× "
+        "| 0.15 ± 0 (n=5) | 0.45 ± 0 (n=5) | 3× |",
+        "| Peak Total CPU (mCPU) [process_tree / platform] | 800 ± 0 (n=5) | 1600 ± 0 (n=5) | 2× "
+        "| 600 ± 0 (n=5) | 900 ± 0 (n=5) | 1.5× |",
+        "| Average Total CPU (mCPU) [process_tree / platform] | 500 ± 0 (n=5) | 800 ± 0 (n=5) | 1.6× "
+        "| 500 ± 0 (n=5) | 300 ± 0 (n=5) | 0.6× |",
+        "| Reliability (Success Rate %) | 100% (5/5) | 100% (5/5) | - | 100% (5/5) | 100% (5/5) | - |",
+    ]
+
+
+def test_a_run_on_one_target_has_no_server_against_local_table(capsys: pytest.CaptureFixture[str]) -> None:
+    out = run(capsys, "report-server.json")[1]
+    assert "server target against local" not in out
+    assert "## base (target server, case hash dc1daecf77ee)" in out

@@ -126,6 +126,27 @@ class CostTable:
 
 
 @dataclasses.dataclass(frozen=True)
+class TargetPair:
+    """One platform's figure on the server target beside the same platform's on the local target."""
+
+    platform: str
+    local: Cell
+    server: Cell
+    #: server mean / local mean: what the orchestrator's own control plane adds to its debug executor
+    ratio: Derived
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerAgainstLocal:
+    """A case run on both the local and the server target (same hash): each platform's two figures."""
+
+    case: str
+    hash: str
+    platforms: tuple[str, ...]
+    rows: tuple[tuple[RowSpec, tuple[TargetPair, ...]], ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class Report:
     inputs: tuple[Run, ...]
     tables: tuple[CaseTable, ...]
@@ -136,6 +157,8 @@ class Report:
     costs: tuple[CostTable, ...] = ()
     #: cluster runs: what each platform scope contained, and the fairness warnings, one line each
     cluster_facts: tuple[str, ...] = ()
+    #: cases present on both the local and the server target: the control plane's overhead
+    server_against_local: tuple[ServerAgainstLocal, ...] = ()
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -157,7 +180,51 @@ def build_report(runs: Sequence[Run], found: Sequence[Entry], prices: Prices | N
     if prices is not None:
         run_levels = {run.path: run.document.get("retrain_bench") for run in runs}
         costs = tuple(build_cost_table(t, by_case[(t.case, t.target, t.hash)], run_levels, prices) for t in tables)
-    return Report(tuple(runs), tuple(tables), build_growth(found), prices, costs, cluster_facts(runs))
+    return Report(
+        tuple(runs),
+        tuple(tables),
+        build_growth(found),
+        prices,
+        costs,
+        cluster_facts(runs),
+        server_against_local(tables),
+    )
+
+
+def server_against_local(tables: Sequence[CaseTable]) -> tuple[ServerAgainstLocal, ...]:
+    """Every case (same hash) on both targets, with the platforms that ran on both: the server figure,
+    the local one and their ratio. Resources compare each target's total scope (the control plane's
+    ``platform`` against the launcher's ``process_tree``), which is the point: what the platform costs."""
+    local = {(t.case, t.hash): t for t in tables if t.target == "local"}
+    found = []
+    for server in (t for t in tables if t.target == "server"):
+        here = local.get((server.case, server.hash))
+        if here is None:
+            continue
+        platforms = tuple(p for p in server.platforms if p in here.platforms)
+        rows = []
+        for served, ran in zip(server.rows, here.rows, strict=True):
+            cells = {c.platform: c for c in ran.cells}
+            pairs = tuple(
+                TargetPair(c.platform, cells[c.platform], c, _ratio(c, cells[c.platform], served.spec))
+                for c in served.cells
+                if c.platform in platforms
+            )
+            rows.append((served.spec, pairs))
+        if platforms:
+            found.append(ServerAgainstLocal(server.case, server.hash, platforms, tuple(rows)))
+    return tuple(found)
+
+
+def _ratio(server: Cell, local: Cell, spec: RowSpec) -> Derived:
+    if spec.name == SUCCESS:
+        return Derived(applicable=False)
+    if server.mean is None or local.mean is None:
+        absent = [target for target, c in (("server", server), ("local", local)) if c.mean is None]
+        return Derived(missing=f"no {' or '.join(absent)} value")
+    if local.mean == 0:
+        return Derived(missing="the local mean is 0")
+    return Derived(server.mean / local.mean)
 
 
 def cluster_facts(runs: Sequence[Run]) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from retrain_bench.analysis.compare import (
 )
 from retrain_bench.analysis.growth import AXIS_LABELS, MIN_POINTS, AxisGrowth, Series
 from retrain_bench.analysis.metrics import format_number, format_pct, format_values
-from retrain_bench.analysis.report import CaseTable, Cell, CostTable, Derived, Report, Row
+from retrain_bench.analysis.report import CaseTable, Cell, CostTable, Derived, Report, Row, ServerAgainstLocal
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.specs import platform_of
 from retrain_bench.results.contract import strict
@@ -29,6 +29,11 @@ DASH = "-"
 LOCAL_NOTE = (
     "These are local-target numbers, not cluster numbers: each platform ran on its own local executor "
     "on one machine, and resources are the launcher's process tree sampled with psutil. The executors:"
+)
+SERVER_NOTE = (
+    "Each orchestrator's own production control plane on this machine (its scheduler, server, workers and"
+    " database), one run per round submitted through its public API; resources are sampled over the"
+    " services' process trees: platform = every service process, execution = those started for the run."
 )
 CLUSTER_NOTE = (
     "Cluster numbers: resources from Prometheus over each round's window; every resource row names "
@@ -316,6 +321,8 @@ def render_report(report: Report, fmt: str) -> str:
     lines.append("")
     if "local" in report.targets:
         lines += [bold("Local target.", fmt) + " " + LOCAL_NOTE, *executor_lines(report), ""]
+    if "server" in report.targets:
+        lines += [bold("Server target.", fmt) + " " + SERVER_NOTE, ""]
     if "cluster" in report.targets:
         lines += [bold("Cluster target.", fmt) + " " + CLUSTER_NOTE, ""]
         lines += [*(f"- {fact}" for fact in report.cluster_facts), *([""] if report.cluster_facts else [])]
@@ -326,6 +333,9 @@ def render_report(report: Report, fmt: str) -> str:
         cost = costs.get((case.case, case.target, case.hash))
         if cost is not None and report.prices is not None:
             lines += [*cost_table(cost, fmt), "", f"Prices: {report.prices.describe()}.", COST_READING, ""]
+    for pair in report.server_against_local:
+        lines += heading(f"{pair.case}: server target against local (case hash {pair.hash})", 2, fmt)
+        lines += ["", *server_against_local_table(pair, fmt), ""]
     for axis in report.growth:
         lines += heading(f"Growth: {AXIS_LABELS[axis.axis]} (target {axis.target})", 2, fmt)
         lines += ["", *growth_table(axis, fmt), ""]
@@ -430,6 +440,40 @@ def case_table(case: CaseTable, fmt: str) -> list[str]:
         *([READING_OVERHEAD] if case.overhead_platforms else []),
     ]
     return [*table(report_headers(case), body, fmt), "", " ".join(reading), *notes.lines()]
+
+
+SERVER_READING = (
+    "Each platform through its own control plane (scheduler, server, workers, database: --target=server) beside"
+    " its SDK's local executor (--target=local). Server / local is the ratio of the means: what running as"
+    " deployed adds. Resources are each target's total: the control plane's platform scope against the"
+    " launcher's process tree."
+)
+
+
+def server_against_local_table(pair: ServerAgainstLocal, fmt: str) -> list[str]:
+    notes = Footnotes()
+    headers = ["Metric"]
+    for platform in pair.platforms:
+        title = registry.title(platform)
+        headers += [f"{title} local", f"{title} server", f"{title} server / local"]
+    body = []
+    for spec, pairs in pair.rows:
+        label = spec.label
+        scopes = {(p.local.scope, p.server.scope) for p in pairs if p.local.scope and p.server.scope}
+        if len(scopes) == 1:
+            here, there = scopes.pop()
+            label += f" [{here} / {there}]"
+        cells = [label]
+        for target_pair in pairs:
+            title = registry.title(target_pair.platform)
+            row = Row(spec, (target_pair.local,), None, ())
+            cells += [
+                cell_text(target_pair.local, row, notes),
+                cell_text(target_pair.server, Row(spec, (target_pair.server,), None, ()), notes),
+                derived_text(target_pair.ratio, notes, f"{title} server / local", ratio=True),
+            ]
+        body.append(cells)
+    return [*table(headers, body, fmt), "", SERVER_READING, *notes.lines()]
 
 
 def bold(text: str, fmt: str) -> str:
