@@ -57,3 +57,23 @@ def test_a_platform_without_a_control_plane_here_is_refused_saying_where_its_pro
     with pytest.raises(BenchError) as caught:
         parse(platform)
     assert str(caught.value).startswith(f"--platform: {said}; with --target=server choose from ")
+
+
+def test_the_server_target_polls_every_quarter_second_unless_told_and_records_it() -> None:
+    options = parse_options(
+        platform=None, case="smoke", rounds=1, warmup=0, target="server", run_timeout=60, min_success_rate=1.0
+    )
+    assert options.poll_interval_s == 0.25 and options.as_dict()["poll_interval_s"] == 0.25
+    faster = parse_options(
+        platform=None, case="smoke", rounds=1, warmup=0, target="server", run_timeout=60, min_success_rate=1.0,
+        poll_interval="0.1",
+    )  # fmt: skip
+    assert faster.poll_interval_s == 0.1
+    with pytest.raises(BenchError, match=r"^--poll-interval: '0' must be between 0.01 and 3600$"):
+        parse_options(
+            platform=None, case="smoke", rounds=1, warmup=0, target="server", run_timeout=60, min_success_rate=1.0,
+            poll_interval="0",
+        )  # fmt: skip
+    local = parse_options(platform="bare", case="smoke", rounds=1, warmup=0, target="local", run_timeout=60,
+                          min_success_rate=1.0)  # fmt: skip
+    assert "poll_interval_s" not in local.as_dict()  # a local run's options are what they were

@@ -15,6 +15,9 @@ from retrain_bench.workload.cases import CASES, DEFAULT_CASES, sweep_keys
 
 TARGETS = ("local", "cluster", "server")
 DEFAULT_RUN_TIMEOUT = 1800.0
+#: the server target's status polls: each costs the control plane a request (in the platform scope),
+#: so no faster than this unless asked; a cluster's default is its remote options' (1 s)
+SERVER_POLL_INTERVAL_S = 0.25
 #: Sizes above these are refused unless ``--allow-large`` says the user means it (docs/reliability.md):
 #: what one round would then ask of a machine or a cluster is rarely what was meant.
 SIZE_BOUNDS = {
@@ -45,6 +48,9 @@ class BenchOptions:
     concurrency: int = 1
     #: what --platform asked for: a name (the main environment) or NAME@VERSION (its own environment)
     specs: tuple[PlatformSpec, ...] = ()
+    #: server target: how often the harness asks a control plane for a run's state (None elsewhere;
+    #: the cluster target's is in its remote options)
+    poll_interval_s: float | None = None
 
     def __post_init__(self) -> None:
         if not self.specs:
@@ -58,6 +64,8 @@ class BenchOptions:
     def as_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["platforms"], data["cases"], data["specs"] = list(self.platforms), list(self.cases), list(self.labels)
+        if self.poll_interval_s is None:
+            del data["poll_interval_s"]
         return data
 
 
@@ -101,6 +109,7 @@ def parse_options(
     concurrency: Any = 1,
     index: VersionSource | None = None,
     allow_large: bool = False,
+    poll_interval: Any = None,
 ) -> BenchOptions:
     """Check every option; raise BenchError naming the option, the bad value and the valid ones."""
     if target not in TARGETS:
@@ -157,7 +166,19 @@ def parse_options(
         prices=parse_prices(price_vcpu_hour, price_gib_hour),
         concurrency=concurrent,
         specs=specs,
+        poll_interval_s=(
+            _number(
+                "--poll-interval", SERVER_POLL_INTERVAL_S if poll_interval is None else poll_interval, float, 0.01, 3600
+            )
+            if target == "server"
+            else None
+        ),
     )
+
+
+def _server_poll_interval(raw: Any) -> float:
+    value: float = _number("--poll-interval", SERVER_POLL_INTERVAL_S if raw is None else raw, float, 0.01, 3600)
+    return value
 
 
 def _production_path(platform: str) -> str:

@@ -55,7 +55,12 @@ def add_remote_options(add: Callable[..., Any], sides: Mapping[str, str]) -> Non
     add("--task-image", default=None, metavar="IMAGE", help="the image every platform's tasks run (docker/)")
     for name, label in sides.items():
         add(f"--{name}-image", default=None, metavar="IMAGE", help=f"{label}'s task image. Default: --task-image")
-    add("--poll-interval", default=DEFAULT_POLL_INTERVAL_S, metavar="SECONDS", help="status polls, every platform")
+    add(
+        "--poll-interval",
+        default=None,
+        metavar="SECONDS",
+        help="status polls of a run. Default: 1 on a cluster, 0.25 on the server target",
+    )
     add("--cooldown", default=None, metavar="SECONDS", help="pause between rounds. Default: rate window + scrape")
     add("--cleanup", dest="cleanup", action="store_true", default=True, help="archive what the suite created (default)")
     add("--no-cleanup", dest="cleanup", action="store_false", help="keep the runs the suite created")
@@ -169,7 +174,12 @@ def parse_remote_options(
         ),
         task_image=task_image,
         images=images,
-        poll_interval_s=_seconds("--poll-interval", get("poll_interval"), low=0.01, allow_zero=False),
+        poll_interval_s=_seconds(
+            "--poll-interval",
+            DEFAULT_POLL_INTERVAL_S if get("poll_interval") is None else get("poll_interval"),
+            low=0.01,
+            allow_zero=False,
+        ),
         cooldown_s=(
             scrape_interval_s + rate_window_s if cooldown is None else _seconds("--cooldown", cooldown, allow_zero=True)
         ),

@@ -49,9 +49,6 @@ from retrain_bench.results.round import ExecutionResult, RoundResult
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.stamps import StampLog
 
-#: how often the harness asks a control plane for a run's state unless told otherwise: every status
-#: call costs the platform scope a request, so no faster than this
-DEFAULT_POLL_INTERVAL_S = 0.25
 #: how long the services are sampled, idle, right after they are healthy (outside every round)
 IDLE_SAMPLE_S = 3.0
 SERVER_MISSING = {

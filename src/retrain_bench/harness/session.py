@@ -37,10 +37,9 @@ from retrain_bench.harness.engine import RoundInterrupted, RoundPlan, not_run
 from retrain_bench.harness.local import run_local_round
 from retrain_bench.harness.pipelines import find_pipelines
 from retrain_bench.harness.scopes import PrometheusPlan
-from retrain_bench.harness.server import DEFAULT_POLL_INTERVAL_S as SERVER_POLL_INTERVAL_S
 from retrain_bench.harness.server import ServerTarget
 from retrain_bench.harness.stopping import STOP
-from retrain_bench.options import BenchOptions
+from retrain_bench.options import SERVER_POLL_INTERVAL_S, BenchOptions
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.definition import Environment as LaunchEnvironment
 from retrain_bench.platforms.definition import Platform, ServiceContext
@@ -327,7 +326,7 @@ class BenchSession:
         if self.server is None:
             self.server = ServerTarget(
                 run_timeout=self.options.run_timeout,
-                poll_interval_s=SERVER_POLL_INTERVAL_S,
+                poll_interval_s=self.options.poll_interval_s or SERVER_POLL_INTERVAL_S,
                 sample_hz=self.options.sample_hz or None,
                 log_dir=self.log_dir,
                 pipelines=self.pipelines,

@@ -210,6 +210,7 @@ def pytest_configure(config: pytest.Config) -> None:
             price_gib_hour=config.getoption("price_gib_hour"),
             concurrency=config.getoption("concurrency"),
             allow_large=config.getoption("allow_large"),
+            poll_interval=config.getoption("poll_interval"),
             index=PackageIndex(config.rootpath / ".retrain-bench" / "index"),
         )
         cluster = _cluster_target(config, options, progress, log_dir) if options.target == "cluster" else None
