@@ -4,7 +4,7 @@ The environment is the platform's own (dagster 1.13.28 with dagster-webserver), 
 ``environments.ensure``; the control plane runs from this process as the harness starts it, and
 every run goes through the webserver's GraphQL API. Runs are slow here (each step a spawned
 process importing Dagster and the workload: 10-30 s a step on two loaded cores), so the runs the
-tests read are submitted together once (``finished``).
+tests read are submitted together once (``runs``), the one to terminate among them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 
 from retrain_bench.errors import BenchError
 from retrain_bench.platforms import groups
+from retrain_bench.platforms.dagster import runner as runner_module
 from retrain_bench.platforms.dagster import server
 from retrain_bench.platforms.dagster.runner import DagsterRunner
 from retrain_bench.platforms.server import RunRequest, ServerContext, ServerPoll, ServerRun
@@ -90,34 +91,68 @@ def _descendants(leaders: dict[str, int]) -> dict[int, str]:
     return found
 
 
+@dataclasses.dataclass(frozen=True)
+class Terminated:
+    run: ServerRun
+    #: the state it was in when terminated
+    state_then: str
+    poll: ServerPoll
+    timings: dict[str, object]
+
+
+@dataclasses.dataclass(frozen=True)
+class Runs:
+    finished: dict[str, Finished]
+    terminated: Terminated
+    broken: ServerPoll
+
+
 @pytest.fixture(scope="module")
-def finished(plane: Plane) -> dict[str, Finished]:
+def runs(plane: Plane) -> Runs:
     """``smoke`` and ``no_drift`` submitted together and polled to their end, every process below
-    the leaders sampled meanwhile."""
+    the leaders sampled meanwhile; beside them a third run (``smoke``) terminated once it runs."""
     runner = plane.runner
     requests = {name: _request(plane, name, name.replace("_", "")) for name in NAMES}
-    runs = {name: runner.submit(request) for name, request in requests.items()}
+    submitted = {name: runner.submit(request) for name, request in requests.items()}
+    doomed = runner.submit(_request(plane, "smoke", "terminated"))
+    # A run whose directory does not exist: its first stamp cannot be written, its first step fails.
+    broken = runner.submit(RunRequest(CASES["no_drift"], "broken", plane.home.parent / "runs" / "missing"))
     polls: dict[str, ServerPoll] = {}
     seen: dict[int, str] = {}
+    state_then: str | None = None
     deadline = time.monotonic() + RUN_BOUND_S
-    while len(polls) < len(runs):
-        assert time.monotonic() < deadline, f"runs still going after {RUN_BOUND_S:g} s: {set(runs) - set(polls)}"
+    while len(polls) < len(submitted) + 2:
+        assert time.monotonic() < deadline, f"runs still going after {RUN_BOUND_S:g} s: {polls}"
         seen.update(_descendants(plane.leaders))
-        for name, run in runs.items():
-            if name not in polls and (poll := runner.poll(run)).done:
+        for name, run in [*submitted.items(), ("terminated", doomed), ("broken", broken)]:
+            if name in polls:
+                continue
+            poll = runner.poll(run)
+            if poll.done:
                 polls[name] = poll
+            elif name == "terminated" and state_then is None and poll.state == "STARTED":
+                state_then = poll.state
+                runner.terminate(doomed, "timeout")
         time.sleep(0.2)
-    return {
+    finished = {
         name: Finished(
             requests[name],
-            runs[name],
+            submitted[name],
             polls[name],
             StampLog.read(requests[name].stamps),
-            runner.platform_timings(runs[name]),
+            runner.platform_timings(submitted[name]),
             seen,
         )
         for name in NAMES
     }
+    runner.terminate(doomed, "timeout")  # idempotent once it is over
+    terminated = Terminated(doomed, state_then or "never STARTED", polls["terminated"], runner.platform_timings(doomed))
+    return Runs(finished, terminated, polls["broken"])
+
+
+@pytest.fixture(scope="module")
+def finished(runs: Runs) -> dict[str, Finished]:
+    return runs.finished
 
 
 def test_the_control_plane_is_three_groups_and_records_its_settings(plane: Plane) -> None:
@@ -187,28 +222,41 @@ def test_platform_timings_hold_every_step_in_order(name: str, finished: dict[str
     assert timings["started"] <= min(t["started"] for t in tasks.values() if t["started"])  # type: ignore[operator]
 
 
-def test_terminate_ends_a_running_run_through_the_api(plane: Plane, finished: dict[str, Finished]) -> None:
-    runner = plane.runner
-    run = runner.submit(_request(plane, "smoke", "terminated"))
-    deadline = time.monotonic() + RUN_BOUND_S
-    while (poll := runner.poll(run)).state != "STARTED":
-        assert not poll.done and time.monotonic() < deadline, poll
-        time.sleep(0.2)
-    runner.terminate(run, "timeout")
-    while not (poll := runner.poll(run)).done:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    assert (poll.ok, poll.state) == (False, "CANCELED")
-    runner.terminate(run, "timeout")  # idempotent once it is over
-    assert "select_best" not in {t["task"] for t in runner.platform_timings(run)["tasks"] if t["state"] == "SUCCESS"}
+def test_terminate_ends_a_running_run_through_the_api(runs: Runs) -> None:
+    terminated = runs.terminated
+    assert terminated.state_then == "STARTED"
+    assert (terminated.poll.done, terminated.poll.ok, terminated.poll.state) == (True, False, "CANCELED")
+    assert terminated.timings["state"] == "CANCELED"
+    # It stopped before its end: no select_best succeeded.
+    succeeded = {t["task"] for t in terminated.timings["tasks"] if t["state"] == "SUCCESS"}  # type: ignore[attr-defined]
+    assert "select_best" not in succeeded
+
+
+def test_a_failed_run_is_done_not_ok_with_its_steps_error(runs: Runs) -> None:
+    poll = runs.broken
+    assert (poll.done, poll.ok, poll.state) == (True, False, "FAILURE")
+    assert poll.error is not None and "\n" not in poll.error
+    assert poll.error.startswith("step make_data: ") and "stamps.jsonl" in poll.error, poll.error
+
+
+def test_a_run_the_code_location_does_not_hold_is_refused_in_one_line(
+    plane: Plane, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(runner_module, "JOB", "no_such_job")
+    with pytest.raises(BenchError, match=r"^Dagster refused the run of smoke: .*no_such_job[^\n]*$"):
+        plane.runner.submit(RunRequest(CASES["smoke"], "refused", tmp_path))
 
 
 def _free(port: int) -> bool:
+    """Nothing listens on ``port``: a server can bind it (as servers do, with SO_REUSEADDR, which
+    lets the closed connections' TIME_WAIT states be)."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((server.HOST, port))
         except OSError:
             return False
+        probe.listen()
         return True
 
 
