@@ -33,7 +33,7 @@ from retrain_bench.errors import BenchError
 from retrain_bench.platforms import groups
 from retrain_bench.platforms.dagster.graphql import GraphQL
 from retrain_bench.platforms.dagster.runner import DagsterRunner, ServerSettings
-from retrain_bench.platforms.server import ServerContext
+from retrain_bench.platforms.server import ControlPlane, ServerContext
 
 HOST = "127.0.0.1"
 #: The code location's name in the workspace and in every run's selector.
@@ -221,3 +221,7 @@ def control_plane(context: ServerContext) -> Iterator[DagsterRunner]:
             daemon_heartbeat_s=DAEMON_HEARTBEAT_S,
         )
         yield DagsterRunner(api, settings)
+
+
+#: mypy checks here that the runner is a ``ServerRunner`` and this a ``ControlPlane``.
+_CONTRACT: ControlPlane = control_plane
