@@ -57,7 +57,7 @@ query Events($runId: ID!, $after: String, $limit: Int) {
   logsForRun(runId: $runId, afterCursor: $after, limit: $limit) { __typename
     ... on EventConnection { cursor hasMore events { __typename
       ... on MessageEvent { timestamp stepKey eventType message }
-      ... on ExecutionStepFailureEvent { error { message } }
+      ... on ExecutionStepFailureEvent { error { message cause { message } } }
       ... on RunFailureEvent { pipelineRunFailureError: error { message } } } }
     ... on PythonError { message }
     ... on Error { message } } }

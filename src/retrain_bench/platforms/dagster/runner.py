@@ -147,10 +147,13 @@ class DagsterRunner:
         return ServerPoll(done=True, ok=ok, state=state, error=None if ok else self._error(run, state))
 
     def _error(self, run: ServerRun, state: str) -> str:
-        """The first failed step's error, else the run's failure message."""
+        """The first failed step's error (the op's own exception, which Dagster wraps in a
+        ``DagsterExecutionStepExecutionError``), else the run's failure message."""
         messages = []
         for event in self.api.events(run.run_id):
             error = event.get("error") or event.get("pipelineRunFailureError")
+            if error and error.get("cause"):
+                error = error["cause"]
             if error and error.get("message"):
                 step = f"step {event['stepKey']}: " if event.get("stepKey") else ""
                 return f"{step}{one_line(error['message'])}"
@@ -163,8 +166,10 @@ class DagsterRunner:
         answer = self.api.call(TERMINATE, {"runId": run.run_id})["terminateRun"]
         if answer["__typename"] == "TerminateRunSuccess":
             return
-        if answer["__typename"] == "TerminateRunFailure" and self.poll(run).done:
-            return  # already over: terminating twice is not an error
+        if answer["__typename"] == "TerminateRunFailure":
+            now = self.poll(run)
+            if now.done or now.state == "CANCELING":
+                return  # already over or on its way: terminating twice is not an error
         raise BenchError(f"Dagster could not terminate run {run.run_id}: {one_line(str(answer.get('message')))}")
 
     def platform_timings(self, run: ServerRun) -> dict[str, Any]:
