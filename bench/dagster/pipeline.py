@@ -11,6 +11,13 @@ DataFrames travel as parquet files and the fitted model as a joblib file, each w
 by an IO manager (``FramesIOManager``, ``ModelIOManager``) under the directory the run is given;
 scalars stay in the in-process run's memory. ``fan_out`` is orchestration, not a pipeline step,
 so it takes no stamp (Flyte's ``adapt`` takes none either).
+
+Two bindings of the one graph: ``job(root)`` for the local target (``execute_in_process``, the
+in-process executor, IO managers rooted at ``root``), and ``definitions``, the code location the
+server target's code server loads: the same graph with the multiprocess executor (each step its
+own process) and IO managers rooted where each run's config says. The ``stamps`` input names the
+run's stamps file there (the code server and its run workers are long-lived, a variable of theirs
+cannot name it per run); empty, as locally, ``$BENCH_STAMPS`` is used.
 """
 
 # No `from __future__ import annotations`: Dagster reads the annotations as types (a string
@@ -21,6 +28,7 @@ from typing import Any
 import joblib
 import pandas as pd
 from dagster import (
+    Definitions,
     DynamicOut,
     DynamicOutput,
     In,
@@ -31,6 +39,8 @@ from dagster import (
     OutputContext,
     UPathIOManager,
     graph,
+    io_manager,
+    multiprocess_executor,
     op,
 )
 from upath import UPath
@@ -69,37 +79,48 @@ class ModelIOManager(UPathIOManager):
         return joblib.load(path)
 
 
+#: The run's stamps file: an input of every stamped op, empty unless the run names one (server target).
+STAMPS = In(str, default_value="")
+
+
 def _unit(context: OpExecutionContext) -> str:
-    # Every op runs in this one process: the step (a mapped tune's with its mapping key) tells them apart.
+    # Locally every op runs in one process, on the server each in its own: the step (a mapped tune's
+    # with its mapping key) names the unit on both; the stamp's pid tells the processes apart.
     key = context.get_mapping_key()
     return f"dagster:{context.op_handle}" + (f"[{key}]" if key else "")
 
 
 @op(
+    ins={"stamps": STAMPS},
     out={
         "train_data": Out(pd.DataFrame, io_manager_key=FRAMES),
         "drifted_data": Out(pd.DataFrame, io_manager_key=FRAMES),
-    }
+    },
 )
-def make_data(context: OpExecutionContext, case_json: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    with stamp("make_data", unit=_unit(context)):
+def make_data(context: OpExecutionContext, case_json: str, stamps: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with stamp("make_data", unit=_unit(context), to=stamps):
         train_data, drifted_data = retraining.make_data(Case.from_json(case_json))
     return train_data, drifted_data
 
 
-@op(out={"model": Out(io_manager_key=MODELS), "accuracy": Out(float)})
-def train(context: OpExecutionContext, case_json: str, train_data: pd.DataFrame) -> tuple[Any, float]:
-    with stamp("train", unit=_unit(context)) as s:
+@op(ins={"stamps": STAMPS}, out={"model": Out(io_manager_key=MODELS), "accuracy": Out(float)})
+def train(context: OpExecutionContext, case_json: str, train_data: pd.DataFrame, stamps: str) -> tuple[Any, float]:
+    with stamp("train", unit=_unit(context), to=stamps) as s:
         model, accuracy = retraining.train(Case.from_json(case_json), train_data)
         s.record(accuracy=accuracy)
     return model, accuracy
 
 
-@op(out={"accuracy": Out(float), "drifted": Out(bool, is_required=False)})
+@op(ins={"stamps": STAMPS}, out={"accuracy": Out(float), "drifted": Out(bool, is_required=False)})
 def detect_drift(
-    context: OpExecutionContext, case_json: str, model: Any, drifted_data: pd.DataFrame, initial_accuracy: float
+    context: OpExecutionContext,
+    case_json: str,
+    model: Any,
+    drifted_data: pd.DataFrame,
+    initial_accuracy: float,
+    stamps: str,
 ) -> Iterator[Output[Any]]:
-    with stamp("detect_drift", unit=_unit(context)) as s:
+    with stamp("detect_drift", unit=_unit(context), to=stamps) as s:
         accuracy, drift = retraining.detect_drift(Case.from_json(case_json), model, drifted_data, initial_accuracy)
         s.record(accuracy=accuracy, drift=drift)
     yield Output(accuracy, "accuracy")
@@ -114,29 +135,34 @@ def fan_out(grid: list[float], drifted: bool) -> Iterator[DynamicOutput[float]]:
         yield DynamicOutput(float(c), mapping_key=f"c{index:02d}")
 
 
-@op
-def tune(context: OpExecutionContext, case_json: str, drifted_data: pd.DataFrame, c: float) -> float:
-    with stamp("tune", c=c, unit=_unit(context)) as s:
+@op(ins={"stamps": STAMPS})
+def tune(context: OpExecutionContext, case_json: str, drifted_data: pd.DataFrame, c: float, stamps: str) -> float:
+    with stamp("tune", c=c, unit=_unit(context), to=stamps) as s:
         accuracy = retraining.tune(Case.from_json(case_json), drifted_data, c)
         s.record(accuracy=accuracy)
     return accuracy
 
 
-@op(ins={"grid": In(list), "accuracies": In(list)}, out={"accuracy": Out(float), "best_c": Out(float)})
-def select_best(context: OpExecutionContext, grid: list[float], accuracies: list[float]) -> tuple[float, float]:
-    with stamp("select_best", unit=_unit(context)) as s:
+@op(
+    ins={"grid": In(list), "accuracies": In(list), "stamps": STAMPS},
+    out={"accuracy": Out(float), "best_c": Out(float)},
+)
+def select_best(
+    context: OpExecutionContext, grid: list[float], accuracies: list[float], stamps: str
+) -> tuple[float, float]:
+    with stamp("select_best", unit=_unit(context), to=stamps) as s:
         best_c, accuracy = retraining.select_best(grid, accuracies)
         s.record(best_c=best_c, accuracy=accuracy)
     return accuracy, best_c
 
 
 @graph
-def retrain(case_json: str, grid: list[float]) -> None:
-    train_data, drifted_data = make_data(case_json)
-    model, initial_accuracy = train(case_json, train_data)
-    _accuracy, drifted = detect_drift(case_json, model, drifted_data, initial_accuracy)
-    accuracies = fan_out(grid, drifted).map(lambda c: tune(case_json, drifted_data, c)).collect()
-    select_best(grid, accuracies)
+def retrain(case_json: str, grid: list[float], stamps: str) -> None:
+    train_data, drifted_data = make_data(case_json, stamps)
+    model, initial_accuracy = train(case_json, train_data, stamps)
+    _accuracy, drifted = detect_drift(case_json, model, drifted_data, initial_accuracy, stamps)
+    accuracies = fan_out(grid, drifted).map(lambda c: tune(case_json, drifted_data, c, stamps)).collect()
+    select_best(grid, accuracies, stamps)
 
 
 def job(root: str) -> Any:
@@ -145,3 +171,27 @@ def job(root: str) -> Any:
         name="retrain_bench",
         resource_defs={FRAMES: FramesIOManager(UPath(root) / FRAMES), MODELS: ModelIOManager(UPath(root) / MODELS)},
     )
+
+
+@io_manager(config_schema={"root": str})
+def _frames_under_root(init_context: Any) -> FramesIOManager:
+    return FramesIOManager(UPath(init_context.resource_config["root"]) / FRAMES)
+
+
+@io_manager(config_schema={"root": str})
+def _models_under_root(init_context: Any) -> ModelIOManager:
+    return ModelIOManager(UPath(init_context.resource_config["root"]) / MODELS)
+
+
+#: The server target's code location: the graph with the multiprocess executor (Dagster's default
+#: for a job, each step in a process of its own) and IO managers rooted by each run's config
+#: (``resources: {frames: {config: {root: ...}}, models: ...}``).
+definitions = Definitions(
+    jobs=[
+        retrain.to_job(
+            name="retrain_bench",
+            resource_defs={FRAMES: _frames_under_root, MODELS: _models_under_root},
+            executor_def=multiprocess_executor,
+        )
+    ]
+)

@@ -46,6 +46,9 @@ class Sdk:
     #: main file's pins of the same names and add the packages only this SDK brings, so its
     #: environment is as reproducible as the main one without editing the main file.
     constraints: str | None = None
+    #: Packages its own environment needs beside the SDK and the workload (a database driver of its
+    #: control plane, ``--target=server``), pinned by ``constraints``.
+    requires: tuple[str, ...] = ()
 
     def floor(self, target: str) -> Floor | None:
         return dict(self.floors).get(target)
@@ -89,6 +92,14 @@ SDKS: dict[str, Sdk] = {
         Sdk("airflow", "apache-airflow", own_version="3.3.2", constraints="constraints/airflow.txt"),
         Sdk("prefect", "prefect", own_version="3.9.1", constraints="constraints/prefect.txt"),
         Sdk("flyte2", "flyte", own_version="2.12.1", constraints="constraints/flyte2.txt"),
-        Sdk("dagster", "dagster", own_version="1.13.28", constraints="constraints/dagster.txt"),
+        Sdk(
+            "dagster",
+            "dagster",
+            own_version="1.13.28",
+            constraints="constraints/dagster.txt",
+            # The server target's GraphQL API is served by the webserver, a distribution of its own
+            # (it brings dagster-graphql); it pins dagster to its own version, so it follows the SDK.
+            requires=("dagster-webserver",),
+        ),
     )
 }

@@ -1,8 +1,10 @@
-"""Dagster as a platform: ``execute_in_process`` on an ephemeral instance, local target only, own environment."""
+"""Dagster as a platform: ``execute_in_process`` on an ephemeral instance locally; on the server target its
+code server, webserver and daemon on one instance directory (``server.py``); its own environment."""
 
 from __future__ import annotations
 
 from retrain_bench.platforms.definition import Platform, lazy
+from retrain_bench.platforms.server import ServerSide
 
 DAGSTER = Platform(
     name="dagster",
@@ -17,4 +19,11 @@ DAGSTER = Platform(
     needs_pipelines=True,
     sdk_distributions=("dagster",),
     default=False,
+    server=ServerSide(
+        parts=(
+            "code server (dagster api grpc), webserver and daemon (QueuedRunCoordinator, DefaultRunLauncher) on one"
+            " instance directory with SQLite storage; the multiprocess executor, each step its own process"
+        ),
+        control_plane=lazy("retrain_bench.platforms.dagster.server:control_plane"),
+    ),
 )
