@@ -8,7 +8,10 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
+import psutil
 import pytest
 
 from retrain_bench.measure.sampler import ControlPlaneSampler, TreeSampler, tree_stats
@@ -196,3 +199,52 @@ def test_control_plane_scopes_split_the_rounds_processes_from_the_services(tmp_p
     # the task's CPU is kept after it was reaped (an interpreter's start-up on top of the 0.6 s burn)
     assert execution.cpu_seconds is not None and 0.55 < execution.cpu_seconds < 1.6
     assert platform.cpu_seconds is not None and platform.cpu_seconds >= execution.cpu_seconds - 0.05
+
+
+class _Reaping:
+    """A parent and its child as psutil shows them, where reading one process can reap the child:
+    the child's 5 s of CPU then move into the parent's children times."""
+
+    def __init__(self) -> None:
+        self.reap_on_next_read = False
+        self.reaped = False
+
+    def read(self) -> None:
+        if self.reap_on_next_read and not self.reaped:
+            self.reaped = True
+
+
+class _FakeProcess:
+    def __init__(self, world: _Reaping, *, parent: bool) -> None:
+        self.world, self.parent = world, parent
+
+    def cpu_times(self) -> Any:
+        was_reaped = self.world.reaped
+        self.world.read()  # the reap happens right after this read answered
+        if self.parent:
+            children = 5.0 if was_reaped else 0.0
+            return SimpleNamespace(user=1.0, system=0.0, children_user=children, children_system=0.0)
+        if was_reaped:
+            raise psutil.NoSuchProcess(200)
+        return SimpleNamespace(user=5.0, system=0.0, children_user=0.0, children_system=0.0)
+
+    def memory_full_info(self) -> Any:
+        return SimpleNamespace(pss=1000, rss=2000)
+
+
+def test_a_child_reaped_while_a_sample_is_taken_is_not_counted_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = _Reaping()
+    ticks = iter([0.0, 1.0, 2.0])
+    sampler = TreeSampler(100, hz=1, clock=lambda: next(ticks))
+    monkeypatch.setattr(sampler, "_refresh_tree", lambda: None)
+    sampler._parents = {100: 1, 200: 100}
+    # the child listed first, as /proc may list it: read it first and its reap would count it twice
+    sampler._members = {200: _FakeProcess(world, parent=False), 100: _FakeProcess(world, parent=True)}  # type: ignore[dict-item]
+    sampler.sample()  # 1 s of the parent + 5 s of the child
+    world.reap_on_next_read = True
+    sampler.sample()  # the child is reaped during this sample
+    sampler._members.pop(200, None)  # gone from /proc too
+    sampler.sample()  # the parent now holds the child's 5 s
+    stats = sampler.stats()
+    assert stats.cpu_seconds == 0.0  # nothing ran after the baseline
+    assert stats.cpu_peak_mcpu == 0.0  # and no instant looked like 5 s of CPU in one

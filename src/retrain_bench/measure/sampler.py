@@ -91,6 +91,23 @@ class TreeSampler:
             members[pid] = proc
         self._members = members
 
+    def _parents_first(self) -> list[tuple[int, psutil.Process]]:
+        """The members, every process before its descendants.
+
+        A process's CPU time includes its reaped children's (``children_*``). Reading a child and then
+        its parent, a reap in between counts the child twice, a spike of its whole CPU time in one
+        interval; parent first, it is at worst missing for an instant, which the cumulative series,
+        kept from going down, rides over.
+        """
+
+        def depth(pid: int) -> int:
+            level, seen = 0, pid
+            while seen in self._parents and self._parents[seen] in self._members and level < 64:
+                seen, level = self._parents[seen], level + 1
+            return level
+
+        return sorted(self._members.items(), key=lambda item: depth(item[0]))
+
     def sample(self) -> None:
         """Take one sample now (the thread calls this; so do start and stop)."""
         with self._lock:
@@ -98,7 +115,7 @@ class TreeSampler:
             self._refresh_tree()
             cpu = 0.0
             pss = rss = 0
-            for pid, proc in list(self._members.items()):
+            for pid, proc in self._parents_first():
                 try:
                     cpu += _tree_cpu(proc)
                     if self._pss_ok:
@@ -117,7 +134,7 @@ class TreeSampler:
             if not self._members:
                 return  # every root is gone: nothing to attribute to this instant
             self._times.append(now)
-            self._cpu.append(cpu)
+            self._cpu.append(max(cpu, self._cpu[-1]) if self._cpu else cpu)
             self._pss.append(pss)
             self._rss.append(rss)
 
@@ -192,7 +209,7 @@ class ControlPlaneSampler(TreeSampler):
             cpu = exec_cpu = 0.0
             pss = rss = exec_pss = exec_rss = 0
             alive: dict[int, float] = {}
-            for pid, proc in list(self._members.items()):
+            for pid, proc in self._parents_first():
                 try:
                     tree_cpu = _tree_cpu(proc)
                     try:
@@ -220,11 +237,12 @@ class ControlPlaneSampler(TreeSampler):
             if not self._members:
                 return
             self._times.append(now)
-            self._cpu.append(cpu)
+            self._cpu.append(max(cpu, self._cpu[-1]) if self._cpu else cpu)
             self._pss.append(pss)
             self._rss.append(rss)
             self._exec_times.append(now)
-            self._exec_cpu.append(exec_cpu + sum(self._exited_cpu.values()))
+            exec_total = exec_cpu + sum(self._exited_cpu.values())
+            self._exec_cpu.append(max(exec_total, self._exec_cpu[-1]) if self._exec_cpu else exec_total)
             self._exec_pss.append(exec_pss)
             self._exec_rss.append(exec_rss)
 
