@@ -99,7 +99,7 @@ class EnvironmentRequest:
         return f"{self.sdk.platform}@{self.version}"
 
     def requirements(self) -> tuple[str, ...]:
-        return (f"{self.sdk.package}=={self.version}", *WORKLOAD_PACKAGES)
+        return (f"{self.sdk.package}=={self.version}", *self.sdk.requires, *WORKLOAD_PACKAGES)
 
     def own_constraints(self) -> Path | None:
         """The platform's own constraints file (``Sdk.constraints``), if it has one."""

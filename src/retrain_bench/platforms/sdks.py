@@ -46,6 +46,9 @@ class Sdk:
     #: main file's pins of the same names and add the packages only this SDK brings, so its
     #: environment is as reproducible as the main one without editing the main file.
     constraints: str | None = None
+    #: Packages its own environment needs beside the SDK and the workload (a database driver of its
+    #: control plane, ``--target=server``), pinned by ``constraints``.
+    requires: tuple[str, ...] = ()
 
     def floor(self, target: str) -> Floor | None:
         return dict(self.floors).get(target)
@@ -86,7 +89,15 @@ SDKS: dict[str, Sdk] = {
             ),
             let_go=(LetGo("2.15", ("click",), "kfp 2.14 pins click==8.1.8"),),
         ),
-        Sdk("airflow", "apache-airflow", own_version="3.3.2", constraints="constraints/airflow.txt"),
+        Sdk(
+            "airflow",
+            "apache-airflow",
+            own_version="3.3.2",
+            constraints="constraints/airflow.txt",
+            # The server target's metadata DB is PostgreSQL: its api-server, scheduler and dag-processor
+            # need both drivers (sync and async), else they die on "No module named 'asyncpg'".
+            requires=("psycopg2-binary", "asyncpg"),
+        ),
         Sdk("prefect", "prefect", own_version="3.9.1", constraints="constraints/prefect.txt"),
         Sdk("flyte2", "flyte", own_version="2.12.1", constraints="constraints/flyte2.txt"),
         Sdk("dagster", "dagster", own_version="1.13.28", constraints="constraints/dagster.txt"),
