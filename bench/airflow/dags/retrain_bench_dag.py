@@ -7,6 +7,12 @@ the scalars. The adaptive step is a ``@task.branch`` on the drift decision: on d
 ``c_values``, whose list the ``tune`` task is mapped over (``.partial().expand()``, one mapped task
 instance per C value) and ``select_best`` reads the mapped results back in map-index order; without
 drift it follows ``keep_current`` and Airflow skips the rest.
+
+The file imports nothing heavy at its top: a scheduler's every task process (the server target)
+parses it again before running its task, as does the dag-processor, and Airflow cancels a parse
+after ``[core] dagbag_import_timeout``. The workload (pandas, scikit-learn) is imported in the task
+bodies, before their stamps, as pandas and joblib already were; the local launcher imports it in
+its start-up.
 """
 
 from __future__ import annotations
@@ -16,7 +22,6 @@ from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 
-from retrain_bench.workload import retraining
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.stamps import stamp
 
@@ -30,8 +35,10 @@ def _unit() -> str:
 
 
 @task(multiple_outputs=True)
-def make_data(case_json: str, outdir: str) -> dict[str, str]:
-    with stamp("make_data", unit=_unit()):
+def make_data(case_json: str, outdir: str, stamps: str) -> dict[str, str]:
+    from retrain_bench.workload import retraining
+
+    with stamp("make_data", unit=_unit(), to=stamps):
         train_data, drifted_data = retraining.make_data(Case.from_json(case_json))
         Path(outdir).mkdir(parents=True, exist_ok=True)
         paths = {"train_data": f"{outdir}/train_data.parquet", "drifted_data": f"{outdir}/drifted_data.parquet"}
@@ -41,11 +48,13 @@ def make_data(case_json: str, outdir: str) -> dict[str, str]:
 
 
 @task(multiple_outputs=True)
-def train(case_json: str, train_data: str, outdir: str) -> dict[str, Any]:
+def train(case_json: str, train_data: str, outdir: str, stamps: str) -> dict[str, Any]:
     import joblib
     import pandas as pd
 
-    with stamp("train", unit=_unit()) as s:
+    from retrain_bench.workload import retraining
+
+    with stamp("train", unit=_unit(), to=stamps) as s:
         model, accuracy = retraining.train(Case.from_json(case_json), pd.read_parquet(train_data))
         path = f"{outdir}/model.joblib"
         joblib.dump(model, path)
@@ -54,11 +63,13 @@ def train(case_json: str, train_data: str, outdir: str) -> dict[str, Any]:
 
 
 @task(multiple_outputs=True)
-def detect_drift(case_json: str, model: str, drifted_data: str, initial_accuracy: float) -> dict[str, Any]:
+def detect_drift(case_json: str, model: str, drifted_data: str, initial_accuracy: float, stamps: str) -> dict[str, Any]:
     import joblib
     import pandas as pd
 
-    with stamp("detect_drift", unit=_unit()) as s:
+    from retrain_bench.workload import retraining
+
+    with stamp("detect_drift", unit=_unit(), to=stamps) as s:
         accuracy, drift = retraining.detect_drift(
             Case.from_json(case_json), joblib.load(model), pd.read_parquet(drifted_data), initial_accuracy
         )
@@ -79,22 +90,26 @@ def c_values(grid: list[float]) -> list[float]:
 
 
 @task
-def tune(case_json: str, drifted_data: str, c: float) -> float:
+def tune(case_json: str, drifted_data: str, stamps: str, c: float) -> float:
     import pandas as pd
 
-    with stamp("tune", c=c, unit=_unit()) as s:
+    from retrain_bench.workload import retraining
+
+    with stamp("tune", c=c, unit=_unit(), to=stamps) as s:
         accuracy = retraining.tune(Case.from_json(case_json), pd.read_parquet(drifted_data), c)
         s.record(accuracy=accuracy)
     return accuracy
 
 
 @task(multiple_outputs=True)
-def select_best(grid: list[float], accuracies: Any) -> dict[str, float]:
+def select_best(grid: list[float], accuracies: Any, stamps: str) -> dict[str, float]:
+    from retrain_bench.workload import retraining
+
     # The mapped results arrive as a lazy sequence in map-index order, i.e. grid order. Indexing up
     # to its len() reads each XCom once; iterating it probes one past the end, which Airflow logs
     # as an error ("XCom not found").
     tuned = [float(accuracies[i]) for i in range(len(accuracies))]
-    with stamp("select_best", unit=_unit()) as s:
+    with stamp("select_best", unit=_unit(), to=stamps) as s:
         best_c, accuracy = retraining.select_best(grid, tuned)
         s.record(best_c=best_c, accuracy=accuracy)
     return {"accuracy": accuracy, "best_c": best_c}
@@ -107,15 +122,25 @@ def keep_current(accuracy: float) -> float:
 
 
 @dag(dag_id=DAG_ID, schedule=None, catchup=False, max_active_runs=1, tags=["retrain-bench"])
-def retrain(case_json: str = "{}", grid: list[float] | None = None, outdir: str = "") -> None:  # noqa: B006
-    """make_data -> train -> detect_drift -> adapt -> (c_values -> tune[C]... -> select_best | keep_current)."""
-    data = make_data(case_json, outdir)
-    trained = train(case_json, data["train_data"], outdir)
-    checked = detect_drift(case_json, trained["model"], data["drifted_data"], trained["accuracy"])
+def retrain(
+    case_json: str = "{}",
+    grid: list[float] | None = None,  # noqa: B006
+    outdir: str = "",
+    stamps: str = "",
+) -> None:
+    """make_data -> train -> detect_drift -> adapt -> (c_values -> tune[C]... -> select_best | keep_current).
+
+    ``stamps``: the run's own stamps file (the server target, whose task processes are started by a
+    long-lived scheduler); empty, the tasks stamp to ``$BENCH_STAMPS`` as on the local target."""
+    data = make_data(case_json, outdir, stamps)
+    trained = train(case_json, data["train_data"], outdir, stamps)
+    checked = detect_drift(case_json, trained["model"], data["drifted_data"], trained["accuracy"], stamps)
     branch = adapt(checked["drift"])
     grid_values = c_values(grid)
-    accuracies = tune.partial(case_json=case_json, drifted_data=data["drifted_data"]).expand(c=grid_values)
-    select_best(grid_values, accuracies)
+    accuracies = tune.partial(case_json=case_json, drifted_data=data["drifted_data"], stamps=stamps).expand(
+        c=grid_values
+    )
+    select_best(grid_values, accuracies, stamps)
     current = keep_current(checked["accuracy"])
     branch >> [grid_values, current]
 

@@ -89,7 +89,15 @@ SDKS: dict[str, Sdk] = {
             ),
             let_go=(LetGo("2.15", ("click",), "kfp 2.14 pins click==8.1.8"),),
         ),
-        Sdk("airflow", "apache-airflow", own_version="3.3.2", constraints="constraints/airflow.txt"),
+        Sdk(
+            "airflow",
+            "apache-airflow",
+            own_version="3.3.2",
+            constraints="constraints/airflow.txt",
+            # The server target's metadata DB is PostgreSQL: its api-server, scheduler and dag-processor
+            # need both drivers (sync and async), else they die on "No module named 'asyncpg'".
+            requires=("psycopg2-binary", "asyncpg"),
+        ),
         Sdk("prefect", "prefect", own_version="3.9.1", constraints="constraints/prefect.txt"),
         Sdk("flyte2", "flyte", own_version="2.12.1", constraints="constraints/flyte2.txt"),
         Sdk(

@@ -1,8 +1,10 @@
-"""Airflow as a platform: Airflow 3's ``dag.test()`` on the local target; no cluster runner."""
+"""Airflow as a platform: Airflow 3's ``dag.test()`` on the local target, its own control plane on the
+server target (``server.py``); no cluster runner."""
 
 from __future__ import annotations
 
 from retrain_bench.platforms.definition import Platform, lazy
+from retrain_bench.platforms.server import ServerSide
 
 AIRFLOW = Platform(
     name="airflow",
@@ -19,4 +21,8 @@ AIRFLOW = Platform(
     sdk_distributions=("apache-airflow",),
     default=False,
     services=lazy("retrain_bench.platforms.airflow.service:template_database"),
+    server=ServerSide(
+        parts="api-server, scheduler (LocalExecutor, a process per task instance) and dag-processor on PostgreSQL",
+        control_plane=lazy("retrain_bench.platforms.airflow.server:control_plane"),
+    ),
 )

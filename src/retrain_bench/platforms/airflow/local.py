@@ -55,6 +55,7 @@ def prepare() -> None:
     # Logged once a run by Airflow's own in-process API client: nothing a user of the DAG can act on.
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
     import bench.airflow.dags.retrain_bench_dag  # noqa: F401
+    import retrain_bench.workload.retraining  # noqa: F401  (the DAG's tasks import it in their bodies)
 
 
 def run(case: Case, workdir: Path) -> None:
