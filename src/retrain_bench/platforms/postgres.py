@@ -4,7 +4,9 @@ Debian's ``postgresql`` package installs its server binaries in ``/usr/lib/postg
 (not on ``PATH``); the newest major there is used. ``cluster()`` makes a new cluster with ``initdb``
 in a directory under the session's home, starts ``postgres`` in a process group of its own on a free
 loopback port (its unix socket inside that directory, never ``/var/run/postgresql``), creates the
-database, and on exit stops it with ``pg_ctl stop -m fast`` and then its whole group.
+database, and on exit stops it with ``pg_ctl stop -m fast`` and then its whole group. (Its
+backends call ``setsid()``, so they are not in the group; they stay descendants of ``postgres``,
+which a fast shutdown stops them with, and they exit on their own when it dies.)
 
 ``initdb`` and ``postgres`` refuse to run as root, and this suite runs as root here and in CI. As
 root they run as the unprivileged system user ``nobody`` (``setpriv``), which owns the cluster's
