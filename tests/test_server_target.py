@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.server import control_plane_phases
+from retrain_bench.harness import server as server_module
+from retrain_bench.harness.server import ServerTarget, control_plane_phases
 from retrain_bench.options import parse_options
+from retrain_bench.platforms.definition import Platform
+from retrain_bench.platforms.server import ServerContext, ServerSide
+from retrain_bench.workload.cases import CASES
 
 
 def parse(platform: str | None) -> object:
@@ -77,3 +87,45 @@ def test_the_server_target_polls_every_quarter_second_unless_told_and_records_it
     local = parse_options(platform="bare", case="smoke", rounds=1, warmup=0, target="local", run_timeout=60,
                           min_success_rate=1.0)  # fmt: skip
     assert "poll_interval_s" not in local.as_dict()  # a local run's options are what they were
+
+
+def test_a_control_plane_that_does_not_start_fails_only_its_rounds_in_one_line_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+
+    @contextlib.contextmanager
+    def broken(context: ServerContext) -> Iterator[Any]:
+        started.append(context.python)
+        raise BenchError(f"the toy scheduler exited with status 1 before it was healthy; its log: {context.home}/s.log")
+        yield  # pragma: no cover
+
+    toy = Platform(
+        name="toy", title="Toy", order=99, local_executor="-", prepare=lambda: None, run=lambda case, workdir: None,
+        server=ServerSide(parts="a toy scheduler", control_plane=broken),
+    )  # fmt: skip
+    monkeypatch.setattr(server_module.registry, "platform", lambda name: toy)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the control plane's directory is made
+    warned: list[str] = []
+    target = ServerTarget(
+        run_timeout=60, poll_interval_s=0.25, sample_hz=10, log_dir=tmp_path / "logs", pipelines=None,
+        python_of=lambda spec: "/venv/toy/bin/python", progress=lambda line: None, warn=warned.append,
+    )  # fmt: skip
+    try:
+        first = target.run_round("toy", CASES["smoke"], 0, warmup=False)
+        second = target.run_round("toy", CASES["smoke"], 1, warmup=False)
+        assert len(list(tmp_path.glob("retrain-bench-server-toy-*"))) == 1
+    finally:
+        target.close()
+    assert started == ["/venv/toy/bin/python"]  # tried once for the session, not once a round
+    for result in (first, second):
+        assert (result.ok, result.target, result.total_s) == (False, "server", None)
+        assert result.error is not None and result.error.startswith(
+            "the control plane of toy did not start: the toy scheduler exited with status 1 before it was healthy;"
+            " its log: "
+        )
+        assert "\n" not in result.error
+    assert len(warned) == 1 and warned[0].startswith("toy: its control plane did not start, so its rounds fail: ")
+    services = target.run_level()["toy"]
+    assert services["start_s"] is None and services["error"].endswith("/s.log")
+    assert list(tmp_path.glob("retrain-bench-server-*")) == []  # its directory is removed at close
