@@ -23,7 +23,8 @@ import pytest
 from retrain_bench.cluster.kube import Kube
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.engine import Clock, RoundInterrupted, RoundPlan, run_round
-from retrain_bench.harness.remote import ExecutionNames, RemoteExecution, execution_name
+from retrain_bench.harness.polled import ExecutionNames, execution_name
+from retrain_bench.harness.remote import RemoteExecution
 from retrain_bench.platforms.remote import Poll, Submitted
 from retrain_bench.results.contract import round_record, schema
 from retrain_bench.results.round import RoundResult

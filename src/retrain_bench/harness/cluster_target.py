@@ -24,7 +24,8 @@ from retrain_bench.cluster.options import ClusterOptions
 from retrain_bench.cluster.remote_options import RemoteOptions
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.engine import REAL_CLOCK, Clock, Execution, RoundPlan, execution_logs, run_round
-from retrain_bench.harness.remote import ExecutionNames, RemoteExecution
+from retrain_bench.harness.polled import ExecutionNames
+from retrain_bench.harness.remote import RemoteExecution
 from retrain_bench.harness.scopes import ClusterPrometheusPlan
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.remote import RemoteRunner

@@ -8,7 +8,7 @@ close). A control plane that does not start fails only that platform's rounds, w
 
 A round is ``engine.run_round`` over ``ServerExecution``s: ``go`` submits a run through the
 platform's public API, ``wait`` polls it on the schedule the cluster target uses
-(``remote.poll_until_done``), ``finish`` reads the stamps the run's tasks wrote and the
+(``polled.py``), ``finish`` reads the stamps the run's tasks wrote and the
 orchestrator's own account of them. Resources come from ``ControlPlaneSampler`` over the services'
 process trees: ``platform`` (every service process, the database included) and ``execution`` (the
 processes started for the round's run).
@@ -21,7 +21,6 @@ import dataclasses
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -38,12 +37,11 @@ from retrain_bench.harness.engine import (
     not_run,
     run_round,
 )
-from retrain_bench.harness.remote import ExecutionNames, one_line, poll_until_done
-from retrain_bench.harness.stopping import STOP
+from retrain_bench.harness.polled import ExecutionNames, PolledExecution, one_line
 from retrain_bench.measure.sampler import ControlPlaneSampler, TreeSampler
 from retrain_bench.measure.stats import ResourceStats
 from retrain_bench.platforms import registry
-from retrain_bench.platforms.server import RunRequest, ServerContext, ServerRun, ServerRunner
+from retrain_bench.platforms.server import RunRequest, ServerContext, ServerPoll, ServerRun, ServerRunner
 from retrain_bench.platforms.specs import platform_of
 from retrain_bench.results.round import ExecutionResult, RoundResult
 from retrain_bench.workload.cases import Case
@@ -56,17 +54,12 @@ SERVER_MISSING = {
 }
 
 
-def _log_line(log: Path, text: str) -> None:
-    stamp = time.strftime("%H:%M:%S", time.gmtime())
-    with log.open("a") as out:
-        out.write(f"{stamp} {text}\n")
+class ServerExecution(PolledExecution[ServerRun, ServerPoll]):
+    """One run of the case on a running control plane: submitted at "go" through the platform's
+    public API, polled to its end; ``finish`` reads the stamps its tasks wrote to the run's own
+    directory and the orchestrator's account of its task instances."""
 
-
-class ServerExecution:
-    """One run of the case on a running control plane."""
-
-    measures_startup = False
-    pids: tuple[int, ...] = ()
+    NOT_ACCEPTED = "before the control plane accepted the run"
 
     def __init__(
         self,
@@ -80,51 +73,23 @@ class ServerExecution:
         clock: Clock,
         run_timeout: float | None = None,
     ) -> None:
-        self.run_timeout = run_timeout
-        self.runner, self.case, self.log, self.poll_interval, self.clock = runner, case, log, poll_interval, clock
+        super().__init__(log, poll_interval, clock, run_timeout)
+        self.runner, self.case = runner, case
         workdir = runs / name
         workdir.mkdir(parents=True)
         self.request = RunRequest(case=case, name=name, workdir=workdir)
-        self.run: ServerRun | None = None
-        self.submit_error: str | None = None
-        self.notes: list[str] = []
-        self.stopping = threading.Event()
-        self.stopped = False
 
-    def ready(self, timeout: float) -> str | None:
-        return None  # the control plane is up and the pipeline deployed: "go" submits at once
+    def submit(self) -> ServerRun:
+        return self.runner.submit(self.request)
 
-    def go(self) -> None:
-        try:
-            self.run = self.runner.submit(self.request)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the platform's API answers in its own types
-            _log_line(self.log, f"submit failed: {exc}")
-            self.submit_error = f"submit failed: {one_line(exc)}"
-            return
-        _log_line(self.log, f"submitted {self.run.platform} run {self.run.run_id} ({self.run.url or 'no UI URL'})")
+    def status(self, run: ServerRun) -> ServerPoll:
+        return self.runner.poll(run)
 
-    def wait(self, timeout: float) -> str | None:
-        if self.run is None:
-            return self.submit_error or "never submitted"
-        run = self.run
-        poll, failure = poll_until_done(
-            lambda: self.runner.poll(run),
-            lambda text: _log_line(self.log, text),
-            self._terminate,
-            self.poll_interval,
-            timeout,
-            self.clock,
-            self.stopping,
-            self.run_timeout,
-        )
-        if failure is not None:
-            return failure
-        assert poll is not None
-        if not poll.ok:
-            return poll.error or f"the run ended in state {poll.state or 'unknown'}"
-        return None
+    def terminate_run(self, run: ServerRun, reason: str) -> None:
+        self.runner.terminate(run, reason)
+
+    def submitted(self, run: ServerRun) -> None:
+        self.out.line(f"submitted {run.platform} run {run.run_id} as {self.request.name} ({run.url or 'no UI URL'})")
 
     def finish(self, go_ns: int, total_s: float | None, error: str | None) -> ExecutionResult:
         missing = dict(SERVER_MISSING)
@@ -155,27 +120,8 @@ class ServerExecution:
             return {}
         return {**timings, "derived": control_plane_phases(timings, go_ns / 1e9)}
 
-    def stop(self) -> str:
-        self.stopping.set()
-        self.stopped = True
-        if self.run is None:
-            return "before the control plane accepted the run"
-        self._terminate(f"interrupted ({STOP.label})")
-        return "run terminated through the API"
-
     def close(self) -> None:
         shutil.rmtree(self.request.workdir, ignore_errors=True)
-
-    def _terminate(self, reason: str) -> bool:
-        assert self.run is not None
-        try:
-            self.runner.terminate(self.run, reason)
-        except Exception as exc:  # noqa: BLE001 - the round is already failing; say so, go on
-            _log_line(self.log, f"terminate failed: {exc}")
-            self.notes.append(f"terminating the run failed: {one_line(exc)}")
-            return False
-        _log_line(self.log, f"terminated: {reason}")
-        return True
 
 
 def control_plane_phases(timings: Mapping[str, Any], submitted: float) -> dict[str, float | None]:
