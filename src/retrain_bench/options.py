@@ -81,7 +81,7 @@ def _choices(option: str, raw: str | None, valid: Sequence[str], default: Sequen
     return tuple(dict.fromkeys(names))
 
 
-def _number(option: str, raw: Any, kind: type, low: float, high: float | None = None) -> Any:
+def number(option: str, raw: Any, kind: type, low: float, high: float | None = None) -> Any:
     try:
         value = kind(raw)
     except (TypeError, ValueError):
@@ -151,23 +151,23 @@ def parse_options(
             f"--platform: {', '.join(local_only)} runs only on the local target; "
             f"with --target=cluster choose from {', '.join(on_cluster)}"
         )
-    concurrent = _number("--concurrency", concurrency, int, 1)
+    concurrent = number("--concurrency", concurrency, int, 1)
     if not allow_large:
         _within_bounds("--concurrency", [concurrent])
     return BenchOptions(
         platforms=platforms,
         cases=_cases(case, scale, fanout, allow_large),
-        rounds=_number("--rounds", rounds, int, 1),
-        warmup=_number("--warmup", warmup, int, 0),
+        rounds=number("--rounds", rounds, int, 1),
+        warmup=number("--warmup", warmup, int, 0),
         target=target,
-        run_timeout=_number("--run-timeout", run_timeout, float, 0.001),
-        min_success_rate=_number("--min-success-rate", min_success_rate, float, 0.0, 1.0),
-        sample_hz=_number("--sample-hz", sample_hz, float, 0.0, 1000.0),
+        run_timeout=number("--run-timeout", run_timeout, float, 0.001),
+        min_success_rate=number("--min-success-rate", min_success_rate, float, 0.0, 1.0),
+        sample_hz=number("--sample-hz", sample_hz, float, 0.0, 1000.0),
         prices=parse_prices(price_vcpu_hour, price_gib_hour),
         concurrency=concurrent,
         specs=specs,
         poll_interval_s=(
-            _number(
+            number(
                 "--poll-interval", SERVER_POLL_INTERVAL_S if poll_interval is None else poll_interval, float, 0.01, 3600
             )
             if target == "server"
@@ -177,7 +177,7 @@ def parse_options(
 
 
 def _server_poll_interval(raw: Any) -> float:
-    value: float = _number("--poll-interval", SERVER_POLL_INTERVAL_S if raw is None else raw, float, 0.01, 3600)
+    value: float = number("--poll-interval", SERVER_POLL_INTERVAL_S if raw is None else raw, float, 0.01, 3600)
     return value
 
 

@@ -28,7 +28,7 @@ from retrain_bench.measure.profile import default_profile_path, load_profile
 from retrain_bench.measure.prometheus import PrometheusCollector, PrometheusSettings, Scope, Window, unavailable_stats
 from retrain_bench.measure.promql import label_matcher, names_pattern
 from retrain_bench.measure.stats import ResourceStats
-from retrain_bench.options import _number
+from retrain_bench.options import number
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.remote import Submitted
 from retrain_bench.results.round import RoundResult
@@ -54,7 +54,7 @@ PROMETHEUS_TIMEOUT_S = 5.0
 
 def prometheus_timeout_s(raw: Any) -> float:
     """``--prometheus-timeout`` as seconds (default ``PROMETHEUS_TIMEOUT_S``); BenchError when out of range."""
-    return float(_number("--prometheus-timeout", PROMETHEUS_TIMEOUT_S if raw is None else raw, float, 0.1, 600.0))
+    return float(number("--prometheus-timeout", PROMETHEUS_TIMEOUT_S if raw is None else raw, float, 0.1, 600.0))
 
 
 @dataclasses.dataclass

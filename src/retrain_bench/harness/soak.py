@@ -41,7 +41,7 @@ import psutil
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.session import BenchSession
 from retrain_bench.harness.stopping import STOP
-from retrain_bench.options import DEFAULT_RUN_TIMEOUT, BenchOptions, _number
+from retrain_bench.options import DEFAULT_RUN_TIMEOUT, BenchOptions, number
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.specs import PackageIndex, VersionSource, parse_specs
 from retrain_bench.workload.cases import Case, case_for
@@ -361,19 +361,19 @@ def parse_soak_settings(args: argparse.Namespace, index: VersionSource | None = 
         raise BenchError(f"--case: unknown {args.case!r}; `python -m retrain_bench cases` lists them") from None
     if args.from_round is None:
         # By default round 5 on, or the last but one of fewer rounds: two judged rounds at the least.
-        rounds = _number("--rounds", args.rounds, int, 3)
+        rounds = number("--rounds", args.rounds, int, 3)
         from_round = min(DEFAULT_FROM_ROUND, rounds - 1)
     else:
-        from_round = _number("--from-round", args.from_round, int, 2)
-        rounds = _number("--rounds", args.rounds, int, from_round + 1)
+        from_round = number("--from-round", args.from_round, int, 2)
+        rounds = number("--rounds", args.rounds, int, from_round + 1)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return SoakSettings(
         platform=spec.label,
         case=case,
         rounds=rounds,
         from_round=from_round,
-        run_timeout=_number("--run-timeout", args.run_timeout, float, 0.001),
-        sample_hz=_number("--sample-hz", args.sample_hz, float, 0.0, 1000.0),
+        run_timeout=number("--run-timeout", args.run_timeout, float, 0.001),
+        sample_hz=number("--sample-hz", args.sample_hz, float, 0.0, 1000.0),
         log_dir=Path(args.round_logs or Path(".retrain-bench") / "logs" / f"soak-{stamp}"),
     )
 

@@ -38,7 +38,8 @@ import psutil
 from retrain_bench.errors import BenchError
 from retrain_bench.platforms import groups
 from retrain_bench.platforms.prefect.server_api import RETRIED, RETRIES, Api, PrefectRunner
-from retrain_bench.platforms.prefect.service import HOST, _healthy, free_port, server_variables
+from retrain_bench.platforms.prefect.service import HOST, free_port, server_variables
+from retrain_bench.platforms.prefect.service import healthy as server_healthy
 from retrain_bench.platforms.server import ServerContext
 
 POOL = "retrain-bench"
@@ -159,7 +160,7 @@ def control_plane(context: ServerContext) -> Iterator[PrefectRunner]:
         server = stack.enter_context(groups.running(command, server_env, api.log))
         # Before the server stops: the harness's side closes its connections first.
         stack.callback(api.http.close)
-        healthy = lambda: _healthy(url)  # noqa: E731
+        healthy = lambda: server_healthy(url)  # noqa: E731
         startup["server_s"] = _wait(healthy, server, "the Prefect server", api.log, SERVER_HEALTHY_TIMEOUT_S)
         context.progress(
             f"[retrain-bench] prefect: server healthy in {startup['server_s']:.1f} s; starting the worker, deploying"

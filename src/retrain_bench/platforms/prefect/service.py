@@ -56,7 +56,7 @@ def free_port() -> int:
         return port
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
             return bool(answer.status == 200 and answer.read().strip() == b"true")
@@ -78,7 +78,7 @@ def server(context: ServiceContext) -> Iterator[Mapping[str, str]]:
     context.progress(f"[retrain-bench] prefect: starting the session's server on {HOST}:{port}")
     started = time.perf_counter()
     with groups.running(command, {**os.environ, **server_variables(home)}, log) as process:
-        while not _healthy(url):
+        while not healthy(url):
             if process.poll() is not None:
                 code = process.returncode
                 raise BenchError(f"the Prefect server exited with status {code} before it was healthy; its log: {log}")
