@@ -120,7 +120,7 @@ def title(name: str) -> str:
 def in_order(present: Iterable[str]) -> tuple[str, ...]:
     """``present`` in display order, each platform's NAME@VERSION specs after its name in release
     order; platforms unknown here (from a saved run) after them, by name."""
-    from retrain_bench.platforms.specs import version_order
+    from retrain_bench.platforms.sdks import version_order
 
     wanted = set(present)
     rank = {name: index for index, name in enumerate(platforms())}

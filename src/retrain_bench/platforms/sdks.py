@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from packaging.utils import canonicalize_name
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +61,16 @@ class Sdk:
             if wanted < Version(rule.below):
                 names.update(rule.pins)
         return frozenset(canonicalize_name(n) for n in names)
+
+
+def version_order(version: str | None) -> tuple[int, ...]:
+    """The main environment first, then versions in release order (1.9 before 1.15)."""
+    if version is None:
+        return ()
+    try:
+        return (1, *Version(version).release)
+    except InvalidVersion:
+        return (2,)
 
 
 #: What the workload itself imports in an environment (retrain_bench goes in without dependencies).

@@ -27,6 +27,9 @@ from retrain_bench.errors import BenchError
 from retrain_bench.measure.promapi import redact_url
 from retrain_bench.platforms.sdks import SDKS
 
+# Defined beside the SDKs, which the registry reads (it orders specs by it); still imported from here.
+from retrain_bench.platforms.sdks import version_order as version_order
+
 #: uv's own variables for the index it installs from, so versions are checked where they are installed from.
 INDEX_VARIABLES = ("UV_DEFAULT_INDEX", "UV_INDEX_URL")
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -50,16 +53,6 @@ class PlatformSpec:
 def platform_of(label: str) -> str:
     """The platform's name of a spec's label: ``flyte@1.15.4`` -> ``flyte``."""
     return label.partition("@")[0]
-
-
-def version_order(version: str | None) -> tuple[int, ...]:
-    """The main environment first, then versions in release order (1.9 before 1.15)."""
-    if version is None:
-        return ()
-    try:
-        return (1, *Version(version).release)
-    except InvalidVersion:
-        return (2,)
 
 
 class VersionSource(Protocol):
