@@ -22,6 +22,7 @@ from pathlib import Path
 
 from retrain_bench.errors import BenchError
 from retrain_bench.platforms.definition import Platform
+from retrain_bench.platforms.sdks import Sdk, version_order
 
 ENTRY_POINT_GROUP = "retrain_bench.platforms"
 #: names land in pytest ids, log file names and option names (``--<name>-kube-context``)
@@ -120,8 +121,6 @@ def title(name: str) -> str:
 def in_order(present: Iterable[str]) -> tuple[str, ...]:
     """``present`` in display order, each platform's NAME@VERSION specs after its name in release
     order; platforms unknown here (from a saved run) after them, by name."""
-    from retrain_bench.platforms.sdks import version_order
-
     wanted = set(present)
     rank = {name: index for index, name in enumerate(platforms())}
 
@@ -140,6 +139,11 @@ def reference() -> str | None:
 def ratio_pair() -> tuple[str, str] | None:
     """(numerator, denominator) of the report's ratio row, if a platform asks for one."""
     return next(((name, p.ratio_over) for name, p in platforms().items() if p.ratio_over), None)
+
+
+def sdk_of(name: str) -> Sdk | None:
+    """The SDK a platform runs on (``Platform.sdk``); None: it has none to pin (bare Python)."""
+    return platform(name).sdk
 
 
 def sdk_distributions(only: Iterable[str] | None = None) -> tuple[str, ...]:
