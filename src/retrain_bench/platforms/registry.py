@@ -44,7 +44,18 @@ def _builtin(name: str) -> Platform:
     found = [value for value in vars(module).values() if isinstance(value, Platform)]
     if len(found) != 1 or found[0].name != name:
         raise BenchError(f"{module.__name__} must define exactly one Platform named {name!r}")
+    _check_sdk(found[0], module.__name__)
     return found[0]
+
+
+def _check_sdk(platform: Platform, where: str) -> None:
+    # An environment is labelled and kept by its SDK's platform name (``flyte@1.15.4``): one naming
+    # another platform would mislabel its rounds' environments and share their cache.
+    if platform.sdk is not None and platform.sdk.platform != platform.name:
+        raise BenchError(
+            f"{where}: the platform {platform.name!r} has an Sdk of the platform {platform.sdk.platform!r};"
+            " name its Sdk after it"
+        )
 
 
 def _registered() -> Iterable[tuple[str, Platform]]:
@@ -64,6 +75,7 @@ def _registered() -> Iterable[tuple[str, Platform]]:
             raise BenchError(f"{where} is a {type(found).__name__}, not a retrain_bench Platform")
         if found.name != entry.name:
             raise BenchError(f"{where} defines the platform {found.name!r}: name the entry point after it")
+        _check_sdk(found, where)
         yield entry.name, found
 
 
