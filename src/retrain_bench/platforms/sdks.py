@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+# packaging is imported where a version is compared, not here: every platform's definition imports this
+# module, and a launcher imports its definition (packaging.utils brings packaging.tags and sysconfig).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +56,9 @@ class Sdk:
 
     def released_pins(self, version: str) -> frozenset[str]:
         """Constraint names to drop for ``version``: the SDK's own pin, and those it cannot accept."""
+        from packaging.utils import canonicalize_name
+        from packaging.version import Version
+
         wanted = Version(version)
         names = {self.package}
         for rule in self.let_go:
@@ -66,6 +69,8 @@ class Sdk:
 
 def version_order(version: str | None) -> tuple[int, ...]:
     """The main environment first, then versions in release order (1.9 before 1.15)."""
+    from packaging.version import InvalidVersion, Version
+
     if version is None:
         return ()
     try:
