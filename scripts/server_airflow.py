@@ -25,9 +25,9 @@ from typing import Any
 
 import psutil
 
+from retrain_bench.platforms import registry
 from retrain_bench.platforms.airflow.server import control_plane
 from retrain_bench.platforms.environments import EnvironmentRequest, default_envs_dir, ensure, project_root
-from retrain_bench.platforms.sdks import SDKS
 from retrain_bench.platforms.server import RunRequest, ServerContext, ServerRunner
 from retrain_bench.workload.cases import CASES
 from retrain_bench.workload.stamps import StampLog
@@ -120,8 +120,8 @@ def main() -> int:
     args = parser.parse_args()
     cases = args.case or ["smoke", "base"]
     root = project_root()
-    sdk = SDKS["airflow"]
-    assert sdk.own_version is not None
+    sdk = registry.sdk_of("airflow")
+    assert sdk is not None and sdk.own_version is not None
     env = ensure(EnvironmentRequest(sdk, sdk.own_version, root / "constraints.txt", root), default_envs_dir(root))
     with tempfile.TemporaryDirectory(prefix="server-airflow-") as scratch:
         home = Path(scratch) / "home"

@@ -33,10 +33,10 @@ from typing import Any
 
 import psutil
 
+from retrain_bench.platforms import registry
 from retrain_bench.platforms.dagster import server
 from retrain_bench.platforms.dagster.runner import DagsterRunner
 from retrain_bench.platforms.environments import EnvironmentRequest, default_envs_dir, ensure
-from retrain_bench.platforms.sdks import SDKS
 from retrain_bench.platforms.server import RunRequest, ServerContext
 from retrain_bench.workload.cases import CASES
 
@@ -108,8 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cases", default="smoke,base")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    sdk = SDKS["dagster"]
-    assert sdk.own_version is not None
+    sdk = registry.sdk_of("dagster")
+    assert sdk is not None and sdk.own_version is not None
     env = ensure(EnvironmentRequest(sdk, sdk.own_version, REPO / "constraints.txt", REPO), default_envs_dir(REPO))
     out: dict[str, Any] = {"load_before": loadavg(), "runs": args.runs}
     with tempfile.TemporaryDirectory(prefix="server-dagster-") as tmp:

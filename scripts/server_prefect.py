@@ -25,9 +25,9 @@ from typing import Any
 
 import psutil
 
+from retrain_bench.platforms import registry
 from retrain_bench.platforms.environments import EnvironmentRequest, default_envs_dir, ensure
 from retrain_bench.platforms.prefect.server import control_plane
-from retrain_bench.platforms.sdks import SDKS
 from retrain_bench.platforms.server import RunRequest, ServerContext
 from retrain_bench.workload.cases import CASES
 
@@ -75,8 +75,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--cases", default="smoke,base")
     args = parser.parse_args()
-    sdk = SDKS["prefect"]
-    assert sdk.own_version is not None
+    sdk = registry.sdk_of("prefect")
+    assert sdk is not None and sdk.own_version is not None
     env = ensure(EnvironmentRequest(sdk, sdk.own_version, REPO / "constraints.txt", REPO), default_envs_dir(REPO))
     print(f"load before: {load()} ({psutil.cpu_count()} cores)")
     with tempfile.TemporaryDirectory(prefix="retrain-bench-server-prefect-") as tmp:

@@ -14,11 +14,19 @@ from pathlib import Path
 import pytest
 
 from retrain_bench.errors import BenchError
+from retrain_bench.platforms import registry
 from retrain_bench.platforms.environments import Environment, EnvironmentRequest, ensure
-from retrain_bench.platforms.sdks import SDKS
+from retrain_bench.platforms.sdks import Sdk
 from tests.helpers import REPO
 
 CONSTRAINTS = REPO / "constraints.txt"
+
+
+def sdk_of(name: str) -> Sdk:
+    """A platform's SDK (``Platform.sdk``), which the environment tests' platforms all have."""
+    sdk = registry.sdk_of(name)
+    assert sdk is not None, f"{name} has no SDK"
+    return sdk
 
 
 def shared_envs_dir() -> Path:
@@ -35,7 +43,7 @@ class Built:
 @pytest.fixture(scope="session")
 def flyte_1_15(tmp_path_factory: pytest.TempPathFactory) -> Built:
     envs_dir = shared_envs_dir()
-    request = EnvironmentRequest(SDKS["flyte"], "1.15.4", CONSTRAINTS, REPO)
+    request = EnvironmentRequest(sdk_of("flyte"), "1.15.4", CONSTRAINTS, REPO)
     try:
         env = ensure(request, envs_dir)
     except BenchError as exc:

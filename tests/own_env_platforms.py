@@ -22,10 +22,9 @@ import pytest
 
 from retrain_bench.errors import BenchError
 from retrain_bench.platforms.environments import Environment, EnvironmentRequest, ensure
-from retrain_bench.platforms.sdks import SDKS
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.stamps import StampLog
-from tests.envs_fixtures import CONSTRAINTS, shared_envs_dir
+from tests.envs_fixtures import CONSTRAINTS, sdk_of, shared_envs_dir
 from tests.helpers import REPO
 
 #: The child: a launcher's steps for every case given on stdin, one JSON line of evidence per case.
@@ -56,7 +55,7 @@ for line in sys.stdin:
 
 def own_environment(name: str) -> Environment:
     """The platform's own environment (``Sdk.own_version``), built once and shared like ``tests.envs_fixtures``."""
-    sdk = SDKS[name]
+    sdk = sdk_of(name)
     assert sdk.own_version is not None
     try:
         return ensure(EnvironmentRequest(sdk, sdk.own_version, CONSTRAINTS, REPO), shared_envs_dir())

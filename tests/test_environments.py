@@ -19,6 +19,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from retrain_bench.errors import BenchError
+from retrain_bench.platforms import registry
 from retrain_bench.platforms.environments import (
     RECORD,
     Environment,
@@ -29,9 +30,9 @@ from retrain_bench.platforms.environments import (
     main_sdk,
     prepare_all,
 )
-from retrain_bench.platforms.sdks import SDKS, WORKLOAD_PACKAGES
+from retrain_bench.platforms.sdks import WORKLOAD_PACKAGES
 from retrain_bench.platforms.specs import PlatformSpec
-from tests.envs_fixtures import CONSTRAINTS, Built
+from tests.envs_fixtures import CONSTRAINTS, Built, sdk_of
 from tests.helpers import REPO
 
 
@@ -101,7 +102,7 @@ def test_a_second_request_builds_nothing(flyte_1_15: Built) -> None:
 
 
 def test_the_key_follows_the_pins_that_apply_and_nothing_else(tmp_path: Path) -> None:
-    request = EnvironmentRequest(SDKS["flyte"], "1.15.4", tmp_path / "constraints.txt", REPO)
+    request = EnvironmentRequest(sdk_of("flyte"), "1.15.4", tmp_path / "constraints.txt", REPO)
     text = CONSTRAINTS.read_text()
     request.constraints.write_text(text)
     key = request.key()
@@ -151,7 +152,7 @@ def test_a_build_cut_short_is_not_taken_for_a_finished_one(flyte_1_15: Built, tm
 
 def test_a_resolution_conflict_is_one_line_with_uvs_reason(flyte_1_15: Built, tmp_path: Path) -> None:
     # The same SDK with no pins let go: grpcio==1.85.3 against flytekit 1.15.4's grpcio<=1.68.0.
-    stubborn = dataclasses.replace(SDKS["flyte"], let_go=())
+    stubborn = dataclasses.replace(sdk_of("flyte"), let_go=())
     request = dataclasses.replace(flyte_1_15.request, sdk=stubborn)
     with pytest.raises(BenchError) as raised:
         ensure(request, tmp_path / "envs", progress=_no_progress)
@@ -178,7 +179,7 @@ def test_offline_with_nothing_cached_is_one_line(
 
 
 def test_an_unusable_constraints_file_is_one_line(tmp_path: Path) -> None:
-    request = EnvironmentRequest(SDKS["flyte"], "1.15.4", tmp_path / "missing.txt", REPO)
+    request = EnvironmentRequest(sdk_of("flyte"), "1.15.4", tmp_path / "missing.txt", REPO)
     with pytest.raises(BenchError, match=r"^cannot read the constraints file .*missing\.txt: No such file"):
         request.key()
     request.constraints.write_text("pandas==3.1.1\nthis is not a pin\n")
@@ -222,7 +223,7 @@ def test_a_platforms_own_constraints_replace_and_add_pins(tmp_path: Path) -> Non
     own.write_text("# toy's own\nrich-click==1.8.9\nNumPy==2.2.0  # another spelling of the same name\nanyio==4.9.0\n")
     (project / "pyproject.toml").write_text("[project]\nname = 'toy'\n")
     sdk = dataclasses.replace(
-        SDKS["flyte"], platform="toy", package="toy-sdk", own_version="2.0", constraints="constraints/toy.txt"
+        sdk_of("flyte"), platform="toy", package="toy-sdk", own_version="2.0", constraints="constraints/toy.txt"
     )
     request = EnvironmentRequest(sdk, "2.0", project / "constraints.txt", project)
     assert request.kept_constraints() == ("joblib==1.6.0", "rich-click==1.8.9", "NumPy==2.2.0", "anyio==4.9.0")
@@ -244,8 +245,10 @@ def test_a_platform_with_its_own_version_gets_an_environment_without_naming_one(
 ) -> None:
     import retrain_bench.platforms.environments as environments
 
-    toy = dataclasses.replace(SDKS["flyte"], platform="toy", package="toy-sdk", own_version="2.1.0")
-    monkeypatch.setitem(SDKS, "toy", toy)
+    toy_sdk = dataclasses.replace(sdk_of("flyte"), platform="toy", package="toy-sdk", own_version="2.1.0")
+    toy = dataclasses.replace(registry.platform("flyte"), name="toy", sdk=toy_sdk)
+    known = registry.platforms()
+    monkeypatch.setattr(registry, "platforms", lambda: {**known, "toy": toy})
     asked: list[tuple[str, str]] = []
 
     def fake_ensure(request: EnvironmentRequest, envs_dir: Path, progress: Any) -> str:

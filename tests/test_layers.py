@@ -218,8 +218,6 @@ def test_no_import_cycle_between_modules() -> None:
     assert cycles(module_graph(modules())) == set()
 
 
-#: Where a platform may be named: its own package, and the SDK pins (``platforms/sdks.py``).
-MAY_NAME_PLATFORMS = ("platforms/sdks.py",)
 BUILTIN = registry.names()
 #: Options and endpoints a platform used to have in the generic code (``ClusterOptions.flyte_endpoint``,
 #: ``ClusterEndpoints.kfp()``): now its cluster side's.
@@ -254,7 +252,7 @@ def test_no_platform_is_named_outside_its_own_package() -> None:
     found = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         where = path.relative_to(PACKAGE).as_posix()
-        if where.startswith(own) or where in MAY_NAME_PLATFORMS:
+        if where.startswith(own):
             continue
         if hits := named_platforms(path.read_text(), BUILTIN):
             found[where] = hits

@@ -30,6 +30,11 @@ TOY = Platform(
     add_options=lambda add: add("--toy-flavour", default="plain", help="the toy platform's own option"),
 )
 NOT_A_PLATFORM = 42
+
+import dataclasses
+from retrain_bench.platforms.sdks import Sdk
+#: its SDK copied from another platform's definition without renaming it
+FLYTES_SDK = dataclasses.replace(TOY, sdk=Sdk("flyte", "toy-sdk"))
 """
 
 
@@ -67,6 +72,24 @@ def test_builtins_in_display_order() -> None:
     assert registry.in_order(["zz", "bare", "aa", "flyte"]) == ("flyte", "bare", "aa", "zz")
 
 
+def test_each_platform_has_its_own_sdk_or_none() -> None:
+    # From the definitions: bare Python pins nothing; KFP's floor on the local target is 2.17.0; the
+    # platforms of issue 15 run their own version (Dagster 1.13.28) in an environment of their own.
+    assert registry.sdk_of("bare") is None
+    flyte, kfp, dagster = (registry.sdk_of(n) for n in ("flyte", "kfp", "dagster"))
+    assert flyte is not None and (flyte.package, flyte.own_version) == ("flytekit", None)
+    assert kfp is not None and kfp.floor("local") is not None and kfp.floor("local").version == "2.17.0"
+    assert kfp.floor("cluster") is None
+    assert dagster is not None and (dagster.package, dagster.own_version) == ("dagster", "1.13.28")
+    for name, platform in registry.platforms().items():
+        if platform.sdk is not None:
+            # named after its platform, and its package is a distribution the run records
+            assert platform.sdk.platform == name
+            assert platform.sdk.package in platform.sdk_distributions, name
+    with pytest.raises(BenchError, match="unknown platform 'gone'"):
+        registry.sdk_of("gone")
+
+
 def test_a_third_party_platform_joins_through_the_entry_point_group(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None
 ) -> None:
@@ -83,6 +106,7 @@ def test_a_third_party_platform_joins_through_the_entry_point_group(
         ({"toy": "toy_platform:NOT_A_PLATFORM"}, "is a int, not a retrain_bench Platform"),
         ({"other": "toy_platform:TOY"}, "defines the platform 'toy': name the entry point after it"),
         ({"toy": "toy_platform_missing:TOY"}, "failed to load: ModuleNotFoundError"),
+        ({"toy": "toy_platform:FLYTES_SDK"}, "the platform 'toy' has an Sdk of the platform 'flyte'; name its Sdk"),
     ],
 )
 def test_a_broken_registration_is_named(

@@ -90,9 +90,7 @@ def server_note(platforms: Collection[str]) -> str:
 
 
 def _in_main_environment(platform: str) -> bool:
-    from retrain_bench.platforms.sdks import SDKS
-
-    sdk = SDKS.get(platform)
+    sdk = registry.sdk_of(platform)
     return sdk is None or sdk.own_version is None
 
 

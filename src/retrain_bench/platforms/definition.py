@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from retrain_bench.checks import Check
+from retrain_bench.platforms.sdks import Sdk
 from retrain_bench.workload.cases import Case
 
 if TYPE_CHECKING:  # the cluster layer imports the kubernetes client: a launcher never pays for it
@@ -173,6 +174,9 @@ class Platform:
     needs_pipelines: bool = False
     #: the distributions whose versions a run records (its SDK)
     sdk_distributions: tuple[str, ...] = ()
+    #: the SDK package it runs on and what its versions need (``NAME@VERSION``, its own environment); None:
+    #: it has no SDK to pin (bare Python)
+    sdk: Sdk | None = None
     #: its side on a cluster; None: it runs only on the local target
     cluster: ClusterSide[Any] | None = None
     #: the baseline the report and growth fits subtract from every other platform (bare Python)

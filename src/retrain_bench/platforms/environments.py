@@ -2,7 +2,7 @@
 
 An environment holds the SDK at the requested version, the workload's packages and this project's
 ``retrain_bench`` (linked from the checkout's ``src/``, without its dependencies), pinned by the
-project's ``constraints.txt`` minus the pins that SDK version cannot accept (``sdks.py``), which the
+project's ``constraints.txt`` minus the pins that SDK version cannot accept (``Sdk.let_go``), which the
 resolver then picks. It lives in
 ``<envs dir>/<platform>-<version>-<key>/`` and is reused while its key holds: the key hashes the
 constraints that apply, the requirements, the Python version and the project's install metadata.
@@ -32,8 +32,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from retrain_bench.errors import BenchError
-from retrain_bench.platforms import definition
-from retrain_bench.platforms.sdks import SDKS, WORKLOAD_PACKAGES, Sdk
+from retrain_bench.platforms import definition, registry
+from retrain_bench.platforms.sdks import WORKLOAD_PACKAGES, Sdk
 from retrain_bench.platforms.specs import PlatformSpec
 
 #: Bump when the layout of an environment changes, so older ones are rebuilt rather than misread.
@@ -196,7 +196,7 @@ def _build(request: EnvironmentRequest, home: Path, key: str) -> dict[str, Any]:
     python = venv / "bin" / "python"
     constraints = home / "constraints.txt"
     constraints.write_text(
-        f"# {request.constraints.name} without the pins {request.label} lets go (retrain_bench.platforms.sdks)\n"
+        f"# {request.constraints.name} without the pins {request.label} lets go (its Platform.sdk)\n"
         + "\n".join(request.kept_constraints())
         + "\n"
     )
@@ -370,7 +370,7 @@ def _python_version(python: Path) -> str:
 
 def main_sdk(platform_name: str) -> SdkVersion:
     """The SDK a platform runs with in the main environment; bare Python's is the interpreter."""
-    sdk = SDKS.get(platform_name)
+    sdk = registry.sdk_of(platform_name)
     if sdk is None:
         return SdkVersion("python", platform.python_version())
     try:
@@ -384,7 +384,7 @@ def environment_version(spec: PlatformSpec) -> str | None:
     (``Sdk.own_version``); None: the spec runs in the main environment."""
     if spec.version is not None:
         return spec.version
-    sdk = SDKS.get(spec.platform)
+    sdk = registry.sdk_of(spec.platform)
     return sdk.own_version if sdk is not None else None
 
 
@@ -396,6 +396,8 @@ def prepare_all(
     for spec in specs:
         version = environment_version(spec)
         if version is not None:
-            request = EnvironmentRequest(SDKS[spec.platform], version, project / "constraints.txt", project)
+            sdk = registry.sdk_of(spec.platform)
+            assert sdk is not None  # a version comes from the SDK, or parse_specs refused it
+            request = EnvironmentRequest(sdk, version, project / "constraints.txt", project)
             found[spec.label] = ensure(request, envs_dir, progress)
     return found

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from retrain_bench.errors import BenchError
 from retrain_bench.platforms.definition import Platform
+from retrain_bench.platforms.sdks import Sdk, version_order
 
 ENTRY_POINT_GROUP = "retrain_bench.platforms"
 #: names land in pytest ids, log file names and option names (``--<name>-kube-context``)
@@ -43,7 +44,18 @@ def _builtin(name: str) -> Platform:
     found = [value for value in vars(module).values() if isinstance(value, Platform)]
     if len(found) != 1 or found[0].name != name:
         raise BenchError(f"{module.__name__} must define exactly one Platform named {name!r}")
+    _check_sdk(found[0], module.__name__)
     return found[0]
+
+
+def _check_sdk(platform: Platform, where: str) -> None:
+    # An environment is labelled and kept by its SDK's platform name (``flyte@1.15.4``): one naming
+    # another platform would mislabel its rounds' environments and share their cache.
+    if platform.sdk is not None and platform.sdk.platform != platform.name:
+        raise BenchError(
+            f"{where}: the platform {platform.name!r} has an Sdk of the platform {platform.sdk.platform!r};"
+            " name its Sdk after it"
+        )
 
 
 def _registered() -> Iterable[tuple[str, Platform]]:
@@ -63,6 +75,7 @@ def _registered() -> Iterable[tuple[str, Platform]]:
             raise BenchError(f"{where} is a {type(found).__name__}, not a retrain_bench Platform")
         if found.name != entry.name:
             raise BenchError(f"{where} defines the platform {found.name!r}: name the entry point after it")
+        _check_sdk(found, where)
         yield entry.name, found
 
 
@@ -120,8 +133,6 @@ def title(name: str) -> str:
 def in_order(present: Iterable[str]) -> tuple[str, ...]:
     """``present`` in display order, each platform's NAME@VERSION specs after its name in release
     order; platforms unknown here (from a saved run) after them, by name."""
-    from retrain_bench.platforms.specs import version_order
-
     wanted = set(present)
     rank = {name: index for index, name in enumerate(platforms())}
 
@@ -140,6 +151,11 @@ def reference() -> str | None:
 def ratio_pair() -> tuple[str, str] | None:
     """(numerator, denominator) of the report's ratio row, if a platform asks for one."""
     return next(((name, p.ratio_over) for name, p in platforms().items() if p.ratio_over), None)
+
+
+def sdk_of(name: str) -> Sdk | None:
+    """The SDK a platform runs on (``Platform.sdk``); None: it has none to pin (bare Python)."""
+    return platform(name).sdk
 
 
 def sdk_distributions(only: Iterable[str] | None = None) -> tuple[str, ...]:

@@ -1,16 +1,17 @@
-"""Which SDK package each platform runs on, and what its versions need: data, one entry per platform.
+"""What an SDK is to the suite: the package a platform runs on and what its versions need.
 
-``--platform NAME@VERSION`` (``specs.py``) and the platform environments (``environments.py``) read
-this table; a platform without an entry (``bare``) has no SDK to pin. The figures come from running
-this project's own pipeline under each version on the local target (``docs/environments.md``).
+Each platform's own value is its definition's ``Platform.sdk`` (``platforms/<name>/definition.py``), read
+through ``registry.sdk_of``; ``--platform NAME@VERSION`` (``specs.py``) and the platform environments
+(``environments.py``) ask it. A platform without one (bare Python) has no SDK to pin. The figures come from
+running this project's own pipeline under each version on the local target (``docs/environments.md``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from packaging.utils import canonicalize_name
-from packaging.version import Version
+# packaging is imported where a version is compared, not here: every platform's definition imports this
+# module, and a launcher imports its definition (packaging.utils brings packaging.tags and sysconfig).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,9 @@ class Sdk:
 
     def released_pins(self, version: str) -> frozenset[str]:
         """Constraint names to drop for ``version``: the SDK's own pin, and those it cannot accept."""
+        from packaging.utils import canonicalize_name
+        from packaging.version import Version
+
         wanted = Version(version)
         names = {self.package}
         for rule in self.let_go:
@@ -63,51 +67,17 @@ class Sdk:
         return frozenset(canonicalize_name(n) for n in names)
 
 
+def version_order(version: str | None) -> tuple[int, ...]:
+    """The main environment first, then versions in release order (1.9 before 1.15)."""
+    from packaging.version import InvalidVersion, Version
+
+    if version is None:
+        return ()
+    try:
+        return (1, *Version(version).release)
+    except InvalidVersion:
+        return (2,)
+
+
 #: What the workload itself imports in an environment (retrain_bench goes in without dependencies).
 WORKLOAD_PACKAGES: tuple[str, ...] = ("scikit-learn", "pandas", "pyarrow", "numpy", "joblib")
-
-SDKS: dict[str, Sdk] = {
-    s.platform: s
-    for s in (
-        Sdk(
-            "flyte",
-            "flytekit",
-            let_go=(LetGo("1.16", ("grpcio", "grpcio-status"), "flytekit 1.15 requires grpcio<=1.68.0"),),
-        ),
-        Sdk(
-            "kfp",
-            "kfp",
-            floors=(
-                (
-                    "local",
-                    Floor(
-                        "2.17.0",
-                        "kfp.local before 2.17 lacks dsl.If, dsl.ParallelFor and dsl.Collected"
-                        " and local.init(enable_caching=...)",
-                    ),
-                ),
-            ),
-            let_go=(LetGo("2.15", ("click",), "kfp 2.14 pins click==8.1.8"),),
-        ),
-        Sdk(
-            "airflow",
-            "apache-airflow",
-            own_version="3.3.2",
-            constraints="constraints/airflow.txt",
-            # The server target's metadata DB is PostgreSQL: its api-server, scheduler and dag-processor
-            # need both drivers (sync and async), else they die on "No module named 'asyncpg'".
-            requires=("psycopg2-binary", "asyncpg"),
-        ),
-        Sdk("prefect", "prefect", own_version="3.9.1", constraints="constraints/prefect.txt"),
-        Sdk("flyte2", "flyte", own_version="2.12.1", constraints="constraints/flyte2.txt"),
-        Sdk(
-            "dagster",
-            "dagster",
-            own_version="1.13.28",
-            constraints="constraints/dagster.txt",
-            # The server target's GraphQL API is served by the webserver, a distribution of its own
-            # (it brings dagster-graphql); it pins dagster to its own version, so it follows the SDK.
-            requires=("dagster-webserver",),
-        ),
-    )
-}

@@ -1,7 +1,7 @@
 """``--platform`` values: ``NAME`` (the main environment) or ``NAME@VERSION`` (that SDK version, in its own).
 
 ``parse_specs`` checks, in this order and before any round: the syntax, the platform's name, one
-version per spec and no spec twice; whether the version can run on the target (``sdks.py`` floors,
+version per spec and no spec twice; whether the version can run on the target (``Sdk.floors``,
 e.g. ``kfp@2.16.1`` on ``local``); and whether the version exists, by asking the package index
 (PEP 691 JSON, answers cached under the state directory). Each failure is one ``BenchError`` line.
 """
@@ -25,7 +25,10 @@ from packaging.version import InvalidVersion, Version
 
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.promapi import redact_url
-from retrain_bench.platforms.sdks import SDKS
+from retrain_bench.platforms import registry
+
+# Defined beside the SDKs, which the registry reads (it orders specs by it); still imported from here.
+from retrain_bench.platforms.sdks import version_order as version_order
 
 #: uv's own variables for the index it installs from, so versions are checked where they are installed from.
 INDEX_VARIABLES = ("UV_DEFAULT_INDEX", "UV_INDEX_URL")
@@ -50,16 +53,6 @@ class PlatformSpec:
 def platform_of(label: str) -> str:
     """The platform's name of a spec's label: ``flyte@1.15.4`` -> ``flyte``."""
     return label.partition("@")[0]
-
-
-def version_order(version: str | None) -> tuple[int, ...]:
-    """The main environment first, then versions in release order (1.9 before 1.15)."""
-    if version is None:
-        return ()
-    try:
-        return (1, *Version(version).release)
-    except InvalidVersion:
-        return (2,)
 
 
 class VersionSource(Protocol):
@@ -100,7 +93,7 @@ def _parse_one(item: str, known: Sequence[str]) -> tuple[PlatformSpec, Version |
         raise BenchError(f"--platform: unknown {name!r}; choose from {', '.join(known)}")
     if not at:
         return PlatformSpec(name), None
-    sdk = SDKS.get(name)
+    sdk = registry.sdk_of(name)
     if sdk is None:
         raise BenchError(f"--platform: {name} has no SDK to pin, so {item!r} cannot take a version; write {name}")
     try:
@@ -115,7 +108,8 @@ def _parse_one(item: str, known: Sequence[str]) -> tuple[PlatformSpec, Version |
 def _check_runs_on(spec: PlatformSpec, target: str) -> None:
     if spec.version is None:
         return
-    floor = SDKS[spec.platform].floor(target)
+    sdk = registry.sdk_of(spec.platform)
+    floor = sdk.floor(target) if sdk is not None else None
     if floor is not None and Version(spec.version) < Version(floor.version):
         raise BenchError(
             f"--platform: {spec.label} cannot run on the {target} target: {floor.missing};"
@@ -126,7 +120,9 @@ def _check_runs_on(spec: PlatformSpec, target: str) -> None:
 def _check_exists(spec: PlatformSpec, index: VersionSource) -> None:
     if spec.version is None:
         return
-    package = SDKS[spec.platform].package
+    sdk = registry.sdk_of(spec.platform)
+    assert sdk is not None  # _parse_one refused a version for a platform without one
+    package = sdk.package
     wanted = Version(spec.version)
     versions = index.versions(package, refresh=False)
     if wanted not in versions:

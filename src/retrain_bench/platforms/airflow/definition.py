@@ -4,6 +4,7 @@ server target (``server.py``); no cluster runner."""
 from __future__ import annotations
 
 from retrain_bench.platforms.definition import Platform, lazy
+from retrain_bench.platforms.sdks import Sdk
 from retrain_bench.platforms.server import ServerSide
 
 AIRFLOW = Platform(
@@ -19,6 +20,15 @@ AIRFLOW = Platform(
     run=lazy("retrain_bench.platforms.airflow.local:run"),
     needs_pipelines=True,
     sdk_distributions=("apache-airflow",),
+    sdk=Sdk(
+        "airflow",
+        "apache-airflow",
+        own_version="3.3.2",
+        constraints="constraints/airflow.txt",
+        # The server target's metadata DB is PostgreSQL: its api-server, scheduler and dag-processor
+        # need both drivers (sync and async), else they die on "No module named 'asyncpg'".
+        requires=("psycopg2-binary", "asyncpg"),
+    ),
     default=False,
     services=lazy("retrain_bench.platforms.airflow.service:template_database"),
     server=ServerSide(

@@ -71,7 +71,7 @@ def _versions(python: str) -> dict[str, str | None]:
     if missing:
         raise BenchError(
             f"the airflow environment lacks {', '.join(missing)} (the server target's PostgreSQL drivers):"
-            " rebuild it (retrain_bench.platforms.sdks lists them in airflow's requires)"
+            " rebuild it (the Sdk in retrain_bench.platforms.airflow.definition lists them in its requires)"
         )
     return found
 

@@ -4,6 +4,7 @@ code server, webserver and daemon on one instance directory (``server.py``); its
 from __future__ import annotations
 
 from retrain_bench.platforms.definition import Platform, lazy
+from retrain_bench.platforms.sdks import Sdk
 from retrain_bench.platforms.server import ServerSide
 
 DAGSTER = Platform(
@@ -18,6 +19,15 @@ DAGSTER = Platform(
     run=lazy("retrain_bench.platforms.dagster.local:run"),
     needs_pipelines=True,
     sdk_distributions=("dagster",),
+    sdk=Sdk(
+        "dagster",
+        "dagster",
+        own_version="1.13.28",
+        constraints="constraints/dagster.txt",
+        # The server target's GraphQL API is served by the webserver, a distribution of its own
+        # (it brings dagster-graphql); it pins dagster to its own version, so it follows the SDK.
+        requires=("dagster-webserver",),
+    ),
     default=False,
     server=ServerSide(
         parts=(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from retrain_bench.platforms.definition import ClusterSide, Platform
 from retrain_bench.platforms.flyte import cluster
+from retrain_bench.platforms.sdks import LetGo, Sdk
 from retrain_bench.workload.cases import Case
 
 
@@ -30,6 +31,11 @@ FLYTE = Platform(
     run=_run,
     needs_pipelines=True,
     sdk_distributions=("flytekit",),
+    sdk=Sdk(
+        "flyte",
+        "flytekit",
+        let_go=(LetGo("1.16", ("grpcio", "grpcio-status"), "flytekit 1.15 requires grpcio<=1.68.0"),),
+    ),
     cluster=ClusterSide(
         label="Flyte",
         add_options=cluster.add_options,

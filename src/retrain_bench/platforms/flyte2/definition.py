@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from retrain_bench.platforms.definition import Platform, lazy
+from retrain_bench.platforms.sdks import Sdk
 
 FLYTE2 = Platform(
     name="flyte2",
@@ -17,5 +18,6 @@ FLYTE2 = Platform(
     run=lazy("retrain_bench.platforms.flyte2.local:run"),
     needs_pipelines=True,
     sdk_distributions=("flyte",),
+    sdk=Sdk("flyte2", "flyte", own_version="2.12.1", constraints="constraints/flyte2.txt"),
     default=False,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from retrain_bench.platforms.definition import ClusterSide, Platform, lazy
 from retrain_bench.platforms.kfp import cluster
+from retrain_bench.platforms.sdks import Floor, LetGo, Sdk
 
 KFP = Platform(
     name="kfp",
@@ -14,6 +15,21 @@ KFP = Platform(
     run=lazy("retrain_bench.platforms.kfp.local:run"),
     needs_pipelines=True,
     sdk_distributions=("kfp",),
+    sdk=Sdk(
+        "kfp",
+        "kfp",
+        floors=(
+            (
+                "local",
+                Floor(
+                    "2.17.0",
+                    "kfp.local before 2.17 lacks dsl.If, dsl.ParallelFor and dsl.Collected"
+                    " and local.init(enable_caching=...)",
+                ),
+            ),
+        ),
+        let_go=(LetGo("2.15", ("click",), "kfp 2.14 pins click==8.1.8"),),
+    ),
     # The study's tables compare Kubeflow with Flyte as a ratio.
     ratio_over="flyte",
     cluster=ClusterSide(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from retrain_bench.platforms.definition import Platform, lazy
+from retrain_bench.platforms.sdks import Sdk
 from retrain_bench.platforms.server import ServerSide
 
 PREFECT = Platform(
@@ -18,6 +19,7 @@ PREFECT = Platform(
     run=lazy("retrain_bench.platforms.prefect.local:run"),
     needs_pipelines=True,
     sdk_distributions=("prefect",),
+    sdk=Sdk("prefect", "prefect", own_version="3.9.1", constraints="constraints/prefect.txt"),
     default=False,
     services=lazy("retrain_bench.platforms.prefect.service:server"),
     server=ServerSide(
