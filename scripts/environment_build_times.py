@@ -16,18 +16,20 @@ import tempfile
 from pathlib import Path
 
 from retrain_bench.platforms.environments import EnvironmentRequest, ensure
-from retrain_bench.platforms.sdks import SDKS
+from retrain_bench.platforms import registry
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--platform", default="flyte", choices=sorted(SDKS))
+    parser.add_argument("--platform", default="flyte", choices=sorted(n for n in registry.names() if registry.sdk_of(n)))
     parser.add_argument("--version", default="1.15.4")
     parser.add_argument("--warm-builds", type=int, default=3)
     args = parser.parse_args()
-    request = EnvironmentRequest(SDKS[args.platform], args.version, REPO / "constraints.txt", REPO)
+    sdk = registry.sdk_of(args.platform)
+    assert sdk is not None  # the parser's choices have one
+    request = EnvironmentRequest(sdk, args.version, REPO / "constraints.txt", REPO)
     with tempfile.TemporaryDirectory(prefix="retrain-bench-build-times-") as tmp:
         os.environ["UV_CACHE_DIR"] = str(Path(tmp) / "uv-cache")
         cold = ensure(request, Path(tmp) / "cold")
