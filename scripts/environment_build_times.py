@@ -15,15 +15,17 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from retrain_bench.platforms.environments import EnvironmentRequest, ensure
 from retrain_bench.platforms import registry
+from retrain_bench.platforms.environments import EnvironmentRequest, ensure
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--platform", default="flyte", choices=sorted(n for n in registry.names() if registry.sdk_of(n)))
+    parser.add_argument(
+        "--platform", default="flyte", choices=sorted(n for n in registry.names() if registry.sdk_of(n))
+    )
     parser.add_argument("--version", default="1.15.4")
     parser.add_argument("--warm-builds", type=int, default=3)
     args = parser.parse_args()
