@@ -157,8 +157,8 @@ def recorded_platform_options() -> Recorder:
 @pytest.mark.parametrize(
     ("title", "recorded", "defaults"),
     [
-        # cpu, memory, poll interval
-        ("## Remote options", recorded_remote_options, 3),
+        # cpu, memory (the poll interval's default depends on the target: the options module's)
+        ("## Remote options", recorded_remote_options, 2),
         # Flyte's service, project, domain; KFP's service, namespace, experiment
         ("## Each platform's own options", recorded_platform_options, 6),
     ],
