@@ -110,7 +110,8 @@ class Runs:
 @pytest.fixture(scope="module")
 def runs(plane: Plane) -> Runs:
     """``smoke`` and ``no_drift`` submitted together and polled to their end, every process below
-    the leaders sampled meanwhile; beside them a third run (``smoke``) terminated once it runs."""
+    the leaders sampled meanwhile; beside them a ``smoke`` run terminated once it runs, and a run
+    whose first step fails."""
     runner = plane.runner
     requests = {name: _request(plane, name, name.replace("_", "")) for name in NAMES}
     submitted = {name: runner.submit(request) for name, request in requests.items()}
