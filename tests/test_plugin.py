@@ -139,7 +139,7 @@ def test_min_success_rate_lets_a_partly_failing_benchmark_pass(bench_run: BenchR
         ("--fanout=x", "--fanout: 'x' not a positive integer; e.g. --fanout=1,3,10"),
         ("--sample-hz=-1", "--sample-hz: '-1' must be between 0 and 1000"),
         ("--price-gib-hour=-2", "--price-gib-hour: '-2' must be a finite number ≥ 0 (dollars)"),
-        ("--target=mars", "--target: unknown 'mars'; choose from local, cluster"),
+        ("--target=mars", "--target: unknown 'mars'; choose from local, cluster, server"),
         ("--target=cluster --kubeconfig=/nonexistent", "--kubeconfig: /nonexistent is not a file"),
     ],
 )
