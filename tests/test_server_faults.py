@@ -42,7 +42,9 @@ def test_a_run_past_the_run_timeout_is_terminated_through_the_api_and_nothing_is
     code, output = child.finish(timeout=600)
     assert code == 1, output  # the benchmark's success rate is below --min-success-rate
     document = child.document(output)
-    [round_] = document["benchmarks"][0]["extra_info"]["retrain_bench"]["rounds"]
+    assert document["benchmarks"] == []  # no ok round: the benchmark is among the run's failed ones
+    [failed] = document["retrain_bench"]["failed_benchmarks"]
+    [round_] = failed["extra_info"]["retrain_bench"]["rounds"]
     assert round_["ok"] is False
     assert round_["error"] == "timed out after 2s (--run-timeout); execution terminated"
     assert round_["run_id"]  # the control plane accepted it before it was terminated
@@ -62,7 +64,7 @@ def test_sigterm_during_a_round_keeps_the_rounds_so_far_and_stops_the_control_pl
     assert document["retrain_bench"]["interrupted"] is True
     rounds = document["benchmarks"][0]["extra_info"]["retrain_bench"]["rounds"] if document["benchmarks"] else []
     failed = document["retrain_bench"]["failed_benchmarks"]
-    kept = rounds or failed[0]["rounds"]
+    kept = rounds or failed[0]["extra_info"]["retrain_bench"]["rounds"]
     assert kept[0]["ok"] is True, kept[0]["error"]  # the round that had ended is kept as it was
     assert all(r["ok"] or r["error"].startswith("interrupted (SIGTERM)") for r in kept[1:])
     assert left_running(child.tmp) == []

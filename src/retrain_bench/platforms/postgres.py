@@ -29,6 +29,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,6 +45,8 @@ DEBIAN_BINARIES = Path("/usr/lib/postgresql")
 SYSTEM_USER = "nobody"
 ROLE = "retrain_bench"
 READY_TIMEOUT_S = 60.0
+#: bytes of a Unix socket path, its NUL included (``sun_path`` on Linux)
+SOCKET_PATH_MAX = 108
 SETUP_TIMEOUT_S = 120.0
 
 
@@ -167,10 +170,46 @@ def cluster(home: Path, database: str, progress: Callable[[str], None] = lambda 
     started = time.perf_counter()
     directory = home / "postgres"
     data, sockets = directory / "data", directory / "socket"
-    for path in (directory, data, sockets):
+    for path in (directory, data):
         path.mkdir(mode=0o700)
         if user is not None:
             os.chown(path, user.pw_uid, user.pw_gid)
+    with _socket_directory(sockets, user) as sockets:
+        yield from _serve(bins, prefix, user, directory, data, sockets, home, database, progress, started)
+
+
+@contextlib.contextmanager
+def _socket_directory(wanted: Path, user: pwd.struct_passwd | None) -> Iterator[Path]:
+    """Where the server's Unix socket goes: ``wanted``, unless its path would be longer than a socket
+    path may be (108 bytes with the NUL, ``sun_path``; a deep TMPDIR such as pytest's exceeds it and
+    PostgreSQL then exits at once), then a short private directory under /tmp, removed afterwards."""
+    if len(str(wanted / ".s.PGSQL.65535.lock")) < SOCKET_PATH_MAX:
+        wanted.mkdir(mode=0o700)
+        if user is not None:
+            os.chown(wanted, user.pw_uid, user.pw_gid)
+        yield wanted
+        return
+    short = Path(tempfile.mkdtemp(prefix="rb-pg-", dir="/tmp"))
+    try:
+        if user is not None:
+            os.chown(short, user.pw_uid, user.pw_gid)
+        yield short
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def _serve(
+    bins: Binaries,
+    prefix: list[str],
+    user: pwd.struct_passwd | None,
+    directory: Path,
+    data: Path,
+    sockets: Path,
+    home: Path,
+    database: str,
+    progress: Callable[[str], None],
+    started: float,
+) -> Iterator[Cluster]:
     log = home / "postgres.log"
     password = secrets.token_urlsafe(24)
     password_file = directory / "password"
