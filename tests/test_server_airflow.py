@@ -61,7 +61,10 @@ def left_behind(home: Path) -> list[psutil.Process]:
 
 
 def port_free(port: int) -> bool:
+    """Nothing listens on ``port``. SO_REUSEADDR, as servers bind: connections the api-server closed
+    linger in TIME_WAIT for a minute and would make a plain bind fail with nothing listening."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((postgres.HOST, port))
         except OSError:
