@@ -141,10 +141,6 @@ class RoundPlan:
     run_timeout: float
     clock: Clock = REAL_CLOCK
 
-    @property
-    def n(self) -> int:
-        return len(self.logs)
-
 
 def execution_logs(log: Path, n: int) -> tuple[Path, ...]:
     """``log`` for one execution; ``<log stem>.<k>.log`` (k = 1..N) for N."""
@@ -178,7 +174,7 @@ def run_round(
     make: Callable[[int, Path], Execution],
     sampler: Callable[[Sequence[Execution]], RoundSampler | None] = lambda executions: None,
 ) -> RoundResult:
-    """Run one round of ``plan.n`` executions (``make(k, log)`` builds the k-th) and return it; a
+    """Run one round of one execution per ``plan.logs`` (``make(k, log)`` builds the k-th) and return it; a
     failing run is a failed round, not an exception. Ctrl-C or SIGTERM (``stopping.STOP``) stops
     every execution and raises ``RoundInterrupted`` carrying the round; no signal cuts the stopping,
     the reading back or the closing short."""
@@ -221,7 +217,6 @@ class _Run:
         self.ended: list[str | None] = []
         self.threads: list[threading.Thread] = []
         self.resources: dict[str, ResourceStats] = {}
-        self.finished: list[ExecutionResult] | None = None
 
     def drive(self, executions: Sequence[Execution], sampler: RoundSampler | None) -> None:
         plan, clock = self.plan, self.plan.clock
@@ -289,21 +284,15 @@ class _Run:
             # An interrupted round keeps what its executions saw (runs, pods, notes) but no figure.
             results = [e.finish(0, None, interrupted) for e in executions]
             return self._assemble(executions, results, None, None, interrupted)
-        released = len(self.go_at)
+        # Not interrupted and every execution ready: drive released them all and waited for each
+        # (``done`` and ``ended`` have one entry per execution; a wait that never returned has None).
         end = self.plan.clock.now()
-        results = []
-        for k, execution in enumerate(executions):
-            if k >= released:
-                results.append(execution.finish(0, None, "never released"))
-                continue
-            done = self.done[k] if k < len(self.done) else None
-            total = (done if done is not None else end) - self.go_at[k]
-            error = self.ended[k] if k < len(self.ended) else "never waited for"
-            results.append(execution.finish(self.go_ns[k], total, error))
-        if not self.go_at:
-            return self._assemble(executions, results, None, None, interrupted)
-        last = max(d if d is not None else end for d in [*self.done, *([None] * (len(executions) - len(self.done)))])
-        makespan = last - self.go_at[0]
+        ended_at = [done if done is not None else end for done in self.done]
+        results = [
+            execution.finish(self.go_ns[k], ended_at[k] - self.go_at[k], self.ended[k])
+            for k, execution in enumerate(executions)
+        ]
+        makespan = max(ended_at) - self.go_at[0]
         window = (self.go_ns[0] / 1e9, self.go_ns[0] / 1e9 + makespan)
         return self._assemble(executions, results, makespan, window, interrupted)
 
