@@ -116,27 +116,35 @@ class TreeSampler:
             cpu = 0.0
             pss = rss = 0
             for pid, proc in self._parents_first():
-                try:
-                    cpu += _tree_cpu(proc)
-                    if self._pss_ok:
-                        try:
-                            info = proc.memory_full_info()
-                            pss += info.pss
-                            rss += info.rss
-                            continue
-                        except psutil.AccessDenied:
-                            self._pss_ok = False
-                    rss += proc.memory_info().rss
-                except psutil.ZombieProcess:
-                    continue  # exited, not yet reaped: no memory; its CPU arrives with the parent's
-                except psutil.NoSuchProcess:
-                    del self._members[pid]
+                read = self._read(pid, proc)
+                if read is not None:
+                    cpu, pss, rss = cpu + read[0], pss + read[1], rss + read[2]
             if not self._members:
                 return  # every root is gone: nothing to attribute to this instant
             self._times.append(now)
             self._cpu.append(max(cpu, self._cpu[-1]) if self._cpu else cpu)
             self._pss.append(pss)
             self._rss.append(rss)
+
+    def _read(self, pid: int, proc: psutil.Process) -> tuple[float, int, int] | None:
+        """One member's tree CPU seconds, PSS and RSS (RSS for both once PSS is denied: the series is
+        then reported as RSS); None for a zombie (exited, not yet reaped: no memory, and its CPU
+        arrives with the parent's) or a process gone meanwhile (dropped from the members)."""
+        try:
+            cpu = _tree_cpu(proc)
+            if self._pss_ok:
+                try:
+                    info = proc.memory_full_info()
+                    return cpu, info.pss, info.rss
+                except psutil.AccessDenied:
+                    self._pss_ok = False
+            rss = proc.memory_info().rss
+            return cpu, rss, rss
+        except psutil.ZombieProcess:
+            return None
+        except psutil.NoSuchProcess:
+            del self._members[pid]
+            return None
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -195,7 +203,6 @@ class ControlPlaneSampler(TreeSampler):
         #: last tree CPU of execution processes whose parent is a service process, kept after they exit
         self._exited_cpu: dict[int, float] = {}
         self._alive_cpu: dict[int, float] = {}
-        self._exec_times: list[float] = []
         self._exec_cpu: list[float] = []
         self._exec_pss: list[int] = []
         self._exec_rss: list[int] = []
@@ -210,18 +217,10 @@ class ControlPlaneSampler(TreeSampler):
             pss = rss = exec_pss = exec_rss = 0
             alive: dict[int, float] = {}
             for pid, proc in self._parents_first():
-                try:
-                    tree_cpu = _tree_cpu(proc)
-                    try:
-                        info = proc.memory_full_info()
-                        own_pss, own_rss = info.pss, info.rss
-                    except psutil.AccessDenied:
-                        own_pss = own_rss = proc.memory_info().rss
-                except psutil.ZombieProcess:
+                read = self._read(pid, proc)
+                if read is None:
                     continue
-                except psutil.NoSuchProcess:
-                    del self._members[pid]
-                    continue
+                tree_cpu, own_pss, own_rss = read
                 cpu += tree_cpu
                 pss += own_pss
                 rss += own_rss
@@ -240,7 +239,6 @@ class ControlPlaneSampler(TreeSampler):
             self._cpu.append(max(cpu, self._cpu[-1]) if self._cpu else cpu)
             self._pss.append(pss)
             self._rss.append(rss)
-            self._exec_times.append(now)
             exec_total = exec_cpu + sum(self._exited_cpu.values())
             self._exec_cpu.append(max(exec_total, self._exec_cpu[-1]) if self._exec_cpu else exec_total)
             self._exec_pss.append(exec_pss)
@@ -249,7 +247,8 @@ class ControlPlaneSampler(TreeSampler):
     def scopes(self) -> dict[str, ResourceStats]:
         """``platform`` and ``execution``, each named as its scope."""
         platform = dataclasses.replace(self.stats(), scope="platform")
-        execution = tree_stats(self._exec_times, self._exec_cpu, self._exec_pss, self._exec_rss, self.interval)
+        exec_pss = self._exec_pss if self._pss_ok else None
+        execution = tree_stats(self._times, self._exec_cpu, exec_pss, self._exec_rss, self.interval)
         return {"execution": dataclasses.replace(execution, scope="execution"), "platform": platform}
 
 
