@@ -357,7 +357,7 @@ class _Run:
 def from_stamps(stamps: StampLog, case: Case, go_ns: int, total_s: float | None) -> ExecutionResult:
     """A finished run as its stamps tell it: outcome, phases (from ``go_ns``), task counts; failed
     when they do not describe a complete pipeline of ``case``."""
-    counts, units = stamps.task_counts(), len({s.unit for s in stamps.stamps})
+    counts, units = stamps.task_counts(), stamps.units()
     try:
         outcome = stamps.outcome(case.grid)
         phases = stamps.phases(go_ns)

@@ -104,7 +104,7 @@ class ServerExecution(PolledExecution[ServerRun, ServerPoll]):
                     error=error,
                     total_s=total_s,
                     task_counts=stamps.task_counts(),
-                    units=len({s.unit for s in stamps.stamps}),
+                    units=stamps.units(),
                     platform_timings=timings,
                 )
             else:
@@ -254,9 +254,9 @@ class ServerTarget:
         sampler.start()
         try:
             time.sleep(IDLE_SAMPLE_S)
+            return dataclasses.replace(sampler.stop(), scope="platform")
         finally:
-            sampler.halt()
-        return dataclasses.replace(sampler.stop(), scope="platform")
+            sampler.halt()  # a signal during the sleep: the sampling thread stops all the same
 
     def run_round(self, spec: str, case: Case, index: int, *, warmup: bool, concurrency: int = 1) -> RoundResult:
         names = [self.names.next() for _ in range(concurrency)]

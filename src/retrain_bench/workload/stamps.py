@@ -121,6 +121,10 @@ class StampLog:
             raise StampError(f"expected one {task!r} stamp, found {len(found)}")
         return found[0]
 
+    def units(self) -> int:
+        """How many execution units (processes, pods, threads as the platform names them) ran tasks."""
+        return len({s.unit for s in self.stamps})
+
     def task_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for s in self.stamps:
