@@ -334,25 +334,28 @@ class BenchSession:
             )
         return self.server
 
-    def _python_of(self, spec: str) -> str:
-        """The interpreter of the environment a spec's SDK is installed in (its own, else this one)."""
+    def _environment_of(self, spec: str) -> LaunchEnvironment:
+        """Where a spec's SDK is installed: its own environment (NAME@VERSION, or a platform that
+        never runs in the main one), else where its platform says."""
         own = self.environments.get(spec)
-        return str(own.python) if own is not None else registry.platform(platform_of(spec)).environment.interpreter()
+        return own.launch(spec) if own is not None else registry.platform(platform_of(spec)).environment
 
-    def _launch_environment(self, spec: str) -> LaunchEnvironment | str | None:
-        """Where a spec's launchers run (None: where its platform says), with what its services
-        yielded; their start-up failure's reason instead when they could not start."""
-        own = self.environments.get(spec)
-        base = own.launch(spec) if own is not None else None
+    def _python_of(self, spec: str) -> str:
+        return self._environment_of(spec).interpreter()
+
+    def _launch_environment(self, spec: str) -> LaunchEnvironment | str:
+        """Where a spec's launchers run, with what its services yielded; their start-up failure's
+        reason instead when they could not start."""
+        base = self._environment_of(spec)
         platform = registry.platform(platform_of(spec))
         if platform.services is None:
             return base
         if spec not in self.service_variables:
-            self.service_variables[spec] = self._start_services(spec, platform, base or platform.environment)
+            self.service_variables[spec] = self._start_services(spec, platform, base)
         variables = self.service_variables[spec]
         if isinstance(variables, str):
             return variables
-        return (base or platform.environment).with_variables(variables)
+        return base.with_variables(variables)
 
     def _start_services(self, spec: str, platform: Platform, environment: LaunchEnvironment) -> Mapping[str, str] | str:
         assert platform.services is not None
