@@ -183,12 +183,14 @@ def run_round(
     executions: list[Execution] = []
     run = _Run(plan)
     try:
-        with STOP.interruptible():
+        # Made and recorded in one piece, before the round may be interrupted: a signal meanwhile
+        # would leak what an execution holds, and a stop asked for just before the round then
+        # stops executions that exist (the interruptible section raises as it is entered).
+        with STOP.shielded():
             run.started = plan.clock.now()
             for k, log in enumerate(plan.logs):
-                # Made and recorded in one piece: a signal in between would leak what it holds.
-                with STOP.shielded():
-                    executions.append(make(k, log))
+                executions.append(make(k, log))
+        with STOP.interruptible():
             run.drive(executions, sampler(executions))
         with STOP.shielded():  # read back before closing: closing removes what the run left
             return run.result(executions)
@@ -267,6 +269,8 @@ class _Run:
 
     def stop(self, executions: Sequence[Execution]) -> str:
         """Stop every execution; what was done, in one phrase."""
+        if not executions:
+            return "before any execution started"
         said = list(dict.fromkeys(e.stop() for e in executions))
         for thread in self.threads:
             if thread.ident is not None:  # started
@@ -306,9 +310,7 @@ class _Run:
     ) -> RoundResult:
         plan = self.plan
         n = len(results)
-        ok, error, outcome = combined_verdict(results)
-        if interrupted is not None:
-            ok, error, outcome = False, interrupted, None
+        ok, error, outcome = (False, interrupted, None) if interrupted is not None else combined_verdict(results)
         counts: dict[str, int] = {}
         for r in results:
             for task, count in r.task_counts.items():
