@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +26,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from retrain_bench.errors import BenchError, PrometheusQueryError, PrometheusUnavailable
+from retrain_bench.redaction import hold, redact
 
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"()\]]+)")
 _SSL = re.compile(r"\[SSL: [A-Z_]+\] ([^(]+?) \(")
@@ -92,12 +94,17 @@ class PrometheusApi:
     def __init__(self, url: str, *, verify_tls: bool = True, timeout_s: float = 30.0, retries: int = 2) -> None:
         self.base_url, auth = parse_url(url)
         self.redacted_url = redact_url(url)
-        # Only secrets long enough to scrub without mangling the message ("u" is in "Prometheus").
-        self._secrets = tuple(s for s in auth or () if len(s) >= 4)
+        if auth is not None:
+            # Held for the process's one redaction: a server echoing the basic-auth header (base64 of
+            # user:password) or the password itself into an error never gets them into a message.
+            hold(auth[1], user=auth[0])
         self._timeout = (min(5.0, timeout_s), timeout_s)
         self._session = requests.Session()
-        self._session.verify = verify_tls
         self._session.auth = auth
+        #: what each request's ``verify`` is: passed explicitly, because requests' environment merge
+        #: (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) replaces a session's ``verify=False`` with the
+        #: bundle, while an explicit per-request ``False`` wins over it
+        self._verify = verify_setting(verify_tls)
         # Retry only what cannot have reached the server: a refused or failed connection.
         retry = Retry(total=retries, connect=retries, read=0, status=0, other=0, backoff_factor=0.1)
         self._session.mount("http://", HTTPAdapter(max_retries=retry))
@@ -126,6 +133,12 @@ class PrometheusApi:
         """An instant query returning a range vector (``metric[5m]``, a subquery): raw samples per series."""
         return _series(self._post("/api/v1/query", {"query": query, "time": _num(time)}), "matrix")
 
+    def has_series(self, match: str, start: float, end: float) -> bool:
+        """Whether any series matching the selector ``match`` has samples in [start, end]: the series
+        API reads only the index, so this is cheap however long the range."""
+        body = self._post("/api/v1/series", {"match[]": match, "start": _num(start), "end": _num(end)})
+        return bool(body.get("data"))
+
     def get(self, path: str) -> dict[str, Any]:
         """A GET of the API (``/api/v1/status/buildinfo``, ``/api/v1/status/config``): the body's data."""
         data: dict[str, Any] = self._post(path, None)["data"]
@@ -136,9 +149,11 @@ class PrometheusApi:
         where = f"Prometheus at {self.redacted_url}"
         try:
             if form is None:
-                response = self._session.get(self.base_url + path, timeout=self._timeout)
+                response = self._session.get(self.base_url + path, timeout=self._timeout, verify=self._verify)
             else:
-                response = self._session.post(self.base_url + path, data=form, timeout=self._timeout)
+                response = self._session.post(
+                    self.base_url + path, data=form, timeout=self._timeout, verify=self._verify
+                )
         except requests.exceptions.SSLError as exc:
             raise PrometheusUnavailable(
                 self._scrub(f"TLS to {where} failed ({_reason(exc)}); trust its CA or disable verification")
@@ -149,7 +164,7 @@ class PrometheusApi:
             raise PrometheusUnavailable(self._scrub(f"cannot reach {where} ({_reason(exc)})")) from None
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python's stack (a hostile server)
             body = None
         if isinstance(body, dict) and body.get("status") == "error":
             message = f"{where} rejected the query ({body.get('errorType', 'error')}: {body.get('error', '?')})"
@@ -164,10 +179,27 @@ class PrometheusApi:
 
     def _scrub(self, message: str) -> str:
         # Belt and braces: the URL given to requests has no credentials, but a proxy or a server
-        # might echo them back in a reason phrase.
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
-        return message
+        # might echo them (or the Authorization header) back; BenchError redacts again when made.
+        return redact(message)
+
+
+def verify_setting(verify_tls: bool) -> bool | str:
+    """requests' ``verify`` for a request: False when verification is off (whatever the environment
+    says), else the CA bundle the environment names (as requests would use it), else True."""
+    if not verify_tls:
+        return False
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+
+
+def tls_description(verify_tls: bool) -> dict[str, Any]:
+    """What the JSON records of TLS: whether certificates were verified, and against what."""
+    verify = verify_setting(verify_tls)
+    if verify is False:
+        return {"tls_verify": False, "tls_ca": None}
+    if verify is True:
+        return {"tls_verify": True, "tls_ca": "certifi's CA bundle (requests' default)"}
+    variable = "REQUESTS_CA_BUNDLE" if os.environ.get("REQUESTS_CA_BUNDLE") == verify else "CURL_CA_BUNDLE"
+    return {"tls_verify": True, "tls_ca": f"{verify} (from {variable})"}
 
 
 def parse_url(url: str) -> tuple[str, tuple[str, str] | None]:
@@ -192,6 +224,15 @@ def parse_url(url: str) -> tuple[str, tuple[str, str] | None]:
 
 
 def _series(body: dict[str, Any], expected: str) -> Answer:
+    try:
+        return _parsed_series(body, expected)
+    except (AttributeError, TypeError, ValueError, IndexError):  # a body shaped like no Prometheus answer
+        raise PrometheusUnavailable(
+            f"the answer to a {expected} query is not shaped like the Prometheus API's; check the URL"
+        ) from None
+
+
+def _parsed_series(body: dict[str, Any], expected: str) -> Answer:
     data = body.get("data") or {}
     if data.get("resultType") != expected:
         raise PrometheusQueryError(
@@ -202,7 +243,7 @@ def _series(body: dict[str, Any], expected: str) -> Answer:
         raw = item.get("values") if expected == "matrix" else [item.get("value")]
         points = tuple((float(t), float(v)) for t, v in raw or [] if math.isfinite(float(v)))
         series.append(Series(dict(item.get("metric") or {}), points))
-    return Answer(tuple(series), tuple(str(w) for w in body.get("warnings") or ()))
+    return Answer(tuple(series), tuple(redact(str(w)) for w in body.get("warnings") or ()))
 
 
 def _num(value: float) -> str:

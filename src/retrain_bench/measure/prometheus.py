@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from retrain_bench.errors import BenchError, PrometheusError
 from retrain_bench.measure import samples as _samples
 from retrain_bench.measure import stats as _stats
 from retrain_bench.measure.profile import MetricProfile, MetricQuery, load_profile
-from retrain_bench.measure.promapi import Answer, PrometheusApi, parse_url, redact_url
+from retrain_bench.measure.promapi import Answer, PrometheusApi, parse_url, redact_url, tls_description
 from retrain_bench.measure.promql import (
     check_regex,
     duration,
@@ -58,12 +58,21 @@ SOURCE = "prometheus"
 SCOPES = ("execution", "platform", "node")
 #: Longest stretch one query reads; longer windows are split (a query's samples stay bounded).
 CHUNK_S = 3600.0
+#: A collection with more queries per metric than this reports its progress (a day of hour-long chunks).
+PROGRESS_CHUNKS = 24
 #: Read this far before the window (a container's last sample before ``start`` says what it held
 #: then, its counter where it stood) and after it (a sample after ``end`` says it was still there).
 MARGIN_S = 300.0
 #: The interval assumed when neither the samples nor the targets API tell, and waited for before
 #: collecting when none was given: kube-prometheus-stack's default scrape interval.
 FALLBACK_INTERVAL_S = 30.0
+#: A figure beyond this (or negative, or not a number) is no measurement: the loader refuses numbers past
+#: 1e100 (cli/main.py), so such a figure is recorded as null with the reason, never written as a number.
+LARGEST_FIGURE = 1e100
+OUT_OF_BOUNDS = (
+    "Prometheus returned {metric} samples outside physical bounds (negative, not finite or beyond 1e100): "
+    "not a measurement"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,7 +208,8 @@ class PrometheusSettings:
             "step_s": self.step_s,
             "rate_window_s": self.rate_window,
             "profile": {"name": self.profile.name, "sha256": self.profile.sha256},
-            "tls_verify": self.verify_tls,
+            # what requests really used: REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE when verifying, never when not
+            **tls_description(self.verify_tls),
         }
 
     @property
@@ -236,10 +246,18 @@ class PrometheusCollector:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def collect(self, window: Window, scope: Scope) -> ResourceStats:
-        """The figures of ``scope`` over ``window``; PrometheusError when the server cannot answer."""
+    def collect(self, window: Window, scope: Scope, progress: Callable[[str], None] | None = None) -> ResourceStats:
+        """The figures of ``scope`` over ``window``; PrometheusError when the server cannot answer.
+        ``progress`` hears how far a long collection (more than ``PROGRESS_CHUNKS`` queries a metric) is."""
         s = self.settings
-        reader = _Reader(self._api, s, window, scope)
+        reader = _Reader(self._api, s, window, scope, progress)
+        if len(reader.chunks) > 1 and not self._api.has_series(
+            "{" + scope.namespace_selector() + "}", reader.start, reader.end
+        ):
+            # An empty server (or a wrong namespace) answers every chunk with nothing: say so at once
+            # rather than after one query per hour of the window.
+            reason = f"Prometheus has no series for namespace(s) {', '.join(scope.namespaces)} in the window"
+            return unavailable_stats(scope, window, reason, s)
         values: dict[str, str] = {"selector": scope.selector(), "scrape_job": s.profile.scrape_job_matchers()}
         intervals: dict[str, Interval] = {}
         if s.profile.spacing_query is not None:
@@ -309,8 +327,15 @@ def job_intervals(api: PrometheusApi, job: Mapping[str, str]) -> dict[str, float
 class _Reader:
     """The raw samples of one (window, scope), read chunk by chunk."""
 
-    def __init__(self, api: PrometheusApi, settings: PrometheusSettings, window: Window, scope: Scope) -> None:
-        self.api, self.settings, self.window = api, settings, window
+    def __init__(
+        self,
+        api: PrometheusApi,
+        settings: PrometheusSettings,
+        window: Window,
+        scope: Scope,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.api, self.settings, self.window, self.progress = api, settings, window, progress
         self.start, self.end = window.start - MARGIN_S, window.end + MARGIN_S
         edges = [self.start]
         while edges[-1] + settings.chunk_s < self.end:
@@ -322,7 +347,12 @@ class _Reader:
 
     def read(self, metric: MetricQuery, values: Mapping[str, str]) -> dict[tuple[tuple[str, str], ...], Track]:
         collected: dict[tuple[tuple[str, str], ...], list[tuple[float, float]]] = {}
-        for first, last in self.chunks:
+        every = max(1, len(self.chunks) // 10)
+        for done, (first, last) in enumerate(self.chunks, 1):
+            if self.progress is not None and len(self.chunks) > PROGRESS_CHUNKS and done % every == 0:
+                self.progress(
+                    f"{metric.name}: query {done} of {len(self.chunks)} (one per {self.settings.chunk_s:g} s)"
+                )
             text = metric.render({**values, "range": duration(last - first)})
             self.queries.setdefault(metric.name, text)
             answer = self._ask(metric.name, text, last)
@@ -389,20 +419,43 @@ def _figures(
     if memory is None:
         missing["memory_peak_gib"] = missing["memory_avg_gib"] = reason("memory")
     else:
-        gauges = _samples.gauge_sum(
-            list(memory.values()),
-            start,
-            end,
-            intervals["memory"].seconds,
-            own_spacing=s.scrape_interval_s is None,
-            tail=s.lookback_s,
-        )
-        memory_peak, memory_avg = gauges.peak / GIB, gauges.mean / GIB
+        try:
+            gauges = _samples.gauge_sum(
+                list(memory.values()),
+                start,
+                end,
+                intervals["memory"].seconds,
+                own_spacing=s.scrape_interval_s is None,
+                tail=s.lookback_s,
+            )
+            memory_peak, memory_avg = gauges.peak / GIB, gauges.mean / GIB
+        except (OverflowError, ValueError):  # sums of samples near 1e308 overflow
+            missing["memory_peak_gib"] = missing["memory_avg_gib"] = OUT_OF_BOUNDS.format(metric="memory")
     if counter is None:
         missing["cpu_seconds"] = missing["cpu_avg_mcpu"] = missing["cpu_peak_mcpu"] = reason("cpu_counter")
     else:
-        cpu_seconds = _samples.counter_seconds(list(counter.values()), start, end)
-        cpu_peak = 1000.0 * _samples.counter_peak_rate(list(counter.values()), start, end, s.rate_window, s.step_s)
+        try:
+            cpu_seconds = _samples.counter_seconds(list(counter.values()), start, end)
+            cpu_peak = 1000.0 * _samples.counter_peak_rate(list(counter.values()), start, end, s.rate_window, s.step_s)
+        except (OverflowError, ValueError):
+            missing["cpu_seconds"] = missing["cpu_avg_mcpu"] = missing["cpu_peak_mcpu"] = OUT_OF_BOUNDS.format(
+                metric="cpu_counter"
+            )
+    figures = {
+        "memory_peak_gib": memory_peak,
+        "memory_avg_gib": memory_avg,
+        "cpu_seconds": cpu_seconds,
+        "cpu_peak_mcpu": cpu_peak,
+        "cpu_avg_mcpu": _stats.cpu_avg_mcpu(cpu_seconds, window.duration_s) if cpu_seconds is not None else None,
+    }
+    for name, value in figures.items():
+        if value is not None and not 0 <= value <= LARGEST_FIGURE:  # also nan
+            metric = "memory" if name.startswith("memory") else "cpu_counter"
+            figures[name] = None
+            missing[name] = f"{OUT_OF_BOUNDS.format(metric=metric)} ({name} came to {value:.3g})"
+    if figures["cpu_seconds"] is None and figures["cpu_avg_mcpu"] is not None:  # the average of a refused sum
+        figures["cpu_avg_mcpu"] = None
+        missing["cpu_avg_mcpu"] = missing["cpu_seconds"]
 
     counts = {
         name: sum(t.count_in(start, end) for t in found.values()) if found else 0 for name, found in tracks.items()
@@ -444,11 +497,11 @@ def _figures(
         source=SOURCE,
         window_s=window.duration_s,
         samples=sum(counts.values()),
-        memory_peak_gib=memory_peak,
-        memory_avg_gib=memory_avg,
-        cpu_seconds=cpu_seconds,
-        cpu_avg_mcpu=_stats.cpu_avg_mcpu(cpu_seconds, window.duration_s),
-        cpu_peak_mcpu=cpu_peak,
+        memory_peak_gib=figures["memory_peak_gib"],
+        memory_avg_gib=figures["memory_avg_gib"],
+        cpu_seconds=figures["cpu_seconds"],
+        cpu_avg_mcpu=figures["cpu_avg_mcpu"],
+        cpu_peak_mcpu=figures["cpu_peak_mcpu"],
         cpu_peak_window_s=s.rate_window,
         details=details,
         missing=missing,
