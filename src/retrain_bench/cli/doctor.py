@@ -155,6 +155,8 @@ def _skew(api: PrometheusApi, now: Callable[[], float]) -> Check:
     except PrometheusError as exc:
         return Check("clock skew to Prometheus", False, str(exc))
     after = now()
+    if not answer.series or not answer.series[0].points:  # a server (or proxy) answering an empty vector
+        return Check("clock skew to Prometheus", False, "vector(time()) came back empty: not a working Prometheus")
     server = answer.series[0].points[0][1]
     skew = server - (before + after) / 2
     return Check(

@@ -22,6 +22,11 @@ from retrain_bench.output.formats import RESOURCES_FORMATS, format_help
 if TYPE_CHECKING:
     from retrain_bench.measure.prometheus import Window
 
+#: The longest window read without ``--allow-large``: a week is 168 hour-long queries per metric; a
+#: typo (``--start 0``) would otherwise ask for one query per hour since 1970 and hold every sample.
+MAX_WINDOW_S = 7 * 86400.0
+#: 9999-12-31T23:59:59Z: past it a time cannot be shown (datetime's limit).
+LATEST_TIME = 253402300799.0
 #: The keys of ``--format json``, in order; ``missing`` follows when any figure is null.
 JSON_KEYS = ("memory_peak_gib", "memory_avg_gib", "cpu_peak_mcpu", "cpu_avg_mcpu", "cpu_seconds", "samples")
 
@@ -77,6 +82,11 @@ def add_resources_command(commands: argparse._SubParsersAction[argparse.Argument
         help=argparse.SUPPRESS,
     )
     parser.add_argument(
+        "--allow-large",
+        action="store_true",
+        help=f"read a window longer than {MAX_WINDOW_S / 86400:g} days (one query per hour per metric)",
+    )
+    parser.add_argument(
         "--format", choices=RESOURCES_FORMATS, default="text", help=format_help(RESOURCES_FORMATS, "text")
     )
     # Before the one --format vocabulary: --json.
@@ -95,6 +105,12 @@ def cmd_resources(args: argparse.Namespace) -> int:
         raise BenchError("--prometheus-namespace is required: at least one namespace to measure")
     window = Window(parse_time(args.start, "--start"), parse_time(args.end, "--end"))
     _check_not_future(window, time.time())
+    if window.duration_s > MAX_WINDOW_S and not args.allow_large:
+        raise BenchError(
+            f"the window is {window.duration_s / 86400:.4g} days long, above the limit of {MAX_WINDOW_S / 86400:g} "
+            f"days (one query per hour of it per metric, every sample held in memory); narrow --start/--end, "
+            "or pass --allow-large to read it anyway (docs/reliability.md)"
+        )
     pods = tuple(args.pod) if args.pod else None
     scope = Scope(
         tuple(namespaces),
@@ -114,12 +130,16 @@ def cmd_resources(args: argparse.Namespace) -> int:
     )
     with PrometheusCollector(settings) as collector:
         try:
-            stats = collector.collect(window, scope)
+            stats = collector.collect(window, scope, progress=_progress)
         except PrometheusQueryError as exc:
             # A profile bug, not a figure to leave null: say which file, and which metric (in exc).
             raise BenchError(f"metric profile {settings.profile.source}: the server rejects {exc}") from None
     print(json.dumps(as_json(stats), allow_nan=False) if args.format == "json" else render_table(stats, window))
     return 0
+
+
+def _progress(line: str) -> None:
+    print(f"[resources] {line}", file=sys.stderr, flush=True)
 
 
 def _check_not_future(window: Window, now: float) -> None:
@@ -150,6 +170,8 @@ def parse_time(text: str, option: str) -> float:
     else:
         if not math.isfinite(seconds) or seconds < 0:
             raise BenchError(f"{option}: {text!r} is not a time; give unix seconds or ISO-8601 with a zone")
+        if seconds > LATEST_TIME:
+            raise BenchError(f"{option}: {text!r} is after the year 9999; give unix seconds or ISO-8601 with a zone")
         return seconds
     try:
         moment = dt.datetime.fromisoformat(text)
