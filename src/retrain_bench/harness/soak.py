@@ -28,6 +28,7 @@ import datetime as dt
 import gc
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -38,12 +39,14 @@ from typing import Any
 
 import psutil
 
+from retrain_bench import early_signals
 from retrain_bench.errors import BenchError
 from retrain_bench.harness.session import BenchSession
 from retrain_bench.harness.stopping import STOP
 from retrain_bench.options import DEFAULT_RUN_TIMEOUT, BenchOptions, number
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.specs import PackageIndex, VersionSource, parse_specs
+from retrain_bench.results.files import check_directory
 from retrain_bench.workload.cases import Case, case_for
 
 #: Growth allowed per round (least-squares slope over rounds from..R) before a probe counts as
@@ -367,6 +370,8 @@ def parse_soak_settings(args: argparse.Namespace, index: VersionSource | None = 
         from_round = number("--from-round", args.from_round, int, 2)
         rounds = number("--rounds", args.rounds, int, from_round + 1)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    log_dir = Path(args.round_logs or Path(".retrain-bench") / "logs" / f"soak-{stamp}")
+    check_directory("--round-logs", log_dir)  # a file or a read-only place: one line now, not a traceback later
     return SoakSettings(
         platform=spec.label,
         case=case,
@@ -374,18 +379,31 @@ def parse_soak_settings(args: argparse.Namespace, index: VersionSource | None = 
         from_round=from_round,
         run_timeout=number("--run-timeout", args.run_timeout, float, 0.001),
         sample_hz=number("--sample-hz", args.sample_hz, float, 0.0, 1000.0),
-        log_dir=Path(args.round_logs or Path(".retrain-bench") / "logs" / f"soak-{stamp}"),
+        log_dir=log_dir,
     )
 
 
+def _never() -> bool:
+    return False
+
+
 def cmd_soak(args: argparse.Namespace) -> int:
-    index = PackageIndex(Path(".retrain-bench") / "index")
-    settings = parse_soak_settings(args, index)
-    report = soak(settings, progress=lambda line: print(line, file=sys.stderr, flush=True))
-    print(render(report), end="")
-    if report.interrupted is not None:
-        return 2
-    return 0 if report.passed else 1
+    # From here a signal only asks to stop (the session checks before each round and ends a running
+    # one); one that came while the CLI was importing (held by early_signals) counts as asked.
+    STOP.install(nothing_to_lose=_never)
+    try:
+        held = early_signals.take()
+        if held is not None:
+            STOP.requested = signal.Signals(held).name
+        index = PackageIndex(Path(".retrain-bench") / "index")
+        settings = parse_soak_settings(args, index)
+        report = soak(settings, progress=lambda line: print(line, file=sys.stderr, flush=True))
+        print(render(report), end="")
+        if report.interrupted is not None or STOP.requested is not None:
+            return 2
+        return 0 if report.passed else 1
+    finally:
+        STOP.uninstall()
 
 
 def add_soak_command(commands: Any) -> None:
