@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from retrain_bench import early_signals
 from retrain_bench.cli.doctor import add_doctor_command
 from retrain_bench.cli.resources import add_resources_command
-from retrain_bench.errors import BenchError
+from retrain_bench.errors import BenchError, OutputFailed
 from retrain_bench.harness.soak import add_soak_command
 from retrain_bench.output.formats import COMPARE_FORMATS, REPORT_FORMATS, REPORT_SUFFIX, format_help
 from retrain_bench.results.files import check_directory, check_file, write_text
@@ -152,7 +154,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from retrain_bench.analysis.report import build_report
-    from retrain_bench.output.charts import draw_charts
     from retrain_bench.output.render import render_report
     from retrain_bench.results.runs import entries
 
@@ -167,12 +168,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     if out is not None:
         try:
             out.mkdir(parents=True, exist_ok=True)
-            write_text(out / f"report.{REPORT_SUFFIX[args.format]}", text, "--out-dir")
-            charts = draw_charts(report, out)
+            charts = _write_report_files(out, f"report.{REPORT_SUFFIX[args.format]}", text, report)
         except OSError as exc:
-            raise BenchError(f"--out-dir: {out}: cannot write into it ({exc.strerror or exc})") from None
+            raise OutputFailed(
+                f"--out-dir: {out}: cannot write the report ({exc.strerror or exc}); "
+                "what the directory held before is left as it was"
+            ) from None
         print(f"retrain-bench: wrote the report and {len(charts)} charts to {out}", file=sys.stderr)
     return 0
+
+
+def _write_report_files(out: Path, name: str, text: str, report: Any) -> list[Path]:
+    """The report file and its charts, all or none: written into a staging directory inside ``out``
+    and renamed into place only when every one was written (renames need no space), so a full disk
+    leaves the previous report (or none), never half of a new one."""
+    import shutil
+    import tempfile
+
+    from retrain_bench.output.charts import draw_charts
+
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".report-"))
+    try:
+        (staging / name).write_bytes(text.encode("utf-8"))
+        charts = draw_charts(report, staging)
+        for written in [staging / name, *charts]:
+            os.replace(written, out / written.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [out / chart.name for chart in charts]
 
 
 def report_prices(runs: Sequence[Run], vcpu_hour: str | None, gib_hour: str | None) -> Prices | None:
@@ -207,6 +230,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     options = compare_options(args, Path.cwd())
     if args.versions is not None:
+        if args.current_runs is not None:
+            raise BenchError(
+                "--current-runs splits several files into baseline and current runs; --versions compares two "
+                "specs inside one run: drop one of them"
+            )
         if len(args.files) != 1:
             raise BenchError(f"--versions compares two specs inside ONE run: give one file, not {len(args.files)}")
         specs = [s.strip() for s in args.versions.split(",")]
@@ -214,7 +242,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             raise BenchError(f"--versions: {args.versions!r}: give BASE,CURRENT, e.g. flyte@1.15.4,flyte@1.16.31")
         baseline_paths, current_paths = list(args.files), list[str]()
     else:
-        baseline_paths, current_paths = split_compare_files(args.files, args.current_runs)
+        baseline_paths, current_paths = split_compare_files(args.files, args.current_runs or "1")
     baselines = [Run(path, load_run(path)) for path in baseline_paths]
     currents = [Run(path, load_run(path)) for path in current_paths]
     if args.price_vcpu_hour is not None or args.price_gib_hour is not None:
@@ -370,7 +398,7 @@ def add_compare_command(commands: Any) -> None:
     )
     compare.add_argument(
         "--current-runs",
-        default="1",
+        default=None,
         metavar="N",
         help="how many of the last files are current runs. Default: 1. With several runs on a side the "
         "test is over run means",
@@ -478,10 +506,26 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from retrain_bench.cli.streams import StdoutClosed, prepare_streams
+
+    prepare_streams()
     args = make_parser().parse_args(argv)
+    if args.command != "soak":  # the soak takes a signal held since start-up as its stop request
+        early_signals.release()
     try:
         code: int = args.run(args)
+        sys.stdout.flush()
+    except StdoutClosed:
+        print(
+            f"retrain-bench: error: {args.command}: standard output is closed, so nothing was written; "
+            "redirect it to a file (or pass --out where the command has it)",
+            file=sys.stderr,
+        )
+        return 1
     except BenchError as exc:
+        # Redacted when made; its exit code: 2 for bad input, 1 for an output that could not be written.
         print(f"retrain-bench: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
+    finally:
+        early_signals.release()
     return code
