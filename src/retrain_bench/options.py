@@ -27,6 +27,9 @@ SIZE_BOUNDS = {
     "--fanout": (1000, "tune tasks per round"),
     # N launchers (local) or N runs (cluster) at once
     "--concurrency": (100, "executions at once per round"),
+    # a round takes seconds at the least: 10,000 of them per platform x case is most of a day
+    "--rounds": (10_000, "measured rounds per platform x case"),
+    "--warmup": (10_000, "warm-up rounds per platform x case"),
 }
 
 
@@ -69,8 +72,19 @@ class BenchOptions:
         return data
 
 
+def _given_but_empty(option: str, raw: str | None, valid: Sequence[str]) -> None:
+    """``--platform=`` (what ``--platform=$PLATFORM`` gives when the variable is unset) is refused, not
+    read as "the defaults": leaving the option out is how to ask for those."""
+    if raw is not None and not raw.strip():
+        raise BenchError(
+            f"{option}: {raw!r} names nothing (an unset variable?); leave {option} out for the defaults, "
+            f"or choose from {', '.join(valid)}"
+        )
+
+
 def _choices(option: str, raw: str | None, valid: Sequence[str], default: Sequence[str]) -> tuple[str, ...]:
-    if raw is None or not raw.strip():
+    _given_but_empty(option, raw, valid)
+    if raw is None:
         return tuple(default)
     names = [n.strip() for n in raw.split(",") if n.strip()]
     if not names:
@@ -119,6 +133,7 @@ def parse_options(
     # The platforms that run in an environment of their own stay out of the default list: a plain
     # `pytest bench/` builds nothing and downloads nothing (docs/platforms.md).
     on_server = registry.server_names()
+    _given_but_empty("--platform", platform, registry.names())
     default_platforms = {"cluster": on_cluster, "server": on_server}.get(target, registry.default_names())
     specs = (
         parse_specs(platform, registry.names(), target=target, index=index)
@@ -152,13 +167,16 @@ def parse_options(
             f"with --target=cluster choose from {', '.join(on_cluster)}"
         )
     concurrent = number("--concurrency", concurrency, int, 1)
+    measured, warmups = number("--rounds", rounds, int, 1), number("--warmup", warmup, int, 0)
     if not allow_large:
         _within_bounds("--concurrency", [concurrent])
+        _within_bounds("--rounds", [measured])
+        _within_bounds("--warmup", [warmups])
     return BenchOptions(
         platforms=platforms,
         cases=_cases(case, scale, fanout, allow_large),
-        rounds=number("--rounds", rounds, int, 1),
-        warmup=number("--warmup", warmup, int, 0),
+        rounds=measured,
+        warmup=warmups,
         target=target,
         run_timeout=number("--run-timeout", run_timeout, float, 0.001),
         min_success_rate=number("--min-success-rate", min_success_rate, float, 0.0, 1.0),

@@ -141,8 +141,13 @@ def read_table(path: Path, *, standalone: bool, setting: Setting = THRESHOLD) ->
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise BenchError(f"{path}: not valid TOML ({exc})") from None
-    table = document.get("tool", {}).get("retrain-bench", {}).get(setting.table)
+    tool = document.get("tool")
+    project = tool.get("retrain-bench") if isinstance(tool, dict) else None
+    table = project.get(setting.table) if isinstance(project, dict) else None
     name = f"[tool.retrain-bench.{setting.table}]"
+    if standalone and table is not None and setting.table in document:
+        # One would silently win over the other: say which file holds both and let the user choose.
+        raise BenchError(f"{path}: has both {name} and [{setting.table}]; keep one of them (they would not be merged)")
     if table is None and standalone:
         table, name = document.get(setting.table), f"[{setting.table}]"
     if table is None:

@@ -26,7 +26,7 @@ import platform as platform_module
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -94,14 +94,13 @@ def _in_main_environment(platform: str) -> bool:
     return sdk is None or sdk.own_version is None
 
 
-def interleaved(platforms: list[str], rounds: int) -> list[tuple[int, str]]:
+def interleaved(platforms: list[str], rounds: int) -> Iterator[tuple[int, str]]:
     """(round index, platform) in run order: round-robin, the starting platform rotating each round,
-    so that no platform always runs first (or always right after the heaviest one)."""
-    order = []
+    so that no platform always runs first (or always right after the heaviest one). Lazy: a huge
+    ``--rounds --allow-large`` costs nothing before its rounds run."""
     for index in range(rounds):
         shift = index % len(platforms)
-        order += [(index, p) for p in platforms[shift:] + platforms[:shift]]
-    return order
+        yield from ((index, p) for p in platforms[shift:] + platforms[:shift])
 
 
 def versions() -> dict[str, str | None]:

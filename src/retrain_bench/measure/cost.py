@@ -61,6 +61,9 @@ class Prices:
 
 DEFAULT_PRICES = Prices(vcpu_hour=0.04048, gib_hour=0.004445, source=DEFAULT_SOURCE)
 GIVEN_SOURCE = "given on the command line"
+#: Dollars per vCPU-hour or GiB-hour above which a price is a typo: list prices are cents (Fargate's
+#: $0.04048 and $0.004445); the largest cloud instances cost tens of dollars an hour for ~100 vCPUs.
+MAX_PRICE = 1000.0
 
 
 def _price(option: str, raw: Any) -> float:
@@ -70,6 +73,8 @@ def _price(option: str, raw: Any) -> float:
         raise BenchError(f"{option}: {raw!r} is not a number; give dollars, e.g. {option}=0.04") from None
     if not math.isfinite(value) or value < 0:
         raise BenchError(f"{option}: {raw!r} must be a finite number ≥ 0 (dollars)")
+    if value > MAX_PRICE:
+        raise BenchError(f"{option}: {raw!r} is above {MAX_PRICE:g} dollars per hour; give the price of one unit-hour")
     return value
 
 
