@@ -18,6 +18,7 @@ from retrain_bench.cli.doctor import add_doctor_command
 from retrain_bench.cli.resources import add_resources_command
 from retrain_bench.errors import BenchError, OutputFailed
 from retrain_bench.harness.soak import add_soak_command
+from retrain_bench.names import check_names
 from retrain_bench.output.formats import COMPARE_FORMATS, REPORT_FORMATS, REPORT_SUFFIX, format_help
 from retrain_bench.results.files import check_directory, check_file, write_text
 from retrain_bench.results.runs import Run
@@ -61,6 +62,7 @@ def load_run(path: str) -> dict[str, Any]:
         raise BenchError(f"{path}: does not match the retrain-bench schema at {where}: {exc.message}") from None
     except RecursionError:
         raise BenchError(f"{path}: nested too deeply to be a run; pass a file written with --benchmark-json") from None
+    check_names(path, document)  # names are printed raw: no newline, no terminal escape
     return document
 
 

@@ -167,11 +167,12 @@ class PrometheusApi:
         except (ValueError, RecursionError):  # not JSON, or nested deeper than Python's stack (a hostile server)
             body = None
         if isinstance(body, dict) and body.get("status") == "error":
-            message = f"{where} rejected the query ({body.get('errorType', 'error')}: {body.get('error', '?')})"
+            said = _one_line(f"{body.get('errorType', 'error')}: {body.get('error', '?')}")
+            message = f"{where} rejected the query ({said})"
             error_type = PrometheusQueryError if response.status_code in (400, 422) else PrometheusUnavailable
             raise error_type(self._scrub(message))
         if response.status_code != 200 or not isinstance(body, dict) or body.get("status") != "success":
-            status = f"HTTP {response.status_code} {response.reason or ''}".strip()
+            status = _one_line(f"HTTP {response.status_code} {response.reason or ''}")
             raise PrometheusUnavailable(
                 self._scrub(f"{where} answered {status} on {path}, not the Prometheus API; check the URL")
             )
@@ -244,6 +245,17 @@ def _parsed_series(body: dict[str, Any], expected: str) -> Answer:
         points = tuple((float(t), float(v)) for t, v in raw or [] if math.isfinite(float(v)))
         series.append(Series(dict(item.get("metric") or {}), points))
     return Answer(tuple(series), tuple(redact(str(w)) for w in body.get("warnings") or ()))
+
+
+#: How much of a server's own text a message quotes: enough for Prometheus's errors, not a whole page.
+SERVER_TEXT_CHARS = 500
+
+
+def _one_line(text: str) -> str:
+    """A server's text, redacted (before a cut could leave half a credential), as one line of at most
+    ``SERVER_TEXT_CHARS``: messages are one line."""
+    folded = " ".join(redact(str(text)).split())
+    return folded if len(folded) <= SERVER_TEXT_CHARS else folded[: SERVER_TEXT_CHARS - 1] + "…"
 
 
 def _num(value: float) -> str:

@@ -418,6 +418,8 @@ def _figures(
     memory_peak = memory_avg = cpu_seconds = cpu_peak = None
     if memory is None:
         missing["memory_peak_gib"] = missing["memory_avg_gib"] = reason("memory")
+    elif _unphysical(memory):
+        missing["memory_peak_gib"] = missing["memory_avg_gib"] = OUT_OF_BOUNDS.format(metric="memory")
     else:
         try:
             gauges = _samples.gauge_sum(
@@ -433,6 +435,10 @@ def _figures(
             missing["memory_peak_gib"] = missing["memory_avg_gib"] = OUT_OF_BOUNDS.format(metric="memory")
     if counter is None:
         missing["cpu_seconds"] = missing["cpu_avg_mcpu"] = missing["cpu_peak_mcpu"] = reason("cpu_counter")
+    elif _unphysical(counter):
+        missing["cpu_seconds"] = missing["cpu_avg_mcpu"] = missing["cpu_peak_mcpu"] = OUT_OF_BOUNDS.format(
+            metric="cpu_counter"
+        )
     else:
         try:
             cpu_seconds = _samples.counter_seconds(list(counter.values()), start, end)
@@ -506,6 +512,12 @@ def _figures(
         details=details,
         missing=missing,
     )
+
+
+def _unphysical(tracks: Mapping[tuple[tuple[str, str], ...], Track]) -> bool:
+    """Whether any sample is negative or beyond ``LARGEST_FIGURE`` (bytes and CPU-seconds are neither):
+    the figures computed from such samples would be numbers, and wrong."""
+    return any(bool(((track.values < 0) | (track.values > LARGEST_FIGURE)).any()) for track in tracks.values())
 
 
 def _iso(t: float) -> str:
