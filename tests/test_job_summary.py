@@ -47,11 +47,12 @@ def test_untouched_when_unset(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_unwritable_summary_is_one_line(
+def test_an_unwritable_summary_is_one_warning_and_the_verdict_stands(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Issue 26 item 18: the summary is best effort; before, this exited 2 after printing the verdict.
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "missing-dir" / "summary.md"))
-    assert main(["compare", BASELINE, CURRENT]) == 2
+    assert main(["compare", BASELINE, CURRENT]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("retrain-bench: error: GITHUB_STEP_SUMMARY=") and err.count("\n") == 1
+    assert err.startswith("retrain-bench: warning: GITHUB_STEP_SUMMARY=") and err.count("\n") == 1
     assert "cannot append the job summary (No such file or directory)" in err

@@ -62,8 +62,9 @@ class Prices:
 DEFAULT_PRICES = Prices(vcpu_hour=0.04048, gib_hour=0.004445, source=DEFAULT_SOURCE)
 GIVEN_SOURCE = "given on the command line"
 #: Dollars per vCPU-hour or GiB-hour above which a price is a typo: list prices are cents (Fargate's
-#: $0.04048 and $0.004445); the largest cloud instances cost tens of dollars an hour for ~100 vCPUs.
-MAX_PRICE = 1000.0
+#: $0.04048 and $0.004445). A million leaves room for round test prices ($3600 = $1 per vCPU-second)
+#: while 1e308 (300-digit costs in the report) is refused.
+MAX_PRICE = 1e6
 
 
 def _price(option: str, raw: Any) -> float:
@@ -74,7 +75,9 @@ def _price(option: str, raw: Any) -> float:
     if not math.isfinite(value) or value < 0:
         raise BenchError(f"{option}: {raw!r} must be a finite number ≥ 0 (dollars)")
     if value > MAX_PRICE:
-        raise BenchError(f"{option}: {raw!r} is above {MAX_PRICE:g} dollars per hour; give the price of one unit-hour")
+        raise BenchError(
+            f"{option}: {raw!r} is above {MAX_PRICE:,.0f} dollars per hour; give the price of one unit-hour"
+        )
     return value
 
 
