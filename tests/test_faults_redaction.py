@@ -107,9 +107,18 @@ def test_resources_error_line_holds_no_credential_when_prometheus_echoes_headers
         assert form not in err
 
 
+# What a header value's credential is made of: token68 (RFC 7235: letters, digits, -._~+/ and trailing =)
+# and a cookie's value characters (RFC 6265: no quote, comma, semicolon, backslash or space).
+TOKEN = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters='"\\,;'),
+    min_size=8,
+    max_size=40,
+)
+
+
 @hypothesis.settings(max_examples=300, deadline=None)
 @hypothesis.given(
-    token=SECRET,
+    token=TOKEN,
     header=st.sampled_from(
         [
             "Authorization",
@@ -175,3 +184,13 @@ def test_a_prometheus_error_carries_no_credential(echo: http.server.ThreadingHTT
     message = str(caught.value)
     assert "rejected the query (bad_data: request was:" in message
     assert "pa55w0rd-long" not in message and base64.b64encode(b"alice:pa55w0rd-long").decode() not in message
+
+
+def test_a_doctor_line_quoting_an_api_server_holds_no_token() -> None:
+    """doctor prints ``Check.line()``; a detail may be the API server's own text, not a BenchError."""
+    from retrain_bench.checks import Check
+
+    detail = 'HTTP 401 from https://k8s:6443: {"kind":"Status","message":"authorization: Bearer eyJhbGciOi.x.y"}'
+    line = Check("API server", False, detail, "check the kubeconfig's token").line()
+    assert "eyJhbGciOi" not in line
+    assert line.startswith("FAIL  API server: HTTP 401 from https://k8s:6443: ") and line.endswith("token")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from retrain_bench.redaction import redact
+
 
 @dataclasses.dataclass(frozen=True)
 class Check:
@@ -17,6 +19,7 @@ class Check:
     fix: str = ""
 
     def line(self) -> str:
+        """One line, redacted: a detail may quote a server that echoed the request's headers."""
         status = "PASS" if self.ok else "FAIL"
         text = f"{status}  {self.name}: {self.detail}"
-        return f"{text} -> {self.fix}" if self.fix and not self.ok else text
+        return redact(f"{text} -> {self.fix}" if self.fix and not self.ok else text)

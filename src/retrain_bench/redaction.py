@@ -11,7 +11,7 @@ every ``BenchError`` message passes through ``redact`` when it is made, and ``re
   as held;
 - the value of any ``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie`` and
   ``X-...-Token`` / ``X-...-Key`` header, in the forms an echo takes (``Name: value`` to the end of the
-  line, ``"name": "value"`` in JSON, ``'name': 'value'`` in a Python repr);
+  line or a double quote, ``"name": "value"`` in JSON, ``'name': 'value'`` in a Python repr);
 - a credential of 8 characters or more after an HTTP auth scheme (``Bearer``, ``Basic``, ``Digest``,
   ``Negotiate``) wherever it stands.
 
@@ -40,8 +40,9 @@ _QUOTED = re.compile(
     rf"""(?P<head>(?P<q>["'])(?:{_HEADER})(?P=q)\s*[:=,]\s*(?P<q2>["'])).*?(?<!\\)(?P=q2)""",
     re.IGNORECASE | re.DOTALL,
 )
-# Name: value (an HTTP header block, a log line): the value to the end of its line.
-_PLAIN = re.compile(rf"(?P<head>\b(?:{_HEADER})\b\s*[:=]\s*)[^\r\n]+", re.IGNORECASE)
+# Name: value (an HTTP header block, a log line): the value to the end of its line, or to a double quote
+# (the header quoted inside a JSON string); Digest's value holds quotes itself: to the end of its line.
+_PLAIN = re.compile(rf"(?P<head>\b(?:{_HEADER})\b\s*[:=]\s*)(?:digest\s[^\r\n]*|[^\r\n\"]+)", re.IGNORECASE)
 # A scheme and its credentials anywhere: "Bearer abc.def", "basic dXNlcjpwYXNz".
 _SCHEME = re.compile(r"(?P<head>\b(?:bearer|basic|digest|negotiate)\s+)[A-Za-z0-9._~+/=:-]{8,}", re.IGNORECASE)
 
