@@ -244,6 +244,7 @@ def https_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.server_close()
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 @pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
 def test_skip_verify_wins_over_a_ca_bundle_in_the_environment(
     variable: str, https_prometheus: str, monkeypatch: pytest.MonkeyPatch
@@ -266,6 +267,7 @@ def test_verification_uses_the_environments_bundle_and_says_so(
     assert level["tls_ca"] == f"{certifi.where()} (from REQUESTS_CA_BUNDLE)"
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_collection_through_the_collector_honours_skip_verify(
     https_prometheus: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -28,7 +28,7 @@ class _Hold(importlib.abc.MetaPathFinder):
         if name == "retrain_bench.cli.main":
             sys.meta_path.remove(self)
             open(os.environ["MARKER"], "w").close()
-            time.sleep(3)
+            time.sleep(1.5)
         return None
 
 sys.meta_path.insert(0, _Hold())
