@@ -62,7 +62,8 @@ def _forms(secret: str) -> set[str]:
 
 def hold(*secrets: str | None, user: str | None = None) -> None:
     """Remember credentials this process holds, so no message ever shows them. With ``user``, the
-    pair ``user:secret`` (what basic auth sends, base64-encoded) is held too."""
+    pair ``user:secret`` (what basic auth sends, base64-encoded) is held too; the user name alone is
+    not a secret (and masking it would mangle messages: a user ``prometheus``)."""
     found: set[str] = set()
     for secret in secrets:
         if not secret:
@@ -71,8 +72,6 @@ def hold(*secrets: str | None, user: str | None = None) -> None:
             found |= _forms(secret)
         if user is not None:
             found |= _forms(f"{user}:{secret}")
-    if user is not None and len(user) >= MIN_SECRET and secrets:
-        found |= _forms(user)
     with _lock:
         _held.update(found)
 
@@ -80,7 +79,10 @@ def hold(*secrets: str | None, user: str | None = None) -> None:
 def held() -> frozenset[str]:
     """The held secrets (all their forms), the environment's included."""
     environment = {
-        value for name, value in os.environ.items() if _SECRET_VARIABLE.search(name) and len(value) >= MIN_SECRET
+        value
+        for name, value in os.environ.items()
+        # A path (SSH_AUTH_SOCK, XAUTHORITY, *_TOKEN_FILE) names where a secret is, and is shown in messages.
+        if _SECRET_VARIABLE.search(name) and len(value) >= MIN_SECRET and not value.startswith(("/", "~", "."))
     }
     with _lock:
         found = set(_held)
