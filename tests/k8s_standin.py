@@ -82,6 +82,8 @@ class KubeStandin:
         self.token = TOKEN
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, ns, name) → object
         self.slices: list[dict[str, Any]] = []
+        #: the namespaces that exist (``GET /api/v1/namespaces/<name>``); a service's is added with it
+        self.namespaces: set[str] = {"default", "kube-system", "kube-public"}
         self.backends: dict[tuple[str, str, int], tuple[str, int]] = {}
         #: what RBAC forbids: a resource ("services", "pods/portforward": every verb) or "VERB resource"
         #: ("create pods/portforward": that verb only)
@@ -149,6 +151,7 @@ class KubeStandin:
         pods: list[FakePod],
     ) -> None:
         """A Service with ``ports`` (``{"name", "port", "targetPort"}``), its EndpointSlice, Endpoints and pods."""
+        self.namespaces.add(namespace)
         meta = {"name": name, "namespace": namespace, "uid": f"uid-{name}", "resourceVersion": "1"}
         self.objects["services", namespace, name] = {
             "kind": "Service",
@@ -226,6 +229,35 @@ class KubeStandin:
             }
             for number, address in pod.backends:
                 self.backends[namespace, pod.name, number] = address
+
+    def scale_to_zero(self, namespace: str, name: str) -> None:
+        """No pod behind the service any more (scaled to 0, or still scheduling). The EndpointSlice
+        keeps existing with ``endpoints: null``: ``Endpoints []Endpoint `json:"endpoints"``` has no
+        omitempty (kubernetes staging/src/k8s.io/api/discovery/v1/types.go), so a nil list is served as
+        null, which the 30.1 client's ``V1EndpointSlice`` rejects (kubernetes-client/python#2214, #2423).
+        v1 Endpoints drops its subsets (``Subsets []EndpointSubset `json:"subsets,omitempty"```)."""
+        for one in self.slices:
+            meta = one["metadata"]
+            if meta["namespace"] == namespace and meta["labels"].get("kubernetes.io/service-name") == name:
+                for pod in one["endpoints"] or []:
+                    self.objects.pop(("pods", namespace, pod["targetRef"]["name"]), None)
+                one["endpoints"] = None
+        self.objects["endpoints", namespace, name].pop("subsets", None)
+
+    def replace_pod(self, namespace: str, name: str, new: FakePod) -> None:
+        """A rollout (or an eviction) of the service's only pod: the old pod is gone (a port-forward to it
+        is a 404 from the apiserver, pkg/registry/core/pod/rest/subresources.go looks the pod up first),
+        the new one is behind the service."""
+        service = self.objects["services", namespace, name]
+        for one in list(self.slices):
+            meta = one["metadata"]
+            if meta["namespace"] == namespace and meta["labels"].get("kubernetes.io/service-name") == name:
+                for pod in one["endpoints"] or []:
+                    self.objects.pop(("pods", namespace, pod["targetRef"]["name"]), None)
+                self.slices.remove(one)
+        del self.objects["services", namespace, name]
+        ports = [{k: v for k, v in p.items() if k != "protocol"} for p in service["spec"]["ports"]]
+        self.add_service(namespace, name, ports, [new])
 
     def add_node(
         self,
@@ -687,6 +719,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self._inventory_list(split.path):
             return
+        if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 4:
+            self._namespace(parts[3])
+            return
         if self._pods_route(parts, query):
             return
         if parts[:3] == ["apis", "discovery.k8s.io", "v1"] and len(parts) == 6 and parts[5] == "endpointslices":
@@ -730,6 +765,36 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, found)
             return
         self._json(404, status(404, "NotFound", "the server could not find the requested resource"))
+
+    def _namespace(self, name: str) -> None:
+        """``GET /api/v1/namespaces/<name>``: cluster-scoped, so RBAC is a ClusterRole's; 404 NotFound when absent."""
+        if self.standin.denied("get", "namespaces"):
+            # responsewriters/errors.go forbiddenMessage for a cluster-scoped resource
+            message = (
+                f'namespaces "{name}" is forbidden: User "bench" cannot get resource "namespaces" '
+                'in API group "" at the cluster scope'
+            )
+            self._json(403, status(403, "Forbidden", message))
+            return
+        if name not in self.standin.namespaces:
+            self._json(404, status(404, "NotFound", f'namespaces "{name}" not found', name=name, kind="namespaces"))
+            return
+        meta = {
+            "name": name,
+            "uid": f"uid-ns-{name}",
+            "resourceVersion": "1",
+            "labels": {"kubernetes.io/metadata.name": name},
+        }
+        self._json(
+            200,
+            {
+                "kind": "Namespace",
+                "apiVersion": "v1",
+                "metadata": meta,
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            },
+        )
 
     def _inventory_list(self, path: str) -> bool:
         """``GET /api/v1/nodes`` and ``GET /apis/apps/v1/namespaces/<ns>/deployments``; False for other paths."""

@@ -153,6 +153,17 @@ class Kube:
         )
         return bool(answer.status and answer.status.allowed)
 
+    def namespace_exists(self, namespace: str) -> bool:
+        """``GET /api/v1/namespaces/<ns>``: False on the apiserver's own NotFound (a Status body);
+        ``Forbidden`` without ``get`` on namespaces (cluster-scoped: deploy/rbac.yaml's ClusterRole)."""
+        try:
+            self.call(f"get namespace {namespace}", lambda: self.core().read_namespace(namespace, **self.opts()))
+        except ApiError as error:
+            if error.status == 404 and error.detail != "HTTP 404":
+                return False
+            raise
+        return True
+
     def opts(self) -> dict[str, Any]:
         return {"_request_timeout": self.timeout}
 

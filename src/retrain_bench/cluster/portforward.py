@@ -131,24 +131,33 @@ def _ready_pods(kube: Kube, service: ServiceRef, port_name: str | None) -> list[
     """(pod, the slice's number for the port) of ready pod-backed addresses, sorted for a stable pick."""
     ns, name = service.namespace, service.name
     found: list[tuple[str, int | None]] = []
-    try:
-        slices = kube.call(
-            f"list endpointslices in {ns}",
-            lambda: kube.discovery().list_namespaced_endpoint_slice(
-                ns, label_selector=f"kubernetes.io/service-name={name}", **kube.opts()
-            ),
+
+    def list_slices() -> dict[str, Any]:
+        # Read as JSON, not through the client's model: V1EndpointSlice (kubernetes/client/models/
+        # v1_endpoint_slice.py, 30.1) rejects ``endpoints: null``, which the apiserver serves for a
+        # slice with no endpoint (scaled to 0, still scheduling; kubernetes-client/python#2214, #2423).
+        response = kube.discovery().list_namespaced_endpoint_slice(
+            ns, label_selector=f"kubernetes.io/service-name={name}", _preload_content=False, **kube.opts()
         )
+        body = json.loads(response.data)
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list | None):
+            raise ValueError("not an EndpointSliceList")
+        return body
+
+    try:
+        slices: dict[str, Any] | None = kube.call(f"list endpointslices in {ns}", list_slices)
     except (ApiError, Forbidden):
         slices = None  # discovery.k8s.io/v1 missing (before 1.21) or not readable: v1 Endpoints below
-    if slices is not None and slices.items:
-        for one in slices.items:
-            numbers = [p.port for p in one.ports or [] if (p.name or None) == (port_name or None)]
-            for address in one.endpoints or []:
-                ref = address.target_ref
+    if slices is not None and slices.get("items"):
+        for one in slices["items"]:
+            numbers = [p.get("port") for p in one.get("ports") or [] if (p.get("name") or None) == (port_name or None)]
+            for address in one.get("endpoints") or []:
+                ref = address.get("targetRef") or {}
+                conditions = address.get("conditions") or {}
                 # A nil "ready" means unknown, which the API docs say to treat as ready.
-                ready = address.conditions is None or address.conditions.ready is not False
-                if ready and ref is not None and ref.kind == "Pod" and ref.name:
-                    found.append((str(ref.name), numbers[0] if numbers else None))
+                ready = conditions.get("ready") is not False
+                if ready and ref.get("kind") == "Pod" and ref.get("name"):
+                    found.append((str(ref["name"]), int(numbers[0]) if numbers and numbers[0] else None))
         return sorted(set(found), key=lambda f: f[0])
     try:
         endpoints = kube.call(

@@ -37,3 +37,11 @@ class SideOptions(Protocol):
     def as_json(self) -> Mapping[str, Any]:
         """What every round of the platform ran with, for the run's JSON (no credentials)."""
         ...
+
+    def control_namespaces(self) -> tuple[str, ...]:
+        """Where the platform's own pods (its control plane) always run: live cAdvisor series are expected."""
+        ...
+
+    def run_namespaces(self) -> tuple[str, ...]:
+        """Where its runs' pods are created: they may hold no pod at all between runs (a fresh install)."""
+        ...

@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from retrain_bench.platforms.remote import RemoteRunner
 
 DEFAULT_SERVICE = "flyte/flyte-binary-grpc:8089"
-#: flyte-binary's own namespace, then where its task pods run by default: ``{project}-{domain}``
-DEFAULT_NAMESPACES = ("flyte", "flytesnacks-development")
 DEFAULT_PROJECT = "flytesnacks"
 DEFAULT_DOMAIN = "development"
 #: A method every flyteadmin serves; the empty message is a valid ``GetVersionRequest``: the health
@@ -47,12 +45,27 @@ class FlyteOptions:
     config: str | None
     project: str = DEFAULT_PROJECT
     domain: str = DEFAULT_DOMAIN
+    #: ``--flyte-namespace``: where the task pods run when flyteadmin's namespace mapping is not the default
+    namespace: str | None = None
+
+    @property
+    def run_namespace(self) -> str:
+        """Where flytepropeller creates the task pods: flyteadmin's default ``namespace_mapping.template``
+        is ``{{ project }}-{{ domain }}`` (flyteadmin/pkg/runtime/namespace_config_provider.go,
+        ``namespaceMappingKey``; flyte-binary's chart keeps it), unless ``--flyte-namespace`` says otherwise."""
+        return self.namespace or f"{self.project}-{self.domain}"
 
     def namespaces(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys((self.service.namespace, *DEFAULT_NAMESPACES[1:])))
+        return tuple(dict.fromkeys((*self.control_namespaces(), *self.run_namespaces())))
+
+    def control_namespaces(self) -> tuple[str, ...]:
+        return (self.service.namespace,)
+
+    def run_namespaces(self) -> tuple[str, ...]:
+        return (self.run_namespace,)
 
     def as_json(self) -> dict[str, Any]:
-        return {"flyte_project": self.project, "flyte_domain": self.domain}
+        return {"flyte_project": self.project, "flyte_domain": self.domain, "flyte_namespace": self.run_namespace}
 
 
 def add_options(add: AddOption) -> None:
@@ -63,6 +76,13 @@ def add_options(add: AddOption) -> None:
     add("--flyte-config", default=None, metavar="FILE", help="flytekit config (auth is flytekit's)")
     add("--flyte-project", default=DEFAULT_PROJECT, metavar="NAME", help="Default: flytesnacks")
     add("--flyte-domain", default=DEFAULT_DOMAIN, metavar="NAME", help="Default: development")
+    add(
+        "--flyte-namespace",
+        default=None,
+        metavar="NS",
+        help="where the task pods run when flyteadmin's namespace_mapping is not the default. "
+        "Default: PROJECT-DOMAIN",
+    )
 
 
 def parse_options(get: Callable[[str], Any]) -> FlyteOptions:
@@ -71,7 +91,7 @@ def parse_options(get: Callable[[str], Any]) -> FlyteOptions:
     from retrain_bench.cluster.remote_options import dns_label
 
     existing_file("--flyte-config", get("flyte_config"))
-    endpoint = get("flyte_endpoint")
+    endpoint, namespace = get("flyte_endpoint"), get("flyte_namespace")
     if endpoint and not _HOST_PORT.match(endpoint):
         raise BenchError(f"--flyte-endpoint: {endpoint!r} is not HOST:PORT (e.g. flyte.example.com:443)")
     return FlyteOptions(
@@ -82,6 +102,7 @@ def parse_options(get: Callable[[str], Any]) -> FlyteOptions:
         # project and domain become the namespace ``{project}-{domain}``: DNS labels
         project=dns_label("--flyte-project", get("flyte_project")),
         domain=dns_label("--flyte-domain", get("flyte_domain")),
+        namespace=None if namespace is None else dns_label("--flyte-namespace", namespace),
     )
 
 

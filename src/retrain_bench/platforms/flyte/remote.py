@@ -222,7 +222,7 @@ class FlyteRunner:
             "workflow_version": self.version,
             "project": self.project,
             "domain": self.domain,
-            "namespace": f"{self.project}-{self.domain}",
+            "namespace": self.settings.options.run_namespace,
             "flytekit_version": flytekit.__version__,
             "registration": "image-based, no fast registration",
         }
@@ -248,7 +248,7 @@ class FlyteRunner:
         return Submitted(
             platform=PLATFORM,
             run_id=execution.id.name,
-            namespace=f"{self.project}-{self.domain}",
+            namespace=self.settings.options.run_namespace,
             pod_selector=f"execution-id={execution.id.name}",
             url=self._console_url(execution.id),
         )

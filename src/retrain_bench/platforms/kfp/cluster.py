@@ -57,6 +57,13 @@ class KfpOptions:
     def namespaces(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys((self.service.namespace, self.namespace)))
 
+    def control_namespaces(self) -> tuple[str, ...]:
+        return (self.service.namespace,)
+
+    def run_namespaces(self) -> tuple[str, ...]:
+        # standalone: kubeflow itself; multi-user: the profile's namespace (no pods between runs)
+        return (self.namespace,)
+
     def as_json(self) -> dict[str, Any]:
         return {"kfp_experiment": self.experiment, "kfp_namespace": self.namespace}
 
