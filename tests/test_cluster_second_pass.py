@@ -4,7 +4,9 @@ code before its fix. The upstream behaviour each stand-in imitates is cited wher
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +14,11 @@ from retrain_bench.cli.main import main
 from retrain_bench.cluster.errors import NoReadyPod
 from retrain_bench.cluster.kube import Kube, KubeTarget
 from retrain_bench.cluster.portforward import ServiceRef, resolve
-from tests.k8s_standin import TOKEN, KubeStandin, add_flyte, add_kfp_api, add_prometheus
+from tests.helpers import BenchRun, records
+from tests.k8s_standin import TOKEN, KubeStandin, add_flyte, add_kfp_api, add_prometheus, hostport
+from tests.platform_standins import flyteadmin_standin
+from tests.prometheus import running_prometheus
+from tests.test_cluster_target import CLUSTER_ARGS, ScriptedFlyte
 from tests.test_doctor import cluster, doctor
 
 # -- 1. doctor on a fresh install -------------------------------------------------------------------
@@ -74,3 +80,57 @@ def test_doctor_names_the_service_with_no_ready_pod(tmp_path: Path, capsys: pyte
     lines = capsys.readouterr().out.splitlines()
     service = [line for line in lines if line.startswith("FAIL  Flyte service flyte/flyte-binary-grpc:8089: ")]
     assert len(service) == 1 and "has no ready pod behind it" in service[0], lines
+
+
+# -- 3. Flyte's run namespace from project/domain or --flyte-namespace --------------------------------
+
+
+def test_flyte_namespaces_follow_project_domain_and_the_override() -> None:
+    from retrain_bench.cluster.inventory import load_inventory
+    from retrain_bench.platforms.flyte.cluster import parse_options
+
+    def options(**given: str | None) -> Any:
+        defaults = {"flyte_endpoint": None, "flyte_service": "flyte/flyte-binary-grpc:8089", "flyte_insecure": False,
+                    "flyte_config": None, "flyte_project": "flytesnacks", "flyte_domain": "development",
+                    "flyte_namespace": None}  # fmt: skip
+        values = {**defaults, **given}
+        return parse_options(lambda dest: values[dest])
+
+    assert options(flyte_project="retrain", flyte_domain="staging").run_namespaces() == ("retrain-staging",)
+    custom = options(flyte_namespace="bench-runs")  # a namespace_mapping template like "bench-runs"
+    assert (custom.namespaces(), custom.control_namespaces()) == (("flyte", "bench-runs"), ("flyte",))
+    inventory = load_inventory(None, ("flyte", "kfp"), {"flyte": custom.namespaces()})
+    assert inventory.of("flyte").namespaces == ("flyte", "bench-runs")
+    assert inventory.of("kfp").namespaces == ("kubeflow",)
+
+
+@pytest.fixture
+def custom_mapping_cluster(tmp_path: Path) -> Iterator[Path]:
+    """flyteadmin whose namespace_mapping puts task pods in bench-runs, not flytesnacks-development."""
+    with (
+        running_prometheus(tmp_path / "prom") as prometheus,
+        flyteadmin_standin() as (address, admin),
+        KubeStandin() as kube,
+        ScriptedFlyte(admin, kube, namespace="bench-runs"),
+    ):
+        add_flyte(kube, hostport(address))
+        add_prometheus(kube, hostport(prometheus))
+        yield kube.kubeconfig(tmp_path / "kubeconfig")
+
+
+@pytest.mark.prometheus
+def test_a_custom_flyte_namespace_mapping_is_watched_and_inventoried(
+    bench_run: BenchRun, custom_mapping_cluster: Path
+) -> None:
+    result, document = bench_run.run(
+        *CLUSTER_ARGS, "--platform=flyte", "--rounds=1", "--flyte-namespace=bench-runs",
+        f"--kubeconfig={custom_mapping_cluster}", timeout=180,
+    )  # fmt: skip
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    assert document is not None
+    (only,) = records(document)["flyte-smoke"]["rounds"]
+    assert only["ok"], only["error"]
+    assert {p["namespace"] for p in only["pods"]} == {"bench-runs"}
+    level = document["retrain_bench"]["cluster"]
+    assert level["inventory"]["platforms"]["flyte"]["namespaces"] == ["flyte", "bench-runs"]
+    assert level["manifests"]["flyte"]["runner"]["namespace"] == "bench-runs"
