@@ -244,16 +244,23 @@ class KubeStandin:
                 one["endpoints"] = None
         self.objects["endpoints", namespace, name].pop("subsets", None)
 
-    def replace_pod(self, namespace: str, name: str, new: FakePod) -> None:
-        """A rollout (or an eviction) of the service's only pod: the old pod is gone (a port-forward to it
-        is a 404 from the apiserver, pkg/registry/core/pod/rest/subresources.go looks the pod up first),
-        the new one is behind the service."""
+    def replace_pod(self, namespace: str, name: str, new: FakePod, *, old_terminating: bool = False) -> None:
+        """A rollout (or an eviction) of the service's only pod: the new pod is behind the service, and
+        the old one is gone (a port-forward to it is a 404: the apiserver looks the pod up before the
+        upgrade, pkg/registry/core/pod/rest/subresources.go), or, ``old_terminating``, still there with
+        its process stopped (the kubelet's error channel reports the refused port; the endpoint
+        controller has already taken it out of the slice)."""
         service = self.objects["services", namespace, name]
         for one in list(self.slices):
             meta = one["metadata"]
             if meta["namespace"] == namespace and meta["labels"].get("kubernetes.io/service-name") == name:
                 for pod in one["endpoints"] or []:
-                    self.objects.pop(("pods", namespace, pod["targetRef"]["name"]), None)
+                    old = pod["targetRef"]["name"]
+                    if old_terminating:
+                        for key in [k for k in self.backends if k[:2] == (namespace, old)]:
+                            del self.backends[key]
+                    else:
+                        self.objects.pop(("pods", namespace, old), None)
                 self.slices.remove(one)
         del self.objects["services", namespace, name]
         ports = [{k: v for k, v in p.items() if k != "protocol"} for p in service["spec"]["ports"]]

@@ -4,6 +4,7 @@ code before its fix. The upstream behaviour each stand-in imitates is cited wher
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,16 @@ from retrain_bench.cluster.errors import NoReadyPod
 from retrain_bench.cluster.kube import Kube, KubeTarget
 from retrain_bench.cluster.portforward import ServiceRef, resolve
 from tests.helpers import BenchRun, records
-from tests.k8s_standin import TOKEN, KubeStandin, add_flyte, add_kfp_api, add_prometheus, hostport
+from tests.k8s_standin import (
+    TOKEN,
+    FakePod,
+    KubeStandin,
+    add_flyte,
+    add_kfp_api,
+    add_prometheus,
+    hostport,
+    running_http,
+)
 from tests.platform_standins import flyteadmin_standin
 from tests.prometheus import running_prometheus
 from tests.test_cluster_target import CLUSTER_ARGS, ScriptedFlyte
@@ -134,3 +144,36 @@ def test_a_custom_flyte_namespace_mapping_is_watched_and_inventoried(
     level = document["retrain_bench"]["cluster"]
     assert level["inventory"]["platforms"]["flyte"]["namespaces"] == ["flyte", "bench-runs"]
     assert level["manifests"]["flyte"]["runner"]["namespace"] == "bench-runs"
+
+
+# -- 4. a port-forward follows the service to its new pod -------------------------------------------
+
+
+@pytest.mark.parametrize("old_terminating", [False, True], ids=["old-pod-deleted", "old-pod-terminating"])
+def test_a_forward_reaches_the_new_pod_after_a_rollout(tmp_path: Path, old_terminating: bool) -> None:
+    import requests
+
+    from retrain_bench.cluster.portforward import PortForward
+
+    def answering(pod: str) -> Any:
+        return running_http(lambda path: (200, json.dumps({"pod": pod}).encode()))
+
+    with answering("old") as old, answering("new") as new, KubeStandin() as standin:
+        ports = [{"name": "http-web", "port": 9090, "targetPort": "http-web"}]
+        standin.add_service("monitoring", "prometheus-operated", ports, [
+            FakePod("prometheus-0", ports=(("http-web", 9090),), backends=((9090, hostport(old)),))])  # fmt: skip
+        target = KubeTarget(str(standin.kubeconfig(tmp_path / "kubeconfig")), connect_timeout_s=3)
+        with PortForward(target, ServiceRef.parse("monitoring/prometheus-operated:http-web")) as forward:
+            url = forward.url() + "/api/v1/query"
+            assert requests.get(url, timeout=5).json() == {"pod": "old"}
+            new_pod = FakePod("prometheus-1", ports=(("http-web", 9090),), backends=((9090, hostport(new)),))
+            standin.replace_pod("monitoring", "prometheus-operated", new_pod, old_terminating=old_terminating)
+            # the request that meets the gone pod is retried on the new one, and so is every later one
+            answers = [requests.get(url, timeout=5).json() for _ in range(3)]
+            problems = forward.problems
+    assert answers == [{"pod": "new"}] * 3
+    assert forward.endpoint is not None and forward.endpoint.pod == "prometheus-1"
+    assert len(problems) == 1 and problems[0].startswith(
+        "pod monitoring/prometheus-0 failed (" + ("error from the kubelet: " if old_terminating else "pod ")
+    )
+    assert problems[0].endswith("): now pod prometheus-1")

@@ -195,6 +195,30 @@ def _named_port(kube: Kube, service: ServiceRef, pod: str, target: str, slice_po
     )
 
 
+class PodGone(ClusterError):
+    """The pod a forward resolved is gone (the apiserver answered the upgrade 404)."""
+
+
+#: What a connection may have sent before the pod first answered and still be replayed to a new pod.
+_REPLAY_CAP = 1 << 20
+
+
+@dataclasses.dataclass
+class _Replay:
+    """What a local connection sent before the pod first answered (for a retry elsewhere), up to the cap."""
+
+    data: bytearray = dataclasses.field(default_factory=bytearray)
+    overflow: bool = False
+
+    def keep(self, chunk: bytes) -> None:
+        if self.overflow:
+            return
+        self.data.extend(chunk)
+        if len(self.data) > _REPLAY_CAP:
+            self.data.clear()
+            self.overflow = True
+
+
 class NotReady(Exception):  # noqa: N818 - a health check's verdict, not an error of ours
     """Raised by a health check that got an answer saying no: its text becomes the forward's last problem."""
 
@@ -283,6 +307,8 @@ class PortForward:
         self._threads: list[threading.Thread] = []
         self._locals: set[socket.socket] = set()
         self._problems: list[ClusterError | str] = []
+        #: one re-resolution at a time (connections failing together find the new pod once)
+        self._resolving = threading.Lock()
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -396,10 +422,32 @@ class PortForward:
             self._spawn(self._serve, f"conn {count}", conn)
 
     def _serve(self, conn: socket.socket) -> None:
+        """Relay one local connection. The pod behind the service may have been replaced since the
+        forward resolved it (a rollout, an eviction, a drain): a 404 on the upgrade (the pod is gone) or
+        the kubelet's error text before the pod said anything (its port is closed: terminating) resolves
+        the service again and tries once more, replaying what the client had sent, as a new
+        ``kubectl port-forward`` would reach the new pod."""
         ws: websocket.WebSocket | None = None
         try:
-            ws = self._open()
-            self._pump(conn, ws)
+            endpoint = self._current()
+            sent = _Replay()
+            for attempt in (1, 2):
+                try:
+                    ws = self._open(endpoint)
+                except PodGone as gone:
+                    if attempt == 2:
+                        raise
+                    endpoint = self._resolve_again(endpoint, str(gone))
+                    continue
+                refused = self._pump(conn, ws, endpoint, sent)
+                if refused is None:
+                    return
+                _close_websocket(ws)
+                ws = None
+                if attempt == 2 or sent.overflow:  # too much sent to replay, or the new pod refuses too
+                    self._note(f"error from the kubelet: {refused}")
+                    return
+                endpoint = self._resolve_again(endpoint, f"error from the kubelet: {refused}")
         except ClusterError as error:
             self._note(error)
         except (websocket.WebSocketException, OSError) as error:
@@ -411,6 +459,25 @@ class PortForward:
                 self._locals.discard(conn)
             conn.close()
 
+    def _current(self) -> Endpoint:
+        with self._lock:
+            assert self.endpoint is not None
+            return self.endpoint
+
+    def _resolve_again(self, failed: Endpoint, why: str) -> Endpoint:
+        """The service's ready pod now; resolved once for all the connections that saw ``failed`` fail."""
+        assert self._kube is not None
+        with self._resolving:
+            current = self._current()
+            if current != failed:
+                return current  # another connection already found the new pod
+            fresh = resolve(self._kube, self.service)
+            with self._lock:
+                self.endpoint = fresh
+            if fresh.pod != failed.pod:
+                self._note(f"pod {self.service.namespace}/{failed.pod} failed ({why}): now pod {fresh.pod}")
+            return fresh
+
     def _note(self, problem: ClusterError | str) -> None:
         with self._lock:
             self._problems.append(problem)
@@ -421,10 +488,10 @@ class PortForward:
 
     # -- the websocket --------------------------------------------------------------------------
 
-    def _open(self) -> websocket.WebSocket:
-        assert self._kube is not None and self.endpoint is not None
+    def _open(self, endpoint: Endpoint) -> websocket.WebSocket:
+        assert self._kube is not None
         config = self._kube.client.configuration
-        ns, pod, port = self.service.namespace, self.endpoint.pod, self.endpoint.port
+        ns, pod, port = self.service.namespace, endpoint.pod, endpoint.port
         host = str(config.host).rstrip("/")
         base = "wss://" + host[len("https://") :] if host.startswith("https://") else "ws://" + host[len("http://") :]
         url = f"{base}/api/v1/namespaces/{quote(ns)}/pods/{quote(pod)}/portforward?ports={port}"
@@ -454,6 +521,11 @@ class PortForward:
                     f"forbidden to port-forward to {where}: the kubeconfig's user needs RBAC {verbs} on "
                     f"`pods/portforward` in namespace {ns} (check `kubectl auth can-i get pods/portforward -n {ns}`)"
                 ) from None
+            if error.status_code == 404:
+                # The apiserver looks the pod up before it upgrades (pkg/registry/core/pod/rest/subresources.go,
+                # PortForwardREST.Connect -> pod.PortForwardLocation -> getPod): a pod replaced since we resolved.
+                message = _body_message(error.resp_body)
+                raise PodGone(f"pod {ns}/{pod} not found (404)" + (f": {message}" if message else "")) from None
             if error.status_code == 401:
                 raise ClusterUnreachable(
                     f"the API server of context {self._kube.context} rejected the credentials (401) "
@@ -471,10 +543,15 @@ class PortForward:
         ws.settimeout(self._io_timeout)
         return ws
 
-    def _pump(self, conn: socket.socket, ws: websocket.WebSocket) -> None:
-        assert self.endpoint is not None
-        port = self.endpoint.port
+    def _pump(self, conn: socket.socket, ws: websocket.WebSocket, endpoint: Endpoint, sent: _Replay) -> str | None:
+        """Relay until either side ends. ``sent`` holds what the client sent until the pod first answered
+        and is sent first (a replay); the kubelet's error text when it came before any answer (the
+        connection may be tried again elsewhere), else None."""
+        port = endpoint.port
         opened: set[int] = set()
+        answered = False
+        if sent.data:
+            ws.send(bytes([DATA]) + bytes(sent.data), websocket.ABNF.OPCODE_BINARY)
         while not self._stop.is_set():
             sock = ws.sock
             if sock is None:
@@ -485,12 +562,14 @@ class PortForward:
             if conn in readable:
                 data = conn.recv(65536)
                 if not data:
-                    return
+                    return None
+                if not answered:
+                    sent.keep(data)
                 ws.send(bytes([DATA]) + data, websocket.ABNF.OPCODE_BINARY)
             if sock in readable:
                 opcode, frame = ws.recv_data_frame(True)
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    return
+                    return None
                 if opcode != websocket.ABNF.OPCODE_BINARY:
                     continue  # pings are answered inside websocket-client
                 payload = bytes(frame.data)
@@ -502,11 +581,15 @@ class PortForward:
                         raise ClusterError(f"port-forward to {self.service}: bad initial frame on channel {channel}")
                     opened.add(channel)
                 elif channel == DATA:
+                    answered = True
                     conn.sendall(body)
                 elif body:
                     text = " ".join(body.decode("utf-8", "replace").split())[:300]
+                    if not answered:
+                        return text
                     self._note(f"error from the kubelet: {text}")
-                    return
+                    return None
+        return None
 
 
 def _auth_headers(config: Any) -> list[str]:
