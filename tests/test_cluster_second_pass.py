@@ -4,8 +4,10 @@ code before its fix. The upstream behaviour each stand-in imitates is cited wher
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from retrain_bench.cli.main import main
 from retrain_bench.cluster.errors import NoReadyPod
 from retrain_bench.cluster.kube import Kube, KubeTarget
 from retrain_bench.cluster.portforward import ServiceRef, resolve
+from retrain_bench.errors import BenchError
 from tests.helpers import BenchRun, records
 from tests.k8s_standin import (
     TOKEN,
@@ -25,6 +28,7 @@ from tests.k8s_standin import (
     add_prometheus,
     hostport,
     running_http,
+    serving,
 )
 from tests.platform_standins import flyteadmin_standin
 from tests.prometheus import running_prometheus
@@ -177,3 +181,86 @@ def test_a_forward_reaches_the_new_pod_after_a_rollout(tmp_path: Path, old_termi
         "pod monitoring/prometheus-0 failed (" + ("error from the kubelet: " if old_terminating else "pod ")
     )
     assert problems[0].endswith("): now pod prometheus-1")
+
+
+# -- 8. KFP auth: a token file re-read per request, no redirect followed ----------------------------
+
+
+def test_a_kfp_token_file_is_read_again_for_every_request(tmp_path: Path) -> None:
+    from retrain_bench.cluster.settings import RemoteSettings, TaskResources
+    from retrain_bench.platforms.kfp.cluster import DEFAULT_SERVICE, KfpOptions
+    from retrain_bench.platforms.kfp.remote import KfpRunner
+    from retrain_bench.workload.cases import CASES
+    from tests.platform_standins import kfp_runs_api
+
+    token_file = tmp_path / "token"
+    token_file.write_text("first-token-aaaa\n")  # `kubectl create token` writes a trailing newline
+    options = KfpOptions(None, ServiceRef.parse(DEFAULT_SERVICE), False, None, token_file=str(token_file))
+    settings = RemoteSettings(image="example/task:1", resources=TaskResources("1", "1Gi"), options=options)
+    with kfp_runs_api(token="first-token-aaaa") as api:
+        runner = KfpRunner(api.url, None, True, settings, token_file=str(token_file))
+        runner.prepare()
+        # an hour later: the old token expired, a new one is in the file
+        api.token = "second-token-bbbb"
+        token_file.write_text("second-token-bbbb\n")
+        submitted = runner.submit(CASES["base"], "kfp-base-r1")
+        assert runner.poll(submitted).done is False
+    auths = [auth for _, _, auth, _ in api.requests]
+    assert auths[-2:] == ["Bearer second-token-bbbb"] * 2
+    assert "Bearer first-token-aaaa" in auths
+
+
+@contextlib.contextmanager
+def oauth2_proxy() -> Iterator[str]:
+    """What answers an unauthenticated request in front of multi-user KFP (Kubeflow's oauth2-proxy with
+    Dex): a 302 to the sign-in flow (oauth2-proxy oauthproxy.go, SignInPage/OAuthStart redirect), whose
+    page answers 200 with HTML."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path.startswith("/dex/auth"):
+                body = b"<html><body>Log in to Your Account</body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            self.send_response(302)
+            self.send_header("Location", "/dex/auth?client_id=kubeflow-oidc-authservice&response_type=code")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+            pass
+
+    with serving(Handler, "oauth2-proxy") as url:
+        yield url
+
+
+def test_a_login_redirect_is_an_auth_problem_not_another_api() -> None:
+    from retrain_bench.platforms.kfp.api import kfp_api_check
+
+    with oauth2_proxy() as url:
+        check = kfp_api_check(url, token=None, verify_tls=True, timeout_s=3)
+    assert not check.ok
+    assert check.detail.startswith("HTTP 302: redirected to a login page")
+    assert "--kfp-token-file" in check.fix and "pipelines.kubeflow.org" in check.fix
+
+
+# -- 7. no dead console link -----------------------------------------------------------------------
+
+
+def test_kfp_records_no_console_link_unless_a_ui_is_named() -> None:
+    from retrain_bench.platforms.kfp.cluster import parse_options
+
+    def options(**given: Any) -> Any:
+        values = {"kfp_host": None, "kfp_service": "kubeflow/ml-pipeline:8888", "kfp_insecure_skip_verify": False,
+                  "kfp_token_env": None, "kfp_token_file": None, "kfp_ui_url": None, "kfp_namespace": "kubeflow",
+                  "kfp_experiment": "retrain-bench", **given}  # fmt: skip
+        return parse_options(lambda dest: values[dest])
+
+    assert options().ui_url is None
+    assert options(kfp_ui_url="https://kfp.example/").ui_url == "https://kfp.example"
+    with pytest.raises(BenchError, match=r"^--kfp-ui-url: 'kfp.example' is not an http\(s\) URL$"):
+        options(kfp_ui_url="kfp.example")
