@@ -545,6 +545,9 @@ class PodFeed:
         self.logs: dict[tuple[str, str, str], str] = {}
         self.watches = 0  # watch requests served, so tests can see re-watches
         self.closed = False
+        #: the next watch event goes out cut in half (a fault injection: what a proxy dropping the
+        #: connection mid-line, or an object the client's model cannot read, does to the client's decoder)
+        self.garble_next = False
 
     def put_pod(self, pod: dict[str, Any]) -> dict[str, Any]:
         """Create or update a pod (``pod_object``); watchers get ADDED or MODIFIED."""
@@ -924,6 +927,10 @@ class _Handler(BaseHTTPRequestHandler):
 
         def send(event: dict[str, Any]) -> None:
             line = json.dumps(event).encode() + b"\n"
+            with feed._cond:
+                garble, feed.garble_next = feed.garble_next, False
+            if garble:
+                line = line[: len(line) // 2] + b"\n"
             self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
             self.wfile.flush()
 

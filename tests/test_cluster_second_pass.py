@@ -264,3 +264,28 @@ def test_kfp_records_no_console_link_unless_a_ui_is_named() -> None:
     assert options(kfp_ui_url="https://kfp.example/").ui_url == "https://kfp.example"
     with pytest.raises(BenchError, match=r"^--kfp-ui-url: 'kfp.example' is not an http\(s\) URL$"):
         options(kfp_ui_url="kfp.example")
+
+
+# -- 10. the pod-watch thread survives what it cannot decode ----------------------------------------
+
+
+def test_a_watch_event_the_client_cannot_decode_is_recorded_and_the_watch_goes_on(
+    standin: KubeStandin, kube: Kube
+) -> None:
+    from retrain_bench.cluster.pods import PodWatch
+    from tests.k8s_standin import pod_object
+    from tests.test_pods import by_name, eventually
+
+    feed, ns, run = standin.pod_feed, "flytesnacks-development", {"execution-id": "rbq1"}
+    watch = PodWatch(kube, ns, "execution-id=rbq1", retry_pause_s=0.05).start()
+    eventually(lambda: feed.watches >= 1)
+    feed.garble_next = True
+    feed.put_pod(pod_object(ns, "rbq1-n0-0", labels=run, phase="Running"))  # cut in half on the wire
+    eventually(lambda: bool(watch.errors))
+    feed.put_pod(pod_object(ns, "rbq1-n1-0", labels=run, created="2024-01-01T00:00:05Z"))
+    eventually(lambda: "rbq1-n1-0" in by_name(watch.seen()))
+    assert watch._thread is not None and watch._thread.is_alive()  # still watching, not dead
+    pods = watch.stop()
+    # the pod of the garbled event was found again by the list after the restart
+    assert [p.name for p in pods] == ["rbq1-n0-0", "rbq1-n1-0"]
+    assert len(watch.errors) == 1 and "not the Kubernetes API while trying to watch pods" in watch.errors[0]

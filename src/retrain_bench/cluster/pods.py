@@ -224,6 +224,17 @@ class PodWatch:
                 if isinstance(error, Forbidden):
                     return  # RBAC does not change by waiting
                 self._stopped.wait(self.retry_pause_s)
+            except Exception as error:  # noqa: BLE001 - the thread must not die silently
+                # A line the client cannot decode (kubernetes/watch/watch.py json.loads), an object its
+                # model rejects (ClusterError from Kube.call), anything else: recorded for the round,
+                # then listed again, since the events after the last version seen may be lost.
+                self._note(
+                    str(error)
+                    if isinstance(error, ClusterError)
+                    else f"the pod watch failed ({type(error).__name__}) and was restarted"
+                )
+                version = None
+                self._stopped.wait(self.retry_pause_s)
 
     def _list(self, final: bool = False) -> str:
         core = self.kube.core()
