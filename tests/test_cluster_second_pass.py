@@ -289,3 +289,67 @@ def test_a_watch_event_the_client_cannot_decode_is_recorded_and_the_watch_goes_o
     # the pod of the garbled event was found again by the list after the restart
     assert [p.name for p in pods] == ["rbq1-n0-0", "rbq1-n1-0"]
     assert len(watch.errors) == 1 and "not the Kubernetes API while trying to watch pods" in watch.errors[0]
+
+
+# -- 6. doctor checks every permission a run uses; deploy/rbac.yaml grants exactly those -------------
+
+
+@pytest.mark.parametrize(
+    ("forbidden", "expected"),
+    [
+        (
+            {"endpointslices", "endpoints"},
+            "FAIL  RBAC to resolve services in flyte: forbidden: list endpointslices -> grant list endpointslices "
+            "in flyte (deploy/rbac.yaml has the minimal Role)",
+        ),
+        (
+            {"list pods"},
+            "FAIL  RBAC to watch pods and read their logs in flytesnacks-development: forbidden: list pods -> grant "
+            "list pods in flytesnacks-development (deploy/rbac.yaml has the minimal Role)",
+        ),
+        (
+            {"nodes"},
+            "FAIL  RBAC for the fairness manifest (nodes, deployments): forbidden: list nodes (cluster-scoped) -> "
+            "grant list nodes (cluster-scoped) (deploy/rbac.yaml: the ClusterRole and Role); without them the "
+            "manifest says missing",
+        ),
+    ],
+    ids=["slices-and-endpoints", "list-pods", "nodes"],
+)
+def test_doctor_names_each_missing_permission_a_run_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], forbidden: set[str], expected: str
+) -> None:
+    with KubeStandin() as standin:
+        standin.namespaces.add("flytesnacks-development")
+        standin.forbidden = set(forbidden)
+        main(doctor(standin, tmp_path, "--platform=flyte"))
+    lines = capsys.readouterr().out.splitlines()
+    assert expected in lines, lines
+
+
+def test_endpoints_readable_when_slices_are_not_is_enough(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with KubeStandin() as standin:
+        standin.forbidden = {"endpointslices"}  # portforward._ready_pods falls back to v1 Endpoints
+        main(doctor(standin, tmp_path, "--platform=flyte"))
+    assert "PASS  RBAC to resolve services in flyte: allowed" in capsys.readouterr().out.splitlines()
+
+
+def test_the_shipped_rbac_grants_every_permission_doctor_checks() -> None:
+    import yaml
+
+    from retrain_bench.cli import doctor as checks
+
+    documents = list(yaml.safe_load_all((Path(__file__).parents[1] / "deploy" / "rbac.yaml").read_text()))
+    roles = {d["metadata"]["name"]: d["rules"] for d in documents if d["kind"] == "ClusterRole"}
+
+    def grants(role: str) -> set[tuple[str, str, str]]:
+        return {(g, r, v) for rule in roles[role] for g in rule["apiGroups"] for r in rule["resources"]
+                for v in rule["verbs"]}  # fmt: skip
+
+    namespaced = {
+        (group, resource + (f"/{sub}" if sub else ""), verb)
+        for _, verb, resource, sub, group in (*checks.RESOLVE, checks.ENDPOINTS, *checks.RUN_PODS)
+    }
+    namespaced |= {("", "pods/portforward", "get"), ("", "pods/portforward", "create"), ("apps", "deployments", "list")}
+    assert grants("retrain-bench-namespaced") == namespaced  # all of them, and nothing more
+    assert grants("retrain-bench-cluster") == {("", "nodes", "list"), ("", "namespaces", "get")}
