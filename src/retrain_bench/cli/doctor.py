@@ -374,6 +374,24 @@ def add_doctor_command(commands: Any) -> None:
     parser.set_defaults(run=_run_doctor)
 
 
+#: the bounds every sample spacing has (measure/prometheus.py PrometheusSettings, which pytest's option meets)
+SCRAPE_INTERVAL_S = (0.001, 86400.0)
+
+
+def _scrape_interval(raw: Any) -> float | None:
+    """``--scrape-interval`` as pytest and ``resources`` take it: seconds, finite, within the bounds."""
+    if raw is None:
+        return None
+    low, high = SCRAPE_INTERVAL_S
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise BenchError(f"--scrape-interval: {raw!r} is not a number of seconds") from None
+    if not low <= value <= high:  # NaN fails every comparison
+        raise BenchError(f"--scrape-interval: {raw!r} must be between {low:g} and {high:g} seconds")
+    return value
+
+
 def _run_doctor(args: Any) -> int:
     options = parse_cluster_options(lambda dest: getattr(args, dest))
     side_options = parse_cluster_side_options(lambda dest: getattr(args, dest))
@@ -385,12 +403,12 @@ def _run_doctor(args: Any) -> int:
         raise BenchError(
             f"--platform: {', '.join(map(repr, unknown)) or 'nothing'} given; choose from {', '.join(on_cluster)}"
         )
-    from retrain_bench.harness.scopes import scrape_interval_s
     from retrain_bench.measure.profile import load_profile
 
+    interval = _scrape_interval(args.scrape_interval)
     # Loaded before any check: a profile that does not load is a usage error (exit 2), not a FAIL line.
     profile = load_profile(args.metrics_profile) if args.metrics_profile is not None else None
-    checks = cluster_checks(options, side_options, platforms, scrape_interval_s(args.scrape_interval), profile)
+    checks = cluster_checks(options, side_options, platforms, interval, profile)
     for check in checks:
         print(check.line())
     failed = sum(not c.ok for c in checks)

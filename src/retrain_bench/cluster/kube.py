@@ -8,10 +8,13 @@ HTTP status and the ``message`` of a v1 ``Status`` body, which the apiserver wri
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import urllib3
@@ -79,17 +82,51 @@ def _load(target: KubeTarget) -> tuple[k8s.ApiClient, str]:
     # ``retries`` once, when it builds the pool manager; the loader copies only host, TLS and auth.
     configuration.retries = 0
     try:
-        client = k8s_config.new_client_from_config(
-            config_file=path, context=context, persist_config=False, client_configuration=configuration
-        )
+        with _loader_log() as logged:
+            client = k8s_config.new_client_from_config(
+                config_file=path, context=context, persist_config=False, client_configuration=configuration
+            )
     except (ConfigException, Exception):  # noqa: BLE001 - same reason: the loader's text is not ours to show
         raise KubeconfigError(
             f"context {context!r} in kubeconfig {path} cannot be loaded (cluster, user or credentials plugin): "
             f"check `kubectl --context {context} get --raw /version`"
         ) from None
+    plugin = next((m for m in logged if m.startswith("exec:")), None)
+    if plugin is not None:
+        # The loader logs an exec plugin's failure (and its stderr) and goes on without credentials
+        # (kubernetes/config/kube_config.py _load_from_exec_plugin, exec_provider.py): one line instead.
+        client.close()
+        raise KubeconfigError(
+            f"the credentials plugin of context {context!r} failed: {_one_line(plugin.removeprefix('exec:'))}; "
+            f"check `kubectl --context {context} get ns` (log in again?)"
+        )
     # No proxy unless the kubeconfig says so (the 30.x loader never does).
     client.configuration.proxy = None
     return client, context
+
+
+@contextlib.contextmanager
+def _loader_log() -> Iterator[list[str]]:
+    """What the kubeconfig loader logs through the root logger, kept instead of printed. Its
+    ``logging.error`` would otherwise call ``basicConfig`` and print ``ERROR:root:...`` raw to stderr."""
+    kept: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            with contextlib.suppress(Exception):
+                kept.append(record.getMessage())
+
+    handler = Keep(logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield kept
+    finally:
+        root.removeHandler(handler)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    return " ".join(text.split())[:limit]
 
 
 def _list(names: list[str]) -> str:

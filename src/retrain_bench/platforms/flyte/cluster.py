@@ -80,8 +80,7 @@ def add_options(add: AddOption) -> None:
         "--flyte-namespace",
         default=None,
         metavar="NS",
-        help="where the task pods run when flyteadmin's namespace_mapping is not the default. "
-        "Default: PROJECT-DOMAIN",
+        help="where the task pods run when flyteadmin's namespace_mapping is not the default. Default: PROJECT-DOMAIN",
     )
 
 
@@ -91,6 +90,8 @@ def parse_options(get: Callable[[str], Any]) -> FlyteOptions:
     from retrain_bench.cluster.remote_options import dns_label
 
     existing_file("--flyte-config", get("flyte_config"))
+    if get("flyte_config"):
+        check_flytekit_config(get("flyte_config"))
     endpoint, namespace = get("flyte_endpoint"), get("flyte_namespace")
     if endpoint and not _HOST_PORT.match(endpoint):
         raise BenchError(f"--flyte-endpoint: {endpoint!r} is not HOST:PORT (e.g. flyte.example.com:443)")
@@ -104,6 +105,40 @@ def parse_options(get: Callable[[str], Any]) -> FlyteOptions:
         domain=dns_label("--flyte-domain", get("flyte_domain")),
         namespace=None if namespace is None else dns_label("--flyte-namespace", namespace),
     )
+
+
+def check_flytekit_config(path: str) -> None:
+    """The config file read as flytekit reads it, but refused in one line when it is malformed: flytekit's
+    ``ConfigFile`` (flytekit/configuration/file.py) reads ``*.yaml``/``*.yml`` with ``yaml.safe_load`` and only
+    logs a warning on a YAMLError, then runs without the file (no auth, the default endpoint); any other
+    name is read as the legacy INI format with ``configparser``."""
+    import configparser
+
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BenchError(f"--flyte-config: cannot read {path} ({type(exc).__name__})") from None
+    if path.endswith(("yaml", "yml")):
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            raise BenchError(
+                f"--flyte-config: {path} is not valid YAML{line}: fix it or leave the option out"
+            ) from None
+        if not isinstance(document, dict):
+            raise BenchError(f"--flyte-config: {path} is not a flytekit config (expected a mapping, e.g. admin: ...)")
+        return
+    try:
+        configparser.ConfigParser().read_string(text, source=path)
+    except configparser.Error as exc:
+        raise BenchError(
+            f"--flyte-config: {path} is not a valid legacy flytekit config ({type(exc).__name__}); use a config.yaml"
+        ) from None
 
 
 def flyteadmin(endpoints: ClusterEndpoints, options: FlyteOptions) -> tuple[str, bool]:
