@@ -353,3 +353,47 @@ def test_the_shipped_rbac_grants_every_permission_doctor_checks() -> None:
     namespaced |= {("", "pods/portforward", "get"), ("", "pods/portforward", "create"), ("apps", "deployments", "list")}
     assert grants("retrain-bench-namespaced") == namespaced  # all of them, and nothing more
     assert grants("retrain-bench-cluster") == {("", "nodes", "list"), ("", "namespaces", "get")}
+
+
+# -- 9. in a pod without a kubeconfig; a kubeconfig with proxy-url -----------------------------------
+
+
+def test_in_a_pod_without_a_kubeconfig_the_service_account_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrain_bench.cluster import kube as kube_module
+
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text("pod-token-1234")
+    (account / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\nstand-in\n-----END CERTIFICATE-----\n")
+    monkeypatch.setattr(kube_module, "SERVICE_ACCOUNT_DIR", str(account))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    # what the kubelet sets in every pod (client-go rest.InClusterConfig reads the same two)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    with Kube(KubeTarget(None, None, 2.0)) as kube:
+        config = kube.client.configuration
+        assert (kube.context, kube.server) == ("in-cluster", "https://10.96.0.1:443")
+        assert config.ssl_ca_cert == str(account / "ca.crt")
+        # the loader writes "bearer" (incluster_config.py); the apiserver compares the scheme case-insensitively
+        # (apiserver pkg/authentication/request/bearertoken/bearertoken.go)
+        assert config.get_api_key_with_prefix("authorization") == "bearer pod-token-1234"
+
+
+def test_a_kubeconfig_with_proxy_url_is_refused_in_one_line(tmp_path: Path) -> None:
+    from retrain_bench.cluster.errors import KubeconfigError
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: bastion\n"
+        "clusters:\n- name: prod\n  cluster:\n    server: https://10.0.0.1:6443\n"
+        "    proxy-url: socks5://alice:s3cret@127.0.0.1:1080\n"
+        "contexts:\n- name: bastion\n  context:\n    cluster: prod\n    user: u\n"
+        "users:\n- name: u\n  user:\n    token: t0ken\n"
+    )
+    with pytest.raises(KubeconfigError) as caught:
+        Kube(KubeTarget(str(kubeconfig), None, 2.0))
+    message = str(caught.value)
+    assert message.startswith("context 'bastion' reaches its cluster through proxy-url, which the Kubernetes Python")
+    assert "s3cret" not in message and "\n" not in message

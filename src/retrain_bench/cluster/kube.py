@@ -61,6 +61,8 @@ def api_client(target: KubeTarget) -> k8s.ApiClient:
 def _load(target: KubeTarget) -> tuple[k8s.ApiClient, str]:
     path = target.kubeconfig_path()
     if not target.has_kubeconfig():
+        if not target.kubeconfig and not target.context and os.environ.get(SERVICE_HOST_ENV):
+            return _in_cluster(target), IN_CLUSTER
         raise KubeconfigError(
             f"no kubeconfig at {path}: pass --kubeconfig or set KUBECONFIG (check `kubectl config view`)"
         )
@@ -76,6 +78,7 @@ def _load(target: KubeTarget) -> tuple[k8s.ApiClient, str]:
         raise KubeconfigError(
             f"kubeconfig {path} has no context {context!r}: pass --kube-context one of {_list(names)}"
         )
+    _refuse_proxy_url(target, context)
     configuration = type.__call__(k8s.Configuration)
     # No urllib3 retries: its default Retry(3) would quadruple the bound the caller asked for. Set
     # before the ApiClient exists: kubernetes/client/rest.py (RESTClientObject.__init__) reads
@@ -103,6 +106,64 @@ def _load(target: KubeTarget) -> tuple[k8s.ApiClient, str]:
     # No proxy unless the kubeconfig says so (the 30.x loader never does).
     client.configuration.proxy = None
     return client, context
+
+
+#: Running in a pod without a kubeconfig: the service account kubelet mounts, as client-go's rest.InClusterConfig
+#: and the Python client's ``load_incluster_config`` (kubernetes/config/incluster_config.py) read it.
+SERVICE_HOST_ENV = "KUBERNETES_SERVICE_HOST"
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+IN_CLUSTER = "in-cluster"
+
+
+def _in_cluster(target: KubeTarget) -> k8s.ApiClient:
+    """The pod's service account: host from KUBERNETES_SERVICE_HOST/PORT, its token (re-read as the
+    kubelet rotates it) and CA."""
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+
+    configuration = type.__call__(k8s.Configuration)
+    configuration.retries = 0  # as for a kubeconfig, see _load
+    try:
+        InClusterConfigLoader(
+            token_filename=os.path.join(SERVICE_ACCOUNT_DIR, "token"),
+            cert_filename=os.path.join(SERVICE_ACCOUNT_DIR, "ca.crt"),
+        ).load_and_set(configuration)
+    except Exception:  # noqa: BLE001 - its text may quote the environment
+        raise KubeconfigError(
+            f"no kubeconfig at {target.kubeconfig_path()}, and the in-cluster service account "
+            f"({SERVICE_ACCOUNT_DIR}) cannot be loaded: pass --kubeconfig, or mount the pod's service account token"
+        ) from None
+    configuration.proxy = None
+    return k8s.ApiClient(configuration)
+
+
+def _refuse_proxy_url(target: KubeTarget, context: str) -> None:
+    """A cluster reached through ``proxy-url`` (a bastion, Teleport): the 30.x client's loader ignores the
+    field (kubernetes/config/kube_config.py has no proxy support; kfp needs the client <31), so every call
+    would go direct and time out as "check the cluster is up". Refused in one line instead."""
+    import yaml
+
+    cluster: str | None = None
+    clusters: dict[str, Any] = {}
+    for file in target.kubeconfig_paths():  # merged as the loader does: the first definition wins
+        try:
+            with open(file, encoding="utf-8") as handle:
+                document = yaml.safe_load(handle)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        if not isinstance(document, dict):
+            continue
+        for entry in document.get("contexts") or []:
+            if isinstance(entry, dict) and entry.get("name") == context and cluster is None:
+                cluster = (entry.get("context") or {}).get("cluster")
+        for entry in document.get("clusters") or []:
+            if isinstance(entry, dict) and entry.get("name") not in clusters:
+                clusters[str(entry.get("name"))] = entry.get("cluster") or {}
+    if cluster is not None and isinstance(clusters.get(cluster), dict) and clusters[cluster].get("proxy-url"):
+        raise KubeconfigError(
+            f"context {context!r} reaches its cluster through proxy-url, which the Kubernetes Python client "
+            "(30.x) cannot use: open the way yourself (e.g. `kubectl proxy --port=8001` and a kubeconfig with "
+            "server http://127.0.0.1:8001, or your bastion's local tunnel) and point --kubeconfig at it"
+        )
 
 
 @contextlib.contextmanager
