@@ -397,3 +397,21 @@ def test_a_kubeconfig_with_proxy_url_is_refused_in_one_line(tmp_path: Path) -> N
     message = str(caught.value)
     assert message.startswith("context 'bastion' reaches its cluster through proxy-url, which the Kubernetes Python")
     assert "s3cret" not in message and "\n" not in message
+
+
+# -- 11. the task image runs as a numeric non-root user ----------------------------------------------
+
+
+def test_the_task_image_ends_as_a_numeric_non_root_user() -> None:
+    import re
+
+    text = (Path(__file__).parents[1] / "docker" / "task.Dockerfile").read_text()
+    instructions = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    users = [line.split(None, 1)[1] for line in instructions if line.upper().startswith("USER ")]
+    # the kubelet can verify runAsNonRoot only for a numeric user (pkg/kubelet/kuberuntime/security_context_others.go
+    # verifyRunAsNonRoot: a non-numeric image user is refused under runAsNonRoot)
+    assert users and re.fullmatch(r"[1-9][0-9]*(:[0-9]+)?", users[-1]), users
+    last_run = max(i for i, line in enumerate(instructions) if line.startswith("RUN "))
+    assert instructions.index(f"USER {users[-1]}") > last_run  # nothing runs as root after it
+    uid = users[-1].split(":")[0]
+    assert f"--uid {uid}" in text  # a passwd entry for it: getpass/pwd lookups work
