@@ -555,7 +555,7 @@ class PortForward:
         while not self._stop.is_set():
             sock = ws.sock
             if sock is None:
-                return
+                return None
             # TLS may hold decrypted bytes select() cannot see.
             pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
             readable = [sock] if pending else select.select([conn, sock], [], [], _TICK_S)[0]
