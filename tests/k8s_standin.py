@@ -242,6 +242,7 @@ class KubeStandin:
                 for pod in one["endpoints"] or []:
                     self.objects.pop(("pods", namespace, pod["targetRef"]["name"]), None)
                 one["endpoints"] = None
+                one["ports"] = None  # `kubectl get endpointslices` shows both <unset> (issue #2423's listing)
         self.objects["endpoints", namespace, name].pop("subsets", None)
 
     def replace_pod(self, namespace: str, name: str, new: FakePod, *, old_terminating: bool = False) -> None:
