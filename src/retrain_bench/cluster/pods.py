@@ -281,6 +281,13 @@ class PodWatch:
                         last = watcher.resource_version or last
             except urllib3.exceptions.ReadTimeoutError:
                 pass  # neither an event nor the server's end in time: watch again from here
+            except (ValueError, TypeError, KeyError) as error:
+                # kubernetes/watch/watch.py json-decodes each line and builds the model: a cut line or an
+                # object the 30.x models reject ends up here, not as the apiserver's fault
+                raise ClusterError(
+                    f"a watch event of pods {self.label_selector} in namespace {self.namespace} could not be "
+                    f"decoded ({type(error).__name__}); the pods were listed again"
+                ) from None
             return last
 
         return str(self.kube.call(f"watch pods {self.label_selector} in namespace {self.namespace}", consume))
