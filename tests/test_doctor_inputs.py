@@ -89,3 +89,47 @@ def test_a_failing_credentials_plugin_is_one_line(tmp_path: Path, capsys: pytest
         "FAIL  cluster reachable: the credentials plugin of context 'sso' failed: process returned 1. "
         "ERROR: token expired run: cloud auth login; check `kubectl --context sso get ns` (log in again?)"
     )
+
+
+def test_a_credentials_plugin_failing_on_refresh_is_one_line_not_a_stale_token(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import datetime as dt
+
+    from retrain_bench.cluster.errors import KubeconfigError
+    from retrain_bench.cluster.kube import Kube, KubeTarget
+    from tests.k8s_standin import TOKEN
+
+    # First call: a token expiring within the client's 5-minute skew, so every request refreshes it
+    # (kubernetes/config/kube_config.py _set_config, _is_expired); later calls: the login has expired.
+    expiry = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    credential = (
+        '{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", '
+        f'"status": {{"token": "{TOKEN}", "expirationTimestamp": "{expiry}"}}}}'
+    )
+    calls = tmp_path / "calls"
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(
+        "import pathlib, sys\n"
+        f"calls = pathlib.Path({str(calls)!r})\n"
+        "n = int(calls.read_text()) if calls.exists() else 0\n"
+        "calls.write_text(str(n + 1))\n"
+        f"if n == 0:\n    print({credential!r})\n    sys.exit(0)\n"
+        "sys.stderr.write('ERROR: session expired\\n')\nsys.exit(1)\n"
+    )
+    kubeconfig = tmp_path / "kubeconfig"
+    with KubeStandin() as standin:
+        kubeconfig.write_text(
+            "apiVersion: v1\nkind: Config\ncurrent-context: sso\n"
+            f"clusters:\n- name: sso\n  cluster:\n    server: {standin.url}\n"
+            "contexts:\n- name: sso\n  context:\n    cluster: sso\n    user: sso\n"
+            "users:\n- name: sso\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+            f"      command: {sys.executable}\n      args: [{plugin}]\n      interactiveMode: Never\n"
+        )
+        with Kube(KubeTarget(str(kubeconfig), None, 2.0)) as kube, pytest.raises(KubeconfigError) as caught:
+            kube.version()
+    assert str(caught.value) == (
+        "the credentials plugin of context 'sso' failed to refresh the token: process returned 1. "
+        "ERROR: session expired; check `kubectl --context sso get ns` (log in again?)"
+    )
+    assert "ERROR:root" not in capsys.readouterr().err

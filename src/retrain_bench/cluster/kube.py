@@ -105,7 +105,27 @@ def _load(target: KubeTarget) -> tuple[k8s.ApiClient, str]:
         )
     # No proxy unless the kubeconfig says so (the 30.x loader never does).
     client.configuration.proxy = None
+    hook = client.configuration.refresh_api_key_hook
+    if hook is not None:  # a token with an expiry (an exec plugin's): refreshed before requests, plugin and all
+        client.configuration.refresh_api_key_hook = _quiet_refresh(hook, context)
     return client, context
+
+
+def _quiet_refresh(hook: Any, context: str) -> Any:
+    """The loader's refresh hook (kube_config.py ``_set_config``), whose plugin failures are logged raw and
+    then ignored (the request goes out with the old token): one KubeconfigError instead, as kubectl fails."""
+
+    def refresh(configuration: Any) -> None:
+        with _loader_log() as logged:
+            hook(configuration)
+        plugin = next((m for m in logged if m.startswith("exec:")), None)
+        if plugin is not None:
+            raise KubeconfigError(
+                f"the credentials plugin of context {context!r} failed to refresh the token: "
+                f"{_one_line(plugin.removeprefix('exec:'))}; check `kubectl --context {context} get ns` (log in again?)"
+            )
+
+    return refresh
 
 
 #: Running in a pod without a kubeconfig: the service account kubelet mounts, as client-go's rest.InClusterConfig
