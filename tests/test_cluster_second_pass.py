@@ -60,8 +60,8 @@ def test_a_run_namespace_that_does_not_exist_fails_by_name(tmp_path: Path, capsy
     assert code == 1
     assert [line for line in lines if line.startswith("FAIL")] == [
         "FAIL  namespace retrain-development exists: not found -> runs of Flyte create their pods there: create "
-        "the project/profile, or name the namespace runs really use (--flyte-project/--flyte-domain/"
-        "--flyte-namespace, --kfp-namespace)"
+        "it (the platform's project or profile), or give the namespace its runs really use (the platform's "
+        "namespace options)"
     ]
 
 

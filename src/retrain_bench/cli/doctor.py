@@ -256,7 +256,7 @@ def cluster_checks(
         else:
             with PrometheusApi(prometheus_url, timeout_s=options.connect_timeout_s) as api:
                 # The control planes always run pods: their namespaces must have live cAdvisor series.
-                control = [ns for _, own in sides for ns in own.control_namespaces()]
+                control = [ns for side, own in sides for ns in control_namespaces(side, own)]
                 checks.extend(
                     prometheus_checks(
                         api, list(dict.fromkeys(control)), scrape_interval_s=scrape_interval_s, profile=profile
@@ -338,10 +338,21 @@ def _namespace_exists(kube: Kube | None, namespace: str, sides: Sequence[tuple[C
         return Check(name, False, str(exc), f"grant get on namespaces ({RBAC_FILE}: the ClusterRole)")
     owners = [side.label for side, own in sides if namespace in side.run_namespaces(own)]
     fix = (
-        f"runs of {' and '.join(owners)} create their pods there: create the project/profile, or name the "
-        "namespace runs really use (--flyte-project/--flyte-domain/--flyte-namespace, --kfp-namespace)"
+        f"runs of {' and '.join(owners)} create their pods there: create it (the platform's project or profile), "
+        "or give the namespace its runs really use (the platform's namespace options)"
     )
     return Check(name, found, "yes (runs create their pods here; no live pods needed)" if found else "not found", fix)
+
+
+def control_namespaces(side: ClusterSide[Any], options: Any) -> tuple[str, ...]:
+    """Where a platform's control plane runs, so live cAdvisor series are expected: its options say so
+    (``control_namespaces()``, Flyte's and KFP's), else every namespace of the side that runs no runs'
+    pods (a cluster side from another distribution knows only ``namespaces`` and ``run_namespaces``)."""
+    own = getattr(options, "control_namespaces", None)
+    if callable(own):
+        return tuple(own())
+    runs = set(side.run_namespaces(options))
+    return tuple(ns for ns in side.namespaces(options) if ns not in runs)
 
 
 def _api_check(side: ClusterSide[Any], endpoints: ClusterEndpoints, options: Any) -> Check:

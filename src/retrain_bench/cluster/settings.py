@@ -32,16 +32,10 @@ class RemoteSettings:
 
 
 class SideOptions(Protocol):
-    """What the generic code asks of a platform's own parsed cluster options."""
+    """What the generic code asks of a platform's own parsed cluster options. Optional beyond this:
+    ``control_namespaces()``, where the control plane's pods always run (doctor expects live cAdvisor
+    series there; without it, the side's namespaces that are not its run namespaces)."""
 
     def as_json(self) -> Mapping[str, Any]:
         """What every round of the platform ran with, for the run's JSON (no credentials)."""
-        ...
-
-    def control_namespaces(self) -> tuple[str, ...]:
-        """Where the platform's own pods (its control plane) always run: live cAdvisor series are expected."""
-        ...
-
-    def run_namespaces(self) -> tuple[str, ...]:
-        """Where its runs' pods are created: they may hold no pod at all between runs (a fresh install)."""
         ...
