@@ -66,3 +66,16 @@ def kfp_healthz(base_url: str, *, token: str | None, verify_tls: bool, timeout_s
             "--kfp-service kubeflow/ml-pipeline:8888",
         )
     return health
+
+
+def read_token_file(path: str) -> str:
+    """The token in ``path``, stripped, as kfp's ``read_token_from_file`` reads it
+    (kfp/client/token_credentials_base.py); BenchError (never the content) when unreadable or empty."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            token = file.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BenchError(f"--kfp-token-file: cannot read {path} ({type(exc).__name__})") from None
+    if not token:
+        raise BenchError(f"--kfp-token-file: {path} is empty")
+    return token

@@ -59,6 +59,8 @@ class KfpOptions:
     def token(self) -> str | None:
         """The bearer token now: the file's content (read on every call) or the variable's value."""
         if self.token_file:
+            from retrain_bench.platforms.kfp.api import read_token_file
+
             return read_token_file(self.token_file)
         return os.environ.get(self.token_env) if self.token_env else None
 
@@ -107,6 +109,8 @@ def parse_options(get: Callable[[str], Any]) -> KfpOptions:
     if token_env and not os.environ.get(token_env):
         raise BenchError(f"--kfp-token-env: the environment variable {token_env} is not set or empty")
     if token_file:
+        from retrain_bench.platforms.kfp.api import read_token_file
+
         existing_file("--kfp-token-file", token_file)
         read_token_file(token_file)
     if ui_url and (urlsplit(ui_url).scheme not in ("http", "https") or not urlsplit(ui_url).hostname):
@@ -121,19 +125,6 @@ def parse_options(get: Callable[[str], Any]) -> KfpOptions:
         token_file=token_file,
         ui_url=ui_url.rstrip("/") if ui_url else None,
     )
-
-
-def read_token_file(path: str) -> str:
-    """The token in ``path``, stripped, as kfp's ``read_token_from_file`` reads it
-    (kfp/client/token_credentials_base.py); BenchError (never the content) when unreadable or empty."""
-    try:
-        with open(path, encoding="utf-8") as file:
-            token = file.read().strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BenchError(f"--kfp-token-file: cannot read {path} ({type(exc).__name__})") from None
-    if not token:
-        raise BenchError(f"--kfp-token-file: {path} is empty")
-    return token
 
 
 def api_ready(response: requests.Response) -> None:

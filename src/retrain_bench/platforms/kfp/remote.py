@@ -170,7 +170,7 @@ class KfpRunner:
 
     def _current_token(self) -> str | None:
         if self._token_file:
-            from retrain_bench.platforms.kfp.cluster import read_token_file
+            from retrain_bench.platforms.kfp.api import read_token_file
 
             return read_token_file(self._token_file)
         return self._token
