@@ -46,7 +46,7 @@ def _raw_version(address: str, insecure: bool, timeout_s: float) -> str:
 
 
 @contextlib.contextmanager
-def _own_tempdir() -> Iterator[None]:
+def flytekit_tempdir() -> Iterator[None]:
     """Importing flytekit makes two directories in TMPDIR that nothing removes: ``flyte_tmp_dir``
     (flytekit/core/data_persistence.py, at module level) and the default of ``Config.local_sandbox_path``
     (flytekit/configuration/__init__.py, evaluated when the class is defined). The first import
@@ -65,7 +65,7 @@ def _own_tempdir() -> Iterator[None]:
 
 
 def _flytekit_version(address: str, insecure: bool, config_file: str, timeout_s: float) -> str:
-    with _own_tempdir():
+    with flytekit_tempdir():
         from flytekit.clients.friendly import SynchronousFlyteClient
         from flytekit.configuration import Config
 

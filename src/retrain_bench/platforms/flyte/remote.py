@@ -159,7 +159,10 @@ class FlyteRunner:
         self.settings = settings
         self.project = settings.options.project
         self.domain = settings.options.domain
-        self.version = registration_version(settings)
+        from retrain_bench.platforms.flyte.api import flytekit_tempdir
+
+        with flytekit_tempdir():  # flytekit's first import leaves two directories in TMPDIR otherwise
+            self.version = registration_version(settings)
         self._remote = remote
         self._launch_plan: Any = None
 
