@@ -59,7 +59,8 @@ def options(**given: Any) -> dict[str, Any]:
         "kubeconfig": None, "kube_context": None, "connect_timeout": 3, "flyte_endpoint": None,
         "flyte_service": "flyte/flyte-binary-grpc:8089", "flyte_insecure": False, "flyte_config": None,
         "flyte_project": "flytesnacks", "flyte_domain": "development", "flyte_namespace": None,
-        "kfp_host": None, "kfp_token_file": None, "kfp_ui_url": None, "kfp_service": "kubeflow/ml-pipeline:8888", "kfp_insecure_skip_verify": False,
+        "kfp_host": None, "kfp_token_file": None, "kfp_ui_url": None, "kfp_service": "kubeflow/ml-pipeline:8888",
+        "kfp_insecure_skip_verify": False,
         "kfp_token_env": None, "kfp_namespace": "kubeflow", "kfp_experiment": "retrain-bench", "prometheus_url": None,
         "prometheus_service": "monitoring/prometheus-operated:9090", **given,
     }  # fmt: skip
