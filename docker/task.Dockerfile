@@ -3,7 +3,8 @@
 # Why one image for both: the comparison is Flyte against KFP, not one image against another. With
 # the same base, Python, libraries (pinned by constraints.txt) and size, a task's pod start, image
 # pull and import time differ only by what the platform itself does around it. The suite records
-# the image each platform ran in its fairness manifest and warns when they differ.
+# the image each platform ran in its fairness manifest and warns when they differ (the image, not
+# the tasks' Python: nothing reports that, the image decides it).
 #
 # Build from the repository root (docs/cluster.md):
 #   docker build -f docker/task.Dockerfile -t retrain-bench-task:0.1.0 .
@@ -30,6 +31,17 @@ COPY bench /opt/retrain-bench/bench
 ENV PYTHONPATH=/opt/retrain-bench
 RUN python -c "import retrain_bench.workload.retraining, bench.flyte.workflow, bench.kfp.pipeline, flytekit, kfp"
 
-# Root, as KFP's default python:3.11 image: the KFP launcher stages artifacts under local paths such
-# as /minio/... or /s3/... at the filesystem root, which a non-root user cannot create.
-WORKDIR /
+# A numeric non-root user: hardened clusters refuse root (PodSecurity "restricted", KFP's
+# defaultSecurityContextRunAsNonRoot: "true" in pipeline-install-config), and the kubelet can check
+# runAsNonRoot only against a numeric USER. What each platform writes, checked against upstream:
+# - KFP 2.17: the launcher stages artifacts under /gcs, /s3 and /minio, and the SDK writes to
+#   /.local, /.cache and /.config; the compiler mounts an emptyDir at each of those paths
+#   (kubeflow/pipelines backend/src/v2/compiler/argocompiler/container.go, *ScratchLocation), so
+#   they are writable by any user.
+# - Flyte 1.16: pyflyte-execute works in a tempfile.mkdtemp directory (TMPDIR, /tmp here) and uploads
+#   outputs to the blob store; nothing is written at the filesystem root.
+# HOME is a directory this user owns, for any library that caches under ~.
+RUN groupadd --gid 65532 bench && useradd --uid 65532 --gid 65532 --create-home --home-dir /home/bench bench
+ENV HOME=/home/bench
+USER 65532:65532
+WORKDIR /home/bench

@@ -82,6 +82,8 @@ class KubeStandin:
         self.token = TOKEN
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, ns, name) → object
         self.slices: list[dict[str, Any]] = []
+        #: the namespaces that exist (``GET /api/v1/namespaces/<name>``); a service's is added with it
+        self.namespaces: set[str] = {"default", "kube-system", "kube-public"}
         self.backends: dict[tuple[str, str, int], tuple[str, int]] = {}
         #: what RBAC forbids: a resource ("services", "pods/portforward": every verb) or "VERB resource"
         #: ("create pods/portforward": that verb only)
@@ -149,6 +151,7 @@ class KubeStandin:
         pods: list[FakePod],
     ) -> None:
         """A Service with ``ports`` (``{"name", "port", "targetPort"}``), its EndpointSlice, Endpoints and pods."""
+        self.namespaces.add(namespace)
         meta = {"name": name, "namespace": namespace, "uid": f"uid-{name}", "resourceVersion": "1"}
         self.objects["services", namespace, name] = {
             "kind": "Service",
@@ -226,6 +229,43 @@ class KubeStandin:
             }
             for number, address in pod.backends:
                 self.backends[namespace, pod.name, number] = address
+
+    def scale_to_zero(self, namespace: str, name: str) -> None:
+        """No pod behind the service any more (scaled to 0, or still scheduling). The EndpointSlice
+        keeps existing with ``endpoints: null``: ``Endpoints []Endpoint `json:"endpoints"``` has no
+        omitempty (kubernetes staging/src/k8s.io/api/discovery/v1/types.go), so a nil list is served as
+        null, which the 30.1 client's ``V1EndpointSlice`` rejects (kubernetes-client/python#2214, #2423).
+        v1 Endpoints drops its subsets (``Subsets []EndpointSubset `json:"subsets,omitempty"```)."""
+        for one in self.slices:
+            meta = one["metadata"]
+            if meta["namespace"] == namespace and meta["labels"].get("kubernetes.io/service-name") == name:
+                for pod in one["endpoints"] or []:
+                    self.objects.pop(("pods", namespace, pod["targetRef"]["name"]), None)
+                one["endpoints"] = None
+                one["ports"] = None  # `kubectl get endpointslices` shows both <unset> (issue #2423's listing)
+        self.objects["endpoints", namespace, name].pop("subsets", None)
+
+    def replace_pod(self, namespace: str, name: str, new: FakePod, *, old_terminating: bool = False) -> None:
+        """A rollout (or an eviction) of the service's only pod: the new pod is behind the service, and
+        the old one is gone (a port-forward to it is a 404: the apiserver looks the pod up before the
+        upgrade, pkg/registry/core/pod/rest/subresources.go), or, ``old_terminating``, still there with
+        its process stopped (the kubelet's error channel reports the refused port; the endpoint
+        controller has already taken it out of the slice)."""
+        service = self.objects["services", namespace, name]
+        for one in list(self.slices):
+            meta = one["metadata"]
+            if meta["namespace"] == namespace and meta["labels"].get("kubernetes.io/service-name") == name:
+                for pod in one["endpoints"] or []:
+                    old = pod["targetRef"]["name"]
+                    if old_terminating:
+                        for key in [k for k in self.backends if k[:2] == (namespace, old)]:
+                            del self.backends[key]
+                    else:
+                        self.objects.pop(("pods", namespace, old), None)
+                self.slices.remove(one)
+        del self.objects["services", namespace, name]
+        ports = [{k: v for k, v in p.items() if k != "protocol"} for p in service["spec"]["ports"]]
+        self.add_service(namespace, name, ports, [new])
 
     def add_node(
         self,
@@ -506,6 +546,9 @@ class PodFeed:
         self.logs: dict[tuple[str, str, str], str] = {}
         self.watches = 0  # watch requests served, so tests can see re-watches
         self.closed = False
+        #: the next watch event goes out cut in half (a fault injection: what a proxy dropping the
+        #: connection mid-line, or an object the client's model cannot read, does to the client's decoder)
+        self.garble_next = False
 
     def put_pod(self, pod: dict[str, Any]) -> dict[str, Any]:
         """Create or update a pod (``pod_object``); watchers get ADDED or MODIFIED."""
@@ -687,6 +730,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if self._inventory_list(split.path):
             return
+        if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 4:
+            self._namespace(parts[3])
+            return
         if self._pods_route(parts, query):
             return
         if parts[:3] == ["apis", "discovery.k8s.io", "v1"] and len(parts) == 6 and parts[5] == "endpointslices":
@@ -730,6 +776,36 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, found)
             return
         self._json(404, status(404, "NotFound", "the server could not find the requested resource"))
+
+    def _namespace(self, name: str) -> None:
+        """``GET /api/v1/namespaces/<name>``: cluster-scoped, so RBAC is a ClusterRole's; 404 NotFound when absent."""
+        if self.standin.denied("get", "namespaces"):
+            # responsewriters/errors.go forbiddenMessage for a cluster-scoped resource
+            message = (
+                f'namespaces "{name}" is forbidden: User "bench" cannot get resource "namespaces" '
+                'in API group "" at the cluster scope'
+            )
+            self._json(403, status(403, "Forbidden", message))
+            return
+        if name not in self.standin.namespaces:
+            self._json(404, status(404, "NotFound", f'namespaces "{name}" not found', name=name, kind="namespaces"))
+            return
+        meta = {
+            "name": name,
+            "uid": f"uid-ns-{name}",
+            "resourceVersion": "1",
+            "labels": {"kubernetes.io/metadata.name": name},
+        }
+        self._json(
+            200,
+            {
+                "kind": "Namespace",
+                "apiVersion": "v1",
+                "metadata": meta,
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            },
+        )
 
     def _inventory_list(self, path: str) -> bool:
         """``GET /api/v1/nodes`` and ``GET /apis/apps/v1/namespaces/<ns>/deployments``; False for other paths."""
@@ -852,6 +928,10 @@ class _Handler(BaseHTTPRequestHandler):
 
         def send(event: dict[str, Any]) -> None:
             line = json.dumps(event).encode() + b"\n"
+            with feed._cond:
+                garble, feed.garble_next = feed.garble_next, False
+            if garble:
+                line = line[: len(line) // 2] + b"\n"
             self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
             self.wfile.flush()
 

@@ -229,16 +229,20 @@ class ScriptedFlyte(Scripted):
     """Plays flytepropeller for every new execution: its pods with stamp logs, then SUCCEEDED —
     or, with ``hang``, leaves it RUNNING forever so the harness must terminate it."""
 
-    def __init__(self, admin: AdminState, kube: KubeStandin, *, hang: bool = False) -> None:
+    def __init__(
+        self, admin: AdminState, kube: KubeStandin, *, hang: bool = False, namespace: str = "flytesnacks-development"
+    ) -> None:
         super().__init__()
         self.admin, self.kube, self.hang = admin, kube, hang
+        #: where flytepropeller creates the pods: flyteadmin's namespace_mapping (default {project}-{domain})
+        self.namespace = namespace
 
     def pending(self) -> list[str]:
         return list(self.admin.executions)
 
     def _play(self, name: str) -> None:
         zero = time.time_ns()
-        namespace = "flytesnacks-development"
+        namespace = self.namespace
         for number, (task, c, start, end, out) in enumerate(STAMPS):
             pod = f"{name}-n{number}-0"
             self.kube.pod_feed.put_pod(pod_object(namespace, pod, labels={"execution-id": name}))

@@ -26,7 +26,10 @@ from tests.k8s_standin import (
 from tests.platform_standins import flyteadmin, kfp_api, kfp_ui
 from tests.prometheus import GIB, Series, container, remote_write, running_prometheus
 
-NAMESPACES = ("flyte", "flytesnacks-development", "kubeflow")
+#: the control planes' namespaces: their pods always run, so cAdvisor has series for them. A fresh
+#: flyte-binary's project namespace (flytesnacks-development) exists but holds no pod until a run.
+NAMESPACES = ("flyte", "kubeflow")
+RUN_NAMESPACE = "flytesnacks-development"
 
 
 @contextlib.contextmanager
@@ -40,6 +43,7 @@ def cluster(tmp_path: Path) -> Iterator[KubeStandin]:
         node = Series("node_cpu_seconds_total", {"cpu": "0", "mode": "idle"}, tuple((now - 60 + t, t) for t in times))
         remote_write(prometheus, [node], 5)
         with KubeStandin() as standin:
+            standin.namespaces.add(RUN_NAMESPACE)
             add_flyte(standin, hostport(admin))
             add_kfp_api(standin, hostport(kfp))
             add_prometheus(standin, hostport(prometheus))
@@ -69,7 +73,12 @@ def test_everything_passes_on_a_healthy_cluster(tmp_path: Path, capsys: pytest.C
         line.startswith("PASS  Flyte API at 127.0.0.1:") and line.endswith("flyteadmin v1.16.8") for line in lines
     )
     assert any(line.startswith("PASS  KFP API at http://127.0.0.1:") for line in lines)
-    assert "PASS  cAdvisor series in flytesnacks-development: 1 container CPU series now" in lines
+    assert "PASS  cAdvisor series in flyte: 1 container CPU series now" in lines
+    assert not any("cAdvisor series in flytesnacks-development" in line for line in lines)
+    assert (
+        "PASS  namespace flytesnacks-development exists: yes (runs create their pods here; no live pods needed)"
+        in lines
+    )
     assert lines[-1] == f"{len(lines) - 1} passed, 0 failed"
     assert TOKEN not in out
 
@@ -102,7 +111,7 @@ def test_unreadable_pod_logs_are_named_with_the_namespace(tmp_path: Path, capsys
     assert code == 1
     assert (
         "FAIL  RBAC to watch pods and read their logs in kubeflow: forbidden: get pods/log -> grant get pods/log in "
-        "kubeflow (`kubectl auth can-i get pods/log -n kubeflow`)"
+        "kubeflow (deploy/rbac.yaml has the minimal Role)"
     ) in out.splitlines()
 
 
@@ -134,9 +143,10 @@ def test_no_cluster_fails_every_check_within_the_timeout(tmp_path: Path, capsys:
     assert code == 1 and time.monotonic() - started < 10
     first = out.splitlines()[0]
     assert first.startswith("FAIL  cluster reachable: cannot reach the API server of context standin")
-    # cluster, 3 port-forward RBAC namespaces (flyte, kubeflow, monitoring), 2 run namespaces
-    # (flytesnacks-development, kubeflow), 3 services, Flyte API, KFP API, Prometheus = 12
-    assert out.splitlines()[-1] == "0 passed, 12 failed"
+    # cluster, 3 port-forward and 3 resolve RBAC namespaces (flyte, kubeflow, monitoring), 2 run namespaces
+    # (flytesnacks-development, kubeflow) each existing and with RBAC, the manifest's RBAC, 3 services,
+    # Flyte API, KFP API, Prometheus = 18
+    assert out.splitlines()[-1] == "0 passed, 18 failed"
     assert TOKEN not in out
 
 
@@ -163,7 +173,7 @@ def test_a_server_that_never_answers_is_given_up_on_within_the_bound(
         f"FAIL  cluster reachable: cannot reach the API server of context standin ({url}) within 2 s (timed out): "
         "check the cluster is up and `kubectl --context standin get --raw /version`"
     )
-    assert out.splitlines()[-1] == "0 passed, 12 failed"  # the 12 of the refused case above
+    assert out.splitlines()[-1] == "0 passed, 18 failed"  # the 18 of the refused case above
 
 
 def test_a_server_answering_404_gives_fail_lines_not_a_traceback(
@@ -180,7 +190,7 @@ def test_a_server_answering_404_gives_fail_lines_not_a_traceback(
         "to get the server version; check the server URL in the kubeconfig and "
         "`kubectl --context standin get --raw /version`"
     )
-    assert all(line.startswith("FAIL  ") for line in lines[:-1]) and lines[-1] == "0 passed, 12 failed"
+    assert all(line.startswith("FAIL  ") for line in lines[:-1]) and lines[-1] == "0 passed, 18 failed"
 
 
 def rbac_lines(standin: KubeStandin, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:

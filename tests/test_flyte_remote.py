@@ -10,25 +10,14 @@ from __future__ import annotations
 import dataclasses
 import datetime
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from flyteidl.admin import execution_pb2, node_execution_pb2, task_execution_pb2
 from flyteidl.core import execution_pb2 as core_execution_pb2
 from flyteidl.core import identifier_pb2
-from flytekit.configuration import SERIALIZED_CONTEXT_ENV_VAR, SerializationSettings
-from flytekit.core.context_manager import ExecutionState, FlyteContextManager
-from flytekit.core.type_engine import TypeEngine
-from flytekit.models import literals as literal_models
-from flytekit.models.admin.task_execution import TaskExecution
-from flytekit.models.admin.workflow import WorkflowSpec
-from flytekit.models.dynamic_job import DynamicJobSpec
-from flytekit.models.execution import Execution
-from flytekit.models.node_execution import NodeExecution
-from flytekit.models.task import TaskSpec
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from bench.flyte import workflow
 from retrain_bench.cluster.portforward import ServiceRef
 from retrain_bench.cluster.settings import RemoteSettings, TaskResources
 from retrain_bench.errors import BenchError
@@ -42,9 +31,18 @@ from retrain_bench.platforms.flyte.remote import (
     timings_from_records,
 )
 from retrain_bench.platforms.remote import REMOTE_TASK_ENV, Poll
-from retrain_bench.workload import retraining
 from retrain_bench.workload.cases import CASES
 from tests import platform_standins
+
+# flytekit (and bench.flyte.workflow, which imports it) takes ~10 s to import, scikit-learn (the workload's
+# retraining) ~2 s: imported by the tests that use them, not when the file is collected.
+if TYPE_CHECKING:
+    from flytekit.models.admin.task_execution import TaskExecution
+    from flytekit.models.admin.workflow import WorkflowSpec
+    from flytekit.models.dynamic_job import DynamicJobSpec
+    from flytekit.models.execution import Execution
+    from flytekit.models.node_execution import NodeExecution
+    from flytekit.models.task import TaskSpec
 
 IMAGE = "ghcr.io/example/retrain-bench-task:test"
 #: Flyte's own options as its cluster side parses them by default (project flytesnacks, domain development)
@@ -57,11 +55,15 @@ CPU, MEMORY = 1, 3
 
 
 def _workflow_spec(entities: OrderedDict[Any, Any]) -> WorkflowSpec:
+    from flytekit.models.admin.workflow import WorkflowSpec
+
     (spec,) = [v for v in entities.values() if isinstance(v, WorkflowSpec)]
     return spec
 
 
 def _task_specs(entities: OrderedDict[Any, Any]) -> dict[str, TaskSpec]:
+    from flytekit.models.task import TaskSpec
+
     return {v.template.id.name: v for v in entities.values() if isinstance(v, TaskSpec)}
 
 
@@ -123,6 +125,8 @@ def test_every_registered_task_has_the_image_and_requests_equal_limits() -> None
 
 
 def test_serialization_leaves_the_task_definitions_as_the_code_has_them() -> None:
+    from bench.flyte import workflow
+
     serialize(SETTINGS, "v1")
     other = RemoteSettings(
         image="registry.example/other:2", resources=TaskResources(cpu="2", memory="4Gi"), options=OPTIONS
@@ -136,6 +140,8 @@ def test_serialization_leaves_the_task_definitions_as_the_code_has_them() -> Non
 
 
 def test_the_dynamic_task_carries_the_registration_settings_to_its_pod() -> None:
+    from flytekit.configuration import SERIALIZED_CONTEXT_ENV_VAR, SerializationSettings
+
     tasks = _task_specs(serialize(SETTINGS, "v1"))
     for name in ("make_data", "train", "detect_drift"):
         assert SERIALIZED_CONTEXT_ENV_VAR not in tasks[PREFIX + name].template.container.env, name
@@ -155,6 +161,13 @@ def test_the_dynamic_task_carries_the_registration_settings_to_its_pod() -> None
 def _compile_in_pod(case_name: str, drift: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Run ``adapt`` as ``pyflyte-execute`` does in its pod: settings restored from the container
     env flytekit registered, TASK_EXECUTION mode, inputs as a literal map."""
+    from flytekit.configuration import SERIALIZED_CONTEXT_ENV_VAR, SerializationSettings
+    from flytekit.core.context_manager import ExecutionState, FlyteContextManager
+    from flytekit.core.type_engine import TypeEngine
+
+    from bench.flyte import workflow
+    from retrain_bench.workload import retraining
+
     # flytekit compiles a dynamic task's body once per process and keeps it; a pod is a fresh
     # process, so each compile here starts without the previous test's.
     monkeypatch.setattr(workflow.adapt, "_wf", None)
@@ -189,6 +202,8 @@ def _tune_cs(spec: DynamicJobSpec) -> list[float]:
 def test_dynamic_tuning_compiles_five_tune_nodes_and_select_best_with_the_same_image_and_resources(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from flytekit.models.dynamic_job import DynamicJobSpec
+
     spec = _compile_in_pod("tuning", drift=True, monkeypatch=monkeypatch)
     assert isinstance(spec, DynamicJobSpec)
     assert _tune_cs(spec) == [0.01, 0.1, 1.0, 10.0, 100.0]
@@ -203,6 +218,8 @@ def test_dynamic_tuning_compiles_five_tune_nodes_and_select_best_with_the_same_i
 
 
 def test_dynamic_base_compiles_one_tune_node_at_c_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flytekit.models.dynamic_job import DynamicJobSpec
+
     spec = _compile_in_pod("base", drift=True, monkeypatch=monkeypatch)
     assert isinstance(spec, DynamicJobSpec)
     assert _tune_cs(spec) == [1.0]
@@ -212,6 +229,8 @@ def test_dynamic_base_compiles_one_tune_node_at_c_1(monkeypatch: pytest.MonkeyPa
 def test_dynamic_without_drift_compiles_no_node_and_returns_the_current_accuracy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from flytekit.models import literals as literal_models
+
     out = _compile_in_pod("no_drift", drift=False, monkeypatch=monkeypatch)
     # no DynamicJobSpec: nothing for propeller to launch, the outputs come back directly
     assert isinstance(out, literal_models.LiteralMap)
@@ -293,6 +312,8 @@ def _dur(seconds: float) -> duration_pb2.Duration:
 
 
 def _execution(phase: int, started: float | None, duration: float, **closure: Any) -> Execution:
+    from flytekit.models.execution import Execution
+
     message = execution_pb2.Execution(
         id=EXEC_ID,
         closure=execution_pb2.ExecutionClosure(
@@ -305,6 +326,8 @@ def _execution(phase: int, started: float | None, duration: float, **closure: An
 def _node(
     node_id: str, phase: int, started: float | None, duration: float, spec: str = "", parent: bool = False
 ) -> NodeExecution:
+    from flytekit.models.node_execution import NodeExecution
+
     message = node_execution_pb2.NodeExecution(
         id=identifier_pb2.NodeExecutionIdentifier(node_id=node_id, execution_id=EXEC_ID),
         closure=node_execution_pb2.NodeExecutionClosure(phase=phase, started_at=_ts(started), duration=_dur(duration)),
@@ -314,6 +337,8 @@ def _node(
 
 
 def _attempt(node_id: str, task: str, attempt: int, phase: int, started: float, duration: float) -> TaskExecution:
+    from flytekit.models.admin.task_execution import TaskExecution
+
     message = task_execution_pb2.TaskExecution(
         id=identifier_pb2.TaskExecutionIdentifier(
             task_id=identifier_pb2.Identifier(

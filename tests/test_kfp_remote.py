@@ -5,6 +5,7 @@ Nothing here reaches a real KFP control plane."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -316,7 +317,7 @@ def test_runner_against_standin_prepares_submits_polls_terminates_and_archives()
         assert run_id in api.runs
         assert submitted.platform == "kfp" and submitted.namespace == "kubeflow"
         assert submitted.pod_selector == f"pipeline/runid={run_id}"
-        assert submitted.url == f"{api.url}/#/runs/details/{run_id}"
+        assert submitted.url is None  # no --kfp-ui-url: the API server serves no console
 
         assert runner.poll(submitted).done is False
         api.runs[run_id]["state"] = "RUNNING"
@@ -376,7 +377,11 @@ def test_runner_against_standin_refused_token_is_one_line_without_the_token() ->
         with pytest.raises(BenchError) as caught:
             runner.prepare()
         message = str(caught.value)
-        assert message == (f"KFP API at {api.url}: HTTP 401; check --kfp-token-env and --kfp-namespace")
+        assert message == (
+            f"KFP API at {api.url}: HTTP 401; check --kfp-token-file/--kfp-token-env (multi-user KFP wants a token "
+            "for the audience pipelines.kubeflow.org: `kubectl create token SA -n NS "
+            "--audience=pipelines.kubeflow.org`) and --kfp-namespace"
+        )
         assert TOKEN not in message and not api.experiments
         # the bad token was sent as a bearer token, once (no retry loop)
         assert [auth for _, _, auth, _ in api.requests] == [f"Bearer wrong-{TOKEN}"]
@@ -451,10 +456,11 @@ def test_runner_against_tls_standin_verifies_certificates_unless_told_not_to(tmp
 def test_runner_keeps_credentials_in_the_host_url_out_of_messages_and_links() -> None:
     with kfp_runs_api() as api:
         host = api.url.replace("http://", "http://alice:pa55word@")
-        runner = KfpRunner(host, None, True, SETTINGS)
+        ui = dataclasses.replace(OPTIONS, ui_url="https://alice:pa55word@kfp.example")
+        runner = KfpRunner(host, None, True, dataclasses.replace(SETTINGS, options=ui))
         runner.prepare()
         submitted = runner.submit(CASES["base"], "kfp-base-r1")
-        assert submitted.url == f"{api.url.replace('http://', 'http://***@')}/#/runs/details/{submitted.run_id}"
+        assert submitted.url == f"https://***@kfp.example/#/runs/details/{submitted.run_id}"
         del api.runs[submitted.run_id]
         with pytest.raises(BenchError) as caught:
             runner.poll(submitted)

@@ -64,6 +64,8 @@ def test_defaults_fit_one_node_and_cool_down_for_a_rate_window_and_a_scrape() ->
     assert {k: v for k, v in options.as_json().items() if k.startswith(("flyte_", "kfp_"))} == {
         "flyte_project": "flytesnacks",
         "flyte_domain": "development",
+        # where the task pods ran: flyteadmin's default mapping {project}-{domain}, unless --flyte-namespace
+        "flyte_namespace": "flytesnacks-development",
         "kfp_experiment": "retrain-bench",
         "kfp_namespace": "kubeflow",
     }

@@ -20,6 +20,7 @@ from retrain_bench.platforms import registry
 from retrain_bench.platforms.definition import ClusterSide
 
 if TYPE_CHECKING:
+    from retrain_bench.cluster.kube import Kube
     from retrain_bench.measure.profile import MetricProfile
 
 #: Clock skew between this machine and Prometheus above which phase stamps and windows disagree.
@@ -222,22 +223,20 @@ def cluster_checks(
         )
         detail = f"allowed ({needed})" if not denied else f"forbidden: {', '.join(denied)}"
         checks.append(Check(name, not denied, detail, fix))
-    # Cluster rounds watch their run's pods and read the stamps from the pods' logs.
-    run_namespaces = [namespace for side, own in sides for namespace in side.run_namespaces(own)]
-    for namespace in dict.fromkeys(run_namespaces):
-        name = f"RBAC to watch pods and read their logs in {namespace}"
-        if kube is None:
-            checks.append(Check(name, False, "skipped: cluster unreachable"))
-            continue
-        try:
-            watch = kube.can_i("watch", "pods", namespace)
-            logs = kube.can_i("get", "pods", namespace, subresource="log")
-        except ClusterError as exc:
-            checks.append(Check(name, False, str(exc)))
-            continue
-        denied = [what for what, ok in (("watch pods", watch), ("get pods/log", logs)) if not ok]
-        fix = f"grant {' and '.join(denied)} in {namespace} (`kubectl auth can-i get pods/log -n {namespace}`)"
-        checks.append(Check(name, not denied, "allowed" if not denied else f"forbidden: {', '.join(denied)}", fix))
+    # Resolving a forwarded service reads it, its EndpointSlices (or Endpoints) and its pod (a named targetPort).
+    for namespace in dict.fromkeys(service.namespace for _, service in forwarded):
+        checks.append(_rbac(kube, f"RBAC to resolve services in {namespace}", namespace, RESOLVE))
+    # Cluster rounds list and watch their run's pods and read the stamps from the pods' logs. Where runs
+    # happen there may be no pod at all between runs (a fresh flyte-binary's project namespace is a bare
+    # Namespace, charts/flyte-binary/defaults/cluster-resource-templates/namespace.yaml): the namespace
+    # must exist, live series are not asked for there.
+    run_namespaces = list(dict.fromkeys(ns for side, own in sides for ns in side.run_namespaces(own)))
+    for namespace in run_namespaces:
+        checks.append(_namespace_exists(kube, namespace, sides))
+        checks.append(_rbac(kube, f"RBAC to watch pods and read their logs in {namespace}", namespace, RUN_PODS))
+    # The fairness manifest lists the platforms' deployments and the cluster's nodes.
+    every_namespace = list(dict.fromkeys(ns for side, own in sides for ns in side.namespaces(own)))
+    checks.append(_manifest_rbac(kube, every_namespace))
     for label, service in forwarded:
         name = f"{label} service {service}"
         if kube is None:
@@ -258,15 +257,104 @@ def cluster_checks(
             checks.append(Check("Prometheus answers", False, str(exc)))
         else:
             with PrometheusApi(prometheus_url, timeout_s=options.connect_timeout_s) as api:
-                namespaces = [namespace for side, own in sides for namespace in side.namespaces(own)]
+                # The control planes always run pods: their namespaces must have live cAdvisor series.
+                control = [ns for side, own in sides for ns in control_namespaces(side, own)]
                 checks.extend(
                     prometheus_checks(
-                        api, list(dict.fromkeys(namespaces)), scrape_interval_s=scrape_interval_s, profile=profile
+                        api, list(dict.fromkeys(control)), scrape_interval_s=scrape_interval_s, profile=profile
                     )
                 )
     finally:
         endpoints.close()
     return checks
+
+
+#: (what it is for, verb, resource, subresource, API group): every call a run makes, by where it makes it
+Need = tuple[str, str, str, str, str]
+RESOLVE: tuple[Need, ...] = (
+    ("get services", "get", "services", "", ""),
+    ("list endpointslices", "list", "endpointslices", "", "discovery.k8s.io"),
+    ("get pods", "get", "pods", "", ""),
+)
+#: the v1 Endpoints fallback, read when EndpointSlices are not readable (portforward._ready_pods)
+ENDPOINTS: Need = ("get endpoints", "get", "endpoints", "", "")
+RUN_PODS: tuple[Need, ...] = (
+    ("list pods", "list", "pods", "", ""),
+    ("watch pods", "watch", "pods", "", ""),
+    ("get pods/log", "get", "pods", "log", ""),
+)
+RBAC_FILE = "deploy/rbac.yaml"
+
+
+def _denied(kube: Kube, namespace: str, needs: Sequence[Need]) -> list[str]:
+    return [
+        what
+        for what, verb, resource, sub, group in needs
+        if not kube.can_i(verb, resource, namespace, subresource=sub, group=group)
+    ]
+
+
+def _rbac(kube: Kube | None, name: str, namespace: str, needs: Sequence[Need]) -> Check:
+    """One SelfSubjectAccessReview per need; a FAIL naming every denied one and the shipped Role."""
+    from retrain_bench.cluster.errors import ClusterError
+
+    if kube is None:
+        return Check(name, False, "skipped: cluster unreachable")
+    try:
+        denied = _denied(kube, namespace, needs)
+        if needs is RESOLVE and denied == ["list endpointslices"] and not _denied(kube, namespace, [ENDPOINTS]):
+            denied = []  # the v1 Endpoints fallback is readable
+    except ClusterError as exc:
+        return Check(name, False, str(exc))
+    fix = f"grant {', '.join(denied)} in {namespace} ({RBAC_FILE} has the minimal Role)"
+    return Check(name, not denied, "allowed" if not denied else f"forbidden: {', '.join(denied)}", fix)
+
+
+def _manifest_rbac(kube: Kube | None, namespaces: Sequence[str]) -> Check:
+    """list nodes (cluster-scoped) and list deployments in every platform namespace: the fairness manifest."""
+    from retrain_bench.cluster.errors import ClusterError
+
+    name = "RBAC for the fairness manifest (nodes, deployments)"
+    if kube is None:
+        return Check(name, False, "skipped: cluster unreachable")
+    try:
+        denied = [] if kube.can_i("list", "nodes", "") else ["list nodes (cluster-scoped)"]
+        denied += [
+            f"list deployments in {ns}" for ns in namespaces if not kube.can_i("list", "deployments", ns, group="apps")
+        ]
+    except ClusterError as exc:
+        return Check(name, False, str(exc))
+    fix = f"grant {', '.join(denied)} ({RBAC_FILE}: the ClusterRole and Role); without them the manifest says missing"
+    return Check(name, not denied, "allowed" if not denied else f"forbidden: {', '.join(denied)}", fix)
+
+
+def _namespace_exists(kube: Kube | None, namespace: str, sides: Sequence[tuple[ClusterSide[Any], Any]]) -> Check:
+    from retrain_bench.cluster.errors import ClusterError
+
+    name = f"namespace {namespace} exists"
+    if kube is None:
+        return Check(name, False, "skipped: cluster unreachable")
+    try:
+        found = kube.namespace_exists(namespace)
+    except ClusterError as exc:
+        return Check(name, False, str(exc), f"grant get on namespaces ({RBAC_FILE}: the ClusterRole)")
+    owners = [side.label for side, own in sides if namespace in side.run_namespaces(own)]
+    fix = (
+        f"runs of {' and '.join(owners)} create their pods there: create it (the platform's project or profile), "
+        "or give the namespace its runs really use (the platform's namespace options)"
+    )
+    return Check(name, found, "yes (runs create their pods here; no live pods needed)" if found else "not found", fix)
+
+
+def control_namespaces(side: ClusterSide[Any], options: Any) -> tuple[str, ...]:
+    """Where a platform's control plane runs, so live cAdvisor series are expected: its options say so
+    (``control_namespaces()``, Flyte's and KFP's), else every namespace of the side that runs no runs'
+    pods (a cluster side from another distribution knows only ``namespaces`` and ``run_namespaces``)."""
+    own = getattr(options, "control_namespaces", None)
+    if callable(own):
+        return tuple(own())
+    runs = set(side.run_namespaces(options))
+    return tuple(ns for ns in side.namespaces(options) if ns not in runs)
 
 
 def _api_check(side: ClusterSide[Any], endpoints: ClusterEndpoints, options: Any) -> Check:
@@ -299,6 +387,24 @@ def add_doctor_command(commands: Any) -> None:
     parser.set_defaults(run=_run_doctor)
 
 
+#: the bounds every sample spacing has (measure/prometheus.py PrometheusSettings, which pytest's option meets)
+SCRAPE_INTERVAL_S = (0.001, 86400.0)
+
+
+def _scrape_interval(raw: Any) -> float | None:
+    """``--scrape-interval`` as pytest and ``resources`` take it: seconds, finite, within the bounds."""
+    if raw is None:
+        return None
+    low, high = SCRAPE_INTERVAL_S
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise BenchError(f"--scrape-interval: {raw!r} is not a number of seconds") from None
+    if not low <= value <= high:  # NaN fails every comparison
+        raise BenchError(f"--scrape-interval: {raw!r} must be between {low:g} and {high:g} seconds")
+    return value
+
+
 def _run_doctor(args: Any) -> int:
     options = parse_cluster_options(lambda dest: getattr(args, dest))
     side_options = parse_cluster_side_options(lambda dest: getattr(args, dest))
@@ -310,12 +416,12 @@ def _run_doctor(args: Any) -> int:
         raise BenchError(
             f"--platform: {', '.join(map(repr, unknown)) or 'nothing'} given; choose from {', '.join(on_cluster)}"
         )
-    from retrain_bench.harness.scopes import scrape_interval_s
     from retrain_bench.measure.profile import load_profile
 
+    interval = _scrape_interval(args.scrape_interval)
     # Loaded before any check: a profile that does not load is a usage error (exit 2), not a FAIL line.
     profile = load_profile(args.metrics_profile) if args.metrics_profile is not None else None
-    checks = cluster_checks(options, side_options, platforms, scrape_interval_s(args.scrape_interval), profile)
+    checks = cluster_checks(options, side_options, platforms, interval, profile)
     for check in checks:
         print(check.line())
     failed = sum(not c.ok for c in checks)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -70,9 +70,15 @@ def default_inventory_path() -> Path:
     return Path(str(resources.files("retrain_bench.measure") / "profiles" / "platform-inventory.yaml"))
 
 
-def load_inventory(path: str | Path | None, known: Collection[str]) -> Inventory:
+def load_inventory(
+    path: str | Path | None, known: Collection[str], namespaces: Mapping[str, Sequence[str]] | None = None
+) -> Inventory:
     """The inventory in ``path`` (None: the packaged one) of some of the ``known`` platforms (those that
-    run on a cluster, as the registry says); BenchError naming the file and the entry."""
+    run on a cluster, as the registry says); BenchError naming the file and the entry.
+
+    ``namespaces``: each platform's namespaces as its options say (``ClusterSide.namespaces``: Flyte's
+    ``--flyte-project``/``--flyte-domain``/``--flyte-namespace``, ``--kfp-namespace``). They replace the
+    packaged file's, which are the defaults; a user's file is taken as written."""
     source = Path(path) if path is not None else default_inventory_path()
     try:
         raw = source.read_bytes()
@@ -82,7 +88,14 @@ def load_inventory(path: str | Path | None, known: Collection[str]) -> Inventory
         document = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
         raise BenchError(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    return parse_inventory(document, str(source), known, hashlib.sha256(raw).hexdigest())
+    inventory = parse_inventory(document, str(source), known, hashlib.sha256(raw).hexdigest())
+    if path is not None or not namespaces:
+        return inventory
+    platforms = {
+        name: dataclasses.replace(entry, namespaces=tuple(namespaces[name])) if namespaces.get(name) else entry
+        for name, entry in inventory.platforms.items()
+    }
+    return dataclasses.replace(inventory, platforms=platforms)
 
 
 def parse_inventory(document: Any, source: str, known: Collection[str], sha256: str = "") -> Inventory:

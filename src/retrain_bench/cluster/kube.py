@@ -8,10 +8,13 @@ HTTP status and the ``message`` of a v1 ``Status`` body, which the apiserver wri
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import os
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import urllib3
@@ -58,6 +61,8 @@ def api_client(target: KubeTarget) -> k8s.ApiClient:
 def _load(target: KubeTarget) -> tuple[k8s.ApiClient, str]:
     path = target.kubeconfig_path()
     if not target.has_kubeconfig():
+        if not target.kubeconfig and not target.context and os.environ.get(SERVICE_HOST_ENV):
+            return _in_cluster(target), IN_CLUSTER
         raise KubeconfigError(
             f"no kubeconfig at {path}: pass --kubeconfig or set KUBECONFIG (check `kubectl config view`)"
         )
@@ -73,23 +78,136 @@ def _load(target: KubeTarget) -> tuple[k8s.ApiClient, str]:
         raise KubeconfigError(
             f"kubeconfig {path} has no context {context!r}: pass --kube-context one of {_list(names)}"
         )
+    _refuse_proxy_url(target, context)
     configuration = type.__call__(k8s.Configuration)
     # No urllib3 retries: its default Retry(3) would quadruple the bound the caller asked for. Set
     # before the ApiClient exists: kubernetes/client/rest.py (RESTClientObject.__init__) reads
     # ``retries`` once, when it builds the pool manager; the loader copies only host, TLS and auth.
     configuration.retries = 0
     try:
-        client = k8s_config.new_client_from_config(
-            config_file=path, context=context, persist_config=False, client_configuration=configuration
-        )
+        with _loader_log() as logged:
+            client = k8s_config.new_client_from_config(
+                config_file=path, context=context, persist_config=False, client_configuration=configuration
+            )
     except (ConfigException, Exception):  # noqa: BLE001 - same reason: the loader's text is not ours to show
         raise KubeconfigError(
             f"context {context!r} in kubeconfig {path} cannot be loaded (cluster, user or credentials plugin): "
             f"check `kubectl --context {context} get --raw /version`"
         ) from None
+    plugin = next((m for m in logged if m.startswith("exec:")), None)
+    if plugin is not None:
+        # The loader logs an exec plugin's failure (and its stderr) and goes on without credentials
+        # (kubernetes/config/kube_config.py _load_from_exec_plugin, exec_provider.py): one line instead.
+        client.close()
+        raise KubeconfigError(
+            f"the credentials plugin of context {context!r} failed: {_one_line(plugin.removeprefix('exec:'))}; "
+            f"check `kubectl --context {context} get ns` (log in again?)"
+        )
     # No proxy unless the kubeconfig says so (the 30.x loader never does).
     client.configuration.proxy = None
+    hook = client.configuration.refresh_api_key_hook
+    if hook is not None:  # a token with an expiry (an exec plugin's): refreshed before requests, plugin and all
+        client.configuration.refresh_api_key_hook = _quiet_refresh(hook, context)
     return client, context
+
+
+def _quiet_refresh(hook: Any, context: str) -> Any:
+    """The loader's refresh hook (kube_config.py ``_set_config``), whose plugin failures are logged raw and
+    then ignored (the request goes out with the old token): one KubeconfigError instead, as kubectl fails."""
+
+    def refresh(configuration: Any) -> None:
+        with _loader_log() as logged:
+            hook(configuration)
+        plugin = next((m for m in logged if m.startswith("exec:")), None)
+        if plugin is not None:
+            raise KubeconfigError(
+                f"the credentials plugin of context {context!r} failed to refresh the token: "
+                f"{_one_line(plugin.removeprefix('exec:'))}; check `kubectl --context {context} get ns` (log in again?)"
+            )
+
+    return refresh
+
+
+#: Running in a pod without a kubeconfig: the service account kubelet mounts, as client-go's rest.InClusterConfig
+#: and the Python client's ``load_incluster_config`` (kubernetes/config/incluster_config.py) read it.
+SERVICE_HOST_ENV = "KUBERNETES_SERVICE_HOST"
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+IN_CLUSTER = "in-cluster"
+
+
+def _in_cluster(target: KubeTarget) -> k8s.ApiClient:
+    """The pod's service account: host from KUBERNETES_SERVICE_HOST/PORT, its token (re-read as the
+    kubelet rotates it) and CA."""
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+
+    configuration = type.__call__(k8s.Configuration)
+    configuration.retries = 0  # as for a kubeconfig, see _load
+    try:
+        InClusterConfigLoader(
+            token_filename=os.path.join(SERVICE_ACCOUNT_DIR, "token"),
+            cert_filename=os.path.join(SERVICE_ACCOUNT_DIR, "ca.crt"),
+        ).load_and_set(configuration)
+    except Exception:  # noqa: BLE001 - its text may quote the environment
+        raise KubeconfigError(
+            f"no kubeconfig at {target.kubeconfig_path()}, and the in-cluster service account "
+            f"({SERVICE_ACCOUNT_DIR}) cannot be loaded: pass --kubeconfig, or mount the pod's service account token"
+        ) from None
+    configuration.proxy = None
+    return k8s.ApiClient(configuration)
+
+
+def _refuse_proxy_url(target: KubeTarget, context: str) -> None:
+    """A cluster reached through ``proxy-url`` (a bastion, Teleport): the 30.x client's loader ignores the
+    field (kubernetes/config/kube_config.py has no proxy support; kfp needs the client <31), so every call
+    would go direct and time out as "check the cluster is up". Refused in one line instead."""
+    import yaml
+
+    cluster: str | None = None
+    clusters: dict[str, Any] = {}
+    for file in target.kubeconfig_paths():  # merged as the loader does: the first definition wins
+        try:
+            with open(file, encoding="utf-8") as handle:
+                document = yaml.safe_load(handle)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        if not isinstance(document, dict):
+            continue
+        for entry in document.get("contexts") or []:
+            if isinstance(entry, dict) and entry.get("name") == context and cluster is None:
+                cluster = (entry.get("context") or {}).get("cluster")
+        for entry in document.get("clusters") or []:
+            if isinstance(entry, dict) and entry.get("name") not in clusters:
+                clusters[str(entry.get("name"))] = entry.get("cluster") or {}
+    if cluster is not None and isinstance(clusters.get(cluster), dict) and clusters[cluster].get("proxy-url"):
+        raise KubeconfigError(
+            f"context {context!r} reaches its cluster through proxy-url, which the Kubernetes Python client "
+            "(30.x) cannot use: open the way yourself (e.g. `kubectl proxy --port=8001` and a kubeconfig with "
+            "server http://127.0.0.1:8001, or your bastion's local tunnel) and point --kubeconfig at it"
+        )
+
+
+@contextlib.contextmanager
+def _loader_log() -> Iterator[list[str]]:
+    """What the kubeconfig loader logs through the root logger, kept instead of printed. Its
+    ``logging.error`` would otherwise call ``basicConfig`` and print ``ERROR:root:...`` raw to stderr."""
+    kept: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            with contextlib.suppress(Exception):
+                kept.append(record.getMessage())
+
+    handler = Keep(logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield kept
+    finally:
+        root.removeHandler(handler)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    return " ".join(text.split())[:limit]
 
 
 def _list(names: list[str]) -> str:
@@ -152,6 +270,17 @@ class Kube:
             lambda: k8s.AuthorizationV1Api(self.client).create_self_subject_access_review(review, **self.opts()),
         )
         return bool(answer.status and answer.status.allowed)
+
+    def namespace_exists(self, namespace: str) -> bool:
+        """``GET /api/v1/namespaces/<ns>``: False on the apiserver's own NotFound (a Status body);
+        ``Forbidden`` without ``get`` on namespaces (cluster-scoped: deploy/rbac.yaml's ClusterRole)."""
+        try:
+            self.call(f"get namespace {namespace}", lambda: self.core().read_namespace(namespace, **self.opts()))
+        except ApiError as error:
+            if error.status == 404 and error.detail != "HTTP 404":
+                return False
+            raise
+        return True
 
     def opts(self) -> dict[str, Any]:
         return {"_request_timeout": self.timeout}

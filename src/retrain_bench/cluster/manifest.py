@@ -57,8 +57,8 @@ def collect_manifest(
     """The manifest of one platform. ``namespaces``: where its deployments live (its inventory's);
     ``control_plane``: what its cluster side says to ask; ``sdks``: the distributions of the client
     side (every cluster platform's SDK); ``node_names``: the nodes its pods ran on, when the pod watch
-    saw them; ``runner_facts``: what its runner's ``prepare()`` reported (``python``: the tasks'
-    Python version, when known)."""
+    saw them; ``runner_facts``: what its runner's ``prepare()`` reported. The tasks' Python is not
+    recorded: no runner and no task reports it (the image, named in ``task.image``, decides it)."""
     missing: dict[str, str] = {}
     facts = dict(runner_facts or {})
 
@@ -82,9 +82,6 @@ def collect_manifest(
         missing["charts"] = unread or (
             f"no deployment in {', '.join(namespaces)} carries a {CHART} label (not installed with helm)"
         )
-    python = facts.get("python")
-    if python is None:
-        missing["task.python"] = "the runner did not report the tasks' Python version"
     return {
         "platform": platform,
         "kubernetes": {
@@ -101,7 +98,7 @@ def collect_manifest(
         # installed as one, are not counted): the always-on part that allocation cost amortises
         "control_plane_requests": control_plane_requests(deployments) if "deployments" not in missing else None,
         "sdk": {**{name: _version(name) for name in (*sdks, "kubernetes")}, "python": _platform.python_version()},
-        "task": {"image": settings.image, "resources": settings.resources.as_dict(), "python": python},
+        "task": {"image": settings.image, "resources": settings.resources.as_dict()},
         "runner": facts,
         "missing": missing,
     }
@@ -232,7 +229,6 @@ def fairness_warnings(manifests: Sequence[Mapping[str, Any]]) -> list[str]:
     for what, get in (
         ("task images", lambda m: m["task"]["image"]),
         ("task resources", lambda m: _resources(m["task"]["resources"])),
-        ("task Python versions", lambda m: m["task"]["python"]),
     ):
         values = {str(m["platform"]): get(m) for m in manifests}
         present = {p: v for p, v in values.items() if v is not None}

@@ -224,6 +224,17 @@ class PodWatch:
                 if isinstance(error, Forbidden):
                     return  # RBAC does not change by waiting
                 self._stopped.wait(self.retry_pause_s)
+            except Exception as error:  # noqa: BLE001 - the thread must not die silently
+                # A line the client cannot decode (kubernetes/watch/watch.py json.loads), an object its
+                # model rejects (ClusterError from Kube.call), anything else: recorded for the round,
+                # then listed again, since the events after the last version seen may be lost.
+                self._note(
+                    str(error)
+                    if isinstance(error, ClusterError)
+                    else f"the pod watch failed ({type(error).__name__}) and was restarted"
+                )
+                version = None
+                self._stopped.wait(self.retry_pause_s)
 
     def _list(self, final: bool = False) -> str:
         core = self.kube.core()
@@ -270,6 +281,13 @@ class PodWatch:
                         last = watcher.resource_version or last
             except urllib3.exceptions.ReadTimeoutError:
                 pass  # neither an event nor the server's end in time: watch again from here
+            except (ValueError, TypeError, KeyError) as error:
+                # kubernetes/watch/watch.py json-decodes each line and builds the model: a cut line or an
+                # object the 30.x models reject ends up here, not as the apiserver's fault
+                raise ClusterError(
+                    f"a watch event of pods {self.label_selector} in namespace {self.namespace} could not be "
+                    f"decoded ({type(error).__name__}); the pods were listed again"
+                ) from None
             return last
 
         return str(self.kube.call(f"watch pods {self.label_selector} in namespace {self.namespace}", consume))

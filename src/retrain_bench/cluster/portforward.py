@@ -131,24 +131,33 @@ def _ready_pods(kube: Kube, service: ServiceRef, port_name: str | None) -> list[
     """(pod, the slice's number for the port) of ready pod-backed addresses, sorted for a stable pick."""
     ns, name = service.namespace, service.name
     found: list[tuple[str, int | None]] = []
-    try:
-        slices = kube.call(
-            f"list endpointslices in {ns}",
-            lambda: kube.discovery().list_namespaced_endpoint_slice(
-                ns, label_selector=f"kubernetes.io/service-name={name}", **kube.opts()
-            ),
+
+    def list_slices() -> dict[str, Any]:
+        # Read as JSON, not through the client's model: V1EndpointSlice (kubernetes/client/models/
+        # v1_endpoint_slice.py, 30.1) rejects ``endpoints: null``, which the apiserver serves for a
+        # slice with no endpoint (scaled to 0, still scheduling; kubernetes-client/python#2214, #2423).
+        response = kube.discovery().list_namespaced_endpoint_slice(
+            ns, label_selector=f"kubernetes.io/service-name={name}", _preload_content=False, **kube.opts()
         )
+        body = json.loads(response.data)
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list | None):
+            raise ValueError("not an EndpointSliceList")
+        return body
+
+    try:
+        slices: dict[str, Any] | None = kube.call(f"list endpointslices in {ns}", list_slices)
     except (ApiError, Forbidden):
         slices = None  # discovery.k8s.io/v1 missing (before 1.21) or not readable: v1 Endpoints below
-    if slices is not None and slices.items:
-        for one in slices.items:
-            numbers = [p.port for p in one.ports or [] if (p.name or None) == (port_name or None)]
-            for address in one.endpoints or []:
-                ref = address.target_ref
+    if slices is not None and slices.get("items"):
+        for one in slices["items"]:
+            numbers = [p.get("port") for p in one.get("ports") or [] if (p.get("name") or None) == (port_name or None)]
+            for address in one.get("endpoints") or []:
+                ref = address.get("targetRef") or {}
+                conditions = address.get("conditions") or {}
                 # A nil "ready" means unknown, which the API docs say to treat as ready.
-                ready = address.conditions is None or address.conditions.ready is not False
-                if ready and ref is not None and ref.kind == "Pod" and ref.name:
-                    found.append((str(ref.name), numbers[0] if numbers else None))
+                ready = conditions.get("ready") is not False
+                if ready and ref.get("kind") == "Pod" and ref.get("name"):
+                    found.append((str(ref["name"]), int(numbers[0]) if numbers and numbers[0] else None))
         return sorted(set(found), key=lambda f: f[0])
     try:
         endpoints = kube.call(
@@ -184,6 +193,30 @@ def _named_port(kube: Kube, service: ServiceRef, pod: str, target: str, slice_po
         f"service {service} targets the named port {target!r} but pod {ns}/{pod} in context {kube.context} "
         f"declares no container port of that name: check the Service's targetPort and the pod's ports"
     )
+
+
+class PodGone(ClusterError):
+    """The pod a forward resolved is gone (the apiserver answered the upgrade 404)."""
+
+
+#: What a connection may have sent before the pod first answered and still be replayed to a new pod.
+_REPLAY_CAP = 1 << 20
+
+
+@dataclasses.dataclass
+class _Replay:
+    """What a local connection sent before the pod first answered (for a retry elsewhere), up to the cap."""
+
+    data: bytearray = dataclasses.field(default_factory=bytearray)
+    overflow: bool = False
+
+    def keep(self, chunk: bytes) -> None:
+        if self.overflow:
+            return
+        self.data.extend(chunk)
+        if len(self.data) > _REPLAY_CAP:
+            self.data.clear()
+            self.overflow = True
 
 
 class NotReady(Exception):  # noqa: N818 - a health check's verdict, not an error of ours
@@ -274,6 +307,8 @@ class PortForward:
         self._threads: list[threading.Thread] = []
         self._locals: set[socket.socket] = set()
         self._problems: list[ClusterError | str] = []
+        #: one re-resolution at a time (connections failing together find the new pod once)
+        self._resolving = threading.Lock()
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -387,10 +422,32 @@ class PortForward:
             self._spawn(self._serve, f"conn {count}", conn)
 
     def _serve(self, conn: socket.socket) -> None:
+        """Relay one local connection. The pod behind the service may have been replaced since the
+        forward resolved it (a rollout, an eviction, a drain): a 404 on the upgrade (the pod is gone) or
+        the kubelet's error text before the pod said anything (its port is closed: terminating) resolves
+        the service again and tries once more, replaying what the client had sent, as a new
+        ``kubectl port-forward`` would reach the new pod."""
         ws: websocket.WebSocket | None = None
         try:
-            ws = self._open()
-            self._pump(conn, ws)
+            endpoint = self._current()
+            sent = _Replay()
+            for attempt in (1, 2):
+                try:
+                    ws = self._open(endpoint)
+                except PodGone as gone:
+                    if attempt == 2:
+                        raise
+                    endpoint = self._resolve_again(endpoint, str(gone))
+                    continue
+                refused = self._pump(conn, ws, endpoint, sent)
+                if refused is None:
+                    return
+                _close_websocket(ws)
+                ws = None
+                if attempt == 2 or sent.overflow:  # too much sent to replay, or the new pod refuses too
+                    self._note(f"error from the kubelet: {refused}")
+                    return
+                endpoint = self._resolve_again(endpoint, f"error from the kubelet: {refused}")
         except ClusterError as error:
             self._note(error)
         except (websocket.WebSocketException, OSError) as error:
@@ -402,6 +459,25 @@ class PortForward:
                 self._locals.discard(conn)
             conn.close()
 
+    def _current(self) -> Endpoint:
+        with self._lock:
+            assert self.endpoint is not None
+            return self.endpoint
+
+    def _resolve_again(self, failed: Endpoint, why: str) -> Endpoint:
+        """The service's ready pod now; resolved once for all the connections that saw ``failed`` fail."""
+        assert self._kube is not None
+        with self._resolving:
+            current = self._current()
+            if current != failed:
+                return current  # another connection already found the new pod
+            fresh = resolve(self._kube, self.service)
+            with self._lock:
+                self.endpoint = fresh
+            if fresh.pod != failed.pod:
+                self._note(f"pod {self.service.namespace}/{failed.pod} failed ({why}): now pod {fresh.pod}")
+            return fresh
+
     def _note(self, problem: ClusterError | str) -> None:
         with self._lock:
             self._problems.append(problem)
@@ -412,10 +488,10 @@ class PortForward:
 
     # -- the websocket --------------------------------------------------------------------------
 
-    def _open(self) -> websocket.WebSocket:
-        assert self._kube is not None and self.endpoint is not None
+    def _open(self, endpoint: Endpoint) -> websocket.WebSocket:
+        assert self._kube is not None
         config = self._kube.client.configuration
-        ns, pod, port = self.service.namespace, self.endpoint.pod, self.endpoint.port
+        ns, pod, port = self.service.namespace, endpoint.pod, endpoint.port
         host = str(config.host).rstrip("/")
         base = "wss://" + host[len("https://") :] if host.startswith("https://") else "ws://" + host[len("http://") :]
         url = f"{base}/api/v1/namespaces/{quote(ns)}/pods/{quote(pod)}/portforward?ports={port}"
@@ -445,6 +521,11 @@ class PortForward:
                     f"forbidden to port-forward to {where}: the kubeconfig's user needs RBAC {verbs} on "
                     f"`pods/portforward` in namespace {ns} (check `kubectl auth can-i get pods/portforward -n {ns}`)"
                 ) from None
+            if error.status_code == 404:
+                # The apiserver looks the pod up before it upgrades (pkg/registry/core/pod/rest/subresources.go,
+                # PortForwardREST.Connect -> pod.PortForwardLocation -> getPod): a pod replaced since we resolved.
+                message = _body_message(error.resp_body)
+                raise PodGone(f"pod {ns}/{pod} not found (404)" + (f": {message}" if message else "")) from None
             if error.status_code == 401:
                 raise ClusterUnreachable(
                     f"the API server of context {self._kube.context} rejected the credentials (401) "
@@ -462,26 +543,33 @@ class PortForward:
         ws.settimeout(self._io_timeout)
         return ws
 
-    def _pump(self, conn: socket.socket, ws: websocket.WebSocket) -> None:
-        assert self.endpoint is not None
-        port = self.endpoint.port
+    def _pump(self, conn: socket.socket, ws: websocket.WebSocket, endpoint: Endpoint, sent: _Replay) -> str | None:
+        """Relay until either side ends. ``sent`` holds what the client sent until the pod first answered
+        and is sent first (a replay); the kubelet's error text when it came before any answer (the
+        connection may be tried again elsewhere), else None."""
+        port = endpoint.port
         opened: set[int] = set()
+        answered = False
+        if sent.data:
+            ws.send(bytes([DATA]) + bytes(sent.data), websocket.ABNF.OPCODE_BINARY)
         while not self._stop.is_set():
             sock = ws.sock
             if sock is None:
-                return
+                return None
             # TLS may hold decrypted bytes select() cannot see.
             pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
             readable = [sock] if pending else select.select([conn, sock], [], [], _TICK_S)[0]
             if conn in readable:
                 data = conn.recv(65536)
                 if not data:
-                    return
+                    return None
+                if not answered:
+                    sent.keep(data)
                 ws.send(bytes([DATA]) + data, websocket.ABNF.OPCODE_BINARY)
             if sock in readable:
                 opcode, frame = ws.recv_data_frame(True)
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
-                    return
+                    return None
                 if opcode != websocket.ABNF.OPCODE_BINARY:
                     continue  # pings are answered inside websocket-client
                 payload = bytes(frame.data)
@@ -493,11 +581,15 @@ class PortForward:
                         raise ClusterError(f"port-forward to {self.service}: bad initial frame on channel {channel}")
                     opened.add(channel)
                 elif channel == DATA:
+                    answered = True
                     conn.sendall(body)
                 elif body:
                     text = " ".join(body.decode("utf-8", "replace").split())[:300]
+                    if not answered:
+                        return text
                     self._note(f"error from the kubelet: {text}")
-                    return
+                    return None
+        return None
 
 
 def _auth_headers(config: Any) -> list[str]:

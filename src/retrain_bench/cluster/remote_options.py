@@ -276,6 +276,9 @@ def cluster_server(kubeconfig: str | None, context: str | None) -> str:
     target = KubeTarget(kubeconfig, context)
     path = target.kubeconfig_path()
     if not target.has_kubeconfig():
+        host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
+        if host and port and not kubeconfig and not context:  # in a pod: the service account's cluster (kube.py)
+            return _normalise(f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}")
         raise KubeconfigError(f"no kubeconfig at {path}: pass --kubeconfig or set KUBECONFIG")
     try:
         config = KubeConfigMerger(path).config

@@ -32,7 +32,9 @@ class RemoteSettings:
 
 
 class SideOptions(Protocol):
-    """What the generic code asks of a platform's own parsed cluster options."""
+    """What the generic code asks of a platform's own parsed cluster options. Optional beyond this:
+    ``control_namespaces()``, where the control plane's pods always run (doctor expects live cAdvisor
+    series there; without it, the side's namespaces that are not its run namespaces)."""
 
     def as_json(self) -> Mapping[str, Any]:
         """What every round of the platform ran with, for the run's JSON (no credentials)."""

@@ -89,7 +89,9 @@ class ClusterTarget:
         self.prometheus = prometheus
         self.log_dir = log_dir
         # a malformed inventory fails at start-up
-        self.inventory: Inventory = load_inventory(remote.platform_inventory, registry.cluster_names())
+        self.inventory: Inventory = load_inventory(
+            remote.platform_inventory, registry.cluster_names(), _option_namespaces(remote)
+        )
         self.names = ExecutionNames()
         self.clock = clock
         self._platforms: dict[str, PlatformCluster] = {}
@@ -167,6 +169,8 @@ class ClusterTarget:
                 )
             except ClusterError as exc:
                 side.prometheus_error = str(exc)
+            if side.prometheus is not None:  # the inventory as the options place the platforms (issue 24, 3)
+                side.prometheus = dataclasses.replace(side.prometheus, inventory=self.inventory)
         return side.prometheus
 
     def collect(self, platform: str, results: Sequence[RoundResult], warn: Callable[[str], None]) -> list[RoundResult]:
@@ -224,3 +228,14 @@ class ClusterTarget:
             with contextlib.suppress(ClusterError, OSError):
                 side.endpoints.close()
         self._platforms.clear()
+
+
+def _option_namespaces(remote: RemoteOptions) -> dict[str, tuple[str, ...]]:
+    """Each cluster platform's namespaces as its own options say (its ClusterSide.namespaces)."""
+    found = {}
+    for name in remote.images:
+        side = registry.platform(name).cluster
+        options = remote.settings_for(name).options
+        if side is not None and options is not None:
+            found[name] = side.namespaces(options)
+    return found

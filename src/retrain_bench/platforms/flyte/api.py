@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import dataclasses
+import shutil
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from retrain_bench.checks import Check
@@ -39,9 +45,29 @@ def _raw_version(address: str, insecure: bool, timeout_s: float) -> str:
     return str(response.control_plane_version.Version or "(no version reported)")
 
 
+@contextlib.contextmanager
+def flytekit_tempdir() -> Iterator[None]:
+    """Importing flytekit makes two directories in TMPDIR that nothing removes: ``flyte_tmp_dir``
+    (flytekit/core/data_persistence.py, at module level) and the default of ``Config.local_sandbox_path``
+    (flytekit/configuration/__init__.py, evaluated when the class is defined). The first import
+    happens under a directory of ours, removed when the process ends."""
+    if "flytekit" in sys.modules:
+        yield
+        return
+    own = tempfile.mkdtemp(prefix="retrain-bench-flytekit-")
+    atexit.register(shutil.rmtree, own, True)
+    before = tempfile.tempdir
+    tempfile.tempdir = own
+    try:
+        yield
+    finally:
+        tempfile.tempdir = before
+
+
 def _flytekit_version(address: str, insecure: bool, config_file: str, timeout_s: float) -> str:
-    from flytekit.clients.friendly import SynchronousFlyteClient
-    from flytekit.configuration import Config
+    with flytekit_tempdir():
+        from flytekit.clients.friendly import SynchronousFlyteClient
+        from flytekit.configuration import Config
 
     platform = Config.auto(config_file=config_file).platform
     platform = dataclasses.replace(platform, endpoint=address, insecure=insecure or platform.insecure)

@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from retrain_bench.platforms.remote import RemoteRunner
 
 DEFAULT_SERVICE = "flyte/flyte-binary-grpc:8089"
-#: flyte-binary's own namespace, then where its task pods run by default: ``{project}-{domain}``
-DEFAULT_NAMESPACES = ("flyte", "flytesnacks-development")
 DEFAULT_PROJECT = "flytesnacks"
 DEFAULT_DOMAIN = "development"
 #: A method every flyteadmin serves; the empty message is a valid ``GetVersionRequest``: the health
@@ -47,12 +45,27 @@ class FlyteOptions:
     config: str | None
     project: str = DEFAULT_PROJECT
     domain: str = DEFAULT_DOMAIN
+    #: ``--flyte-namespace``: where the task pods run when flyteadmin's namespace mapping is not the default
+    namespace: str | None = None
+
+    @property
+    def run_namespace(self) -> str:
+        """Where flytepropeller creates the task pods: flyteadmin's default ``namespace_mapping.template``
+        is ``{{ project }}-{{ domain }}`` (flyteadmin/pkg/runtime/namespace_config_provider.go,
+        ``namespaceMappingKey``; flyte-binary's chart keeps it), unless ``--flyte-namespace`` says otherwise."""
+        return self.namespace or f"{self.project}-{self.domain}"
 
     def namespaces(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys((self.service.namespace, *DEFAULT_NAMESPACES[1:])))
+        return tuple(dict.fromkeys((*self.control_namespaces(), *self.run_namespaces())))
+
+    def control_namespaces(self) -> tuple[str, ...]:
+        return (self.service.namespace,)
+
+    def run_namespaces(self) -> tuple[str, ...]:
+        return (self.run_namespace,)
 
     def as_json(self) -> dict[str, Any]:
-        return {"flyte_project": self.project, "flyte_domain": self.domain}
+        return {"flyte_project": self.project, "flyte_domain": self.domain, "flyte_namespace": self.run_namespace}
 
 
 def add_options(add: AddOption) -> None:
@@ -63,6 +76,12 @@ def add_options(add: AddOption) -> None:
     add("--flyte-config", default=None, metavar="FILE", help="flytekit config (auth is flytekit's)")
     add("--flyte-project", default=DEFAULT_PROJECT, metavar="NAME", help="Default: flytesnacks")
     add("--flyte-domain", default=DEFAULT_DOMAIN, metavar="NAME", help="Default: development")
+    add(
+        "--flyte-namespace",
+        default=None,
+        metavar="NS",
+        help="where the task pods run when flyteadmin's namespace_mapping is not the default. Default: PROJECT-DOMAIN",
+    )
 
 
 def parse_options(get: Callable[[str], Any]) -> FlyteOptions:
@@ -71,7 +90,9 @@ def parse_options(get: Callable[[str], Any]) -> FlyteOptions:
     from retrain_bench.cluster.remote_options import dns_label
 
     existing_file("--flyte-config", get("flyte_config"))
-    endpoint = get("flyte_endpoint")
+    if get("flyte_config"):
+        check_flytekit_config(get("flyte_config"))
+    endpoint, namespace = get("flyte_endpoint"), get("flyte_namespace")
     if endpoint and not _HOST_PORT.match(endpoint):
         raise BenchError(f"--flyte-endpoint: {endpoint!r} is not HOST:PORT (e.g. flyte.example.com:443)")
     return FlyteOptions(
@@ -82,7 +103,42 @@ def parse_options(get: Callable[[str], Any]) -> FlyteOptions:
         # project and domain become the namespace ``{project}-{domain}``: DNS labels
         project=dns_label("--flyte-project", get("flyte_project")),
         domain=dns_label("--flyte-domain", get("flyte_domain")),
+        namespace=None if namespace is None else dns_label("--flyte-namespace", namespace),
     )
+
+
+def check_flytekit_config(path: str) -> None:
+    """The config file read as flytekit reads it, but refused in one line when it is malformed: flytekit's
+    ``ConfigFile`` (flytekit/configuration/file.py) reads ``*.yaml``/``*.yml`` with ``yaml.safe_load`` and only
+    logs a warning on a YAMLError, then runs without the file (no auth, the default endpoint); any other
+    name is read as the legacy INI format with ``configparser``."""
+    import configparser
+
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BenchError(f"--flyte-config: cannot read {path} ({type(exc).__name__})") from None
+    if path.endswith(("yaml", "yml")):
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            raise BenchError(
+                f"--flyte-config: {path} is not valid YAML{line}: fix it or leave the option out"
+            ) from None
+        if not isinstance(document, dict):
+            raise BenchError(f"--flyte-config: {path} is not a flytekit config (expected a mapping, e.g. admin: ...)")
+        return
+    try:
+        configparser.ConfigParser().read_string(text, source=path)
+    except configparser.Error as exc:
+        raise BenchError(
+            f"--flyte-config: {path} is not a valid legacy flytekit config ({type(exc).__name__}); use a config.yaml"
+        ) from None
 
 
 def flyteadmin(endpoints: ClusterEndpoints, options: FlyteOptions) -> tuple[str, bool]:

@@ -159,7 +159,10 @@ class FlyteRunner:
         self.settings = settings
         self.project = settings.options.project
         self.domain = settings.options.domain
-        self.version = registration_version(settings)
+        from retrain_bench.platforms.flyte.api import flytekit_tempdir
+
+        with flytekit_tempdir():  # flytekit's first import leaves two directories in TMPDIR otherwise
+            self.version = registration_version(settings)
         self._remote = remote
         self._launch_plan: Any = None
 
@@ -222,7 +225,7 @@ class FlyteRunner:
             "workflow_version": self.version,
             "project": self.project,
             "domain": self.domain,
-            "namespace": f"{self.project}-{self.domain}",
+            "namespace": self.settings.options.run_namespace,
             "flytekit_version": flytekit.__version__,
             "registration": "image-based, no fast registration",
         }
@@ -248,7 +251,7 @@ class FlyteRunner:
         return Submitted(
             platform=PLATFORM,
             run_id=execution.id.name,
-            namespace=f"{self.project}-{self.domain}",
+            namespace=self.settings.options.run_namespace,
             pod_selector=f"execution-id={execution.id.name}",
             url=self._console_url(execution.id),
         )

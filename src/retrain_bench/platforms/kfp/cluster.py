@@ -50,12 +50,29 @@ class KfpOptions:
     namespace: str = DEFAULT_NAMESPACE
     #: created when missing
     experiment: str = DEFAULT_EXPERIMENT
+    #: a file holding the bearer token, read again for every request (a projected or rotated token)
+    token_file: str | None = None
+    #: the KFP UI's URL for the console links recorded with each round; None: no link (the API
+    #: server serves no UI, and a forwarded address is gone after the session)
+    ui_url: str | None = None
 
     def token(self) -> str | None:
+        """The bearer token now: the file's content (read on every call) or the variable's value."""
+        if self.token_file:
+            from retrain_bench.platforms.kfp.api import read_token_file
+
+            return read_token_file(self.token_file)
         return os.environ.get(self.token_env) if self.token_env else None
 
     def namespaces(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys((self.service.namespace, self.namespace)))
+
+    def control_namespaces(self) -> tuple[str, ...]:
+        return (self.service.namespace,)
+
+    def run_namespaces(self) -> tuple[str, ...]:
+        # standalone: kubeflow itself; multi-user: the profile's namespace (no pods between runs)
+        return (self.namespace,)
 
     def as_json(self) -> dict[str, Any]:
         return {"kfp_experiment": self.experiment, "kfp_namespace": self.namespace}
@@ -67,21 +84,37 @@ def add_options(add: AddOption) -> None:
     add("--kfp-service", default=DEFAULT_SERVICE, metavar="NS/SVC:PORT", help="port-forwarded otherwise")
     add("--kfp-insecure-skip-verify", action="store_true", help="do not verify KFP's TLS certificate (explicit)")
     add("--kfp-token-env", default=None, metavar="NAME", help="environment variable holding a KFP bearer token")
+    add(
+        "--kfp-token-file",
+        default=None,
+        metavar="FILE",
+        help="file holding a KFP bearer token, re-read for every request (audience pipelines.kubeflow.org)",
+    )
+    add("--kfp-ui-url", default=None, metavar="URL", help="the KFP UI, for the console links recorded per round")
     add("--kfp-namespace", default=DEFAULT_NAMESPACE, metavar="NS", help="KFP user namespace. Default: kubeflow")
     add("--kfp-experiment", default=DEFAULT_EXPERIMENT, metavar="NAME", help="Default: retrain-bench")
 
 
 def parse_options(get: Callable[[str], Any]) -> KfpOptions:
     """Validate the options (``get`` reads one by its dest name); BenchError naming the bad one."""
-    from retrain_bench.cluster.options import service_option
+    from retrain_bench.cluster.options import existing_file, service_option
     from retrain_bench.cluster.remote_options import dns_label, nonempty_text
 
     host = get("kfp_host")
     if host and (urlsplit(host).scheme not in ("http", "https") or not urlsplit(host).hostname):
         raise BenchError(f"--kfp-host: {host!r} is not an http(s) URL")
-    token_env = get("kfp_token_env")
+    token_env, token_file, ui_url = get("kfp_token_env"), get("kfp_token_file"), get("kfp_ui_url")
+    if token_env and token_file:
+        raise BenchError("--kfp-token-env and --kfp-token-file: give one of them")
     if token_env and not os.environ.get(token_env):
         raise BenchError(f"--kfp-token-env: the environment variable {token_env} is not set or empty")
+    if token_file:
+        from retrain_bench.platforms.kfp.api import read_token_file
+
+        existing_file("--kfp-token-file", token_file)
+        read_token_file(token_file)
+    if ui_url and (urlsplit(ui_url).scheme not in ("http", "https") or not urlsplit(ui_url).hostname):
+        raise BenchError(f"--kfp-ui-url: {ui_url!r} is not an http(s) URL")
     return KfpOptions(
         host=host,
         service=service_option("--kfp-service", get("kfp_service")),
@@ -89,6 +122,8 @@ def parse_options(get: Callable[[str], Any]) -> KfpOptions:
         token_env=token_env,
         namespace=dns_label("--kfp-namespace", get("kfp_namespace")),
         experiment=nonempty_text("--kfp-experiment", get("kfp_experiment")),
+        token_file=token_file,
+        ui_url=ui_url.rstrip("/") if ui_url else None,
     )
 
 
@@ -117,7 +152,13 @@ def runner(endpoints: ClusterEndpoints, cluster: ClusterOptions, settings: Remot
     from retrain_bench.platforms.kfp.remote import KfpRunner
 
     options: KfpOptions = settings.options
-    return KfpRunner(kfp_host(endpoints, options), options.token(), not options.insecure_skip_verify, settings)
+    return KfpRunner(
+        kfp_host(endpoints, options),
+        options.token(),
+        not options.insecure_skip_verify,
+        settings,
+        token_file=options.token_file,
+    )
 
 
 def forwarded(options: KfpOptions) -> ServiceRef | None:

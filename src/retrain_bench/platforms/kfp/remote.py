@@ -136,7 +136,15 @@ class KfpRunner:
 
     platform = PLATFORM
 
-    def __init__(self, host: str, token: str | None, verify_tls: bool, settings: RemoteSettings) -> None:
+    def __init__(
+        self,
+        host: str,
+        token: str | None,
+        verify_tls: bool,
+        settings: RemoteSettings,
+        *,
+        token_file: str | None = None,
+    ) -> None:
         if not host.startswith(("http://", "https://")):
             raise BenchError(
                 f"KFP host {redact_url(host)!r} is not an http(s) URL; give --kfp-host http(s)://HOST[:PORT]"
@@ -147,6 +155,9 @@ class KfpRunner:
         self.verify_tls = verify_tls
         self.settings = settings
         self._token = token or None
+        #: read again for every request (kfp's ServiceAccountTokenVolumeCredentials): a token from
+        #: `kubectl create token` expires (1 h by default) and a projected one is rotated by the kubelet
+        self._token_file = token_file
         self._client: kfp.Client | None = None
         self._package: Package | None = None
         self._experiment_id: str | None = None
@@ -154,9 +165,15 @@ class KfpRunner:
         self._workdir = tempfile.TemporaryDirectory(prefix="retrain-bench-kfp-")
 
     def __repr__(self) -> str:
-        return (
-            f"KfpRunner(host={self.shown_host!r}, verify_tls={self.verify_tls}, token={'set' if self._token else None})"
-        )
+        token = "file" if self._token_file else "set" if self._token else None
+        return f"KfpRunner(host={self.shown_host!r}, verify_tls={self.verify_tls}, token={token})"
+
+    def _current_token(self) -> str | None:
+        if self._token_file:
+            from retrain_bench.platforms.kfp.api import read_token_file
+
+            return read_token_file(self._token_file)
+        return self._token
 
     # -- the RemoteRunner protocol ---------------------------------------------------------------
 
@@ -196,7 +213,9 @@ class KfpRunner:
             run_id=run_id,
             namespace=self.settings.options.namespace,
             pod_selector=f"pipeline/runid={run_id}",
-            url=f"{self.shown_host}/#/runs/details/{run_id}",
+            # The API server serves no UI, and a forwarded address is gone after the session: a link
+            # only to a UI the user named.
+            url=f"{redact_url(ui)}/#/runs/details/{run_id}" if (ui := self.settings.options.ui_url) else None,
         )
 
     def poll(self, run: Submitted) -> Poll:
@@ -252,7 +271,9 @@ class KfpRunner:
 
             # One healthz first: kfp.Client's own (in its constructor) retries a refused token or a
             # dead host five times, five seconds apart, before it says anything.
-            check = kfp_api_check(self.host, token=self._token, verify_tls=self.verify_tls, timeout_s=CONNECT_TIMEOUT_S)
+            check = kfp_api_check(
+                self.host, token=self._current_token(), verify_tls=self.verify_tls, timeout_s=CONNECT_TIMEOUT_S
+            )
             if not check.ok:
                 fix = check.fix
                 if "SSLError" in check.detail:
@@ -261,11 +282,16 @@ class KfpRunner:
             with warnings.catch_warnings(), self._quiet():
                 # kfp.Client warns that it needs a v2 backend on every construction: we know.
                 warnings.simplefilter("ignore", FutureWarning)
+                if self._token_file:
+                    from kfp.client.set_volume_credentials import ServiceAccountTokenVolumeCredentials
+
+                    # kfp_server_api's Configuration calls the hook before every request (configuration.py,
+                    # get_api_key_with_prefix): the file is read each time.
+                    auth: dict[str, Any] = {"credentials": ServiceAccountTokenVolumeCredentials(self._token_file)}
+                else:
+                    auth = {"existing_token": self._token}
                 self._client = kfp.Client(
-                    host=self.host,
-                    existing_token=self._token,
-                    verify_ssl=self.verify_tls,
-                    namespace=self.settings.options.namespace,
+                    host=self.host, verify_ssl=self.verify_tls, namespace=self.settings.options.namespace, **auth
                 )
         return self._client
 
@@ -298,4 +324,12 @@ class KfpRunner:
         return self._scrub(text.splitlines()[0] if text else type(exc).__name__)[:300]
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+        for token in {self._token, self._last_file_token()} - {None, ""}:
+            text = text.replace(str(token), "***")
+        return text
+
+    def _last_file_token(self) -> str | None:
+        try:
+            return self._current_token() if self._token_file else None
+        except BenchError:
+            return None
