@@ -21,7 +21,9 @@ PACKAGE = Path(retrain_bench.__file__).parent
 
 #: Lowest first. A unit is a subpackage or a top-level module of retrain_bench.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "checks"),
+    ("redaction", "early_signals"),
+    ("errors",),
+    ("checks", "names"),
     ("workload",),
     ("measure",),
     ("cluster",),
