@@ -71,13 +71,15 @@ def train(case_json: str, train_data: pd.DataFrame) -> Trained:
 
 
 @task(cache=False)
-def detect_drift(case_json: str, model: FlyteFile, drifted_data: pd.DataFrame, initial_accuracy: float) -> Drift:
+def detect_drift(
+    case_json: str, model: FlyteFile, train_data: pd.DataFrame, drifted_data: pd.DataFrame, initial_accuracy: float
+) -> Drift:
     with stamp("detect_drift", unit=_unit()) as s:
-        accuracy, drift = retraining.detect_drift(
-            Case.from_json(case_json), joblib.load(model.download()), drifted_data, initial_accuracy
+        detection = retraining.detect_drift(
+            Case.from_json(case_json), joblib.load(model.download()), train_data, drifted_data, initial_accuracy
         )
-        s.record(accuracy=accuracy, drift=drift)
-    return Drift(accuracy=accuracy, drift=drift)
+        s.record(**detection.record())
+    return Drift(accuracy=detection.accuracy, drift=detection.drift)
 
 
 @task(cache=False)
@@ -117,6 +119,7 @@ def retrain(case_json: str, grid: list[float]) -> Result:
     checked = detect_drift(
         case_json=case_json,
         model=trained.model,
+        train_data=data.train_data,
         drifted_data=data.drifted_data,
         initial_accuracy=trained.accuracy,
     )

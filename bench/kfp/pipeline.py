@@ -60,6 +60,7 @@ def train(case_json: str, train_data: Input[Dataset], model: Output[Model]) -> f
 def detect_drift(
     case_json: str,
     model: Input[Model],
+    train_data: Input[Dataset],
     drifted_data: Input[Dataset],
     initial_accuracy: float,
     accuracy: dsl.OutputPath(float),  # type: ignore[valid-type]
@@ -74,13 +75,17 @@ def detect_drift(
     from retrain_bench.workload.stamps import stamp
 
     with stamp("detect_drift") as s:
-        drifted_accuracy, drift = retraining.detect_drift(
-            Case.from_json(case_json), joblib.load(model.path), pd.read_parquet(drifted_data.path), initial_accuracy
+        detection = retraining.detect_drift(
+            Case.from_json(case_json),
+            joblib.load(model.path),
+            pd.read_parquet(train_data.path),
+            pd.read_parquet(drifted_data.path),
+            initial_accuracy,
         )
         with open(accuracy, "w") as out:
-            out.write(str(drifted_accuracy))
-        s.record(accuracy=drifted_accuracy, drift=drift)
-    return drift
+            out.write(str(detection.accuracy))
+        s.record(**detection.record())
+    return detection.drift
 
 
 @component
@@ -150,6 +155,7 @@ def build_pipeline(
             detect_drift_c(
                 case_json=case_json,
                 model=trained.outputs["model"],
+                train_data=data.outputs["train_data"],
                 drifted_data=data.outputs["drifted_data"],
                 initial_accuracy=trained.outputs["Output"],
             )
