@@ -116,6 +116,19 @@ def select_best(grid: list[float], accuracies: list[float]) -> NamedTuple("Resul
     return namedtuple("Result", ["accuracy", "best_c"])(accuracy, best_c)  # type: ignore[call-arg, arg-type]
 
 
+@component
+def register(case_json: str, drifted_data: Input[Dataset], best_c: float) -> None:
+    import pandas as pd
+
+    from retrain_bench.workload import registry
+    from retrain_bench.workload.cases import Case
+    from retrain_bench.workload.stamps import stamp
+
+    with stamp("register") as s:
+        case = Case.from_json(case_json)
+        s.record(**registry.register(case, pd.read_parquet(drifted_data.path), best_c).record())
+
+
 #: The components in pipeline order; the remote runner's timings keep exactly these task names.
 COMPONENTS = (make_data, train, detect_drift, tune, select_best)
 #: Task name as the compiled pipeline (and so the KFP API) spells it -> the step's name everywhere else
@@ -123,11 +136,15 @@ TASK_NAMES = {c.name: c.python_func.__name__ for c in COMPONENTS}  # type: ignor
 
 
 def build_pipeline(
-    image: str = BASE_IMAGE, resources: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None
+    image: str = BASE_IMAGE,
+    resources: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    registry: bool = False,
 ) -> Callable[..., Any]:
     """The retraining pipeline with every task from ``image``, with CPU and memory requests equal
     to limits (``{"cpu": "500m", "memory": "1Gi"}``, Kubernetes quantities) and with ``env`` set.
-    Caching is off on every task. The defaults give exactly the local pipeline."""
+    Caching is off on every task. The defaults give exactly the local pipeline; ``registry`` adds
+    the registry step after select_best (local target only: ``--registry``)."""
     if image == BASE_IMAGE:
         parts = COMPONENTS
     else:
@@ -163,10 +180,22 @@ def build_pipeline(
         with dsl.If(checked.outputs["Output"] == True):  # noqa: E712 (a KFP condition, not Python truth)
             with dsl.ParallelFor(items=grid) as c:
                 tuned = task(tune_c(case_json=case_json, drifted_data=data.outputs["drifted_data"], c=c))
-            task(select_best_c(grid=grid, accuracies=dsl.Collected(tuned.output)))
+            selected = task(select_best_c(grid=grid, accuracies=dsl.Collected(tuned.output)))
+            if registry:
+                registered = register(
+                    case_json=case_json, drifted_data=data.outputs["drifted_data"], best_c=selected.outputs["best_c"]
+                )
+                task(registered)
 
     return retrain
 
 
-#: The pipeline the local target runs.
-retrain = build_pipeline()
+def _with_registry() -> bool:
+    from retrain_bench.workload import registry
+
+    return registry.enabled()
+
+
+#: The pipeline the local target runs; with the registry step when the launcher's environment
+#: names the session's registry (``--registry``), decided when the launcher imports this module.
+retrain = build_pipeline(registry=_with_registry())

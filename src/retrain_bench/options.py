@@ -51,6 +51,8 @@ class BenchOptions:
     #: server target: how often the harness asks a control plane for a run's state (None elsewhere;
     #: the cluster target's is in its remote options)
     poll_interval_s: float | None = None
+    #: ``mlflow``: a registry step after select_best, against the session's MLflow server (local target only)
+    registry: str | None = None
 
     def __post_init__(self) -> None:
         if not self.specs:
@@ -66,7 +68,13 @@ class BenchOptions:
         data["platforms"], data["cases"], data["specs"] = list(self.platforms), list(self.cases), list(self.labels)
         if self.poll_interval_s is None:
             del data["poll_interval_s"]
+        if self.registry is None:
+            del data["registry"]
         return data
+
+
+#: What ``--registry`` accepts: the model registry the registry step talks to.
+REGISTRIES = ("mlflow",)
 
 
 def _choices(option: str, raw: str | None, valid: Sequence[str], default: Sequence[str]) -> tuple[str, ...]:
@@ -110,6 +118,7 @@ def parse_options(
     index: VersionSource | None = None,
     allow_large: bool = False,
     poll_interval: Any = None,
+    model_registry: str | None = None,
 ) -> BenchOptions:
     """Check every option; raise BenchError naming the option, the bad value and the valid ones."""
     if target not in TARGETS:
@@ -151,6 +160,10 @@ def parse_options(
             f"--platform: {', '.join(local_only)} runs only on the local target; "
             f"with --target=cluster choose from {', '.join(on_cluster)}"
         )
+    if model_registry is not None and model_registry not in REGISTRIES:
+        raise BenchError(f"--registry: unknown {model_registry!r}; choose from {', '.join(REGISTRIES)}")
+    if model_registry is not None and target != "local":
+        raise BenchError(f"--registry: runs on the local target only; drop it or use --target=local (not {target})")
     concurrent = number("--concurrency", concurrency, int, 1)
     if not allow_large:
         _within_bounds("--concurrency", [concurrent])
@@ -173,6 +186,7 @@ def parse_options(
             if target == "server"
             else None
         ),
+        registry=model_registry,
     )
 
 

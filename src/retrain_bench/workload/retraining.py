@@ -18,7 +18,7 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from retrain_bench.workload import triggers
+from retrain_bench.workload import registry, triggers
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.outcome import Outcome
 from retrain_bench.workload.stamps import stamp
@@ -146,6 +146,15 @@ def tune(case: Case, drifted_data: pd.DataFrame, c: float) -> float:
     return float(_fit(case, x_train, y_train, c).score(x_test, y_test))
 
 
+def fit_selected(
+    case: Case, drifted_data: pd.DataFrame, c: float
+) -> tuple[LogisticRegression, pd.DataFrame, pd.Series]:
+    """The model ``tune`` fitted for this C (the same split, the same deterministic fit), with
+    drifted_data's held-out split it was scored on: what the registry step registers."""
+    x_train, x_test, y_train, y_test = _split(case, drifted_data)
+    return _fit(case, x_train, y_train, c), x_test, y_test
+
+
 def select_best(grid: Sequence[float], accuracies: Sequence[float]) -> tuple[float, float]:
     """(best C, its accuracy): the highest accuracy; ties go to the smallest C."""
     if len(grid) != len(accuracies) or not grid:
@@ -179,4 +188,7 @@ def run_bare(case: Case) -> Outcome:
     with stamp("select_best") as s:
         best_c, best = select_best(case.grid, accuracies)
         s.record(best_c=best_c, accuracy=best)
+    if registry.enabled():
+        with stamp("register") as s:
+            s.record(**registry.register(case, drifted_data, best_c).record())
     return Outcome(initial, drifted, True, best, best_c)
