@@ -75,6 +75,8 @@ class BenchOptions:
 
 #: What ``--registry`` accepts: the model registry the registry step talks to.
 REGISTRIES = ("mlflow",)
+#: The platforms whose pipelines have the registry step (the others' own environments lack the client).
+REGISTRY_PLATFORMS = ("bare", "flyte", "kfp")
 
 
 def _choices(option: str, raw: str | None, valid: Sequence[str], default: Sequence[str]) -> tuple[str, ...]:
@@ -164,6 +166,12 @@ def parse_options(
         raise BenchError(f"--registry: unknown {model_registry!r}; choose from {', '.join(REGISTRIES)}")
     if model_registry is not None and target != "local":
         raise BenchError(f"--registry: runs on the local target only; drop it or use --target=local (not {target})")
+    without_step = [p for p in platforms if p not in REGISTRY_PLATFORMS]
+    if model_registry is not None and without_step:
+        raise BenchError(
+            f"--registry: {', '.join(without_step)} has no registry step yet; with --registry choose from "
+            f"{', '.join(REGISTRY_PLATFORMS)} (docs/metrics.md)"
+        )
     concurrent = number("--concurrency", concurrency, int, 1)
     if not allow_large:
         _within_bounds("--concurrency", [concurrent])
