@@ -138,6 +138,9 @@ def test_a_session_whose_registry_did_not_start_fails_its_rounds_saying_why(
         session.plan_everything()
         session.rounds_of("bare", "scheduled")
         record = session.record("bare", "scheduled")
+        notes = session.run_level()["notes"]
+    assert notes[-1].startswith("registry mlflow: a register step after select_best")
+    assert "the server's CPU and memory are not in the rounds' figures" in notes[-1]
     log = tmp_path / "logs" / "mlflow-server.log"
     reason = (
         "the model registry (--registry=mlflow) did not start: the MLflow server exited with status 1 before "

@@ -426,7 +426,7 @@ class BenchSession:
             "order": "interleaved: round-robin over platforms per case, starting platform rotating each round",
             "interrupted": self.interrupted or STOP.requested is not None,
             "prometheus": self.prometheus.run_level() if self.prometheus else None,
-            "notes": [self._target_note(), *self._concurrency_notes()],
+            "notes": [self._target_note(), *self._concurrency_notes(), *self._registry_notes()],
             "cluster": self.cluster.run_level() if self.cluster else None,
             "environments": {spec: env.to_json() for spec, env in self.environments.items()},
             "services": {**self.service_times, **(self.server.run_level() if self.server else {})},
@@ -449,6 +449,15 @@ class BenchSession:
         finally:
             if self.cluster is not None:
                 self.cluster.close()
+
+    def _registry_notes(self) -> list[str]:
+        if self.options.registry is None:
+            return []
+        return [
+            f"registry {self.options.registry}: a register step after select_best in every round that retrained, "
+            "against one MLflow tracking server per session (SQLite), started outside every round; the server's "
+            "CPU and memory are not in the rounds' figures, its calls' time is in register_s and total_s"
+        ]
 
     def _concurrency_notes(self) -> list[str]:
         n = self.options.concurrency
