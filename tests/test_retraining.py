@@ -11,7 +11,8 @@ def test_drift_is_real_in_every_drifting_case(name: str) -> None:
     case = CASES[name]
     train_data, drifted_data = retraining.make_data(case)
     model, initial = retraining.train(case, train_data)
-    drifted, drift = retraining.detect_drift(case, model, drifted_data, initial)
+    found = retraining.detect_drift(case, model, train_data, drifted_data, initial)
+    drifted, drift = found.accuracy, found.drift
     assert initial - drifted >= 0.15
     assert drift
 
@@ -20,7 +21,8 @@ def test_no_drift_case_keeps_its_accuracy() -> None:
     case = CASES["no_drift"]
     train_data, drifted_data = retraining.make_data(case)
     model, initial = retraining.train(case, train_data)
-    drifted, drift = retraining.detect_drift(case, model, drifted_data, initial)
+    found = retraining.detect_drift(case, model, train_data, drifted_data, initial)
+    drifted, drift = found.accuracy, found.drift
     assert abs(initial - drifted) < case.drift_threshold
     assert not drift
 

@@ -116,15 +116,18 @@ def detect_drift(
     context: OpExecutionContext,
     case_json: str,
     model: Any,
+    train_data: pd.DataFrame,
     drifted_data: pd.DataFrame,
     initial_accuracy: float,
     stamps: str,
 ) -> Iterator[Output[Any]]:
     with stamp("detect_drift", unit=_unit(context), to=stamps) as s:
-        accuracy, drift = retraining.detect_drift(Case.from_json(case_json), model, drifted_data, initial_accuracy)
-        s.record(accuracy=accuracy, drift=drift)
-    yield Output(accuracy, "accuracy")
-    if drift:
+        detection = retraining.detect_drift(
+            Case.from_json(case_json), model, train_data, drifted_data, initial_accuracy
+        )
+        s.record(**detection.record())
+    yield Output(detection.accuracy, "accuracy")
+    if detection.drift:
         yield Output(True, "drifted")
 
 
@@ -160,7 +163,7 @@ def select_best(
 def retrain(case_json: str, grid: list[float], stamps: str) -> None:
     train_data, drifted_data = make_data(case_json, stamps)
     model, initial_accuracy = train(case_json, train_data, stamps)
-    _accuracy, drifted = detect_drift(case_json, model, drifted_data, initial_accuracy, stamps)
+    _accuracy, drifted = detect_drift(case_json, model, train_data, drifted_data, initial_accuracy, stamps)
     accuracies = fan_out(grid, drifted).map(lambda c: tune(case_json, drifted_data, c, stamps)).collect()
     select_best(grid, accuracies, stamps)
 

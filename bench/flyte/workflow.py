@@ -3,7 +3,8 @@
 DataFrames travel between tasks as Flyte's StructuredDataset (parquet); the fitted model as a
 joblib ``FlyteFile``. The adaptive step is a ``@dynamic`` task: it sees the drift decision and
 the grid as plain values at run time and builds one ``tune`` node per C value plus
-``select_best`` only when there is drift.
+``select_best`` only when there is drift, and ``register`` after it when the session has a
+registry (``--registry``).
 
 No task declares resources or an image: on a cluster both come from the registration's
 serialization settings (``src/retrain_bench/platforms/flyte/remote.py``), which flytekit also
@@ -22,7 +23,7 @@ import pandas as pd
 from flytekit import dynamic, task, workflow
 from flytekit.types.file import FlyteFile
 
-from retrain_bench.workload import retraining
+from retrain_bench.workload import registry, retraining
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.stamps import stamp
 
@@ -71,13 +72,15 @@ def train(case_json: str, train_data: pd.DataFrame) -> Trained:
 
 
 @task(cache=False)
-def detect_drift(case_json: str, model: FlyteFile, drifted_data: pd.DataFrame, initial_accuracy: float) -> Drift:
+def detect_drift(
+    case_json: str, model: FlyteFile, train_data: pd.DataFrame, drifted_data: pd.DataFrame, initial_accuracy: float
+) -> Drift:
     with stamp("detect_drift", unit=_unit()) as s:
-        accuracy, drift = retraining.detect_drift(
-            Case.from_json(case_json), joblib.load(model.download()), drifted_data, initial_accuracy
+        detection = retraining.detect_drift(
+            Case.from_json(case_json), joblib.load(model.download()), train_data, drifted_data, initial_accuracy
         )
-        s.record(accuracy=accuracy, drift=drift)
-    return Drift(accuracy=accuracy, drift=drift)
+        s.record(**detection.record())
+    return Drift(accuracy=detection.accuracy, drift=detection.drift)
 
 
 @task(cache=False)
@@ -96,9 +99,18 @@ def select_best(grid: list[float], accuracies: list[float]) -> Result:
     return Result(accuracy=accuracy, best_c=best_c)
 
 
+@task(cache=False)
+def register(case_json: str, drifted_data: pd.DataFrame, accuracy: float, best_c: float | None) -> Result:
+    """The registry step (``--registry``): registers the selected model, passes the result on."""
+    assert best_c is not None  # select_best always selects one
+    with stamp("register", unit=_unit()) as s:
+        s.record(**registry.register(Case.from_json(case_json), drifted_data, best_c).record())
+    return Result(accuracy=accuracy, best_c=best_c)
+
+
 # The hints register tune and select_best with the workflow (flytekit would otherwise only meet
 # them inside the pod), so flyteadmin and the console know every task of the pipeline.
-@dynamic(cache=False, node_dependency_hints=[tune, select_best])
+@dynamic(cache=False, node_dependency_hints=[tune, select_best, register])
 def adapt(
     case_json: str, drift: bool, drifted_data: pd.DataFrame, current_accuracy: float, grid: list[float]
 ) -> Result:
@@ -107,7 +119,10 @@ def adapt(
     if not drift:
         return Result(accuracy=current_accuracy, best_c=None)
     accuracies = [tune(case_json=case_json, drifted_data=drifted_data, c=c) for c in grid]
-    return select_best(grid=grid, accuracies=accuracies)
+    best = select_best(grid=grid, accuracies=accuracies)
+    if not registry.enabled():  # the launcher's environment says whether the session has a registry
+        return best
+    return register(case_json=case_json, drifted_data=drifted_data, accuracy=best.accuracy, best_c=best.best_c)
 
 
 @workflow
@@ -117,6 +132,7 @@ def retrain(case_json: str, grid: list[float]) -> Result:
     checked = detect_drift(
         case_json=case_json,
         model=trained.model,
+        train_data=data.train_data,
         drifted_data=data.drifted_data,
         initial_accuracy=trained.accuracy,
     )

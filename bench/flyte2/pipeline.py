@@ -59,13 +59,15 @@ async def train(case_json: str, train_data: pd.DataFrame) -> tuple[File, float]:
 
 @env.task
 async def detect_drift(
-    case_json: str, model: File, drifted_data: pd.DataFrame, initial_accuracy: float
+    case_json: str, model: File, train_data: pd.DataFrame, drifted_data: pd.DataFrame, initial_accuracy: float
 ) -> tuple[float, bool]:
     with stamp("detect_drift", unit=_unit()) as s:
         fitted = joblib.load(await model.download())
-        accuracy, drift = retraining.detect_drift(Case.from_json(case_json), fitted, drifted_data, initial_accuracy)
-        s.record(accuracy=accuracy, drift=drift)
-    return accuracy, drift
+        detection = retraining.detect_drift(
+            Case.from_json(case_json), fitted, train_data, drifted_data, initial_accuracy
+        )
+        s.record(**detection.record())
+    return detection.accuracy, detection.drift
 
 
 @env.task
@@ -90,7 +92,7 @@ async def retrain(case_json: str, grid: list[float]) -> tuple[float, float | Non
     created; with drift, one tune action per C value, concurrently, and select_best over them."""
     train_data, drifted_data = await make_data(case_json)
     model, initial_accuracy = await train(case_json, train_data)
-    accuracy, drift = await detect_drift(case_json, model, drifted_data, initial_accuracy)
+    accuracy, drift = await detect_drift(case_json, model, train_data, drifted_data, initial_accuracy)
     if not drift:
         return accuracy, None
     accuracies = await asyncio.gather(*(tune.aio(case_json, drifted_data, c) for c in grid))

@@ -60,6 +60,7 @@ def train(case_json: str, train_data: Input[Dataset], model: Output[Model]) -> f
 def detect_drift(
     case_json: str,
     model: Input[Model],
+    train_data: Input[Dataset],
     drifted_data: Input[Dataset],
     initial_accuracy: float,
     accuracy: dsl.OutputPath(float),  # type: ignore[valid-type]
@@ -74,13 +75,17 @@ def detect_drift(
     from retrain_bench.workload.stamps import stamp
 
     with stamp("detect_drift") as s:
-        drifted_accuracy, drift = retraining.detect_drift(
-            Case.from_json(case_json), joblib.load(model.path), pd.read_parquet(drifted_data.path), initial_accuracy
+        detection = retraining.detect_drift(
+            Case.from_json(case_json),
+            joblib.load(model.path),
+            pd.read_parquet(train_data.path),
+            pd.read_parquet(drifted_data.path),
+            initial_accuracy,
         )
         with open(accuracy, "w") as out:
-            out.write(str(drifted_accuracy))
-        s.record(accuracy=drifted_accuracy, drift=drift)
-    return drift
+            out.write(str(detection.accuracy))
+        s.record(**detection.record())
+    return detection.drift
 
 
 @component
@@ -111,6 +116,19 @@ def select_best(grid: list[float], accuracies: list[float]) -> NamedTuple("Resul
     return namedtuple("Result", ["accuracy", "best_c"])(accuracy, best_c)  # type: ignore[call-arg, arg-type]
 
 
+@component
+def register(case_json: str, drifted_data: Input[Dataset], best_c: float) -> None:
+    import pandas as pd
+
+    from retrain_bench.workload import registry
+    from retrain_bench.workload.cases import Case
+    from retrain_bench.workload.stamps import stamp
+
+    with stamp("register") as s:
+        case = Case.from_json(case_json)
+        s.record(**registry.register(case, pd.read_parquet(drifted_data.path), best_c).record())
+
+
 #: The components in pipeline order; the remote runner's timings keep exactly these task names.
 COMPONENTS = (make_data, train, detect_drift, tune, select_best)
 #: Task name as the compiled pipeline (and so the KFP API) spells it -> the step's name everywhere else
@@ -118,11 +136,15 @@ TASK_NAMES = {c.name: c.python_func.__name__ for c in COMPONENTS}  # type: ignor
 
 
 def build_pipeline(
-    image: str = BASE_IMAGE, resources: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None
+    image: str = BASE_IMAGE,
+    resources: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    registry: bool = False,
 ) -> Callable[..., Any]:
     """The retraining pipeline with every task from ``image``, with CPU and memory requests equal
     to limits (``{"cpu": "500m", "memory": "1Gi"}``, Kubernetes quantities) and with ``env`` set.
-    Caching is off on every task. The defaults give exactly the local pipeline."""
+    Caching is off on every task. The defaults give exactly the local pipeline; ``registry`` adds
+    the registry step after select_best (local target only: ``--registry``)."""
     if image == BASE_IMAGE:
         parts = COMPONENTS
     else:
@@ -150,6 +172,7 @@ def build_pipeline(
             detect_drift_c(
                 case_json=case_json,
                 model=trained.outputs["model"],
+                train_data=data.outputs["train_data"],
                 drifted_data=data.outputs["drifted_data"],
                 initial_accuracy=trained.outputs["Output"],
             )
@@ -157,10 +180,22 @@ def build_pipeline(
         with dsl.If(checked.outputs["Output"] == True):  # noqa: E712 (a KFP condition, not Python truth)
             with dsl.ParallelFor(items=grid) as c:
                 tuned = task(tune_c(case_json=case_json, drifted_data=data.outputs["drifted_data"], c=c))
-            task(select_best_c(grid=grid, accuracies=dsl.Collected(tuned.output)))
+            selected = task(select_best_c(grid=grid, accuracies=dsl.Collected(tuned.output)))
+            if registry:
+                registered = register(
+                    case_json=case_json, drifted_data=data.outputs["drifted_data"], best_c=selected.outputs["best_c"]
+                )
+                task(registered)
 
     return retrain
 
 
-#: The pipeline the local target runs.
-retrain = build_pipeline()
+def _with_registry() -> bool:
+    from retrain_bench.workload import registry
+
+    return registry.enabled()
+
+
+#: The pipeline the local target runs; with the registry step when the launcher's environment
+#: names the session's registry (``--registry``), decided when the launcher imports this module.
+retrain = build_pipeline(registry=_with_registry())

@@ -81,16 +81,22 @@ def train(case_json: str, train_data: str, outdir: str, stamps: str = "") -> Tra
 
 
 @step
-def detect_drift(case_json: str, model: str, drifted_data: str, initial_accuracy: float, stamps: str = "") -> Drift:
+def detect_drift(
+    case_json: str, model: str, train_data: str, drifted_data: str, initial_accuracy: float, stamps: str = ""
+) -> Drift:
     import joblib
     import pandas as pd
 
     with stamp("detect_drift", unit=_unit(), to=stamps) as s:
-        accuracy, drift = retraining.detect_drift(
-            Case.from_json(case_json), joblib.load(model), pd.read_parquet(drifted_data), initial_accuracy
+        detection = retraining.detect_drift(
+            Case.from_json(case_json),
+            joblib.load(model),
+            pd.read_parquet(train_data),
+            pd.read_parquet(drifted_data),
+            initial_accuracy,
         )
-        s.record(accuracy=accuracy, drift=drift)
-    return Drift(accuracy, drift)
+        s.record(**detection.record())
+    return Drift(detection.accuracy, detection.drift)
 
 
 @step
@@ -115,7 +121,7 @@ def select_best(grid: list[float], accuracies: list[float], stamps: str = "") ->
 def retrain(case_json: str, grid: list[float], outdir: str, stamps: str = "") -> Result:
     data = make_data(case_json, outdir, stamps)
     trained = train(case_json, data.train_data, outdir, stamps)
-    checked = detect_drift(case_json, trained.model, data.drifted_data, trained.accuracy, stamps)
+    checked = detect_drift(case_json, trained.model, data.train_data, data.drifted_data, trained.accuracy, stamps)
     if not checked.drift:
         return Result(checked.accuracy, None)
     tuned = tune.map(

@@ -54,6 +54,8 @@ class BenchOptions:
     #: server target: how often the harness asks a control plane for a run's state (None elsewhere;
     #: the cluster target's is in its remote options)
     poll_interval_s: float | None = None
+    #: ``mlflow``: a registry step after select_best, against the session's MLflow server (local target only)
+    registry: str | None = None
 
     def __post_init__(self) -> None:
         if not self.specs:
@@ -69,6 +71,8 @@ class BenchOptions:
         data["platforms"], data["cases"], data["specs"] = list(self.platforms), list(self.cases), list(self.labels)
         if self.poll_interval_s is None:
             del data["poll_interval_s"]
+        if self.registry is None:
+            del data["registry"]
         return data
 
 
@@ -80,6 +84,12 @@ def _given_but_empty(option: str, raw: str | None, valid: Sequence[str]) -> None
             f"{option}: {raw!r} names nothing (an unset variable?); leave {option} out for the defaults, "
             f"or choose from {', '.join(valid)}"
         )
+
+
+#: What ``--registry`` accepts: the model registry the registry step talks to.
+REGISTRIES = ("mlflow",)
+#: The platforms whose pipelines have the registry step (the others' own environments lack the client).
+REGISTRY_PLATFORMS = ("bare", "flyte", "kfp")
 
 
 def _choices(option: str, raw: str | None, valid: Sequence[str], default: Sequence[str]) -> tuple[str, ...]:
@@ -124,6 +134,7 @@ def parse_options(
     index: VersionSource | None = None,
     allow_large: bool = False,
     poll_interval: Any = None,
+    model_registry: str | None = None,
 ) -> BenchOptions:
     """Check every option; raise BenchError naming the option, the bad value and the valid ones."""
     if target not in TARGETS:
@@ -166,6 +177,16 @@ def parse_options(
             f"--platform: {', '.join(local_only)} runs only on the local target; "
             f"with --target=cluster choose from {', '.join(on_cluster)}"
         )
+    if model_registry is not None and model_registry not in REGISTRIES:
+        raise BenchError(f"--registry: unknown {model_registry!r}; choose from {', '.join(REGISTRIES)}")
+    if model_registry is not None and target != "local":
+        raise BenchError(f"--registry: runs on the local target only; drop it or use --target=local (not {target})")
+    without_step = [p for p in platforms if p not in REGISTRY_PLATFORMS]
+    if model_registry is not None and without_step:
+        raise BenchError(
+            f"--registry: {', '.join(without_step)} has no registry step yet; with --registry choose from "
+            f"{', '.join(REGISTRY_PLATFORMS)} (docs/metrics.md)"
+        )
     concurrent = number("--concurrency", concurrency, int, 1)
     measured, warmups = number("--rounds", rounds, int, 1), number("--warmup", warmup, int, 0)
     if not allow_large:
@@ -191,6 +212,7 @@ def parse_options(
             if target == "server"
             else None
         ),
+        registry=model_registry,
     )
 
 

@@ -63,18 +63,24 @@ def train(case_json: str, train_data: str, outdir: str, stamps: str) -> dict[str
 
 
 @task(multiple_outputs=True)
-def detect_drift(case_json: str, model: str, drifted_data: str, initial_accuracy: float, stamps: str) -> dict[str, Any]:
+def detect_drift(
+    case_json: str, model: str, train_data: str, drifted_data: str, initial_accuracy: float, stamps: str
+) -> dict[str, Any]:
     import joblib
     import pandas as pd
 
     from retrain_bench.workload import retraining
 
     with stamp("detect_drift", unit=_unit(), to=stamps) as s:
-        accuracy, drift = retraining.detect_drift(
-            Case.from_json(case_json), joblib.load(model), pd.read_parquet(drifted_data), initial_accuracy
+        detection = retraining.detect_drift(
+            Case.from_json(case_json),
+            joblib.load(model),
+            pd.read_parquet(train_data),
+            pd.read_parquet(drifted_data),
+            initial_accuracy,
         )
-        s.record(accuracy=accuracy, drift=drift)
-    return {"accuracy": accuracy, "drift": drift}
+        s.record(**detection.record())
+    return {"accuracy": detection.accuracy, "drift": detection.drift}
 
 
 @task.branch
@@ -134,7 +140,9 @@ def retrain(
     long-lived scheduler); empty, the tasks stamp to ``$BENCH_STAMPS`` as on the local target."""
     data = make_data(case_json, outdir, stamps)
     trained = train(case_json, data["train_data"], outdir, stamps)
-    checked = detect_drift(case_json, trained["model"], data["drifted_data"], trained["accuracy"], stamps)
+    checked = detect_drift(
+        case_json, trained["model"], data["train_data"], data["drifted_data"], trained["accuracy"], stamps
+    )
     branch = adapt(checked["drift"])
     grid_values = c_values(grid)
     accuracies = tune.partial(case_json=case_json, drifted_data=data["drifted_data"], stamps=stamps).expand(

@@ -133,10 +133,12 @@ def _check_schema_version(path: str, document: dict[str, Any]) -> None:
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
+    width = max(len(name) for name in CASES)
     for case in CASES.values():
         default = "" if case.name in DEFAULT_CASES else "  (not run by default)"
         grid = ",".join(f"{c:g}" for c in case.grid)
-        print(f"{case.name:<9} {case.hash}  rows={case.rows} grid=[{grid}] drift={case.drift}{default}")
+        knobs = f"rows={case.rows} grid=[{grid}] drift={case.drift} trigger={case.trigger}"
+        print(f"{case.name:<{width}} {case.hash}  {knobs}{default}")
     return 0
 
 

@@ -353,6 +353,7 @@ class _Run:
             notes=notes,
             process_groups=tuple(pid for e in executions for pid in e.pids),
             concurrency=Concurrency(n, tuple(results), makespan) if n > 1 else None,
+            register_s=median([r.register_s for r in results]),
         )
 
 
@@ -372,6 +373,7 @@ def from_stamps(stamps: StampLog, case: Case, go_ns: int, total_s: float | None)
         total_s=total_s,
         queue_s=phases["queue_s"],
         retrain_tune_s=phases["retrain_tune_s"],
+        register_s=phases["register_s"],
         outcome=outcome,
         task_counts=counts,
         units=units,

@@ -157,6 +157,8 @@ class BenchSession:
     #: by spec: how long its services took to start (start-up of the session, outside every round)
     service_times: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     _services: contextlib.ExitStack = dataclasses.field(default_factory=contextlib.ExitStack)
+    #: --registry=mlflow: the session's MLflow server's URL, or the one-line reason it did not start
+    model_registry: str | None = None
     # -- pytest-xdist (src/retrain_bench/pytest_plugin/xdist.py) --
     #: on a worker: a case runs only the asking platform's rounds, as the worker cannot know which
     #: other platforms it will be given (interleaving needs them all in one process)
@@ -346,6 +348,13 @@ class BenchSession:
         """Where a spec's launchers run, with what its services yielded; their start-up failure's
         reason instead when they could not start."""
         base = self._environment_of(spec)
+        if self.options.registry is not None:
+            from retrain_bench.harness import registry_service
+
+            url = self._model_registry()
+            if not url.startswith("http://"):  # it did not start: the rounds that need it fail, saying why
+                return url
+            base = base.with_variables(registry_service.variables_for(url, spec))
         platform = registry.platform(platform_of(spec))
         if platform.services is None:
             return base
@@ -374,6 +383,22 @@ class BenchSession:
         self.progress(f"[retrain-bench] {spec}: session services ready in {seconds:.1f} s")
         return variables
 
+    def _model_registry(self) -> str:
+        """The session's model registry, started on first use: its URL, or why it did not start."""
+        from retrain_bench.harness import registry_service
+
+        if self.model_registry is None:
+            home = Path(tempfile.mkdtemp(prefix="retrain-bench-registry-"))
+            self._services.callback(shutil.rmtree, home, ignore_errors=True)
+            log = self.log_dir / "mlflow-server.log"
+            try:
+                server = registry_service.mlflow_server(home, log, self.progress)
+                self.model_registry = self._services.enter_context(server)
+            except BenchError as exc:
+                self.model_registry = f"the model registry (--registry={self.options.registry}) did not start: {exc}"
+                self.warn(f"{self.model_registry}; the rounds that need it fail")
+        return self.model_registry
+
     def _warn_once(self, message: str) -> None:
         if not self.warned:
             self.warned = True
@@ -400,7 +425,7 @@ class BenchSession:
             "order": "interleaved: round-robin over platforms per case, starting platform rotating each round",
             "interrupted": self.interrupted or STOP.requested is not None,
             "prometheus": self.prometheus.run_level() if self.prometheus else None,
-            "notes": [self._target_note(), *self._concurrency_notes()],
+            "notes": [self._target_note(), *self._concurrency_notes(), *self._registry_notes()],
             "cluster": self.cluster.run_level() if self.cluster else None,
             "environments": {spec: env.to_json() for spec, env in self.environments.items()},
             "services": {**self.service_times, **(self.server.run_level() if self.server else {})},
@@ -423,6 +448,15 @@ class BenchSession:
         finally:
             if self.cluster is not None:
                 self.cluster.close()
+
+    def _registry_notes(self) -> list[str]:
+        if self.options.registry is None:
+            return []
+        return [
+            f"registry {self.options.registry}: a register step after select_best in every round that retrained, "
+            "against one MLflow tracking server per session (SQLite), started outside every round; the server's "
+            "CPU and memory are not in the rounds' figures, its calls' time is in register_s and total_s"
+        ]
 
     def _concurrency_notes(self) -> list[str]:
         n = self.options.concurrency

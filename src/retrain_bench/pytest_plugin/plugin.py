@@ -107,6 +107,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="executions of the same case submitted at once per round; total_s is then the makespan. Default: 1",
     )
     group.addoption(
+        "--registry",
+        default=None,
+        metavar="NAME",
+        help="mlflow: register each retrained model in a session MLflow server, promote the better (docs/metrics.md)",
+    )
+    group.addoption(
         "--prometheus-url",
         default=None,
         metavar="URL",
@@ -211,6 +217,7 @@ def pytest_configure(config: pytest.Config) -> None:
             concurrency=config.getoption("concurrency"),
             allow_large=config.getoption("allow_large"),
             poll_interval=config.getoption("poll_interval"),
+            model_registry=config.getoption("registry"),
             index=PackageIndex(config.rootpath / ".retrain-bench" / "index"),
         )
         cluster = _cluster_target(config, options, progress, log_dir) if options.target == "cluster" else None

@@ -67,6 +67,8 @@ def round_record(result: RoundResult, prices: Prices = DEFAULT_PRICES) -> dict[s
     if result.concurrency is not None:
         record["concurrency"] = result.concurrency.as_dict()
     missing = record["missing"]
+    if result.register_s is not None:  # only rounds that ran a registry step (--registry, drift): others as before
+        record["register_s"] = result.register_s
     missing.update(result.missing)
     if result.concurrency is not None:
         missing.update(result.concurrency.missing())

@@ -47,6 +47,8 @@ class ExecutionResult:
     missing: Mapping[str, str] = dataclasses.field(default_factory=dict)
     #: what went wrong around the run without failing it (cleanup, the pod watch)
     notes: tuple[str, ...] = ()
+    #: select_best's end -> the registry step's end (--registry); None without one
+    register_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -141,6 +143,8 @@ class RoundResult:
     process_groups: tuple[int, ...] = ()
     #: the N executions of a --concurrency N round (N > 1); None for a round of one execution
     concurrency: Concurrency | None = None
+    #: select_best's end -> the registry step's end (--registry); None without one
+    register_s: float | None = None
 
     @property
     def run_id(self) -> str | None:

@@ -17,6 +17,16 @@ from typing import Any
 BASE_ROWS = 2000
 #: The tuning grid of Table 3.
 TUNING_GRID: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0)
+#: How ``drifted_data`` differs from ``train_data`` (``retraining.make_data`` says how each is drawn).
+DRIFT_KINDS: tuple[str, ...] = ("concept", "none", "covariate", "relabel")
+#: What decides to retrain (``retraining.detect_drift``): held-out accuracy falling, a shift of the
+#: features' distributions (no labels needed), or a scheduled retrain that decides nothing.
+TRIGGERS: tuple[str, ...] = ("accuracy", "data_drift", "always")
+#: Knobs added after the study's cases had published hashes: they join the hash only when they
+#: matter (trigger away from its default; the data-drift thresholds under that trigger), so a case
+#: that computes what it computed before keeps its hash and its baselines.
+_TRIGGER_DEFAULT = "accuracy"
+_DATA_DRIFT_KNOBS = ("ks_alpha", "psi_threshold", "psi_bins")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +48,14 @@ class Case:
     #: held-out accuracy on train_data.
     drift_threshold: float = 0.10
     max_iter: int = 1000
+    #: One of ``TRIGGERS``.
+    trigger: str = _TRIGGER_DEFAULT
+    #: ``data_drift``: a feature has drifted when its two-sample Kolmogorov-Smirnov p-value is below
+    #: ``ks_alpha / features`` (Bonferroni) and its population stability index (``psi_bins`` bins at
+    #: train_data's quantiles) is at least ``psi_threshold``; drift when any feature has.
+    ks_alpha: float = 0.05
+    psi_threshold: float = 0.2
+    psi_bins: int = 10
     #: For tests (registered by a test plugin with ``add_case``, never shipped). A variant runs the
     #: same workload (same name, same hash, same results) but sleeps ``tune_delay_s`` in every
     #: ``tune`` body: a deliberately slower pipeline, to show that ``compare`` catches a slowdown
@@ -51,9 +69,15 @@ class Case:
         return f"{self.name}:{self.variant}" if self.variant else self.name
 
     def knobs(self) -> dict[str, Any]:
+        """The knobs the hash is taken over (see ``_TRIGGER_DEFAULT`` for those left out)."""
         knobs = dataclasses.asdict(self)
         for identity_free in ("name", "variant", "tune_delay_s"):
             del knobs[identity_free]
+        if self.trigger == _TRIGGER_DEFAULT:
+            del knobs["trigger"]
+        if self.trigger != "data_drift":
+            for unused in _DATA_DRIFT_KNOBS:
+                del knobs[unused]
         knobs["grid"] = list(self.grid)
         return knobs
 
@@ -64,6 +88,7 @@ class Case:
 
     def as_dict(self) -> dict[str, Any]:
         """The record written into the JSON and handed to every platform."""
+        # The trigger is there when it is not the default: the study's records stay as they were.
         record = {"name": self.name, **self.knobs(), "hash": self.hash}
         if self.variant:
             record.update(variant=self.variant, tune_delay_s=self.tune_delay_s)
@@ -78,6 +103,8 @@ class Case:
         values = {k: v for k, v in data.items() if k in fields}
         values["grid"] = tuple(float(c) for c in values["grid"])
         case = cls(**values)
+        if case.trigger not in TRIGGERS:
+            raise ValueError(f"case {case.name!r}: unknown trigger {case.trigger!r}; one of {', '.join(TRIGGERS)}")
         if "hash" in data and data["hash"] != case.hash:
             raise ValueError(f"case {case.name!r}: hash {data['hash']} does not match its knobs")
         return case
@@ -106,10 +133,21 @@ CASES: dict[str, Case] = {
         # Not part of the study: a tiny drifting case with a two-value grid, for the suite's own
         # tests and CI, where every second counts.
         Case("smoke", rows=200, grid=(0.1, 1.0)),
+        # Why the trigger matters (not run by default): the same data under two triggers each.
+        # Covariate shift: the features move, the concept holds, accuracy holds.
+        Case("covariate", rows=BASE_ROWS, grid=(0.1, 1.0), drift="covariate"),
+        Case("covariate_data_drift", rows=BASE_ROWS, grid=(0.1, 1.0), drift="covariate", trigger="data_drift"),
+        # Concept change without marginal shift: the features' distribution holds, the labels' rule changes.
+        Case("relabel", rows=BASE_ROWS, grid=(0.1, 1.0), drift="relabel"),
+        Case("relabel_data_drift", rows=BASE_ROWS, grid=(0.1, 1.0), drift="relabel", trigger="data_drift"),
+        # A scheduled retrain: nothing changed, it tunes anyway.
+        Case("scheduled", rows=BASE_ROWS, grid=(0.1, 1.0), drift="none", trigger="always"),
     )
 }
 #: What ``--case`` selects by default: the study's three tables plus the control.
 DEFAULT_CASES: tuple[str, ...] = ("base", "scaling", "tuning", "no_drift")
+#: The cases that show what the trigger decides.
+TRIGGER_CASES: tuple[str, ...] = ("covariate", "covariate_data_drift", "relabel", "relabel_data_drift", "scheduled")
 
 
 def add_case(case: Case) -> None:

@@ -7,8 +7,10 @@ must arrive at the same accuracies, drift decision and best C.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +18,7 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
+from retrain_bench.workload import registry, triggers
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.outcome import Outcome
 from retrain_bench.workload.stamps import stamp
@@ -39,15 +42,37 @@ def _draw(case: Case, rows: int, random_state: int) -> pd.DataFrame:
 def make_data(case: Case) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``train_data`` and ``drifted_data``, ``case.rows`` rows each.
 
-    With ``drift="concept"`` the drifted rows come from a generator with another seed: other
-    class centroids on other informative features, so a model fit on train_data really loses
-    accuracy. With ``drift="none"`` both halves are one draw from the same generator.
+    - ``concept``: the drifted rows come from a generator with another seed: other class centroids
+      on other informative features, so the features move and a model fit on train_data really
+      loses accuracy;
+    - ``none``: both halves are one draw from the same generator (the control case);
+    - ``covariate``: the features move, the concept holds. The drifted rows are the third of a
+      further draw from the same generator with the largest ``f0``: a biased sample (a new customer
+      segment, say), so p(label | features) is train_data's while f0's distribution is not;
+    - ``relabel``: the features hold, the concept changes. The second half of the same draw as
+      ``none`` with every label swapped (the classes' meaning inverted, say a flag's encoding
+      changed upstream): every feature's distribution is train_data's, the rule mapping them to
+      labels is the opposite one, and a retrain learns it back.
     """
     if case.drift == "none":
         both = _draw(case, 2 * case.rows, case.seed)
         return both.iloc[: case.rows].reset_index(drop=True), both.iloc[case.rows :].reset_index(drop=True)
     if case.drift == "concept":
         return _draw(case, case.rows, case.seed), _draw(case, case.rows, case.drift_seed)
+    if case.drift == "covariate":
+        pool = _draw(case, 4 * case.rows, case.seed)
+        train_data, rest = pool.iloc[: case.rows], pool.iloc[case.rows :]
+        # A stable sort: ties (none in practice) keep draw order, the same on every platform.
+        segment = rest.sort_values("f0", ascending=False, kind="stable").iloc[: case.rows].sort_index()
+        return train_data.reset_index(drop=True), segment.reset_index(drop=True)
+    if case.drift == "relabel":
+        both = _draw(case, 2 * case.rows, case.seed)
+        train_data, drifted = (
+            both.iloc[: case.rows].reset_index(drop=True),
+            both.iloc[case.rows :].reset_index(drop=True),
+        )
+        drifted[LABEL] = (1 - drifted[LABEL]).astype(np.int64)
+        return train_data, drifted
     raise ValueError(f"case {case.name!r}: unknown drift kind {case.drift!r}")
 
 
@@ -70,12 +95,47 @@ def train(case: Case, train_data: pd.DataFrame) -> tuple[LogisticRegression, flo
     return model, float(model.score(x_test, y_test))
 
 
+@dataclasses.dataclass(frozen=True)
+class Detection:
+    """What the detection step found: the model's accuracy on drifted_data (the accuracy that
+    stands without a retrain), the decision, and the statistic the case's trigger decided on."""
+
+    accuracy: float
+    drift: bool
+    trigger: str
+    statistic: dict[str, Any]
+
+    def record(self) -> dict[str, Any]:
+        """The detection stamp's record: the same JSON on every platform for the same case."""
+        return {"accuracy": self.accuracy, "drift": self.drift, "trigger": self.trigger, "statistic": self.statistic}
+
+
 def detect_drift(
-    case: Case, model: LogisticRegression, drifted_data: pd.DataFrame, initial_accuracy: float
-) -> tuple[float, bool]:
-    """The model's accuracy on all of drifted_data, and whether that is drift by the case's rule."""
+    case: Case,
+    model: LogisticRegression,
+    train_data: pd.DataFrame,
+    drifted_data: pd.DataFrame,
+    initial_accuracy: float,
+) -> Detection:
+    """The model's accuracy on all of drifted_data, and whether to retrain by the case's trigger:
+
+    - ``accuracy``: that accuracy fell more than ``drift_threshold`` below the held-out accuracy;
+    - ``data_drift``: any feature of drifted_data shifted against train_data (``triggers``);
+      the labels are not looked at;
+    - ``always``: yes, without looking (a scheduled retrain).
+    """
     accuracy = float(model.score(drifted_data.drop(columns=[LABEL]), drifted_data[LABEL]))
-    return accuracy, initial_accuracy - accuracy > case.drift_threshold
+    if case.trigger == "accuracy":
+        drop = initial_accuracy - accuracy
+        return Detection(accuracy, drop > case.drift_threshold, case.trigger, {"accuracy_drop": drop})
+    if case.trigger == "data_drift":
+        columns = [c for c in train_data.columns if c != LABEL]
+        shifts = triggers.feature_shifts(train_data, drifted_data, columns, case.psi_bins)
+        drifted = triggers.drifted_features(shifts, case.ks_alpha, case.psi_threshold)
+        return Detection(accuracy, bool(drifted), case.trigger, triggers.data_drift_statistic(shifts, drifted))
+    if case.trigger == "always":
+        return Detection(accuracy, True, case.trigger, {})
+    raise ValueError(f"case {case.name!r}: unknown trigger {case.trigger!r}")
 
 
 def tune(case: Case, drifted_data: pd.DataFrame, c: float) -> float:
@@ -84,6 +144,15 @@ def tune(case: Case, drifted_data: pd.DataFrame, c: float) -> float:
     if case.tune_delay_s:
         time.sleep(case.tune_delay_s)  # a test plugin's case variant (see Case.variant)
     return float(_fit(case, x_train, y_train, c).score(x_test, y_test))
+
+
+def fit_selected(
+    case: Case, drifted_data: pd.DataFrame, c: float
+) -> tuple[LogisticRegression, pd.DataFrame, pd.Series]:
+    """The model ``tune`` fitted for this C (the same split, the same deterministic fit), with
+    drifted_data's held-out split it was scored on: what the registry step registers."""
+    x_train, x_test, y_train, y_test = _split(case, drifted_data)
+    return _fit(case, x_train, y_train, c), x_test, y_test
 
 
 def select_best(grid: Sequence[float], accuracies: Sequence[float]) -> tuple[float, float]:
@@ -105,9 +174,10 @@ def run_bare(case: Case) -> Outcome:
         model, initial = train(case, train_data)
         s.record(accuracy=initial)
     with stamp("detect_drift") as s:
-        drifted, drift = detect_drift(case, model, drifted_data, initial)
-        s.record(accuracy=drifted, drift=drift)
-    if not drift:
+        detection = detect_drift(case, model, train_data, drifted_data, initial)
+        s.record(**detection.record())
+    drifted = detection.accuracy
+    if not detection.drift:
         return Outcome(initial, drifted, False, drifted, None)
     accuracies = []
     for c in case.grid:
@@ -118,4 +188,7 @@ def run_bare(case: Case) -> Outcome:
     with stamp("select_best") as s:
         best_c, best = select_best(case.grid, accuracies)
         s.record(best_c=best_c, accuracy=best)
+    if registry.enabled():
+        with stamp("register") as s:
+            s.record(**registry.register(case, drifted_data, best_c).record())
     return Outcome(initial, drifted, True, best, best_c)

@@ -147,9 +147,12 @@ class StampLog:
         return Outcome(initial, drifted, True, float(best.out["accuracy"]), float(best.out["best_c"]))
 
     def phases(self, submit_ns: int) -> dict[str, float | None]:
-        """queue_s and retrain_tune_s as ``docs/metrics.md`` defines them; retrain_tune_s is None without drift."""
+        """queue_s, retrain_tune_s and register_s as ``docs/metrics.md`` defines them; retrain_tune_s
+        is None without drift, register_s without a registry step (no ``--registry``, or no drift)."""
         first = min(s.start_ns for s in self.stamps)
         queue = (first - submit_ns) / 1e9
         select = self.of("select_best")
         retrain = (select[0].end_ns - self.one("detect_drift").end_ns) / 1e9 if select else None
-        return {"queue_s": queue, "retrain_tune_s": retrain}
+        registered = self.of("register")
+        register = (self.one("register").end_ns - select[0].end_ns) / 1e9 if registered and select else None
+        return {"queue_s": queue, "retrain_tune_s": retrain, "register_s": register}
