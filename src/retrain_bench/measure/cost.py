@@ -31,6 +31,7 @@ from typing import Any
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.quantities import parse_quantity
 from retrain_bench.measure.stats import SCOPES
+from retrain_bench.results.model import dotted
 
 GIB = 1024**3
 SECONDS_PER_HOUR = 3600.0
@@ -88,20 +89,13 @@ def parse_prices(vcpu_hour: Any = None, gib_hour: Any = None, base: Prices = DEF
 
 def prices_from(run_level: Mapping[str, Any] | None) -> Prices | None:
     """The prices a saved run recorded (``options.prices``), or None when it recorded none."""
-    recorded = dotted_get(run_level, "options.prices")
+    recorded = dotted(run_level, "options.prices")
     if not isinstance(recorded, Mapping):
         return None
     try:
         return Prices(float(recorded["vcpu_hour"]), float(recorded["gib_hour"]), str(recorded["source"]))
     except (KeyError, TypeError, ValueError):
         return None
-
-
-def dotted_get(mapping: Any, key: str) -> Any:
-    value = mapping
-    for part in key.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,13 +147,13 @@ def allocation_cost(
         return None, f"not_applicable: {target} target, nothing is allocated (no pods, no requests)"
     if not round_.get("ok"):
         return None, "round failed"
-    held = dotted_get(round_, "tasks.allocated")
+    held = dotted(round_, "tasks.allocated")
     if not isinstance(held, Mapping) or held.get("cpu_core_seconds") is None or held.get("memory_gib_seconds") is None:
         return None, "no pod of this round stated requests and ran to the end (tasks.allocated)"
     total = round_.get("total_s")
     if total is None:
         return None, "no total_s in this round"
-    control = dotted_get(run_level, f"cluster.manifests.{platform}.control_plane_requests")
+    control = dotted(run_level, f"cluster.manifests.{platform}.control_plane_requests")
     if not isinstance(control, Mapping) or control.get("cpu") is None or control.get("memory_gib") is None:
         return None, f"no control-plane requests for {platform} in the run's fairness manifest"
     pods = Requests(float(held["cpu_core_seconds"]), float(held["memory_gib_seconds"])).dollars(1.0, prices)

@@ -14,7 +14,7 @@ from typing import Any
 from retrain_bench.analysis.report import ROWS, build_row
 from retrain_bench.output.platform_style import platform_order, platform_title
 from retrain_bench.output.render import Footnotes, cell_text, table
-from retrain_bench.results.runs import Entry, key_of
+from retrain_bench.results.model import BenchKey, Benchmark
 
 WIDTH = 100
 CAVEATS = {
@@ -29,10 +29,10 @@ CAVEATS = {
 
 def summary_lines(records: Iterable[Mapping[str, Any]], json_path: str | None, *, width: int = WIDTH) -> list[str]:
     """The table for these benchmark records (``extra_info.retrain_bench``); empty without records."""
-    by_case: dict[tuple[str, str, str], dict[str, Entry]] = {}
+    by_case: dict[tuple[str, str, str], dict[str, Benchmark]] = {}
     for record in records:
-        key = key_of(record)
-        by_case.setdefault((key.case, key.target, key.hash), {})[key.column] = Entry(key, record, (), {})
+        key = BenchKey.of(record)
+        by_case.setdefault((key.case, key.target, key.hash), {})[key.column] = Benchmark(key, record, (), {})
     if not by_case:
         return []
     lines = ["retrain-bench: the study's table, mean ± std dev over the ok measured rounds (n)"]
