@@ -85,8 +85,9 @@ def write_summary(reporter: Any, config: Any) -> None:
     """At the end of the run (on xdist's controller, which holds every worker's benchmarks)."""
     if config.getoption("no_summary_table") or hasattr(config, "workerinput"):
         return
-    session = getattr(config, "_benchmarksession", None)
-    metas = session.benchmarks if session is not None else []
+    from retrain_bench.pytest_plugin.benchmark_api import benchmarks
+
+    metas = benchmarks(config)
     records = [m.extra_info["retrain_bench"] for m in metas if "retrain_bench" in m.extra_info]
     json_path = config.getoption("benchmark_json", None)
     lines = summary_lines(records, None if json_path is None else str(json_path))

@@ -7,7 +7,7 @@ and the controller, which runs no test, would have nothing to save. So, within t
   disabled it) and saving and displaying are switched off: the controller does both, once;
 - each finished benchmark goes to the controller in xdist's ``workeroutput`` as the JSON-ready
   dict pytest-benchmark itself would write, raw rounds included;
-- the controller rebuilds pytest-benchmark ``Metadata`` from them, its ``Stats`` recomputing every
+- the controller rebuilds pytest-benchmark ``Metadata`` from them (benchmark_api.py), its ``Stats`` recomputing every
   figure from the rounds, and appends them to its ``BenchmarkSession``, which then saves, compares
   and displays them as if they had run in-process;
 - progress lines travel live over an execnet channel of their own, handed to each worker in its
@@ -21,16 +21,14 @@ platform's rounds (``PytestBenchSession.per_platform``); interleaving needs one 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
-from pytest_benchmark.stats import Metadata
-from pytest_benchmark.utils import safe_dumps
 
 from retrain_bench.errors import BenchError
 from retrain_bench.platforms import registry
+from retrain_bench.pytest_plugin import benchmark_api
 from retrain_bench.pytest_plugin.session import PytestBenchSession
 
 #: our key in xdist's workerinput (the progress channel) and workeroutput (the benchmarks)
@@ -116,7 +114,7 @@ def open_progress_channel(node: Any, bench: PytestBenchSession) -> None:
         try:
             # xdist writes its status letters without a path prefix, so write_line would not
             # start a fresh line after them.
-            if reporter is not None and reporter._tw.width_of_current_line:
+            if not benchmark_api.at_line_start(reporter):
                 reporter.write("\n")
             bench.progress(str(line))
         except Exception:  # noqa: BLE001 - a lost progress line must not kill the worker's gateway
@@ -135,11 +133,8 @@ def enable_worker_benchmarks(config: pytest.Config, items: Sequence[pytest.Item]
     ours = [item for item in items if item.get_closest_marker("retrain_bench") is not None]
     for item in ours:
         item.stash[_NODEID] = item.nodeid
-    bs = config._benchmarksession  # type: ignore[attr-defined]
-    if not ours or bs.skip:
-        return
-    bs.disabled = config.getoption("benchmark_disable") and not config.getoption("benchmark_enable")
-    bs.xdist_warning = False  # it would warn that benchmarks are disabled
+    if ours:
+        benchmark_api.enable_under_xdist(config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +161,10 @@ class ShippedBenchmark:
         if not usable or not all(isinstance(v, int | float) for v in self.data) or self.iterations < 1:
             raise BenchError(f"{self.fullname}: a worker shipped a benchmark without usable rounds")
 
+    def metadata(self) -> Any:
+        """pytest-benchmark's own record of this benchmark; its Stats recompute every figure."""
+        return benchmark_api.metadata(self, self.data)
+
     @classmethod
     def from_output(cls, shipped: Mapping[str, Any]) -> ShippedBenchmark:
         try:
@@ -177,20 +176,13 @@ class ShippedBenchmark:
                 params=shipped["params"],
                 extra_info=shipped["extra_info"],
                 options=shipped["options"],
-                iterations=int(shipped["stats"]["iterations"]),
-                data=tuple(shipped["stats"]["data"]),
+                iterations=benchmark_api.shipped_fields(shipped)[0],
+                data=benchmark_api.shipped_fields(shipped)[1],
                 has_error=bool(shipped["has_error"]),
                 order=int(shipped["order"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BenchError(f"a worker shipped a malformed benchmark ({exc!r})") from None
-
-    def metadata(self) -> Metadata:
-        """pytest-benchmark's own record of this benchmark; its Stats recompute every figure."""
-        meta = Metadata(self, iterations=self.iterations, options=self.options)
-        for per_iteration in self.data:
-            meta.stats.update(per_iteration)
-        return meta
 
 
 def ship(session: pytest.Session, bench: PytestBenchSession) -> None:
@@ -198,15 +190,14 @@ def ship(session: pytest.Session, bench: PytestBenchSession) -> None:
     config = session.config
     if not is_worker(config):
         return
-    bs = config._benchmarksession  # type: ignore[attr-defined]
     order = {item.nodeid: index for index, item in enumerate(session.items)}
     original = {item.nodeid: item.stash.get(_NODEID, item.nodeid) for item in session.items}
     shipped = []
-    for meta in bs.benchmarks:
+    for meta in benchmark_api.benchmarks(config):
         if not meta and not meta.has_error:
             continue
         # The JSON round trip gives what pytest-benchmark writes, and what execnet can carry.
-        flat = json.loads(safe_dumps(meta.as_dict(include_data=True)))
+        flat = benchmark_api.flat(meta)
         flat["fullname"] = original.get(meta.fullname, meta.fullname)
         flat.update(has_error=bool(meta.has_error), order=order.get(meta.fullname, len(order)))
         shipped.append(flat)
@@ -219,7 +210,7 @@ def ship(session: pytest.Session, bench: PytestBenchSession) -> None:
         # the platforms' manifests and Prometheus plans are only known where their rounds ran
         "cluster": bench.cluster.run_level() if bench.cluster else None,
     }
-    bs.groups = None  # the controller displays the merged table; the worker's would be partial
+    benchmark_api.hide_table(config)  # the controller displays the merged table; the worker's would be partial
 
 
 def merge(node: Any, bench: PytestBenchSession) -> None:
@@ -229,9 +220,8 @@ def merge(node: Any, bench: PytestBenchSession) -> None:
     ours = output.get(KEY)
     if not ours:
         return  # crashed before session finish, or ran none of our benchmarks
-    bs = node.config._benchmarksession
-    bs.benchmarks.extend(ShippedBenchmark.from_output(shipped).metadata() for shipped in ours["benchmarks"])
-    bs.benchmarks.sort(key=lambda meta: meta.fixture.order)
+    shipped = [ShippedBenchmark.from_output(flat).metadata() for flat in ours["benchmarks"]]
+    benchmark_api.add_benchmarks(node.config, shipped, order_key=lambda meta: meta.fixture.order)
     bench.workers.update({key: ours["worker"] for key in ours["ran"]})
     bench.interrupted = bench.interrupted or bool(ours["interrupted"])
     if ours.get("cluster"):
