@@ -159,7 +159,7 @@ def shipped_fields(shipped: Mapping[str, Any]) -> tuple[int, tuple[float, ...]]:
 
 def at_line_start(reporter: Any) -> bool:
     """Whether pytest's terminal is at the start of a line: _pytest/terminal.py ``TerminalReporter._tw``
-    (a ``TerminalWriter``, _pytest/_io/terminalwriter.py ``width_of_current_line``), pytest 7-8."""
+    (a ``TerminalWriter``, _pytest/_io/terminalwriter.py ``width_of_current_line``), pytest 9.2 as pinned."""
     return reporter is None or not reporter._tw.width_of_current_line
 
 
