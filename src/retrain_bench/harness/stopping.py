@@ -48,6 +48,9 @@ class Stop:
         self.repeats = 0
         #: whether stopping now at once loses nothing (no rounds waiting to be handed to pytest-benchmark)
         self.nothing_to_lose: Callable[[], bool] = _always
+        #: called with the signal number on the first signal, before anything else (pytest-xdist's
+        #: controller passes it on to its workers)
+        self.on_first: list[Callable[[int], None]] = []
         self._previous: dict[int, Any] | None = None
         self._installs = 0
         self._armed = 0
@@ -85,10 +88,13 @@ class Stop:
             signal.signal(s, handler)
         self._previous = None
         self.nothing_to_lose = _always
+        self.on_first = []
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested is None:
             self.requested = signal.Signals(signum).name
+            for listener in self.on_first:
+                listener(signum)
         else:
             self.repeats += 1
         if self._raised or self._shielded:

@@ -244,6 +244,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # A signal outside a round or wait only waits for the next check while rounds that ran are
     # still to be handed to pytest-benchmark; with none, it interrupts pytest at once.
     STOP.nothing_to_lose = config.stash[SESSION_KEY].all_replayed
+    if xdist.distributing(config):
+        xdist.hold_signals_for_workers(config)
     config.addinivalue_line("markers", "retrain_bench: a platform x case benchmark of the retraining pipeline")
 
 
@@ -358,7 +360,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         xdist.ship(session, bench)
     if bench is not None and (STOP.requested or bench.interrupted):
         _save_empty_run(config)
-        if session.exitstatus == pytest.ExitCode.OK:
+        if xdist.is_worker(config):
+            xdist.worker_finished_interrupted(session, bench)
+        elif session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.INTERRUPTED
     failures = write_failures(config)
     if failures:

@@ -20,6 +20,7 @@ platform's rounds (``PytestBenchSession.per_platform``); interleaving needs one 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,6 +35,7 @@ from retrain_bench.pytest_plugin.session import PytestBenchSession
 #: our key in xdist's workerinput (the progress channel) and workeroutput (the benchmarks)
 KEY = "retrain_bench"
 _NODEID = pytest.StashKey[str]()
+_MERGED = pytest.StashKey[set[int]]()
 
 CONTENTION = (
     "pytest-xdist runs the platforms in parallel on this machine: they contend for CPU and memory, "
@@ -100,6 +102,47 @@ def configure(config: pytest.Config, bench: PytestBenchSession) -> None:
             bench.progress = channel.send
     elif parallel_platforms(config) and bench.options.target == "local":
         config.issue_config_time_warning(ParallelPlatformsWarning(CONTENTION), stacklevel=2)
+
+
+def distributing(config: pytest.Config) -> bool:
+    """This process is pytest-xdist's controller: it runs no test, its workers do."""
+    # Called at configure, maybe before pytest-xdist registers its DSession: the options say it
+    # (pytest-xdist turns -n into --tx entries before configure).
+    return not is_worker(config) and config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
+
+
+def hold_signals_for_workers(config: pytest.Config) -> None:
+    """Controller: a signal never interrupts it at once (its workers' rounds would be lost with the
+    events still queued: issue 26 item 3). It is passed on to the workers, which stop as without xdist
+    and report what ran; the controller merges their reports, saves and exits 2 (pytest-xdist raises
+    ``Interrupted`` once a worker stops). A SIGTERM to the controller's PID alone reaches the workers too."""
+    from retrain_bench.harness.stopping import STOP
+
+    def never() -> bool:
+        return False
+
+    def pass_on(signum: int) -> None:
+        import psutil
+
+        # The controller's direct children are its workers (execnet popen gateways); launchers are
+        # the workers' children.
+        for child in psutil.Process().children():
+            with contextlib.suppress(psutil.Error):
+                child.send_signal(signum)
+
+    STOP.nothing_to_lose = never
+    STOP.on_first.append(pass_on)
+
+
+def worker_finished_interrupted(session: pytest.Session, bench: PytestBenchSession) -> None:
+    """Worker, at session finish, stopped by a signal: tell the controller through pytest-xdist's
+    ``shouldstop`` (remote.py ``pytest_sessionfinish`` sends ``workeroutput`` after this hook) and not
+    through exit status 2, which dsession.py takes for a crashed worker and replaces."""
+    config = session.config
+    output = config.workeroutput  # type: ignore[attr-defined]
+    output["shouldstop"] = output.get("shouldstop") or "interrupted: rounds run so far are saved"
+    if output.get("exitstatus") == int(pytest.ExitCode.INTERRUPTED):
+        output["exitstatus"] = int(pytest.ExitCode.OK)
 
 
 def open_progress_channel(node: Any, bench: PytestBenchSession) -> None:
@@ -220,6 +263,12 @@ def merge(node: Any, bench: PytestBenchSession) -> None:
     ours = output.get(KEY)
     if not ours:
         return  # crashed before session finish, or ran none of our benchmarks
+    merged = node.config.stash.setdefault(_MERGED, set())
+    if id(output) in merged:
+        # pytest-xdist calls pytest_testnodedown twice for a worker that finished interrupted
+        # (dsession.py worker_workerfinished, then worker_errordown): its benchmarks count once.
+        return
+    merged.add(id(output))
     shipped = [ShippedBenchmark.from_output(flat).metadata() for flat in ours["benchmarks"]]
     benchmark_api.add_benchmarks(node.config, shipped, order_key=lambda meta: meta.fixture.order)
     bench.workers.update({key: ours["worker"] for key in ours["ran"]})
@@ -230,6 +279,7 @@ def merge(node: Any, bench: PytestBenchSession) -> None:
 
 def run_level(bench: PytestBenchSession) -> dict[str, Any]:
     """The run-level JSON; under xdist it says which worker ran what and that they overlapped."""
+    bench.stopping()  # a signal the controller received marks the run interrupted
     level = bench.run_level()
     if not bench.workers:
         level["xdist"] = None
