@@ -15,9 +15,9 @@ from typing import Any
 
 from retrain_bench.analysis.growth import AxisGrowth, build_growth
 from retrain_bench.analysis.metrics import SCOPES, SUCCESS_RATE, TOTAL_SCOPES, Sample, resource_key
-from retrain_bench.measure.cost import ALLOCATION, USAGE, Prices, round_cost
+from retrain_bench.measure.cost import ALLOCATION, USAGE, Prices, dotted, round_cost
 from retrain_bench.platforms import registry
-from retrain_bench.results.model import Benchmark, Run, dotted
+from retrain_bench.results.model import Benchmark, Run
 
 SUCCESS = SUCCESS_RATE
 #: The scope a target measures when nothing else is known, to ask the rounds why a figure is missing.

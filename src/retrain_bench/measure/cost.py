@@ -31,7 +31,6 @@ from typing import Any
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.quantities import parse_quantity
 from retrain_bench.measure.stats import SCOPES
-from retrain_bench.results.model import dotted
 
 GIB = 1024**3
 SECONDS_PER_HOUR = 3600.0
@@ -85,6 +84,15 @@ def parse_prices(vcpu_hour: Any = None, gib_hour: Any = None, base: Prices = DEF
         GIVEN_SOURCE if len(given) == 2 else f"{' and '.join(given)} price {GIVEN_SOURCE}, the other: {base.source}"
     )
     return Prices(vcpu, gib, source)
+
+
+def dotted(mapping: Any, key: str) -> Any:
+    """The value under a dotted key (``resources.platform.cpu_seconds``); None where any part is missing.
+    The one such helper: results/ (a layer above) uses it too."""
+    value = mapping
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
 
 
 def prices_from(run_level: Mapping[str, Any] | None) -> Prices | None:

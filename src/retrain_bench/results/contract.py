@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from retrain_bench.measure.cost import DEFAULT_PRICES, Prices, cost_keys, round_cost
+from retrain_bench.measure.cost import DEFAULT_PRICES, Prices, cost_keys, dotted, round_cost
 from retrain_bench.measure.stats import FIGURES
-from retrain_bench.results.model import dotted
 from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import Case
 

@@ -34,14 +34,6 @@ def _leaves(mapping: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str,
             yield key, value
 
 
-def dotted(mapping: Any, key: str) -> Any:
-    """The value under a dotted key (``resources.platform.cpu_seconds``); None where any part is missing."""
-    value = mapping
-    for part in key.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
-
-
 def is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
