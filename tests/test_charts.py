@@ -9,21 +9,21 @@ from matplotlib.colors import to_hex
 from retrain_bench.analysis.report import ROWS, build_report
 from retrain_bench.output.charts import chart_figure, draw_charts, needs_log_axis
 from retrain_bench.output.platform_style import platform_colour
-from retrain_bench.results.runs import Entry, Run, key_of
+from retrain_bench.results.model import BenchKey, Benchmark, Run
 from tests import golden
 
 
-def local(platform: str, totals: list[float], peak_gib: float) -> Entry:
+def local(platform: str, totals: list[float], peak_gib: float) -> Benchmark:
     scopes = golden.local(peak_gib, peak_gib / 2, 4.0, 10.0, 1000.0)
     record = golden.record(platform, "local", golden.BASE, golden.rounds(totals, scopes=scopes))
-    return Entry(key_of(record), record, ("run.json",), {})
+    return Benchmark(BenchKey.of(record), record, ("run.json",), {})
 
 
 # The local target's shape: KFP ~7 s, Flyte ~0.25 s, bare ~0.04 s; memory within 2x.
 FOUND = [local("bare", [0.03, 0.05], 0.18), local("kfp", [6.0, 8.0], 0.25), local("flyte", [0.2, 0.3], 0.24)]
 
 
-def chart(name: str, found: list[Entry] = FOUND) -> object:
+def chart(name: str, found: list[Benchmark] = FOUND) -> object:
     report = build_report([Run("run.json", {"benchmarks": []})], found)
     index = next(i for i, spec in enumerate(ROWS) if spec.name == name)
     return chart_figure(ROWS[index], "local", report.tables, [t.rows[index] for t in report.tables])

@@ -183,7 +183,8 @@ def test_fewer_than_five_rounds_the_threshold_alone_decides(tmp_path: Path, caps
 
 def test_a_run_against_itself_is_clean(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, BASE, BASE)
-    assert (code, err) == (0, "")
+    # Issue 26 item 15: clean, but not silently.
+    assert code == 0 and err.startswith(f"retrain-bench: warning: {BASE} (current) is the baseline {BASE}: ")
     assert out.endswith(
         "Result: 0 regressions, 0 missing, 0 output changed, 0 improvements, 50 unchanged: ok (exit 0)\n"
     )

@@ -14,7 +14,7 @@ import pytest
 
 from retrain_bench.cli.main import main
 from retrain_bench.output.export import bmf, github_action_benchmark
-from retrain_bench.results.runs import Entry, key_of
+from retrain_bench.results.model import BenchKey, Benchmark
 from tests import golden
 
 DATA = Path(__file__).parent / "data"
@@ -207,7 +207,7 @@ def test_throughput_goes_out_bigger_is_better_and_to_bmf() -> None:
     for round_, throughput in zip(rounds, (4.0, 8.0), strict=True):
         round_["concurrency"] = {"throughput_per_min": throughput}  # only the figure the exports read
     record = golden.record("bare", "local", golden.BASE, rounds)
-    entry = Entry(key_of(record), record, ("x.json",), {})
+    entry = Benchmark(BenchKey.of(record), record, ("x.json",), {})
     (throughput,) = [e for e in github_action_benchmark([entry], "bigger") if "throughput" in e["name"]]
     assert throughput == {
         "name": f"{NAME} concurrency.throughput_per_min (bigger is better)",

@@ -11,7 +11,7 @@ from PIL import Image
 
 from retrain_bench.analysis.growth import Fit, build_growth, fit_power
 from retrain_bench.cli.main import main
-from retrain_bench.results.runs import Entry, key_of
+from retrain_bench.results.model import BenchKey, Benchmark
 from retrain_bench.workload.cases import case_for
 from tests import golden
 
@@ -98,9 +98,9 @@ def test_degenerate_series_are_not_fitted_with_the_reason(ys: list[float], reaso
     assert (fit.k, fit.missing) == (None, reason)
 
 
-def entries_of(document: dict) -> list[Entry]:
+def entries_of(document: dict) -> list[Benchmark]:
     return [
-        Entry(key_of(b["extra_info"]["retrain_bench"]), b["extra_info"]["retrain_bench"], ("run.json",), b)
+        Benchmark(BenchKey.of(b["extra_info"]["retrain_bench"]), b["extra_info"]["retrain_bench"], ("run.json",), b)
         for b in document["benchmarks"]
     ]
 

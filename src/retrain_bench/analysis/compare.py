@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
@@ -287,12 +288,14 @@ def by_key(runs: Sequence[Run]) -> dict[BenchKey, tuple[Benchmark, ...]]:
 
 
 def compare_runs(
-    baselines: Run | Sequence[Run], currents: Run | Sequence[Run], options: CompareOptions
+    baselines: Run | Sequence[Run], currents: Run | Sequence[Run], options: CompareOptions, *, one_run: bool = False
 ) -> CompareResult:
+    """``one_run``: both sides are cut from one run (``--versions``), so they share its identity."""
     base_runs = (baselines,) if isinstance(baselines, Run) else tuple(baselines)
     cur_runs = (currents,) if isinstance(currents, Run) else tuple(currents)
     for side, runs in (("baseline", base_runs), ("current", cur_runs)):
         refuse_repeated_runs(runs, side)
+    overlap = () if one_run else refuse_overlap(base_runs, cur_runs)
     base, cur = by_key(base_runs), by_key(cur_runs)
     refuse_mismatches(base, cur)
     if not base.keys() & cur.keys():
@@ -308,7 +311,11 @@ def compare_runs(
         pending.extend(compare_benchmarks(base[key], cur[key], options))
     finished, tests = apply_holm(pending, options)
     notes = tuple(f"only in the current run, not compared: {k.label}" for k in sorted(cur.keys() - base.keys()))
-    found = environment_warnings(base_runs, cur_runs)
+    found = (
+        *overlap,
+        *environment_warnings(base_runs, cur_runs),
+        *interrupted_warnings((*base_runs, *cur_runs)),
+    )
     return CompareResult(base_runs, cur_runs, options, finished, tests, found, notes)
 
 
@@ -325,6 +332,32 @@ def refuse_repeated_runs(runs: Sequence[Run], side: str) -> None:
                 )
 
 
+def refuse_overlap(base_runs: Sequence[Run], cur_runs: Sequence[Run]) -> tuple[str, ...]:
+    """A current run that a baseline holds too would be compared with itself: no change could show, so
+    the gate would pass on anything. A baseline merged from the current run, or a current run merged
+    from a baseline (``merged_from``), is refused as merge and report refuse it; one file on both sides is
+    warned about (``compare run.json run.json`` checks that a file compares clean). Two files that only
+    share an identity pass silently: files written from one template (tests, hand-made baselines) do."""
+    seen = {session: run for run in base_runs for session in run.identities}
+    found: list[str] = []
+    for run in cur_runs:
+        for session in run.identities:
+            base = seen.get(session)
+            if base is None:
+                continue
+            if base.merged or run.merged:
+                raise BenchError(
+                    f"{run.path} (current) holds the rounds of a run that the baseline {base.path} holds too "
+                    f"({session.describe()}); compare a run with a baseline that does not contain it"
+                )
+            if os.path.realpath(base.path) == os.path.realpath(run.path):
+                found.append(
+                    f"{run.path} (current) is the baseline {base.path}: a run compared with itself cannot show "
+                    "a change; compare it with another run"
+                )
+    return tuple(found)
+
+
 def _paths(runs: Sequence[Run]) -> str:
     return ", ".join(r.path for r in runs)
 
@@ -338,7 +371,7 @@ def compare_versions(run: Run, baseline: str, current: str, options: CompareOpti
             f"--versions: {baseline},{current}: give two specs of one platform, e.g. flyte@1.15.4,flyte@1.16.31"
         )
     sides = [_one_spec(run, label) for label in (baseline, current)]
-    result = compare_runs(sides[0][0], sides[1][0], options)
+    result = compare_runs(sides[0][0], sides[1][0], options, one_run=True)
     # Versions of one run share machine and packages but the SDK's: nothing to warn about.
     return dataclasses.replace(result, warnings=(), versions=(platform, sides[0][1], sides[1][1]))
 
@@ -612,6 +645,19 @@ def compare_outputs(base: Sequence[Benchmark], cur: Sequence[Benchmark], options
             )  # fmt: skip
         )
     return found
+
+
+def interrupted_warnings(runs: Sequence[Run]) -> tuple[str, ...]:
+    """A stopped run's cut-short rounds did not fail: say so, and that success is judged without them."""
+    found = []
+    for run in runs:
+        if run.interrupted:
+            cut = sum(b.interrupted for b in run.benchmarks)
+            found.append(
+                f"{run.path} was interrupted ({cut} round{'' if cut == 1 else 's'} cut short): its success rates "
+                "are over the rounds that ran, and rounds that never ran are not compared"
+            )
+    return tuple(found)
 
 
 def environment_warnings(baselines: Sequence[Run], currents: Sequence[Run]) -> tuple[str, ...]:

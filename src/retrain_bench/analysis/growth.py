@@ -31,7 +31,7 @@ import numpy as np
 
 from retrain_bench.analysis.metrics import TOTAL_SCOPES, resource_key
 from retrain_bench.platforms import registry
-from retrain_bench.results.runs import Entry
+from retrain_bench.results.model import Benchmark
 from retrain_bench.workload.cases import CASES, SWEEP_BASE
 
 #: A curve with three parameters needs at least four distinct x values to say anything about k.
@@ -150,7 +150,7 @@ class AxisGrowth:
     series: tuple[Series, ...]
 
 
-def axis_point(entry: Entry) -> tuple[str, float] | None:
+def axis_point(entry: Benchmark) -> tuple[str, float] | None:
     """(axis, x) of a sweep case; None for every other case (plain base is decided by the caller)."""
     found = _SWEEP.match(entry.key.case)
     if found is None:
@@ -161,7 +161,7 @@ def axis_point(entry: Entry) -> tuple[str, float] | None:
     return axis, float(len(case["grid"]))
 
 
-def build_growth(found: Sequence[Entry]) -> tuple[AxisGrowth, ...]:
+def build_growth(found: Sequence[Benchmark]) -> tuple[AxisGrowth, ...]:
     """Every sweep axis of every target, in AXES order; empty when the runs hold no sweep."""
     result = []
     targets = list(dict.fromkeys(e.key.target for e in found))
@@ -175,8 +175,8 @@ def build_growth(found: Sequence[Entry]) -> tuple[AxisGrowth, ...]:
     return tuple(result)
 
 
-def _axis_entries(found: Sequence[Entry], target: str, axis: str) -> list[tuple[float, Entry]]:
-    points: list[tuple[float, Entry]] = []
+def _axis_entries(found: Sequence[Benchmark], target: str, axis: str) -> list[tuple[float, Benchmark]]:
+    points: list[tuple[float, Benchmark]] = []
     for entry in found:
         where = axis_point(entry) if entry.key.target == target else None
         if where is not None and where[0] == axis:
@@ -191,13 +191,13 @@ def _axis_entries(found: Sequence[Entry], target: str, axis: str) -> list[tuple[
     return points
 
 
-def _platforms(on_axis: Sequence[tuple[float, Entry]]) -> list[str]:
+def _platforms(on_axis: Sequence[tuple[float, Benchmark]]) -> list[str]:
     present = {e.key.column for _, e in on_axis}
     return list(registry.in_order(present))
 
 
-def _axis_series(on_axis: Sequence[tuple[float, Entry]]) -> tuple[Series, ...]:
-    by_platform: dict[str, list[tuple[float, Entry]]] = {}
+def _axis_series(on_axis: Sequence[tuple[float, Benchmark]]) -> tuple[Series, ...]:
+    by_platform: dict[str, list[tuple[float, Benchmark]]] = {}
     for x, entry in on_axis:
         by_platform.setdefault(entry.key.column, []).append((x, entry))
     platforms = _platforms(on_axis)
@@ -215,7 +215,7 @@ def _axis_series(on_axis: Sequence[tuple[float, Entry]]) -> tuple[Series, ...]:
     return tuple(series)
 
 
-def _key_for(metric: str, entries_: Sequence[Entry]) -> str | None:
+def _key_for(metric: str, entries_: Sequence[Benchmark]) -> str | None:
     """The dotted key a metric is read from: a time key, or the widest scope with a value in any round."""
     if metric not in RESOURCE_METRICS:
         return metric if any(e.numbers(metric) for e in entries_) else None
@@ -226,7 +226,7 @@ def _key_for(metric: str, entries_: Sequence[Entry]) -> str | None:
     return None
 
 
-def _series(platform: str, metric: str, points: Sequence[tuple[float, Entry]]) -> Series:
+def _series(platform: str, metric: str, points: Sequence[tuple[float, Benchmark]]) -> Series:
     key = _key_for(metric, [e for _, e in points])
     if key is None:
         return Series(platform, metric, None, (), Fit(0, 0, missing="not fitted: no value in any round"))
@@ -235,7 +235,7 @@ def _series(platform: str, metric: str, points: Sequence[tuple[float, Entry]]) -
 
 
 def _overhead(
-    platform: str, metric: str, points: Sequence[tuple[float, Entry]], reference: Sequence[tuple[float, Entry]]
+    platform: str, metric: str, points: Sequence[tuple[float, Benchmark]], reference: Sequence[tuple[float, Benchmark]]
 ) -> Series:
     key = _key_for(metric, [e for _, e in points])
     ref_key = _key_for(metric, [e for _, e in reference])

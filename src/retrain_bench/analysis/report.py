@@ -15,9 +15,9 @@ from typing import Any
 
 from retrain_bench.analysis.growth import AxisGrowth, build_growth
 from retrain_bench.analysis.metrics import SCOPES, SUCCESS_RATE, TOTAL_SCOPES, Sample, resource_key
-from retrain_bench.measure.cost import ALLOCATION, USAGE, Prices, dotted_get, round_cost
+from retrain_bench.measure.cost import ALLOCATION, USAGE, Prices, dotted, round_cost
 from retrain_bench.platforms import registry
-from retrain_bench.results.runs import Entry, Run
+from retrain_bench.results.model import Benchmark, Run
 
 SUCCESS = SUCCESS_RATE
 #: The scope a target measures when nothing else is known, to ask the rounds why a figure is missing.
@@ -165,9 +165,9 @@ class Report:
         return tuple(dict.fromkeys(t.target for t in self.tables))
 
 
-def build_report(runs: Sequence[Run], found: Sequence[Entry], prices: Prices | None = None) -> Report:
+def build_report(runs: Sequence[Run], found: Sequence[Benchmark], prices: Prices | None = None) -> Report:
     tables = []
-    by_case: dict[tuple[str, str, str], dict[str, Entry]] = {}
+    by_case: dict[tuple[str, str, str], dict[str, Benchmark]] = {}
     for entry in found:
         by_case.setdefault((entry.key.case, entry.key.target, entry.key.hash), {})[entry.key.column] = entry
     for (case, target, hash_), platforms in by_case.items():
@@ -245,7 +245,7 @@ def cluster_facts(runs: Sequence[Run]) -> tuple[str, ...]:
 
 
 def build_cost_table(
-    table: CaseTable, entries_: Mapping[str, Entry], run_levels: Mapping[str, Any], prices: Prices
+    table: CaseTable, entries_: Mapping[str, Benchmark], run_levels: Mapping[str, Any], prices: Prices
 ) -> CostTable:
     """Usage per measured scope and allocation, recomputed from each counted round at these prices."""
     priced: dict[str, list[tuple[dict[str, Any], dict[str, str]]]] = {}
@@ -264,9 +264,7 @@ def build_cost_table(
             if platform not in priced:
                 cells.append(Cell(platform, missing="not run for this case"))
                 continue
-            values = tuple(
-                float(v) for cost, _ in priced[platform] if (v := dotted_get({"cost": cost}, key)) is not None
-            )
+            values = tuple(float(v) for cost, _ in priced[platform] if (v := dotted({"cost": cost}, key)) is not None)
             if values:
                 cells.append(Cell(platform, Sample(values), key))
                 continue
@@ -281,7 +279,7 @@ def _platforms(names: Any) -> tuple[str, ...]:
     return registry.in_order(names)
 
 
-def build_row(spec: RowSpec, columns: Sequence[str], entries_: Mapping[str, Entry], target: str) -> Row:
+def build_row(spec: RowSpec, columns: Sequence[str], entries_: Mapping[str, Benchmark], target: str) -> Row:
     cells = tuple(
         build_cell(spec, entries_[p], p, target) if p in entries_ else Cell(p, missing="not run for this case")
         for p in columns
@@ -304,7 +302,7 @@ def build_row(spec: RowSpec, columns: Sequence[str], entries_: Mapping[str, Entr
     return Row(spec, cells, ratio, overheads)
 
 
-def build_cell(spec: RowSpec, entry: Entry, platform: str, target: str) -> Cell:
+def build_cell(spec: RowSpec, entry: Benchmark, platform: str, target: str) -> Cell:
     if spec.name == SUCCESS:
         ok, measured = entry.success_counts()
         rate = entry.success_rate
@@ -324,7 +322,7 @@ def build_cell(spec: RowSpec, entry: Entry, platform: str, target: str) -> Cell:
     return Cell(platform, missing=entry.missing_reason(resource_key(scope, spec.name)))
 
 
-def _explaining_scope(entry: Entry, target: str) -> str:
+def _explaining_scope(entry: Benchmark, target: str) -> str:
     """The widest scope the rounds have at all, to ask why its figure is missing."""
     return next((s for s in TOTAL_SCOPES if entry.has_scope(s)), NATURAL_SCOPE.get(target, "platform"))
 

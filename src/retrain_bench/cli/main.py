@@ -6,7 +6,6 @@ Every user error is a ``BenchError``, caught once here: one line on stderr, exit
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -18,7 +17,6 @@ from retrain_bench.cli.doctor import add_doctor_command
 from retrain_bench.cli.resources import add_resources_command
 from retrain_bench.errors import BenchError, OutputFailed
 from retrain_bench.harness.soak import add_soak_command
-from retrain_bench.names import check_names
 from retrain_bench.output.formats import COMPARE_FORMATS, REPORT_FORMATS, REPORT_SUFFIX, format_help
 from retrain_bench.results.files import check_directory, check_file, write_text
 from retrain_bench.results.runs import Run
@@ -27,109 +25,6 @@ from retrain_bench.workload.cases import CASES, DEFAULT_CASES
 if TYPE_CHECKING:
     from retrain_bench.analysis.compare import CompareOptions, CompareResult
     from retrain_bench.measure.cost import Prices
-
-
-#: Past this magnitude a number is no measurement, and sums and squares of it overflow a float.
-LARGEST_NUMBER = 1e100
-#: gzip's magic bytes: a ``.json.gz`` run (or a compressed file under any name) is read as its content.
-GZIP_MAGIC = b"\x1f\x8b"
-
-
-def load_run(path: str) -> dict[str, Any]:
-    """A saved run (plain or gzip), checked against the schema; BenchError naming the file and the problem."""
-    import jsonschema
-
-    from retrain_bench.results.contract import validate
-
-    text = read_json_text(path)
-    try:
-        document = json.loads(text, parse_constant=_reject_constant, parse_float=_bounded_float, parse_int=_bounded_int)
-    except RecursionError:
-        raise BenchError(f"{path}: nested too deeply to be a run; pass a file written with --benchmark-json") from None
-    except _TooLarge as exc:
-        raise BenchError(f"{path}: {exc}; pass a file written with --benchmark-json") from None
-    except (json.JSONDecodeError, ValueError) as exc:
-        raise BenchError(f"{path}: not valid JSON ({exc}); pass a file written with --benchmark-json") from None
-    if not isinstance(document, dict) or "benchmarks" not in document:
-        raise BenchError(
-            f"{path}: not pytest-benchmark JSON (no 'benchmarks'); pass a file written with --benchmark-json"
-        )
-    _check_schema_version(path, document)
-    try:
-        validate(document)
-    except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "top level"
-        raise BenchError(f"{path}: does not match the retrain-bench schema at {where}: {exc.message}") from None
-    except RecursionError:
-        raise BenchError(f"{path}: nested too deeply to be a run; pass a file written with --benchmark-json") from None
-    check_names(path, document)  # names are printed raw: no newline, no terminal escape
-    return document
-
-
-def read_json_text(path: str) -> str:
-    """The file's text: gunzipped when it is gzip, decoded as UTF-8 (JSON's encoding, RFC 8259)."""
-    import gzip
-    import zlib
-
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise BenchError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    if raw.startswith(GZIP_MAGIC):
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise BenchError(f"{path}: a damaged gzip file ({exc}); compress the run again") from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BenchError(
-            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-            "pass a file written with --benchmark-json"
-        ) from None
-
-
-class _TooLarge(ValueError):
-    """A number no measurement can be: refused before fsum or a square overflows on it."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _bounded_float(text: str) -> float:
-    value = float(text)
-    if not abs(value) <= LARGEST_NUMBER:  # also inf, from a literal such as 1e999
-        raise _TooLarge(f"the number {text} is too large for a measurement (the limit is {LARGEST_NUMBER:g})")
-    return value
-
-
-def _bounded_int(text: str) -> int:
-    value = int(text)
-    if abs(value) > LARGEST_NUMBER:
-        shown = text if len(text) <= 24 else f"{text[:12]}…({len(text)} digits)"
-        raise _TooLarge(f"the number {shown} is too large for a measurement (the limit is {LARGEST_NUMBER:g})")
-    return value
-
-
-def _check_schema_version(path: str, document: dict[str, Any]) -> None:
-    """Name an unsupported schema version plainly, before the schema's generic "1 was expected"."""
-    from retrain_bench.results.contract import SCHEMA
-
-    run_level = document.get("retrain_bench")
-    records = [run_level]
-    listed = document["benchmarks"] if isinstance(document["benchmarks"], list) else []
-    failed = run_level.get("failed_benchmarks") if isinstance(run_level, dict) else None
-    for benchmark in [*listed, *(failed if isinstance(failed, list) else [])]:
-        extra = benchmark.get("extra_info") if isinstance(benchmark, dict) else None
-        records.append(extra.get("retrain_bench") if isinstance(extra, dict) else None)
-    found = {r.get("schema") for r in records if isinstance(r, dict)}
-    other = sorted(v for v in found if isinstance(v, int) and not isinstance(v, bool) and v != SCHEMA)
-    if other:
-        raise BenchError(
-            f"{path}: written with retrain-bench JSON schema {other[0]}; this release reads schema {SCHEMA}: "
-            "use the release that wrote it, or re-run the benchmark"
-        )
 
 
 def cmd_cases(args: argparse.Namespace) -> int:
@@ -146,7 +41,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from retrain_bench.results.model import benchmarks_of
 
     for path in args.files:
-        document = load_run(path)
+        document = Run.load(path).document
         total, failed = (
             len(benchmarks_of(document)),
             len((document.get("retrain_bench") or {}).get("failed_benchmarks", [])),
@@ -164,7 +59,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = None if args.out_dir is None else Path(args.out_dir)
     if out is not None:
         check_directory("--out-dir", out)
-    runs = [Run(path, load_run(path)) for path in args.files]
+    runs = [Run.load(path) for path in args.files]
     prices = report_prices(runs, args.price_vcpu_hour, args.price_gib_hour)
     report = build_report(runs, entries(runs, merge_rounds=args.merge_rounds), prices)
     text = render_report(report, args.format)
@@ -247,8 +142,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         baseline_paths, current_paths = list(args.files), list[str]()
     else:
         baseline_paths, current_paths = split_compare_files(args.files, args.current_runs or "1")
-    baselines = [Run(path, load_run(path)) for path in baseline_paths]
-    currents = [Run(path, load_run(path)) for path in current_paths]
+    baselines = [Run.load(path) for path in baseline_paths]
+    currents = [Run.load(path) for path in current_paths]
     if args.price_vcpu_hour is not None or args.price_gib_hour is not None:
         from retrain_bench.results.contract import reprice
 
@@ -331,7 +226,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "bmf" and args.direction is not None:
         raise BenchError("--direction: only for --format github-action-benchmark; BMF carries every metric at once")
     _check_out(args.out)
-    runs = [Run(path, load_run(path)) for path in args.files]
+    runs = [Run.load(path) for path in args.files]
     found = entries(runs, merge_rounds=args.merge_rounds)
     if args.format == "github-action-benchmark":
         text = dumps(github_action_benchmark(found, args.direction or "smaller"))
@@ -344,14 +239,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from retrain_bench.output.render import dumps
     from retrain_bench.results.contract import validate
     from retrain_bench.results.runs import merged_document
 
     _check_out(args.out)
-    document = merged_document([Run(path, load_run(path)) for path in args.files])
-    validate(document)
-    _emit(dumps(document), args.out)
+    merged = Run(args.out or "<stdout>", merged_document([Run.load(path) for path in args.files]))
+    validate(merged.document)
+    _emit(merged.text(), args.out)
     return 0
 
 
@@ -381,6 +275,7 @@ def add_report_command(commands: Any) -> None:
         "--merge-rounds", action="store_true", help="pool the rounds of a benchmark found in several files"
     )
     add_price_options(report)
+    add_input_limit(report)
     report.set_defaults(run=cmd_report)
 
 
@@ -447,6 +342,7 @@ def add_compare_command(commands: Any) -> None:
     )
     compare.add_argument("--format", choices=COMPARE_FORMATS, default="md", help=format_help(COMPARE_FORMATS, "md"))
     add_price_options(compare)
+    add_input_limit(compare)
     compare.set_defaults(run=cmd_compare)
 
 
@@ -470,6 +366,7 @@ def add_export_command(commands: Any) -> None:
     export.add_argument(
         "--merge-rounds", action="store_true", help="pool the rounds of a benchmark found in several files"
     )
+    add_input_limit(export)
     export.set_defaults(run=cmd_export)
 
 
@@ -477,6 +374,7 @@ def add_merge_command(commands: Any) -> None:
     merge = commands.add_parser("merge", help="pool the rounds of several runs into one pytest-benchmark JSON file")
     merge.add_argument("files", nargs="+", metavar="RUN.json")
     merge.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    add_input_limit(merge)
     merge.set_defaults(run=cmd_merge)
 
 
@@ -498,6 +396,7 @@ def make_parser() -> argparse.ArgumentParser:
     cases.set_defaults(run=cmd_cases)
     validate = commands.add_parser("validate", help="check saved runs against the JSON schema")
     validate.add_argument("files", nargs="+", metavar="RUN.json")
+    add_input_limit(validate)
     validate.set_defaults(run=cmd_validate)
     add_resources_command(commands)
     add_doctor_command(commands)
@@ -509,6 +408,18 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_input_limit(parser: Any) -> None:
+    from retrain_bench.results.reading import DEFAULT_INPUT_LIMIT_MB
+
+    parser.add_argument(
+        "--max-input-mb",
+        type=int,
+        default=None,
+        metavar="MIB",
+        help=f"refuse a run file larger than this, before or after gunzip. Default: {DEFAULT_INPUT_LIMIT_MB}",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from retrain_bench.cli.streams import StdoutClosed, prepare_streams
 
@@ -517,6 +428,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "soak":  # the soak takes a signal held since start-up as its stop request
         early_signals.release()
     try:
+        if getattr(args, "max_input_mb", None) is not None:
+            from retrain_bench.results.reading import set_input_limit
+
+            set_input_limit(args.max_input_mb)
         code: int = args.run(args)
         sys.stdout.flush()
     except StdoutClosed:

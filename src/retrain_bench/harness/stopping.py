@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM: one way to stop a run, whenever they arrive, however often (docs/reliability.md).
+"""Ctrl-C, SIGTERM and SIGHUP: one way to stop a run, whenever they arrive, however often (docs/reliability.md).
 
 ``STOP`` is the process's stop request. The plugin installs it as the handler of SIGINT and
 SIGTERM; the first signal records itself, and what happens next depends on where the harness is:
@@ -27,7 +27,9 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: SIGHUP too: a closed terminal or ssh session must stop a run as SIGTERM does (its rounds saved, its
+#: launchers killed), not end the process with no JSON and orphaned launchers.
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _main_thread() -> bool:
@@ -46,6 +48,9 @@ class Stop:
         self.repeats = 0
         #: whether stopping now at once loses nothing (no rounds waiting to be handed to pytest-benchmark)
         self.nothing_to_lose: Callable[[], bool] = _always
+        #: called with the signal number on the first signal, before anything else (pytest-xdist's
+        #: controller passes it on to its workers)
+        self.on_first: list[Callable[[int], None]] = []
         self._previous: dict[int, Any] | None = None
         self._installs = 0
         self._armed = 0
@@ -58,8 +63,8 @@ class Stop:
 
     @property
     def label(self) -> str:
-        """How messages name the stop: ``Ctrl-C`` or ``SIGTERM``."""
-        return "SIGTERM" if self.requested == "SIGTERM" else "Ctrl-C"
+        """How messages name the stop: ``Ctrl-C``, ``SIGTERM`` or ``SIGHUP``."""
+        return self.requested if self.requested in ("SIGTERM", "SIGHUP") else "Ctrl-C"
 
     def install(self, nothing_to_lose: Callable[[], bool] = _always) -> None:
         """Handle SIGINT and SIGTERM from now on (main thread only; a fresh request). Nested
@@ -83,10 +88,13 @@ class Stop:
             signal.signal(s, handler)
         self._previous = None
         self.nothing_to_lose = _always
+        self.on_first = []
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested is None:
             self.requested = signal.Signals(signum).name
+            for listener in self.on_first:
+                listener(signum)
         else:
             self.repeats += 1
         if self._raised or self._shielded:

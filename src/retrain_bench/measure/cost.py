@@ -94,22 +94,24 @@ def parse_prices(vcpu_hour: Any = None, gib_hour: Any = None, base: Prices = DEF
     return Prices(vcpu, gib, source)
 
 
+def dotted(mapping: Any, key: str) -> Any:
+    """The value under a dotted key (``resources.platform.cpu_seconds``); None where any part is missing.
+    The one such helper: results/ (a layer above) uses it too."""
+    value = mapping
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
 def prices_from(run_level: Mapping[str, Any] | None) -> Prices | None:
     """The prices a saved run recorded (``options.prices``), or None when it recorded none."""
-    recorded = dotted_get(run_level, "options.prices")
+    recorded = dotted(run_level, "options.prices")
     if not isinstance(recorded, Mapping):
         return None
     try:
         return Prices(float(recorded["vcpu_hour"]), float(recorded["gib_hour"]), str(recorded["source"]))
     except (KeyError, TypeError, ValueError):
         return None
-
-
-def dotted_get(mapping: Any, key: str) -> Any:
-    value = mapping
-    for part in key.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,13 +163,13 @@ def allocation_cost(
         return None, f"not_applicable: {target} target, nothing is allocated (no pods, no requests)"
     if not round_.get("ok"):
         return None, "round failed"
-    held = dotted_get(round_, "tasks.allocated")
+    held = dotted(round_, "tasks.allocated")
     if not isinstance(held, Mapping) or held.get("cpu_core_seconds") is None or held.get("memory_gib_seconds") is None:
         return None, "no pod of this round stated requests and ran to the end (tasks.allocated)"
     total = round_.get("total_s")
     if total is None:
         return None, "no total_s in this round"
-    control = dotted_get(run_level, f"cluster.manifests.{platform}.control_plane_requests")
+    control = dotted(run_level, f"cluster.manifests.{platform}.control_plane_requests")
     if not isinstance(control, Mapping) or control.get("cpu") is None or control.get("memory_gib") is None:
         return None, f"no control-plane requests for {platform} in the run's fairness manifest"
     pods = Requests(float(held["cpu_core_seconds"]), float(held["memory_gib_seconds"])).dollars(1.0, prices)

@@ -25,7 +25,7 @@ from typing import Any
 
 from retrain_bench.analysis.metrics import SUCCESS_RATE, Sample, metrics_of, source_of, success_counts
 from retrain_bench.results.contract import CONCURRENCY_SUMMARY_KEY
-from retrain_bench.results.runs import Entry
+from retrain_bench.results.model import Benchmark
 
 FORMATS = ("github-action-benchmark", "bmf")
 DIRECTIONS = ("smaller", "bigger")
@@ -48,30 +48,30 @@ class Exported:
 BIGGER_KEYS = (("accuracy.initial", "fraction"), ("accuracy.final", "fraction"), (CONCURRENCY_SUMMARY_KEY, "runs/min"))
 
 
-def exported_metrics(entry: Entry) -> Iterator[Exported]:
+def exported_metrics(entry: Benchmark) -> Iterator[Exported]:
     """The benchmark's metrics with a value: the compared catalogue (smaller is better), then the
     outputs and throughput that grow when things get better. Rates are separate (``rates``)."""
     record = entry.record
     for metric in metrics_of(record):
-        sample = Sample.of(record, metric.key)
+        sample = entry.sample(metric.key)
         if sample.mean is not None:
             scope = None
             if metric.scope is not None:
                 scope = f"{metric.scope} ({source_of(record, metric.scope) or 'source unknown'})"
             yield Exported(metric.key, metric.unit, "smaller", sample, scope)
     for key, unit in BIGGER_KEYS:
-        sample = Sample.of(record, key)
+        sample = entry.sample(key)
         if sample.mean is not None:
             yield Exported(key, unit, "bigger", sample)
 
 
-def rates(entry: Entry) -> tuple[int, int] | None:
+def rates(entry: Benchmark) -> tuple[int, int] | None:
     """(ok, measured) rounds, or None when no round was measured (no rate to export)."""
     ok, measured = success_counts(entry.record)
     return (ok, measured) if measured else None
 
 
-def left_out(found: Sequence[Entry]) -> list[str]:
+def left_out(found: Sequence[Benchmark]) -> list[str]:
     """One line per benchmark whose times and resources are not exported, and why."""
     lines = []
     for entry in found:
@@ -84,7 +84,7 @@ def left_out(found: Sequence[Entry]) -> list[str]:
     return lines
 
 
-def github_action_benchmark(found: Sequence[Entry], direction: str = "smaller") -> list[dict[str, Any]]:
+def github_action_benchmark(found: Sequence[Benchmark], direction: str = "smaller") -> list[dict[str, Any]]:
     """The entries of one direction; feed the file to the custom tool of that direction."""
     suffix = f"({direction} is better)"
     out: list[dict[str, Any]] = []
@@ -112,7 +112,7 @@ def github_action_benchmark(found: Sequence[Entry], direction: str = "smaller") 
     return out
 
 
-def bmf(found: Sequence[Entry]) -> dict[str, dict[str, dict[str, float]]]:
+def bmf(found: Sequence[Benchmark]) -> dict[str, dict[str, dict[str, float]]]:
     out: dict[str, dict[str, dict[str, float]]] = {}
     for entry in found:
         measures: dict[str, dict[str, float]] = {}

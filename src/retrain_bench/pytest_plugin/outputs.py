@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from retrain_bench.errors import BenchError
+from retrain_bench.pytest_plugin import benchmark_api
 from retrain_bench.results.files import atomic_write_bytes, check_directory, check_file
 
 _FAILED = pytest.StashKey[list[str]]()
@@ -46,10 +47,9 @@ def check_outputs(config: pytest.Config, log_dir: Path, *, round_logs_option: st
 
 
 def make_saving_atomic(config: pytest.Config) -> None:
-    """Route pytest-benchmark's JSON writes through ``atomic_write_bytes`` (its session's ``save_json``
-    and its file storage's ``save``, pytest_benchmark/session.py and storage/file.py, 5.x)."""
-    bs = getattr(config, "_benchmarksession", None)
-    if bs is None:
+    """Route pytest-benchmark's JSON writes through ``atomic_write_bytes`` (benchmark_api: its session's
+    ``save_json`` and its file storage's ``save``); written as pytest-benchmark writes them."""
+    if benchmark_api.session(config) is None:
         return
     config.stash[_FAILED] = []
     from pytest_benchmark.utils import safe_dumps
@@ -58,19 +58,17 @@ def make_saving_atomic(config: pytest.Config) -> None:
         return bytes(safe_dumps(output_json, ensure_ascii=True, indent=4).encode())
 
     def save_json(output_json: dict[str, Any]) -> None:
-        if _saved(config, Path(bs.json), encoded(output_json)):
-            bs.logger.info(f"Wrote benchmark data in: {bs.json}", purple=True)
+        path = benchmark_api.json_path(config)
+        if path is not None and _saved(config, Path(path), encoded(output_json)):
+            benchmark_api.log_info(config, f"Wrote benchmark data in: {path}", purple=True)
 
-    bs.save_json = save_json
-    storage = bs.storage
-    if type(storage).__name__ == "FileStorage":
+    def save(output_json: dict[str, Any], save: str) -> None:
+        path = benchmark_api.storage_file(config, save)
+        if _saved(config, Path(path), encoded(output_json)):
+            benchmark_api.log_info(config, f"Saved benchmark data in: {path}")
 
-        def save(output_json: dict[str, Any], save: str) -> None:
-            path = storage.get(f"{storage._next_num}_{save}.json")
-            if _saved(config, Path(path), encoded(output_json)):
-                bs.logger.info(f"Saved benchmark data in: {path}")
-
-        storage.save = save
+    benchmark_api.replace_save_json(config, save_json)
+    benchmark_api.replace_storage_save(config, save)
 
 
 def _saved(config: pytest.Config, path: Path, data: bytes) -> bool:

@@ -31,7 +31,7 @@ from retrain_bench.options import (
 )
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.specs import PackageIndex
-from retrain_bench.pytest_plugin import xdist
+from retrain_bench.pytest_plugin import benchmark_api, xdist
 from retrain_bench.pytest_plugin.benchmark_options import check_benchmark_options
 from retrain_bench.pytest_plugin.outputs import check_outputs, make_saving_atomic, write_failures
 from retrain_bench.pytest_plugin.replay import REPLAY_CLOCK, failed_benchmarks
@@ -196,6 +196,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
     # First: from here on SIGTERM stops the run as Ctrl-C does (harness/stopping.py).
     STOP.install()
+    untested = benchmark_api.check_version()
+    if untested:
+        raise pytest.UsageError(untested)
     check_benchmark_options(config)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     log_dir = Path(config.getoption("round_logs") or config.rootpath / ".retrain-bench" / "logs" / stamp)
@@ -248,6 +251,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # A signal outside a round or wait only waits for the next check while rounds that ran are
     # still to be handed to pytest-benchmark; with none, it interrupts pytest at once.
     STOP.nothing_to_lose = config.stash[SESSION_KEY].all_replayed
+    if xdist.distributing(config):
+        xdist.hold_signals_for_workers(config)
     config.addinivalue_line("markers", "retrain_bench: a platform x case benchmark of the retraining pipeline")
 
 
@@ -362,7 +367,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         xdist.ship(session, bench)
     if bench is not None and (STOP.requested or bench.interrupted):
         _save_empty_run(config)
-        if session.exitstatus == pytest.ExitCode.OK:
+        if xdist.is_worker(config):
+            xdist.worker_finished_interrupted(session, bench)
+        elif session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.INTERRUPTED
     failures = write_failures(config)
     if failures:
@@ -384,13 +391,17 @@ def _save_empty_run(config: pytest.Config) -> None:
     """Stopped before any benchmark had rounds: pytest-benchmark saves nothing then ("Not saving
     anything"), but a user asked for a JSON; write one with no benchmarks and ``interrupted: true``,
     the way pytest-benchmark's ``handle_saving`` builds it."""
-    bs = getattr(config, "_benchmarksession", None)
-    if bs is None or not bs.json or bs.benchmarks or xdist.is_worker(config):
+    bs = benchmark_api.session(config)
+    if bs is None or not benchmark_api.json_path(config) or benchmark_api.benchmarks(config) or xdist.is_worker(config):
         return
     commit_info = config.hook.pytest_benchmark_generate_commit_info(config=config)
     config.hook.pytest_benchmark_update_commit_info(config=config, commit_info=commit_info)
     output_json = config.hook.pytest_benchmark_generate_json(
-        config=config, benchmarks=[], include_data=True, machine_info=bs.get_machine_info(), commit_info=commit_info
+        config=config,
+        benchmarks=[],
+        include_data=True,
+        machine_info=benchmark_api.machine_info(config),
+        commit_info=commit_info,
     )
     config.hook.pytest_benchmark_update_json(config=config, benchmarks=[], output_json=output_json)
     bs.save_json(output_json)

@@ -63,11 +63,17 @@ def _record_options(benchmark: Any, *, rounds: int, warmups: int) -> None:
     """``benchmarks[].options`` as this benchmark ran, not pytest-benchmark's session defaults
     (``min_rounds: 5, warmup: false`` whatever --rounds and --warmup were): ``min_rounds`` and
     ``warmup`` are the rounds and warm-ups replayed, ``rounds``/``warmup_rounds`` say so by name."""
-    stats = benchmark.stats  # None when benchmarking is disabled: then nothing is written
-    if stats is not None:
-        stats.options.update(
-            min_rounds=rounds, warmup=warmups, rounds=rounds, warmup_rounds=warmups, iterations=1, timer=REPLAY_TIMER
-        )
+    from retrain_bench.pytest_plugin.benchmark_api import set_written_options
+
+    set_written_options(
+        benchmark,
+        min_rounds=rounds,
+        warmup=warmups,
+        rounds=rounds,
+        warmup_rounds=warmups,
+        iterations=1,
+        timer=REPLAY_TIMER,
+    )
 
 
 #: What times the rounds; pytest-benchmark's timer only replays them (``ReplayClock``).

@@ -14,7 +14,7 @@ from typing import Any
 from retrain_bench.analysis.report import ROWS, build_row
 from retrain_bench.output.platform_style import platform_order, platform_title
 from retrain_bench.output.render import Footnotes, cell_text, table
-from retrain_bench.results.runs import Entry, key_of
+from retrain_bench.results.model import BenchKey, Benchmark
 
 WIDTH = 100
 CAVEATS = {
@@ -29,10 +29,10 @@ CAVEATS = {
 
 def summary_lines(records: Iterable[Mapping[str, Any]], json_path: str | None, *, width: int = WIDTH) -> list[str]:
     """The table for these benchmark records (``extra_info.retrain_bench``); empty without records."""
-    by_case: dict[tuple[str, str, str], dict[str, Entry]] = {}
+    by_case: dict[tuple[str, str, str], dict[str, Benchmark]] = {}
     for record in records:
-        key = key_of(record)
-        by_case.setdefault((key.case, key.target, key.hash), {})[key.column] = Entry(key, record, (), {})
+        key = BenchKey.of(record)
+        by_case.setdefault((key.case, key.target, key.hash), {})[key.column] = Benchmark(key, record, (), {})
     if not by_case:
         return []
     lines = ["retrain-bench: the study's table, mean ± std dev over the ok measured rounds (n)"]
@@ -85,8 +85,9 @@ def write_summary(reporter: Any, config: Any) -> None:
     """At the end of the run (on xdist's controller, which holds every worker's benchmarks)."""
     if config.getoption("no_summary_table") or hasattr(config, "workerinput"):
         return
-    session = getattr(config, "_benchmarksession", None)
-    metas = session.benchmarks if session is not None else []
+    from retrain_bench.pytest_plugin.benchmark_api import benchmarks
+
+    metas = benchmarks(config)
     records = [m.extra_info["retrain_bench"] for m in metas if "retrain_bench" in m.extra_info]
     json_path = config.getoption("benchmark_json", None)
     lines = summary_lines(records, None if json_path is None else str(json_path))

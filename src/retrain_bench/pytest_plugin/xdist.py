@@ -7,7 +7,7 @@ and the controller, which runs no test, would have nothing to save. So, within t
   disabled it) and saving and displaying are switched off: the controller does both, once;
 - each finished benchmark goes to the controller in xdist's ``workeroutput`` as the JSON-ready
   dict pytest-benchmark itself would write, raw rounds included;
-- the controller rebuilds pytest-benchmark ``Metadata`` from them, its ``Stats`` recomputing every
+- the controller rebuilds pytest-benchmark ``Metadata`` from them (benchmark_api.py), its ``Stats`` recomputing every
   figure from the rounds, and appends them to its ``BenchmarkSession``, which then saves, compares
   and displays them as if they had run in-process;
 - progress lines travel live over an execnet channel of their own, handed to each worker in its
@@ -20,22 +20,22 @@ platform's rounds (``PytestBenchSession.per_platform``); interleaving needs one 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
-from pytest_benchmark.stats import Metadata
-from pytest_benchmark.utils import safe_dumps
 
 from retrain_bench.errors import BenchError
 from retrain_bench.platforms import registry
+from retrain_bench.pytest_plugin import benchmark_api
 from retrain_bench.pytest_plugin.session import PytestBenchSession
 
 #: our key in xdist's workerinput (the progress channel) and workeroutput (the benchmarks)
 KEY = "retrain_bench"
 _NODEID = pytest.StashKey[str]()
+_MERGED = pytest.StashKey[set[int]]()
 
 CONTENTION = (
     "pytest-xdist runs the platforms in parallel on this machine: they contend for CPU and memory, "
@@ -104,6 +104,47 @@ def configure(config: pytest.Config, bench: PytestBenchSession) -> None:
         config.issue_config_time_warning(ParallelPlatformsWarning(CONTENTION), stacklevel=2)
 
 
+def distributing(config: pytest.Config) -> bool:
+    """This process is pytest-xdist's controller: it runs no test, its workers do."""
+    # Called at configure, maybe before pytest-xdist registers its DSession: the options say it
+    # (pytest-xdist turns -n into --tx entries before configure).
+    return not is_worker(config) and config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
+
+
+def hold_signals_for_workers(config: pytest.Config) -> None:
+    """Controller: a signal never interrupts it at once (its workers' rounds would be lost with the
+    events still queued: issue 26 item 3). It is passed on to the workers, which stop as without xdist
+    and report what ran; the controller merges their reports, saves and exits 2 (pytest-xdist raises
+    ``Interrupted`` once a worker stops). A SIGTERM to the controller's PID alone reaches the workers too."""
+    from retrain_bench.harness.stopping import STOP
+
+    def never() -> bool:
+        return False
+
+    def pass_on(signum: int) -> None:
+        import psutil
+
+        # The controller's direct children are its workers (execnet popen gateways); launchers are
+        # the workers' children.
+        for child in psutil.Process().children():
+            with contextlib.suppress(psutil.Error):
+                child.send_signal(signum)
+
+    STOP.nothing_to_lose = never
+    STOP.on_first.append(pass_on)
+
+
+def worker_finished_interrupted(session: pytest.Session, bench: PytestBenchSession) -> None:
+    """Worker, at session finish, stopped by a signal: tell the controller through pytest-xdist's
+    ``shouldstop`` (remote.py ``pytest_sessionfinish`` sends ``workeroutput`` after this hook) and not
+    through exit status 2, which dsession.py takes for a crashed worker and replaces."""
+    config = session.config
+    output = config.workeroutput  # type: ignore[attr-defined]
+    output["shouldstop"] = output.get("shouldstop") or "interrupted: rounds run so far are saved"
+    if output.get("exitstatus") == int(pytest.ExitCode.INTERRUPTED):
+        output["exitstatus"] = int(pytest.ExitCode.OK)
+
+
 def open_progress_channel(node: Any, bench: PytestBenchSession) -> None:
     """Controller, before a worker starts: a channel whose lines the controller prints as they come.
 
@@ -116,7 +157,7 @@ def open_progress_channel(node: Any, bench: PytestBenchSession) -> None:
         try:
             # xdist writes its status letters without a path prefix, so write_line would not
             # start a fresh line after them.
-            if reporter is not None and reporter._tw.width_of_current_line:
+            if not benchmark_api.at_line_start(reporter):
                 reporter.write("\n")
             bench.progress(str(line))
         except Exception:  # noqa: BLE001 - a lost progress line must not kill the worker's gateway
@@ -135,11 +176,8 @@ def enable_worker_benchmarks(config: pytest.Config, items: Sequence[pytest.Item]
     ours = [item for item in items if item.get_closest_marker("retrain_bench") is not None]
     for item in ours:
         item.stash[_NODEID] = item.nodeid
-    bs = config._benchmarksession  # type: ignore[attr-defined]
-    if not ours or bs.skip:
-        return
-    bs.disabled = config.getoption("benchmark_disable") and not config.getoption("benchmark_enable")
-    bs.xdist_warning = False  # it would warn that benchmarks are disabled
+    if ours:
+        benchmark_api.enable_under_xdist(config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +204,10 @@ class ShippedBenchmark:
         if not usable or not all(isinstance(v, int | float) for v in self.data) or self.iterations < 1:
             raise BenchError(f"{self.fullname}: a worker shipped a benchmark without usable rounds")
 
+    def metadata(self) -> Any:
+        """pytest-benchmark's own record of this benchmark; its Stats recompute every figure."""
+        return benchmark_api.metadata(self, self.data)
+
     @classmethod
     def from_output(cls, shipped: Mapping[str, Any]) -> ShippedBenchmark:
         try:
@@ -177,20 +219,13 @@ class ShippedBenchmark:
                 params=shipped["params"],
                 extra_info=shipped["extra_info"],
                 options=shipped["options"],
-                iterations=int(shipped["stats"]["iterations"]),
-                data=tuple(shipped["stats"]["data"]),
+                iterations=benchmark_api.shipped_fields(shipped)[0],
+                data=benchmark_api.shipped_fields(shipped)[1],
                 has_error=bool(shipped["has_error"]),
                 order=int(shipped["order"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BenchError(f"a worker shipped a malformed benchmark ({exc!r})") from None
-
-    def metadata(self) -> Metadata:
-        """pytest-benchmark's own record of this benchmark; its Stats recompute every figure."""
-        meta = Metadata(self, iterations=self.iterations, options=self.options)
-        for per_iteration in self.data:
-            meta.stats.update(per_iteration)
-        return meta
 
 
 def ship(session: pytest.Session, bench: PytestBenchSession) -> None:
@@ -198,15 +233,14 @@ def ship(session: pytest.Session, bench: PytestBenchSession) -> None:
     config = session.config
     if not is_worker(config):
         return
-    bs = config._benchmarksession  # type: ignore[attr-defined]
     order = {item.nodeid: index for index, item in enumerate(session.items)}
     original = {item.nodeid: item.stash.get(_NODEID, item.nodeid) for item in session.items}
     shipped = []
-    for meta in bs.benchmarks:
+    for meta in benchmark_api.benchmarks(config):
         if not meta and not meta.has_error:
             continue
         # The JSON round trip gives what pytest-benchmark writes, and what execnet can carry.
-        flat = json.loads(safe_dumps(meta.as_dict(include_data=True)))
+        flat = benchmark_api.flat(meta)
         flat["fullname"] = original.get(meta.fullname, meta.fullname)
         flat.update(has_error=bool(meta.has_error), order=order.get(meta.fullname, len(order)))
         shipped.append(flat)
@@ -219,7 +253,7 @@ def ship(session: pytest.Session, bench: PytestBenchSession) -> None:
         # the platforms' manifests and Prometheus plans are only known where their rounds ran
         "cluster": bench.cluster.run_level() if bench.cluster else None,
     }
-    bs.groups = None  # the controller displays the merged table; the worker's would be partial
+    benchmark_api.hide_table(config)  # the controller displays the merged table; the worker's would be partial
 
 
 def merge(node: Any, bench: PytestBenchSession) -> None:
@@ -229,9 +263,14 @@ def merge(node: Any, bench: PytestBenchSession) -> None:
     ours = output.get(KEY)
     if not ours:
         return  # crashed before session finish, or ran none of our benchmarks
-    bs = node.config._benchmarksession
-    bs.benchmarks.extend(ShippedBenchmark.from_output(shipped).metadata() for shipped in ours["benchmarks"])
-    bs.benchmarks.sort(key=lambda meta: meta.fixture.order)
+    merged = node.config.stash.setdefault(_MERGED, set())
+    if id(output) in merged:
+        # pytest-xdist calls pytest_testnodedown twice for a worker that finished interrupted
+        # (dsession.py worker_workerfinished, then worker_errordown): its benchmarks count once.
+        return
+    merged.add(id(output))
+    shipped = [ShippedBenchmark.from_output(flat).metadata() for flat in ours["benchmarks"]]
+    benchmark_api.add_benchmarks(node.config, shipped, order_key=lambda meta: meta.fixture.order)
     bench.workers.update({key: ours["worker"] for key in ours["ran"]})
     bench.interrupted = bench.interrupted or bool(ours["interrupted"])
     if ours.get("cluster"):
@@ -240,6 +279,7 @@ def merge(node: Any, bench: PytestBenchSession) -> None:
 
 def run_level(bench: PytestBenchSession) -> dict[str, Any]:
     """The run-level JSON; under xdist it says which worker ran what and that they overlapped."""
+    bench.stopping()  # a signal the controller received marks the run interrupted
     level = bench.run_level()
     if not bench.workers:
         level["xdist"] = None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from retrain_bench.measure.cost import DEFAULT_PRICES, Prices, cost_keys, round_cost
+from retrain_bench.measure.cost import DEFAULT_PRICES, Prices, cost_keys, dotted, round_cost
 from retrain_bench.measure.stats import FIGURES
 from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import Case
@@ -141,13 +141,6 @@ def _describe(values: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def _dotted(record: Mapping[str, Any], key: str) -> Any:
-    value: Any = record
-    for part in key.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
-
-
 def counted_rounds(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The rounds a summary is computed over: ok and not warm-up."""
     return [r for r in record["rounds"] if r["ok"] and not r["warmup"]]
@@ -168,7 +161,7 @@ def keys_in(records: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
 
 def summarise(rounds: Iterable[Mapping[str, Any]], keys: Sequence[str] = SUMMARY_KEYS) -> dict[str, Any]:
     counted = [r for r in rounds if r["ok"] and not r["warmup"]]
-    return {key: _describe([v for r in counted if (v := _dotted(r, key)) is not None]) for key in keys}
+    return {key: _describe([v for r in counted if (v := dotted(r, key)) is not None]) for key in keys}
 
 
 def success_rate(rounds: Iterable[Mapping[str, Any]]) -> float | None:

@@ -5,12 +5,19 @@ directory, or that sits on a read-only disk is a ``BenchError`` naming the optio
 anything is measured or read. Every write goes to a temporary file beside its target and is renamed
 over it (``os.replace``), so a full disk, a signal or a crash half-way leaves the previous file (or
 none) and no temporary file; readers never see half a document.
+
+A rename replaces whatever the name held, so the name is resolved first: a symlink is followed (its
+target is written atomically, the link stays), a character device or a FIFO (``/dev/null``, a pipe a
+reader waits on) is written through without a rename, and a socket is refused. A special file is
+never replaced by a regular one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,9 +38,45 @@ def _cannot_write_in(directory: Path) -> str | None:
     return None
 
 
-def check_file(option: str, path: Path) -> None:
-    """A file to create or replace: not a directory, in an existing directory that takes files."""
+def _target(path: Path) -> Path:
+    """The file a write to ``path`` lands in: the end of its symlinks (the link itself is kept)."""
     path = Path(os.path.abspath(path))
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _special(path: Path) -> int | None:
+    """The file type of an existing non-regular, non-directory ``path`` (a device, a FIFO, a socket); else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else stat.S_IFMT(mode)
+
+
+def _written_through(path: Path) -> bool:
+    """Whether a write to ``path`` goes into it as it is (a device or a FIFO): no temporary file, no rename."""
+    kind = _special(path)
+    if kind is None:
+        return False
+    if kind == stat.S_IFSOCK or kind == stat.S_IFBLK:
+        # A socket cannot be opened; a block device is a disk: writing a result over it is never meant.
+        raise OSError(f"{path} is a {'socket' if kind == stat.S_IFSOCK else 'block device'}, not a file")
+    return True
+
+
+def check_file(option: str, path: Path) -> None:
+    """A file to create or replace: not a directory, in an existing directory that takes files.
+
+    A symlink is checked as its target; a device or FIFO must be writable (it is written through)."""
+    path = _target(path)
+    kind = _special(path)
+    if kind is not None:
+        if kind in (stat.S_IFSOCK, stat.S_IFBLK):
+            what = "a socket" if kind == stat.S_IFSOCK else "a block device"
+            raise BenchError(f"{option}: {path} is {what}, not a file; name a regular file")
+        if not os.access(path, os.W_OK):
+            raise BenchError(f"{option}: cannot write {path} (permission denied)")
+        return
     if path.is_dir():
         raise BenchError(f"{option}: {path} is a directory; name a file in it")
     parent = path.parent
@@ -71,7 +114,16 @@ def _umask() -> int:
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path`` for a writer that wants a file name (matplotlib); synced and
-    renamed over ``path`` when the block succeeds, removed when it fails."""
+    renamed over ``path`` when the block succeeds, removed when it fails. A symlink's target is the one
+    replaced; a device or FIFO gets the finished file's bytes written into it instead."""
+    path = _target(path)
+    if _written_through(path):
+        with tempfile.TemporaryDirectory(prefix="retrain-bench-") as scratch:
+            temporary = Path(scratch) / path.name
+            yield temporary
+            with open(temporary, "rb") as finished, open(path, "wb") as out:
+                shutil.copyfileobj(finished, out)
+        return
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     os.close(fd)
     temporary = Path(name)
@@ -87,7 +139,13 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write`` on a temporary file in ``path``'s directory and rename it over ``path``."""
+    """Call ``write`` on a temporary file in ``path``'s directory and rename it over ``path``; a device or
+    FIFO is written through (``write`` gets it opened), a symlink's target is the file replaced."""
+    path = _target(path)
+    if _written_through(path):
+        with open(path, "wb") as out:
+            write(out)
+        return
     with atomic_path(path) as temporary, open(temporary, "wb") as out:
         write(out)
 

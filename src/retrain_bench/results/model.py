@@ -17,6 +17,8 @@ import statistics
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeGuard
 
+#: How the harness begins the error of a round a stop cut short (harness/engine.py).
+INTERRUPTED = "interrupted ("
 #: The round's own bookkeeping, not values: left out of ``Round.values``.
 _NOT_VALUES = frozenset({"index", "warmup", "ok", "error", "missing"})
 
@@ -90,11 +92,6 @@ class Sample:
     def zero_variance(self) -> bool:
         return len(self.values) > 1 and all(v == self.values[0] for v in self.values)
 
-    @classmethod
-    def of(cls, record: Mapping[str, Any], key: str) -> Sample:
-        """For callers still holding a raw benchmark record."""
-        return Benchmark.of(record).sample(key)
-
 
 @dataclasses.dataclass(frozen=True)
 class Round:
@@ -132,6 +129,12 @@ class Round:
     def counted(self) -> bool:
         """In the summary: ok and not warm-up."""
         return self.ok and not self.warmup
+
+    @property
+    def interrupted(self) -> bool:
+        """Cut short by a stop (Ctrl-C, SIGTERM): it did not fail, it did not run to its end
+        (harness/engine.py writes its error as ``interrupted (SIGNAL); ...``)."""
+        return not self.ok and (self.error or "").startswith(INTERRUPTED)
 
     def number(self, key: str) -> float | None:
         value = self.values.get(key)
@@ -191,12 +194,23 @@ class Benchmark:
 
     @property
     def success_rate(self) -> float | None:
+        """ok / measured over the rounds that ran: the recorded rate, unless a stop cut rounds short, which
+        did not fail (the file records them as not ok)."""
+        if self.interrupted:
+            ok, ran = self.success_counts()
+            return ok / ran if ran else None
         rate = self.record.get("success_rate")
         return None if rate is None else float(rate)
 
     @property
     def measured(self) -> tuple[Round, ...]:
-        return tuple(r for r in self.rounds if not r.warmup)
+        """The measured rounds that ran: neither warm-up nor cut short by a stop."""
+        return tuple(r for r in self.rounds if not r.warmup and not r.interrupted)
+
+    @property
+    def interrupted(self) -> int:
+        """How many measured rounds a stop cut short."""
+        return sum(1 for r in self.rounds if not r.warmup and r.interrupted)
 
     @property
     def counted(self) -> tuple[Round, ...]:
@@ -309,6 +323,29 @@ class Run:
     document: Mapping[str, Any]
     benchmarks: tuple[Benchmark, ...] = dataclasses.field(init=False, compare=False, repr=False)
 
+    @classmethod
+    def load(cls, path: str) -> Run:
+        """The run saved at ``path`` (plain or gzip JSON), checked; BenchError naming the file otherwise."""
+        from retrain_bench.results.reading import load_run
+
+        return cls(path, load_run(path))
+
+    def text(self) -> str:
+        """The document as the commands write it: indented UTF-8 JSON, non-finite numbers as null."""
+        import json
+
+        from retrain_bench.results.contract import strict
+
+        return json.dumps(strict(self.document), indent=2, ensure_ascii=False) + "\n"
+
+    def dump(self, path: str, option: str = "--out") -> None:
+        """Write the document to ``path`` atomically (results/files.py); BenchError naming ``option`` if it cannot."""
+        from pathlib import Path
+
+        from retrain_bench.results.files import write_text
+
+        write_text(Path(path), self.text(), option)
+
     def __post_init__(self) -> None:
         found = tuple(
             Benchmark.of(b["extra_info"]["retrain_bench"], self.path, b) for b in benchmarks_of(self.document)
@@ -321,7 +358,14 @@ class Run:
         commit = self.document.get("commit_info", {})
         ident = str(commit.get("id") or "unknown")[:7]
         dirty = ", dirty" if commit.get("dirty") else ""
-        return f"({self.document.get('datetime', 'no date')}, commit {ident}{dirty})"
+        # A stopped run is judged on the rounds that ran; readers must see that it stopped.
+        stopped = ", interrupted" if self.interrupted else ""
+        return f"({self.document.get('datetime', 'no date')}, commit {ident}{dirty}{stopped})"
+
+    @property
+    def interrupted(self) -> bool:
+        """Stopped by a signal before every round ran (the run level's ``interrupted``)."""
+        return bool(self.run_level.get("interrupted"))
 
     @property
     def identities(self) -> tuple[RunId, ...]:
@@ -330,6 +374,12 @@ class Run:
         if isinstance(merged, list) and merged:
             return tuple(RunId.parse(m) for m in merged if isinstance(m, Mapping))
         return (RunId.of(self.document),)
+
+    @property
+    def merged(self) -> bool:
+        """Written by ``merge``: it holds the rounds of every run its ``merged_from`` names."""
+        merged = self.run_level.get("merged_from")
+        return isinstance(merged, list) and bool(merged)
 
     @property
     def run_level(self) -> Mapping[str, Any]:

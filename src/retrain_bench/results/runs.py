@@ -16,10 +16,7 @@ from retrain_bench.platforms.specs import version_order
 from retrain_bench.results.contract import strict, success_rate, summarise
 from retrain_bench.results.model import BenchKey, Benchmark, Run, RunId, benchmarks_of
 
-__all__ = ["BenchKey", "Entry", "Run", "benchmarks_of", "entries", "key_of", "merged_document", "pool", "sort_key"]
-
-#: A benchmark as the commands see it, with the files it was read from.
-Entry = Benchmark
+__all__ = ["BenchKey", "Benchmark", "Run", "benchmarks_of", "entries", "merged_document", "pool", "sort_key"]
 
 
 def sort_key(key: BenchKey) -> tuple[str, str, str, int, str, tuple[int, ...]]:
@@ -27,10 +24,6 @@ def sort_key(key: BenchKey) -> tuple[str, str, str, int, str, tuple[int, ...]]:
     known = registry.names()
     rank = known.index(key.platform) if key.platform in known else len(known)
     return (key.case, key.target, key.hash, rank, key.platform, version_order(key.version))
-
-
-def key_of(record: Mapping[str, Any]) -> BenchKey:
-    return BenchKey.of(record)
 
 
 def entries(runs: Sequence[Run], *, merge_rounds: bool) -> tuple[Benchmark, ...]:
