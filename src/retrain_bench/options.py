@@ -88,8 +88,6 @@ def _given_but_empty(option: str, raw: str | None, valid: Sequence[str]) -> None
 
 #: What ``--registry`` accepts: the model registry the registry step talks to.
 REGISTRIES = ("mlflow",)
-#: The platforms whose pipelines have the registry step (the others' own environments lack the client).
-REGISTRY_PLATFORMS = ("bare", "flyte", "kfp")
 
 
 def _choices(option: str, raw: str | None, valid: Sequence[str], default: Sequence[str]) -> tuple[str, ...]:
@@ -181,11 +179,12 @@ def parse_options(
         raise BenchError(f"--registry: unknown {model_registry!r}; choose from {', '.join(REGISTRIES)}")
     if model_registry is not None and target != "local":
         raise BenchError(f"--registry: runs on the local target only; drop it or use --target=local (not {target})")
-    without_step = [p for p in platforms if p not in REGISTRY_PLATFORMS]
+    with_step = registry.registry_step_names()
+    without_step = [p for p in platforms if p not in with_step]
     if model_registry is not None and without_step:
         raise BenchError(
             f"--registry: {', '.join(without_step)} has no registry step yet; with --registry choose from "
-            f"{', '.join(REGISTRY_PLATFORMS)} (docs/metrics.md)"
+            f"{', '.join(with_step)} (docs/metrics.md)"
         )
     concurrent = number("--concurrency", concurrency, int, 1)
     measured, warmups = number("--rounds", rounds, int, 1), number("--warmup", warmup, int, 0)

@@ -193,3 +193,5 @@ class Platform:
     services: Services | None = None
     #: its production control plane on this machine (``--target=server``); None: not on that target
     server: ServerSide | None = None
+    #: its pipeline ends with the model-registry step when ``--registry`` is given (docs/metrics.md)
+    registry_step: bool = False

@@ -121,6 +121,11 @@ def server_names() -> tuple[str, ...]:
     return tuple(name for name, p in platforms().items() if p.server is not None)
 
 
+def registry_step_names() -> tuple[str, ...]:
+    """The platforms whose pipelines end with the model-registry step (``--registry``), by name."""
+    return tuple(sorted(name for name, p in platforms().items() if p.registry_step))
+
+
 def title(name: str) -> str:
     """How tables print the platform, or a ``NAME@VERSION`` spec ("Flyte 1.15.4"); a saved run may
     name one not installed here: its name then."""

@@ -26,4 +26,5 @@ BARE = Platform(
     prepare=_prepare,
     run=_run,
     reference=True,
+    registry_step=True,
 )

@@ -53,4 +53,5 @@ FLYTE = Platform(
         # Flyte names a run's pods <execution>-<node>-<attempt>.
         pods_named_after_run=True,
     ),
+    registry_step=True,
 )

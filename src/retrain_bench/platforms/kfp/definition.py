@@ -48,4 +48,5 @@ KFP = Platform(
         control_plane_version=cluster.control_plane_version,
         engine_deployments=(("argo", cluster.argo_controller),),
     ),
+    registry_step=True,
 )
