@@ -16,6 +16,7 @@ from retrain_bench.measure.sampler import TreeSampler
 from retrain_bench.results.round import Concurrency, ExecutionResult
 from retrain_bench.workload.outcome import Outcome
 from tests.helpers import BenchRun, records
+from tests.inline_run import InlineBenchRun
 from tests.test_plugin import leftover_processes
 
 ROUND_KEYS = {
@@ -159,8 +160,8 @@ def test_one_failing_execution_fails_the_round_and_counts_in_throughput(bench_ru
     ("value", "message"),
     [("0", "--concurrency: '0' must be at least 1"), ("x", "--concurrency: 'x' is not an integer")],
 )
-def test_bad_concurrency_is_a_usage_error(bench_run: BenchRun, value: str, message: str) -> None:
-    result, document = bench_run.run(f"--concurrency={value}", timeout=60)
+def test_bad_concurrency_is_a_usage_error(inline_bench: InlineBenchRun, value: str, message: str) -> None:
+    result, document = inline_bench.run(f"--concurrency={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {message}"])
     assert "Traceback" not in result.stderr.str() and document is None

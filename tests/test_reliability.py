@@ -31,6 +31,7 @@ from retrain_bench.results.files import atomic_write
 from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import CASES, Case, log_grid
 from tests.helpers import BenchRun, records, repo_pythonpath
+from tests.inline_run import InlineBenchRun
 from tests.prometheus import free_port, running_prometheus
 from tests.test_plugin import leftover_processes
 from tests.test_plugin_prometheus import SPACING, plant_platform
@@ -287,9 +288,9 @@ def test_against_a_real_prometheus_the_breaker_opens_when_it_goes_away(tmp_path:
     assert out[1].resources["platform"].missing["cpu_seconds"] == plan.breaker.skipped()
 
 
-def test_prometheus_timeout_is_validated(bench_run: BenchRun) -> None:
-    result, _ = bench_run.run(
-        "--prometheus-url=http://127.0.0.1:9", "--prometheus-namespace=a", "--prometheus-timeout=0", timeout=60
+def test_prometheus_timeout_is_validated(inline_bench: InlineBenchRun) -> None:
+    result, _ = inline_bench.run(
+        "--prometheus-url=http://127.0.0.1:9", "--prometheus-namespace=a", "--prometheus-timeout=0"
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: --prometheus-timeout: '0' must be between 0.1 and 600"])
@@ -313,16 +314,16 @@ def test_prometheus_timeout_is_validated(bench_run: BenchRun) -> None:
     ],
 )
 def test_unusable_outputs_are_usage_errors_before_any_round(
-    bench_run: BenchRun, options: list[str], message: str
+    inline_bench: InlineBenchRun, options: list[str], message: str
 ) -> None:
-    tmp = bench_run.pytester.path
+    tmp = inline_bench.pytester.path
     (tmp / "file").write_text("not a directory\n")
-    result, _ = bench_run.run("--platform=bare", "--case=smoke", *(o.format(tmp=tmp) for o in options), timeout=60)
+    result, _ = inline_bench.run("--platform=bare", "--case=smoke", *(o.format(tmp=tmp) for o in options))
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
     result.stderr.fnmatch_lines([f"ERROR: {message.format(tmp=tmp)}"])
     assert "Traceback" not in result.stderr.str()
     assert "[retrain-bench] bare/smoke" not in result.stdout.str()  # no round ran
-    assert list(bench_run.tmp.glob("retrain-bench-*")) == []
+    assert list(inline_bench.tmp.glob("retrain-bench-*")) == []
 
 
 def limit_file_size() -> None:
@@ -396,15 +397,15 @@ def test_a_grid_longer_than_a_command_line_argument_reaches_the_launcher(tmp_pat
     ],
 )
 def test_sizes_above_their_bound_and_empty_lists_are_usage_errors(
-    bench_run: BenchRun, option: str, message: str
+    inline_bench: InlineBenchRun, option: str, message: str
 ) -> None:
-    result, _ = bench_run.run(*option.split(), timeout=60)
+    result, _ = inline_bench.run(*option.split())
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {message}"])
 
 
-def test_allow_large_lets_a_large_sweep_through(bench_run: BenchRun) -> None:
-    result, _ = bench_run.run("--platform=bare", "--fanout=2000", "--allow-large", "--collect-only", "-q", timeout=60)
+def test_allow_large_lets_a_large_sweep_through(inline_bench: InlineBenchRun) -> None:
+    result, _ = inline_bench.run("--platform=bare", "--fanout=2000", "--allow-large", "--collect-only", "-q")
     assert result.ret == 0, result.stderr.str()
     assert [line.split("::")[1] for line in result.outlines if "::" in line] == [
         "test_retraining[bare-base@fanout=2000]"
