@@ -78,6 +78,7 @@ def holders() -> Iterator[list[subprocess.Popen[str]]]:
         proc.wait()
 
 
+@pytest.mark.e2e
 def test_one_sampler_over_several_trees_measures_their_sum(holders: list[subprocess.Popen[str]]) -> None:
     mib = 1024 * 1024
     alone = []

@@ -192,6 +192,7 @@ def test_timed_out_round_is_killed_with_everything_it_started(bench_run: BenchRu
     assert list(bench_run.tmp.glob("retrain-bench-*")) == []  # the round's TMPDIR is gone
 
 
+@pytest.mark.e2e
 def test_ctrl_c_kills_the_round_and_still_writes_the_json(tmp_path: Path) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()

@@ -102,6 +102,7 @@ class Child:
 SLOW = ("-p", "tests.slow_tune", "--platform=bare", "--case=smoke:slow_tune", "--warmup=0")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("signals", "label"),
     [((signal.SIGTERM,), "SIGTERM"), ((signal.SIGINT, signal.SIGINT), "Ctrl-C")],
@@ -133,6 +134,7 @@ def pytest_runtest_teardown(item):
 """
 
 
+@pytest.mark.e2e
 def test_sigterm_between_tests_still_saves_the_rounds_of_the_next_one(tmp_path: Path) -> None:
     # bare-smoke's test runs both platforms' interleaved rounds; flyte-smoke's test only replays them.
     child = Child(tmp_path, "--platform=bare,flyte", "--case=smoke", "--rounds=1", "--warmup=0", "-s",
@@ -158,6 +160,7 @@ def pytest_collection_finish(session):
 """
 
 
+@pytest.mark.e2e
 def test_sigterm_before_any_round_writes_an_empty_interrupted_run(tmp_path: Path) -> None:
     child = Child(tmp_path, "--platform=bare", "--case=smoke", conftest=BEFORE_ROUNDS)
     child.wait_for("[test] collected")
@@ -169,6 +172,7 @@ def test_sigterm_before_any_round_writes_an_empty_interrupted_run(tmp_path: Path
     assert document["benchmarks"] == [] and document["retrain_bench"]["failed_benchmarks"] == []
 
 
+@pytest.mark.e2e
 def test_sigterm_during_the_scrape_wait_keeps_every_round(tmp_path: Path) -> None:
     # Nothing listens there: the wait (30 s, --scrape-interval) comes before any request.
     child = Child(tmp_path, "--platform=bare", "--case=smoke", "--rounds=2", "--warmup=0",
@@ -209,6 +213,7 @@ def hung_server() -> Iterator[tuple[str, list[socket.socket]]]:
             connection.close()
 
 
+@pytest.mark.e2e
 def test_double_sigint_during_prometheus_collection_keeps_every_round(tmp_path: Path) -> None:
     with hung_server() as (url, _):
         child = Child(tmp_path, "--platform=bare", "--case=smoke", "--rounds=2", "--warmup=0",
@@ -266,6 +271,7 @@ def window_round(start: float, end: float, index: int) -> RoundResult:
     )  # fmt: skip
 
 
+@pytest.mark.e2e
 @pytest.mark.prometheus
 def test_against_a_real_prometheus_the_breaker_opens_when_it_goes_away(tmp_path: Path) -> None:
     warnings: list[str] = []
@@ -332,6 +338,7 @@ def limit_file_size() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (8 * 1024, 8 * 1024))
 
 
+@pytest.mark.e2e
 def test_a_json_that_cannot_be_written_leaves_the_previous_one_and_fails_the_run(tmp_path: Path) -> None:
     child = Child(tmp_path, "--platform=bare", "--case=smoke", "--rounds=1", "--warmup=0", preexec=limit_file_size)
     child.out.write_text('{"previous": true}\n')
@@ -372,6 +379,7 @@ def test_a_round_whose_log_cannot_be_opened_leaves_no_directory(
 # -- sizes -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_a_grid_longer_than_a_command_line_argument_reaches_the_launcher(tmp_path: Path) -> None:
     # 10,000 C values: ~170 KiB of case JSON, past Linux's 128 KiB per argument. No drift, so the
     # adaptive branch (10,000 tune calls) is skipped and the round stays quick.

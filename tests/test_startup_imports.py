@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 #: Top-level packages that cost tenths of a second or more to import, or pull in such packages:
@@ -58,6 +60,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.e2e
 def test_plugin_load_and_cli_start_import_nothing_heavy(tmp_path: Path) -> None:
     (tmp_path / "pytest.ini").write_text("[pytest]\n")  # the rootdir search stops here
     (tmp_path / "test_one.py").write_text("def test_one() -> None:\n    assert 1 + 1 == 2\n")
