@@ -16,6 +16,7 @@ from retrain_bench.measure.sampler import TreeSampler
 from retrain_bench.results.round import Concurrency, ExecutionResult
 from retrain_bench.workload.outcome import Outcome
 from tests.helpers import BenchRun, records
+from tests.inline_run import InlineBenchRun
 from tests.test_plugin import leftover_processes
 
 ROUND_KEYS = {
@@ -77,6 +78,7 @@ def holders() -> Iterator[list[subprocess.Popen[str]]]:
         proc.wait()
 
 
+@pytest.mark.e2e
 def test_one_sampler_over_several_trees_measures_their_sum(holders: list[subprocess.Popen[str]]) -> None:
     mib = 1024 * 1024
     alone = []
@@ -119,7 +121,7 @@ def test_concurrency_2_runs_two_executions_per_round(bench_run: BenchRun) -> Non
                                              "select_best": 2}  # fmt: skip
         assert round_["tasks"]["execution_units"] == 2
         tree = round_["resources"]["process_tree"]
-        assert abs(tree["window_s"] - round_["total_s"]) < 0.3
+        assert tree["window_s"] > 0  # brackets the makespan: tests/test_sampler_bracket.py, not a timing here
         throughputs.append(block["throughput_per_min"])
     assert record["summary"]["concurrency.throughput_per_min"]["median"] == statistics.median(throughputs)
     assert document["retrain_bench"]["options"]["concurrency"] == 2
@@ -159,8 +161,8 @@ def test_one_failing_execution_fails_the_round_and_counts_in_throughput(bench_ru
     ("value", "message"),
     [("0", "--concurrency: '0' must be at least 1"), ("x", "--concurrency: 'x' is not an integer")],
 )
-def test_bad_concurrency_is_a_usage_error(bench_run: BenchRun, value: str, message: str) -> None:
-    result, document = bench_run.run(f"--concurrency={value}", timeout=60)
+def test_bad_concurrency_is_a_usage_error(inline_bench: InlineBenchRun, value: str, message: str) -> None:
+    result, document = inline_bench.run(f"--concurrency={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {message}"])
     assert "Traceback" not in result.stderr.str() and document is None

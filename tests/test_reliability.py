@@ -31,6 +31,7 @@ from retrain_bench.results.files import atomic_write
 from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import CASES, Case, log_grid
 from tests.helpers import BenchRun, records, repo_pythonpath
+from tests.inline_run import InlineBenchRun
 from tests.prometheus import free_port, running_prometheus
 from tests.test_plugin import leftover_processes
 from tests.test_plugin_prometheus import SPACING, plant_platform
@@ -101,6 +102,7 @@ class Child:
 SLOW = ("-p", "tests.slow_tune", "--platform=bare", "--case=smoke:slow_tune", "--warmup=0")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("signals", "label"),
     [((signal.SIGTERM,), "SIGTERM"), ((signal.SIGINT, signal.SIGINT), "Ctrl-C")],
@@ -132,6 +134,7 @@ def pytest_runtest_teardown(item):
 """
 
 
+@pytest.mark.e2e
 def test_sigterm_between_tests_still_saves_the_rounds_of_the_next_one(tmp_path: Path) -> None:
     # bare-smoke's test runs both platforms' interleaved rounds; flyte-smoke's test only replays them.
     child = Child(tmp_path, "--platform=bare,flyte", "--case=smoke", "--rounds=1", "--warmup=0", "-s",
@@ -157,6 +160,7 @@ def pytest_collection_finish(session):
 """
 
 
+@pytest.mark.e2e
 def test_sigterm_before_any_round_writes_an_empty_interrupted_run(tmp_path: Path) -> None:
     child = Child(tmp_path, "--platform=bare", "--case=smoke", conftest=BEFORE_ROUNDS)
     child.wait_for("[test] collected")
@@ -168,6 +172,7 @@ def test_sigterm_before_any_round_writes_an_empty_interrupted_run(tmp_path: Path
     assert document["benchmarks"] == [] and document["retrain_bench"]["failed_benchmarks"] == []
 
 
+@pytest.mark.e2e
 def test_sigterm_during_the_scrape_wait_keeps_every_round(tmp_path: Path) -> None:
     # Nothing listens there: the wait (30 s, --scrape-interval) comes before any request.
     child = Child(tmp_path, "--platform=bare", "--case=smoke", "--rounds=2", "--warmup=0",
@@ -208,6 +213,7 @@ def hung_server() -> Iterator[tuple[str, list[socket.socket]]]:
             connection.close()
 
 
+@pytest.mark.e2e
 def test_double_sigint_during_prometheus_collection_keeps_every_round(tmp_path: Path) -> None:
     with hung_server() as (url, _):
         child = Child(tmp_path, "--platform=bare", "--case=smoke", "--rounds=2", "--warmup=0",
@@ -265,6 +271,7 @@ def window_round(start: float, end: float, index: int) -> RoundResult:
     )  # fmt: skip
 
 
+@pytest.mark.e2e
 @pytest.mark.prometheus
 def test_against_a_real_prometheus_the_breaker_opens_when_it_goes_away(tmp_path: Path) -> None:
     warnings: list[str] = []
@@ -287,9 +294,9 @@ def test_against_a_real_prometheus_the_breaker_opens_when_it_goes_away(tmp_path:
     assert out[1].resources["platform"].missing["cpu_seconds"] == plan.breaker.skipped()
 
 
-def test_prometheus_timeout_is_validated(bench_run: BenchRun) -> None:
-    result, _ = bench_run.run(
-        "--prometheus-url=http://127.0.0.1:9", "--prometheus-namespace=a", "--prometheus-timeout=0", timeout=60
+def test_prometheus_timeout_is_validated(inline_bench: InlineBenchRun) -> None:
+    result, _ = inline_bench.run(
+        "--prometheus-url=http://127.0.0.1:9", "--prometheus-namespace=a", "--prometheus-timeout=0"
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: --prometheus-timeout: '0' must be between 0.1 and 600"])
@@ -313,16 +320,16 @@ def test_prometheus_timeout_is_validated(bench_run: BenchRun) -> None:
     ],
 )
 def test_unusable_outputs_are_usage_errors_before_any_round(
-    bench_run: BenchRun, options: list[str], message: str
+    inline_bench: InlineBenchRun, options: list[str], message: str
 ) -> None:
-    tmp = bench_run.pytester.path
+    tmp = inline_bench.pytester.path
     (tmp / "file").write_text("not a directory\n")
-    result, _ = bench_run.run("--platform=bare", "--case=smoke", *(o.format(tmp=tmp) for o in options), timeout=60)
+    result, _ = inline_bench.run("--platform=bare", "--case=smoke", *(o.format(tmp=tmp) for o in options))
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
     result.stderr.fnmatch_lines([f"ERROR: {message.format(tmp=tmp)}"])
     assert "Traceback" not in result.stderr.str()
     assert "[retrain-bench] bare/smoke" not in result.stdout.str()  # no round ran
-    assert list(bench_run.tmp.glob("retrain-bench-*")) == []
+    assert list(inline_bench.tmp.glob("retrain-bench-*")) == []
 
 
 def limit_file_size() -> None:
@@ -331,6 +338,7 @@ def limit_file_size() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (8 * 1024, 8 * 1024))
 
 
+@pytest.mark.e2e
 def test_a_json_that_cannot_be_written_leaves_the_previous_one_and_fails_the_run(tmp_path: Path) -> None:
     child = Child(tmp_path, "--platform=bare", "--case=smoke", "--rounds=1", "--warmup=0", preexec=limit_file_size)
     child.out.write_text('{"previous": true}\n')
@@ -371,6 +379,7 @@ def test_a_round_whose_log_cannot_be_opened_leaves_no_directory(
 # -- sizes -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_a_grid_longer_than_a_command_line_argument_reaches_the_launcher(tmp_path: Path) -> None:
     # 10,000 C values: ~170 KiB of case JSON, past Linux's 128 KiB per argument. No drift, so the
     # adaptive branch (10,000 tune calls) is skipped and the round stays quick.
@@ -396,15 +405,15 @@ def test_a_grid_longer_than_a_command_line_argument_reaches_the_launcher(tmp_pat
     ],
 )
 def test_sizes_above_their_bound_and_empty_lists_are_usage_errors(
-    bench_run: BenchRun, option: str, message: str
+    inline_bench: InlineBenchRun, option: str, message: str
 ) -> None:
-    result, _ = bench_run.run(*option.split(), timeout=60)
+    result, _ = inline_bench.run(*option.split())
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {message}"])
 
 
-def test_allow_large_lets_a_large_sweep_through(bench_run: BenchRun) -> None:
-    result, _ = bench_run.run("--platform=bare", "--fanout=2000", "--allow-large", "--collect-only", "-q", timeout=60)
+def test_allow_large_lets_a_large_sweep_through(inline_bench: InlineBenchRun) -> None:
+    result, _ = inline_bench.run("--platform=bare", "--fanout=2000", "--allow-large", "--collect-only", "-q")
     assert result.ret == 0, result.stderr.str()
     assert [line.split("::")[1] for line in result.outlines if "::" in line] == [
         "test_retraining[bare-base@fanout=2000]"

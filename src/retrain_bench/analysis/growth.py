@@ -25,14 +25,15 @@ import math
 import re
 import warnings
 from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from retrain_bench.analysis.metrics import TOTAL_SCOPES, resource_key
 from retrain_bench.platforms import registry
 from retrain_bench.results.model import Benchmark
 from retrain_bench.workload.cases import CASES, SWEEP_BASE
+
+if TYPE_CHECKING:  # numpy and scipy are imported where a curve is fitted, not with the plugin's summary
+    import numpy as np
 
 #: A curve with three parameters needs at least four distinct x values to say anything about k.
 MIN_POINTS = 4
@@ -64,6 +65,8 @@ class Fit:
     def at(self, x: np.ndarray) -> np.ndarray:
         if self.a is None or self.b is None or self.k is None:
             raise ValueError("no fit to evaluate")
+        import numpy as np
+
         return self.a + self.b * np.power(x, self.k)
 
     def as_dict(self) -> dict[str, Any]:
@@ -71,11 +74,14 @@ class Fit:
 
 
 def _model(x: np.ndarray, a: float, b: float, k: float) -> np.ndarray:
+    import numpy as np
+
     return a + b * np.power(x, k)
 
 
 def fit_power(xs: Sequence[float], ys: Sequence[float]) -> Fit:
     """Least-squares ``a + b·x^k`` over these points (x > 0), or a Fit saying why not."""
+    import numpy as np
     from scipy.optimize import OptimizeWarning, curve_fit
 
     x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)

@@ -11,17 +11,17 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from retrain_bench.checks import Check
-from retrain_bench.cluster.endpoints import ClusterEndpoints
 from retrain_bench.cluster.options import ClusterOptions, parse_cluster_options
 from retrain_bench.errors import BenchError, PrometheusError, PrometheusQueryError
-from retrain_bench.measure.promapi import PrometheusApi
 from retrain_bench.options import add_cluster_target_options, cluster_sides, parse_cluster_side_options
 from retrain_bench.platforms import registry
 from retrain_bench.platforms.definition import ClusterSide
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the kubernetes client and requests: imported where a check runs, not at CLI start
+    from retrain_bench.cluster.endpoints import ClusterEndpoints
     from retrain_bench.cluster.kube import Kube
     from retrain_bench.measure.profile import MetricProfile
+    from retrain_bench.measure.promapi import PrometheusApi
 
 #: Clock skew between this machine and Prometheus above which phase stamps and windows disagree.
 MAX_SKEW_S = 1.0
@@ -184,9 +184,11 @@ def cluster_checks(
 ) -> list[Check]:
     """Everything between this machine and a cluster run of ``platforms``, in the order it is needed;
     ``side_options``: each platform's own options, as its cluster side parsed them."""
+    from retrain_bench.cluster.endpoints import ClusterEndpoints
     from retrain_bench.cluster.errors import ClusterError
     from retrain_bench.cluster.kube import Kube
     from retrain_bench.cluster.portforward import resolve
+    from retrain_bench.measure.promapi import PrometheusApi
 
     checks: list[Check] = []
     kube: Kube | None = None

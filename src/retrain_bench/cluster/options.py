@@ -7,11 +7,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from retrain_bench.cluster.kube import KubeTarget
-from retrain_bench.cluster.portforward import ServiceRef
 from retrain_bench.errors import BenchError
+
+if TYPE_CHECKING:  # both import the kubernetes client: imported where used, not at option registration
+    from retrain_bench.cluster.kube import KubeTarget
+    from retrain_bench.cluster.portforward import ServiceRef
 
 DEFAULT_PROMETHEUS_SERVICE = "monitoring/prometheus-operated:9090"
 
@@ -33,6 +35,8 @@ class ClusterOptions:
     prometheus_service: ServiceRef
 
     def target(self) -> KubeTarget:
+        from retrain_bench.cluster.kube import KubeTarget
+
         return KubeTarget(self.kubeconfig, self.kube_context, self.connect_timeout_s)
 
 
@@ -62,6 +66,8 @@ def existing_file(option: str, path: str | None) -> None:
 
 def service_option(option: str, text: str) -> ServiceRef:
     """``NS/SVC:PORT`` of ``option``; BenchError naming the option."""
+    from retrain_bench.cluster.portforward import ServiceRef
+
     try:
         return ServiceRef.parse(text)
     except BenchError as exc:

@@ -19,10 +19,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from kubernetes.config.kube_config import KubeConfigMerger
-
 from retrain_bench.cluster.errors import KubeconfigError
-from retrain_bench.cluster.kube import KubeTarget
 from retrain_bench.cluster.settings import RemoteSettings, SideOptions, TaskResources
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.quantities import quantity_value
@@ -273,6 +270,10 @@ def nonempty_text(option: str, raw: Any) -> str:
 def cluster_server(kubeconfig: str | None, context: str | None) -> str:
     """The API server URL (credentials removed) a kubeconfig context points at, read from the file
     alone: no credentials plugin runs and nothing goes over the network."""
+    from kubernetes.config.kube_config import KubeConfigMerger
+
+    from retrain_bench.cluster.kube import KubeTarget
+
     target = KubeTarget(kubeconfig, context)
     path = target.kubeconfig_path()
     if not target.has_kubeconfig():

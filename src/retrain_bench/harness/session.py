@@ -29,10 +29,9 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.cluster_target import ClusterTarget
 from retrain_bench.harness.engine import RoundInterrupted, RoundPlan, not_run
 from retrain_bench.harness.local import run_local_round
 from retrain_bench.harness.pipelines import find_pipelines
@@ -56,6 +55,9 @@ from retrain_bench.platforms.specs import platform_of
 from retrain_bench.results.contract import SCHEMA, benchmark_record
 from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import Case, case_for
+
+if TYPE_CHECKING:  # harness.cluster_target imports the kubernetes client: not for the local target
+    from retrain_bench.harness.cluster_target import ClusterTarget
 
 CLUSTER_NOTE = (
     "cluster target: each round is one execution submitted through the platform's API and polled "

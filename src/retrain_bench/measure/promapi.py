@@ -21,10 +21,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
-
 from retrain_bench.errors import BenchError, PrometheusQueryError, PrometheusUnavailable
 from retrain_bench.redaction import hold, redact
 
@@ -92,6 +88,11 @@ class PrometheusApi:
     """A session to one Prometheus. TLS is verified unless ``verify_tls`` is False."""
 
     def __init__(self, url: str, *, verify_tls: bool = True, timeout_s: float = 30.0, retries: int = 2) -> None:
+        # requests is imported here and in _post, not at module load: the plugin imports this module (start-up cost).
+        import requests
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+
         self.base_url, auth = parse_url(url)
         self.redacted_url = redact_url(url)
         if auth is not None:
@@ -146,6 +147,8 @@ class PrometheusApi:
 
     def _post(self, path: str, form: Mapping[str, str] | None) -> dict[str, Any]:
         """POST ``form`` to ``path`` (GET when there is no form); the answer's body, checked."""
+        import requests
+
         where = f"Prometheus at {self.redacted_url}"
         try:
             if form is None:

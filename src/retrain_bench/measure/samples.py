@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:  # numpy is imported where samples are read, not with the plugin (scripts/startup_cost.py)
+    import numpy as np
+    import numpy.typing as npt
+
+    Floats = npt.NDArray[np.float64]
 
 #: How long past its last sample a series still counts, as a fraction of its own spacing.
 TAIL_FRACTION = 0.5
 #: A gap longer than this many spacings means the container was absent in between.
 GAP_SPACINGS = 3.0
-
-Floats = npt.NDArray[np.float64]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Track:
 
     @classmethod
     def of(cls, points: Sequence[tuple[float, float]]) -> Track:
+        import numpy as np
+
         # Chunks overlap by a sample on servers whose range selectors are left-closed (2.x):
         # one value per timestamp, the times in order.
         unique = dict(points)
@@ -54,14 +58,20 @@ class Track:
 
     def spacing(self) -> float | None:
         """The median gap between consecutive samples; None with fewer than two."""
+        import numpy as np
+
         return float(np.median(np.diff(self.times))) if len(self.times) > 1 else None
 
     def count_in(self, start: float, end: float) -> int:
+        import numpy as np
+
         return int(np.count_nonzero((self.times >= start) & (self.times <= end)))
 
 
 def spacing_of(tracks: Sequence[Track]) -> float | None:
     """The scope's sample spacing: the median of its series' own spacings; None when no series has two samples."""
+    import numpy as np
+
     found = [s for s in (t.spacing() for t in tracks) if s is not None and s > 0]
     return float(np.median(found)) if found else None
 
@@ -89,6 +99,8 @@ def gauge_sum(
     series without ``own_spacing`` (an interval given explicitly); ``tail`` overrides
     ``TAIL_FRACTION × spacing``.
     """
+    import numpy as np
+
     starts, ends, values = [], [], []
     for track in tracks:
         own = (track.spacing() if own_spacing else None) or spacing
@@ -118,6 +130,8 @@ def gauge_sum(
 
 def _usage(track: Track) -> Floats:
     """The counter corrected for resets: cumulative usage at each sample, from the first value."""
+    import numpy as np
+
     v = track.values
     steps = np.diff(v)
     grown = np.where(steps >= 0, steps, v[1:])  # after a drop the new value is what was used since
@@ -126,6 +140,8 @@ def _usage(track: Track) -> Floats:
 
 def counter_seconds(tracks: Sequence[Track], start: float, end: float) -> float:
     """What the counters grew by inside ``[start, end]``, a series born inside counting from 0."""
+    import numpy as np
+
     total = 0.0
     for track in tracks:
         t = track.times
@@ -148,6 +164,8 @@ def counter_peak_rate(
     enters or leaves the window: those instants are evaluated (or, with ``step``, the grid
     ``start + window + k·step``).
     """
+    import numpy as np
+
     if not tracks:
         return 0.0
     first = min(start + window, end)

@@ -8,19 +8,13 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from retrain_bench.cluster.endpoints import cluster_preflight
-from retrain_bench.cluster.options import parse_cluster_options
-from retrain_bench.cluster.remote_options import check_separate_clusters, parse_remote_options, platform_servers
 from retrain_bench.errors import BenchError
-from retrain_bench.harness.cluster_target import ClusterTarget, PrometheusChoice
-from retrain_bench.harness.scopes import ClusterPrometheusPlan, PrometheusPlan, prometheus_timeout_s, scrape_interval_s
+from retrain_bench.harness.scopes import PrometheusPlan
 from retrain_bench.harness.stopping import STOP
-from retrain_bench.measure.profile import load_profile
-from retrain_bench.measure.prometheus import FALLBACK_INTERVAL_S
 from retrain_bench.options import (
     DEFAULT_RUN_TIMEOUT,
     TARGETS,
@@ -38,6 +32,9 @@ from retrain_bench.pytest_plugin.replay import REPLAY_CLOCK, failed_benchmarks
 from retrain_bench.pytest_plugin.session import PytestBenchSession
 from retrain_bench.pytest_plugin.summary import add_summary_option, write_summary
 from retrain_bench.workload.cases import CASES
+
+if TYPE_CHECKING:
+    from retrain_bench.harness.cluster_target import ClusterTarget
 
 SESSION_KEY = pytest.StashKey[PytestBenchSession]()
 
@@ -261,6 +258,16 @@ def _cluster_target(
 ) -> ClusterTarget:
     """Validate the cluster and remote options and reach every platform's cluster now, within
     --connect-timeout, so a missing cluster is one line and not a failure per test."""
+    # Imported here, not at plugin load: they pull in kubernetes, which every pytest process
+    # of an environment with the plugin would otherwise pay for (scripts/startup_cost.py).
+    from retrain_bench.cluster.endpoints import cluster_preflight
+    from retrain_bench.cluster.options import parse_cluster_options
+    from retrain_bench.cluster.remote_options import check_separate_clusters, parse_remote_options, platform_servers
+    from retrain_bench.harness.cluster_target import ClusterTarget, PrometheusChoice
+    from retrain_bench.harness.scopes import ClusterPrometheusPlan, prometheus_timeout_s, scrape_interval_s
+    from retrain_bench.measure.profile import load_profile
+    from retrain_bench.measure.prometheus import FALLBACK_INTERVAL_S
+
     cluster = parse_cluster_options(config.getoption)
     profile = load_profile(config.getoption("metrics_profile"))
     scrape_interval = scrape_interval_s(config.getoption("scrape_interval"))

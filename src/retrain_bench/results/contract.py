@@ -11,11 +11,10 @@ import datetime as dt
 import json
 import math
 import statistics
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from retrain_bench.measure.cost import DEFAULT_PRICES, Prices, cost_keys, dotted, round_cost
 from retrain_bench.measure.stats import FIGURES
@@ -230,7 +229,9 @@ def strict(value: Any) -> Any:
         return {str(k): strict(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [strict(v) for v in value]
-    if isinstance(value, np.generic):
+    # A numpy value means numpy is imported; looked up, not imported, so the plugin loads without it.
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
