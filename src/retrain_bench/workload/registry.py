@@ -75,9 +75,9 @@ def register(case: Case, drifted_data: pd.DataFrame, best_c: float) -> Registere
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from retrain_bench.workload import retraining
+    from retrain_bench.workload.fitting import fit_selected
 
-    model, x_test, y_test = retraining.fit_selected(case, drifted_data, best_c)
+    model, x_test, y_test = fit_selected(case, drifted_data, best_c)
     accuracy = float(model.score(x_test, y_test))
     name = model_name(case)
     client = MlflowClient()

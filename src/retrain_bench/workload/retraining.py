@@ -16,14 +16,12 @@ import numpy as np
 import pandas as pd
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
 
 from retrain_bench.workload import registry, triggers
 from retrain_bench.workload.cases import Case
+from retrain_bench.workload.fitting import LABEL, fit, split
 from retrain_bench.workload.outcome import Outcome
 from retrain_bench.workload.stamps import stamp
-
-LABEL = "label"
 
 
 def _draw(case: Case, rows: int, random_state: int) -> pd.DataFrame:
@@ -76,22 +74,10 @@ def make_data(case: Case) -> tuple[pd.DataFrame, pd.DataFrame]:
     raise ValueError(f"case {case.name!r}: unknown drift kind {case.drift!r}")
 
 
-def _split(case: Case, data: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
-    x = data.drop(columns=[LABEL])
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, data[LABEL], test_size=case.test_fraction, random_state=case.seed, stratify=data[LABEL]
-    )
-    return x_train, x_test, y_train, y_test
-
-
-def _fit(case: Case, x: pd.DataFrame, y: pd.Series, c: float) -> LogisticRegression:
-    return LogisticRegression(C=c, max_iter=case.max_iter).fit(x, y)
-
-
 def train(case: Case, train_data: pd.DataFrame) -> tuple[LogisticRegression, float]:
     """Fit on train_data's training split (C=1); accuracy on its held-out split."""
-    x_train, x_test, y_train, y_test = _split(case, train_data)
-    model = _fit(case, x_train, y_train, 1.0)
+    x_train, x_test, y_train, y_test = split(case, train_data)
+    model = fit(case, x_train, y_train, 1.0)
     return model, float(model.score(x_test, y_test))
 
 
@@ -140,19 +126,10 @@ def detect_drift(
 
 def tune(case: Case, drifted_data: pd.DataFrame, c: float) -> float:
     """Fit with this C on drifted_data's training split; accuracy on its held-out split."""
-    x_train, x_test, y_train, y_test = _split(case, drifted_data)
+    x_train, x_test, y_train, y_test = split(case, drifted_data)
     if case.tune_delay_s:
         time.sleep(case.tune_delay_s)  # a test plugin's case variant (see Case.variant)
-    return float(_fit(case, x_train, y_train, c).score(x_test, y_test))
-
-
-def fit_selected(
-    case: Case, drifted_data: pd.DataFrame, c: float
-) -> tuple[LogisticRegression, pd.DataFrame, pd.Series]:
-    """The model ``tune`` fitted for this C (the same split, the same deterministic fit), with
-    drifted_data's held-out split it was scored on: what the registry step registers."""
-    x_train, x_test, y_train, y_test = _split(case, drifted_data)
-    return _fit(case, x_train, y_train, c), x_test, y_test
+    return float(fit(case, x_train, y_train, c).score(x_test, y_test))
 
 
 def select_best(grid: Sequence[float], accuracies: Sequence[float]) -> tuple[float, float]:
