@@ -151,6 +151,9 @@ class BenchSession:
     server: ServerTarget | None = None
     #: the benchmark's ``bench`` directory the launchers import it from (``harness/pipelines.py``)
     pipelines: Path | None = None
+    #: why the pipelines could not be found, when that was left to ``check_pipelines`` (``open``'s
+    #: ``defer_pipelines``); None: found, or not needed
+    pipelines_missing: str | None = None
     #: the own environment of every NAME@VERSION spec, by spec (``platforms/environments.py``)
     environments: dict[str, Environment] = dataclasses.field(default_factory=dict)
     #: the platforms' session services (``Platform.services``), by spec: the variables they yielded
@@ -176,13 +179,23 @@ class BenchSession:
         warn: Callable[[str], None] = print,
         prometheus: PrometheusPlan | None = None,
         cluster: ClusterTarget | None = None,
+        defer_pipelines: bool = False,
     ) -> Self:
         """A session ready to run ``options``: own environments built or reused now, before any round,
         and the benchmark's pipelines found (local target). It owns ``cluster`` from here: closed here
-        when the session cannot be built, else by ``close``. ``BenchError`` (one line) when it cannot."""
+        when the session cannot be built, else by ``close``. ``BenchError`` (one line) when it cannot.
+        With ``defer_pipelines``, pipelines that cannot be found are an error only when ``check_pipelines``
+        is called: the plugin loads in every pytest run of an environment where it is installed, and a
+        run that collects no benchmark (a user's own tests) must not fail for want of ``bench/``."""
+        missing = None
         try:
             environments = own_environments(options, progress)
-            pipelines = None if cluster is not None else find_pipelines(options.platforms)
+            try:
+                pipelines = None if cluster is not None else find_pipelines(options.platforms)
+            except BenchError as exc:
+                if not defer_pipelines:
+                    raise
+                pipelines, missing = None, str(exc)
         except BaseException:
             if cluster is not None:
                 cluster.close()
@@ -195,6 +208,7 @@ class BenchSession:
             warn=warn,
             cluster=cluster,
             pipelines=pipelines,
+            pipelines_missing=missing,
             environments=environments,
         )
 
@@ -220,6 +234,11 @@ class BenchSession:
             for spec in self.options.labels:
                 self.add_to_plan(spec, case)
 
+    def check_pipelines(self) -> None:
+        """BenchError, one line, when the rounds need the benchmark's pipelines and they were not found."""
+        if self.pipelines_missing is not None:
+            raise BenchError(self.pipelines_missing)
+
     def add_to_plan(self, spec: str, case: str) -> None:
         specs = self.plan.setdefault(case, [])
         if spec not in specs:
@@ -228,6 +247,7 @@ class BenchSession:
     def rounds_of(self, spec: str, case: str) -> list[RoundResult]:
         """The rounds of this platform spec and case, running the case's interleaved schedule first."""
         if (spec, case) not in self.results:
+            self.check_pipelines()
             self._run_case(case_for(case), only=spec if self.per_platform else None)
         return self.results.get((spec, case), [])
 

@@ -236,7 +236,14 @@ def pytest_configure(config: pytest.Config) -> None:
             )
         )
         # Own environments built or reused, pipelines found: before any round (harness/session.py).
-        bench = PytestBenchSession.open(options, log_dir, progress, warn=warn, prometheus=prometheus, cluster=cluster)
+        # Pipelines not found are an error only once a benchmark is collected (pytest_collection_finish):
+        # the plugin loads in every pytest run where it is installed, a user's own test suite included.
+        # Under pytest-xdist the controller collects nothing itself, so it checks now.
+        bench = PytestBenchSession.open(
+            options, log_dir, progress, warn=warn, prometheus=prometheus, cluster=cluster, defer_pipelines=True
+        )
+        if xdist.distributing(config):
+            bench.check_pipelines()
     except BenchError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -338,6 +345,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "bench_platform" in callspec.params:
             bench.add_to_plan(callspec.params["bench_platform"], callspec.params["bench_case"])
+    if bench.plan and not session.config.option.collectonly:
+        try:
+            bench.check_pipelines()
+        except BenchError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 @pytest.fixture
