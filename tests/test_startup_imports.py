@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
 #: Top-level packages that cost tenths of a second or more to import, or pull in such packages:
 #: imported by the code that uses them (a cluster run, a report's charts, a pipeline, a Prometheus query).
 HEAVY = (
