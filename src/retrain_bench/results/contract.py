@@ -6,7 +6,6 @@ Schema history (``SCHEMA``):
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import math
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from retrain_bench.measure.cost import Prices, cost_keys, dotted, round_cost
+from retrain_bench.measure.cost import cost_keys, dotted
 from retrain_bench.measure.stats import FIGURES
 from retrain_bench.results.round import RoundResult
 
@@ -110,28 +109,6 @@ def summary_keys(results: Sequence[RoundResult]) -> list[str]:
         *concurrent,
         *cost_keys(scopes),
     ]
-
-
-def reprice(document: Mapping[str, Any], prices: Prices) -> dict[str, Any]:
-    """The document with every round's cost, its reasons and the cost summaries recomputed at ``prices``
-    from the rounds' resources, and the run level saying so; nothing else changes."""
-    priced = copy.deepcopy(dict(document))
-    run_level = priced.get("retrain_bench")
-    # The failed benchmarks too: their rounds can have resources (a round that failed late), and a
-    # repriced file must not carry two price lists.
-    failed = run_level.get("failed_benchmarks", []) if isinstance(run_level, dict) else []
-    for benchmark in [*priced["benchmarks"], *failed]:
-        record = benchmark["extra_info"]["retrain_bench"]
-        for round_ in record["rounds"]:
-            cost, gone = round_cost(round_, record["platform"], record["target"], run_level, prices)
-            kept = {k: v for k, v in round_.get("missing", {}).items() if not k.startswith("cost.")}
-            round_["cost"], round_["missing"] = cost, {**kept, **gone}
-        scopes = {scope for r in record["rounds"] for scope in r.get("resources", {})}
-        summary = {k: v for k, v in record["summary"].items() if not k.startswith("cost.")}
-        record["summary"] = {**summary, **summarise(record["rounds"], cost_keys(scopes))}
-    if isinstance(run_level, dict):
-        run_level.setdefault("options", {})["prices"] = prices.as_dict()
-    return strict(priced)
 
 
 def strict(value: Any) -> Any:

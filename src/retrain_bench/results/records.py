@@ -18,7 +18,7 @@ import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from retrain_bench.measure.cost import DEFAULT_PRICES, Prices, round_cost
+from retrain_bench.measure.cost import DEFAULT_PRICES, Prices, cost_keys, round_cost
 from retrain_bench.results.contract import LOCAL_NOTES, SCHEMA, allocated, strict, success_rate, summarise
 from retrain_bench.results.contract import summary_keys as keys_of
 from retrain_bench.results.round import RoundResult
@@ -98,6 +98,8 @@ class RoundRecord:
     register_s: float | None = None
     #: keys this release does not write, kept from a file read back
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: read from a file: its keys in its order (older files lack some); None: as this release writes them
+    layout: tuple[str, ...] | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("accuracy", "tasks", "platform_timings", "resources", "missing", "cost", "concurrency", "extra"):
@@ -151,7 +153,10 @@ class RoundRecord:
         """This round with its cost and the cost's reasons worked out at ``prices``; nothing else changes."""
         cost, gone = round_cost(self.to_json(), platform, target, run_level, prices)
         kept = {k: v for k, v in self.missing.items() if not k.startswith("cost.")}
-        return dataclasses.replace(self, cost=cost, missing={**kept, **gone})
+        layout = self.layout
+        for key in ("cost", "missing"):  # a file's round without them gets them, last
+            layout = layout if layout is None or key in layout else (*layout, key)
+        return dataclasses.replace(self, cost=cost, missing={**kept, **gone}, layout=layout)
 
     def to_json(self) -> dict[str, Any]:
         found: dict[str, Any] = {
@@ -181,7 +186,7 @@ class RoundRecord:
             found["register_s"] = self.register_s
         found["cost"] = _thawed(self.cost)
         found.update(_thawed(self.extra))
-        return found
+        return _laid_out(found, self.layout)
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> RoundRecord:
@@ -211,7 +216,14 @@ class RoundRecord:
             concurrency=raw.get("concurrency"),
             register_s=raw.get("register_s"),
             extra={k: v for k, v in raw.items() if k not in _ROUND_KEYS},
+            layout=tuple(raw),
         )
+
+
+def _laid_out(found: dict[str, Any], layout: tuple[str, ...] | None) -> dict[str, Any]:
+    """``found`` with the keys of the file it was read from, in its order: a key the file had as null
+    and this release leaves out when null (register_s, pods, ...) comes back as null."""
+    return found if layout is None else {key: found.get(key) for key in layout}
 
 
 def _missing(result: RoundResult) -> dict[str, str]:
@@ -261,6 +273,8 @@ class BenchmarkRecord:
     spec: str | None = None
     sdk: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: as ``RoundRecord.layout``
+    layout: tuple[str, ...] | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("case", "summary", "sdk", "extra"):
@@ -282,6 +296,14 @@ class BenchmarkRecord:
             success_rate=success_rate(raw),
         )
 
+    def repriced(self, run_level: Mapping[str, Any] | None, prices: Prices) -> BenchmarkRecord:
+        """Every round's cost and its reasons, and the cost summaries, at ``prices``; nothing else changes."""
+        rounds = tuple(r.priced(self.platform, self.target, run_level, prices) for r in self.rounds)
+        scopes = {scope for r in rounds for scope in r.resources}
+        summary = {k: v for k, v in self.summary.items() if not k.startswith("cost.")}
+        costs = summarise([r.to_json() for r in rounds], cost_keys(scopes))
+        return dataclasses.replace(self, rounds=rounds, summary={**summary, **costs})
+
     def with_spec(self, spec: str, sdk: Mapping[str, Any]) -> BenchmarkRecord:
         return dataclasses.replace(self, spec=spec, sdk=sdk)
 
@@ -300,7 +322,7 @@ class BenchmarkRecord:
         if self.sdk is not None:
             found["sdk"] = _thawed(self.sdk)
         found.update(_thawed(self.extra))
-        return strict(found)  # type: ignore[no-any-return]
+        return strict(_laid_out(found, self.layout))  # type: ignore[no-any-return]
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> BenchmarkRecord:
@@ -315,6 +337,7 @@ class BenchmarkRecord:
             spec=raw.get("spec"),
             sdk=raw.get("sdk"),
             extra={k: v for k, v in raw.items() if k not in _BENCHMARK_KEYS},
+            layout=tuple(raw),
         )
 
 
@@ -328,3 +351,20 @@ def benchmark_record(
 ) -> dict[str, Any]:
     """One benchmark's ``extra_info.retrain_bench`` without its spec."""
     return BenchmarkRecord.of(platform, target, case, results, prices).to_json()
+
+
+def reprice(document: Mapping[str, Any], prices: Prices) -> dict[str, Any]:
+    """The document with every benchmark's record repriced at ``prices`` (``BenchmarkRecord.repriced``) and
+    the run level saying so; nothing else changes."""
+    priced = copy.deepcopy(dict(document))
+    run_level = priced.get("retrain_bench")
+    level = run_level if isinstance(run_level, dict) else None
+    # The failed benchmarks too: their rounds can have resources (a round that failed late), and a
+    # repriced file must not carry two price lists.
+    failed = level.get("failed_benchmarks", []) if level is not None else []
+    for benchmark in [*priced["benchmarks"], *failed]:
+        record = BenchmarkRecord.from_json(benchmark["extra_info"]["retrain_bench"])
+        benchmark["extra_info"]["retrain_bench"] = record.repriced(level, prices).to_json()
+    if level is not None:
+        level.setdefault("options", {})["prices"] = prices.as_dict()
+    return strict(priced)  # type: ignore[no-any-return]
