@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from retrain_bench.analysis.report import ROWS, build_row
+from retrain_bench.analysis.report import build_row, rows_for
 from retrain_bench.output.platform_style import platform_order, platform_title
 from retrain_bench.output.render import Footnotes, cell_text, table
 from retrain_bench.results.model import Benchmark
@@ -43,7 +43,7 @@ def summary_lines(records: Iterable[BenchmarkRecord], json_path: str | None, *, 
     for (case, target, hash_), found in by_case.items():
         notes = Footnotes()
         columns = platform_order(found)
-        rows = [build_row(spec, columns, found, target) for spec in ROWS]
+        rows = [build_row(spec, columns, found, target) for spec in rows_for(found.values())]
         cells = [[row.spec.label, *(cell_text(c, row, notes) for c in row.cells)] for row in rows]
         lines += ["", f"{case} ({target}, case hash {hash_})"]
         for chunk in _fitting(cells, [platform_title(p) for p in columns], width):

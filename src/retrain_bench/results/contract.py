@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 SCHEMA = 1
 #: Round keys summarised over ok, non-warmup rounds.
 SUMMARY_KEYS = ("total_s", "queue_s", "retrain_tune_s", "startup_s")
+#: Summarised too when a round ran the registry step (--registry): a run without one keeps its summaries as before.
+REGISTRY_SUMMARY_KEY = "register_s"
 #: Summarised too when the rounds ran N executions at once (--concurrency N > 1).
 CONCURRENCY_SUMMARY_KEY = "concurrency.throughput_per_min"
 LOCAL_NOTES = {"platform_timings": "local executors keep no timings of their own"}
@@ -100,11 +102,14 @@ def success_rate(rounds: Iterable[Mapping[str, Any]]) -> float | None:
 
 
 def summary_keys(results: Sequence[RoundResult]) -> list[str]:
-    """The time keys, then every resource figure of every scope that any round measured."""
+    """The time keys (and the registry step's when a round ran it), then every resource figure of every scope
+    that any round measured."""
     scopes = sorted({scope for r in results for scope in r.resources})
     concurrent = [CONCURRENCY_SUMMARY_KEY] if any(r.concurrency is not None for r in results) else []
+    registered = [REGISTRY_SUMMARY_KEY] if any(r.register_s is not None for r in results) else []
     return [
         *SUMMARY_KEYS,
+        *registered,
         *(f"resources.{scope}.{figure}" for scope in scopes for figure in FIGURES),
         *concurrent,
         *cost_keys(scopes),
