@@ -1,4 +1,5 @@
-"""The JSON contract: build ``extra_info.retrain_bench`` from rounds, summarise, validate, load.
+"""The JSON contract: summaries and success rates of rounds, the schema, validation (the records
+themselves are values in ``results/records.py``).
 
 Schema history (``SCHEMA``):
   1 — first release: platform, target, case, rounds, summary, success_rate.
