@@ -247,7 +247,7 @@ def test_validate_checks_the_failed_benchmarks(
 
 def test_reprice_prices_the_failed_benchmarks_too() -> None:
     from retrain_bench.measure.cost import Prices
-    from retrain_bench.results.contract import reprice
+    from retrain_bench.results.records import reprice
 
     document = json.loads((DATA / "compare-all-failed-current.json").read_text())
     record = document["retrain_bench"]["failed_benchmarks"][0]["extra_info"]["retrain_bench"]

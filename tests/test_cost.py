@@ -22,7 +22,8 @@ from retrain_bench.measure.cost import (
 from retrain_bench.measure.quantities import parse_quantity
 from retrain_bench.measure.stats import ResourceStats
 from retrain_bench.options import parse_options
-from retrain_bench.results.contract import benchmark_record, validate
+from retrain_bench.results.contract import validate
+from retrain_bench.results.records import benchmark_record
 from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import CASES
 from retrain_bench.workload.outcome import Outcome

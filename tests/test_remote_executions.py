@@ -26,7 +26,8 @@ from retrain_bench.harness.engine import Clock, RoundInterrupted, RoundPlan, run
 from retrain_bench.harness.polled import ExecutionNames, execution_name
 from retrain_bench.harness.remote import RemoteExecution
 from retrain_bench.platforms.remote import Poll, Submitted
-from retrain_bench.results.contract import round_record, schema
+from retrain_bench.results.contract import schema
+from retrain_bench.results.records import round_record
 from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import CASES, Case
 from retrain_bench.workload.stamps import LINE_PREFIX

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrain_bench.results.contract import benchmark_record, strict, summarise
+from retrain_bench.results.contract import strict, summarise
+from retrain_bench.results.records import benchmark_record
 from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import CASES
 from retrain_bench.workload.outcome import Outcome

@@ -8,6 +8,7 @@ from typing import Any
 
 from retrain_bench.analysis.metrics import format_number
 from retrain_bench.pytest_plugin.summary import summary_lines
+from retrain_bench.results.records import BenchmarkRecord
 from tests import golden
 from tests.helpers import BenchRun, records
 
@@ -59,8 +60,9 @@ def test_the_table_can_be_turned_off(bench_run: BenchRun) -> None:
     assert not any("the study's table" in line for line in result.outlines)
 
 
-def local_record(platform: str, totals: list[float | None], case: Any = golden.BASE) -> dict[str, Any]:
-    return golden.record(platform, "local", case, golden.rounds(totals, scopes=golden.local(1.0, 0.5, 4.0, 10.0, 1e3)))
+def local_record(platform: str, totals: list[float | None], case: Any = golden.BASE) -> BenchmarkRecord:
+    rounds = golden.rounds(totals, scopes=golden.local(1.0, 0.5, 4.0, 10.0, 1e3))
+    return BenchmarkRecord.from_json(golden.record(platform, "local", case, rounds))
 
 
 def test_platforms_in_registry_order_and_wrapped_to_the_width() -> None:
@@ -81,7 +83,8 @@ def test_platforms_in_registry_order_and_wrapped_to_the_width() -> None:
 
 
 def test_missing_values_say_why_and_a_failed_round_counts() -> None:
-    no_drift = golden.record("bare", "local", golden.NO_DRIFT, golden.rounds([1.0, None, 3.0], drift=False))
+    rounds = golden.rounds([1.0, None, 3.0], drift=False)
+    no_drift = BenchmarkRecord.from_json(golden.record("bare", "local", golden.NO_DRIFT, rounds))
     lines = summary_lines([no_drift], None)
     assert row(lines, "Retraining and Tuning Time (s)") == ["n/a [1]"]
     assert f"[1] {golden.NO_DRIFT_REASON} (Bare Python)" in lines

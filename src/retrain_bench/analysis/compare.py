@@ -379,29 +379,16 @@ def compare_versions(run: Run, baseline: str, current: str, options: CompareOpti
 def _one_spec(run: Run, label: str) -> tuple[Run, str]:
     """The run with only ``label``'s benchmarks (ok or failed), keyed as the bare platform so both
     sides match, and the SDK version they ran with."""
-    platform = platform_of(label)
     mine = [b for b in run.benchmarks if b.key.column == label]
     if not mine:
         present = sorted({b.key.column for b in run.benchmarks})
         raise BenchError(f"--versions: {run.path} has no {label} benchmark; it has {', '.join(present)}")
     version = next((v for b in mine if (v := (b.record.get("sdk") or {}).get("version"))), None)
 
-    def cut(entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        kept = []
-        for entry in entries:
-            record = entry["extra_info"]["retrain_bench"]
-            if BenchKey.of(record).column == label:
-                extra = {**entry["extra_info"], "retrain_bench": {**record, "spec": platform}}
-                kept.append({**entry, "extra_info": extra})
-        return kept
-
-    run_level = dict(run.run_level)
-    if "failed_benchmarks" in run_level:
-        run_level["failed_benchmarks"] = cut(run_level["failed_benchmarks"])
-    document = {**run.document, "benchmarks": cut(run.document["benchmarks"])}
-    if run.run_level:
-        document["retrain_bench"] = run_level
-    return Run(f"{run.path} [{label}]", document), str(version or label.partition("@")[2] or "unknown")
+    # the bare platform's key on both sides, so flyte@1.15 meets flyte@1.16
+    name = f"{run.path} [{label}]"
+    keyed = [dataclasses.replace(b, key=dataclasses.replace(b.key, version=None), sources=(name,)) for b in mine]
+    return run.only(name, keyed), str(version or label.partition("@")[2] or "unknown")
 
 
 def refuse_mismatches(base: Sides, cur: Sides) -> None:

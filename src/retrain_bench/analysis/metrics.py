@@ -23,6 +23,11 @@ from retrain_bench.results.model import Sample as Sample
 
 #: Phase timings, in seconds.
 TIME_KEYS = ("total_s", "retrain_tune_s", "queue_s", "startup_s")
+#: The registry step's time (--registry), only in runs whose rounds ran it; kept out of TIME_KEYS, which
+#: every run's thresholds and messages list.
+REGISTRY_KEY = "register_s"
+#: The phases in display order.
+PHASE_ORDER = ("total_s", "retrain_tune_s", REGISTRY_KEY, "queue_s", "startup_s")
 #: The study's "total" is the widest scope that is not the whole node; widest first.
 TOTAL_SCOPES = ("platform", "execution", "process_tree")
 #: What the pipeline computed; equal on both sides unless the workload or the ML code changed.
@@ -40,6 +45,7 @@ UNITS = {
     "retrain_tune_s": "s",
     "queue_s": "s",
     "startup_s": "s",
+    REGISTRY_KEY: "s",
     "memory_peak_gib": "GiB",
     "memory_avg_gib": "GiB",
     "cpu_seconds": "CPU-s",
@@ -69,7 +75,7 @@ def resource_key(scope: str, figure: str) -> str:
 
 def parse_metric(key: str) -> Metric | None:
     """The metric a summary key names, or None for keys this release does not compare."""
-    if key in TIME_KEYS:
+    if key in TIME_KEYS or key == REGISTRY_KEY:
         return Metric(key, key, None)
     parts = key.split(".")
     if len(parts) == 3 and parts[0] == "resources" and parts[1] in SCOPES and parts[2] in FIGURES:
@@ -86,7 +92,7 @@ def metric_order(metric: Metric) -> tuple[int, int, int]:
     if metric.name in COST_NAMES:
         return (2, SCOPES.index(metric.scope) if metric.scope else len(SCOPES), 0)
     if metric.scope is None:
-        return (0, TIME_KEYS.index(metric.name), 0)
+        return (0, PHASE_ORDER.index(metric.name), 0)
     return (1, SCOPES.index(metric.scope), FIGURES.index(metric.name))
 
 

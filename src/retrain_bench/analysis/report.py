@@ -10,7 +10,7 @@ never 0.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from retrain_bench.analysis.growth import AxisGrowth, build_growth
@@ -41,6 +41,15 @@ ROWS = (
     RowSpec("Average Total CPU (mCPU)", "cpu_avg_mcpu", resource=True),
     RowSpec("Reliability (Success Rate %)", SUCCESS),
 )
+#: Shown after the retraining row when a benchmark's rounds ran the registry step (--registry).
+REGISTRY_ROW = RowSpec("Model Registration Time (s)", "register_s")
+
+
+def rows_for(benchmarks: Iterable[Benchmark]) -> tuple[RowSpec, ...]:
+    """The study's rows, with the registry step's when any of these benchmarks summarised it."""
+    if not any(REGISTRY_ROW.name in b.summary_keys for b in benchmarks):
+        return ROWS
+    return (*ROWS[:2], REGISTRY_ROW, *ROWS[2:])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from retrain_bench.analysis.metrics import SCOPES, TIME_KEYS, Metric, parse_metric
+from retrain_bench.analysis.metrics import REGISTRY_KEY, SCOPES, TIME_KEYS, Metric, parse_metric
 from retrain_bench.errors import BenchError
 from retrain_bench.measure.stats import FIGURES
 
@@ -62,13 +62,19 @@ class Thresholds:
     floors: Mapping[str, float] = dataclasses.field(default_factory=lambda: dict(FLOOR_DEFAULTS))
 
     def for_metric(self, metric: Metric) -> float:
-        return self.percent.get(metric.key, self.percent[metric.name])
+        return self.percent.get(metric.key, self.percent[_default_for(metric.name)])
 
     def floor_for(self, metric: Metric) -> float:
-        return self.floors.get(metric.key, self.floors[metric.name])
+        return self.floors.get(metric.key, self.floors[_default_for(metric.name)])
 
     def as_dict(self) -> dict[str, float]:
         return dict(self.percent)
+
+
+def _default_for(name: str) -> str:
+    """Whose default a metric without its own follows: register_s is timed like retrain_tune_s (stamps around
+    a pipeline step, docs/metrics.md), so it has that phase's threshold and floor unless one is given for it."""
+    return "retrain_tune_s" if name == REGISTRY_KEY else name
 
 
 def valid_metrics() -> str:

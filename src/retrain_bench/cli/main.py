@@ -145,7 +145,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     baselines = [Run.load(path) for path in baseline_paths]
     currents = [Run.load(path) for path in current_paths]
     if args.price_vcpu_hour is not None or args.price_gib_hour is not None:
-        from retrain_bench.results.contract import reprice
+        from retrain_bench.results.records import reprice
 
         # Both sides at the same prices, recomputed from their resources: a price change is not a regression.
         prices = report_prices((currents or baselines)[:1], args.price_vcpu_hour, args.price_gib_hour)

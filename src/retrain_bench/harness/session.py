@@ -52,7 +52,8 @@ from retrain_bench.platforms.environments import (
     project_root,
 )
 from retrain_bench.platforms.specs import platform_of
-from retrain_bench.results.contract import SCHEMA, benchmark_record
+from retrain_bench.results.contract import SCHEMA
+from retrain_bench.results.records import BenchmarkRecord
 from retrain_bench.results.round import RoundResult
 from retrain_bench.workload.cases import Case, case_for
 
@@ -434,8 +435,11 @@ class BenchSession:
 
     def record(self, spec: str, case: str) -> dict[str, Any]:
         results = self.results.get((spec, case), [])
-        record = benchmark_record(platform_of(spec), self.options.target, case_for(case), results, self.options.prices)
-        return {**record, "spec": spec, "sdk": self.sdk(spec).to_json()}
+        record = BenchmarkRecord.of(
+            platform_of(spec), self.options.target, case_for(case), results, self.options.prices
+        )
+        # JSON at pytest-benchmark's boundary: extra_info holds what its JSON dump (and xdist) can carry
+        return record.with_spec(spec, self.sdk(spec).to_json()).to_json()
 
     def run_level(self) -> dict[str, Any]:
         """Facts about the whole run, for the top level of the JSON (not machine_info)."""

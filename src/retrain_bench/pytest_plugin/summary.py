@@ -8,13 +8,16 @@ platforms do not fit side by side they continue in a second block of the same ro
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from retrain_bench.analysis.report import ROWS, build_row
+from retrain_bench.analysis.report import build_row, rows_for
 from retrain_bench.output.platform_style import platform_order, platform_title
 from retrain_bench.output.render import Footnotes, cell_text, table
-from retrain_bench.results.model import BenchKey, Benchmark
+from retrain_bench.results.model import Benchmark
+
+if TYPE_CHECKING:
+    from retrain_bench.results.records import BenchmarkRecord
 
 WIDTH = 100
 CAVEATS = {
@@ -27,19 +30,20 @@ CAVEATS = {
 }
 
 
-def summary_lines(records: Iterable[Mapping[str, Any]], json_path: str | None, *, width: int = WIDTH) -> list[str]:
-    """The table for these benchmark records (``extra_info.retrain_bench``); empty without records."""
+def summary_lines(records: Iterable[BenchmarkRecord], json_path: str | None, *, width: int = WIDTH) -> list[str]:
+    """The table for these benchmarks' records; empty without records."""
     by_case: dict[tuple[str, str, str], dict[str, Benchmark]] = {}
     for record in records:
-        key = BenchKey.of(record)
-        by_case.setdefault((key.case, key.target, key.hash), {})[key.column] = Benchmark(key, record, (), {})
+        benchmark = Benchmark.of(record.to_json())
+        key = benchmark.key
+        by_case.setdefault((key.case, key.target, key.hash), {})[key.column] = benchmark
     if not by_case:
         return []
     lines = ["retrain-bench: the study's table, mean ± std dev over the ok measured rounds (n)"]
     for (case, target, hash_), found in by_case.items():
         notes = Footnotes()
         columns = platform_order(found)
-        rows = [build_row(spec, columns, found, target) for spec in ROWS]
+        rows = [build_row(spec, columns, found, target) for spec in rows_for(found.values())]
         cells = [[row.spec.label, *(cell_text(c, row, notes) for c in row.cells)] for row in rows]
         lines += ["", f"{case} ({target}, case hash {hash_})"]
         for chunk in _fitting(cells, [platform_title(p) for p in columns], width):
@@ -86,9 +90,12 @@ def write_summary(reporter: Any, config: Any) -> None:
     if config.getoption("no_summary_table") or hasattr(config, "workerinput"):
         return
     from retrain_bench.pytest_plugin.benchmark_api import benchmarks
+    from retrain_bench.results.records import BenchmarkRecord
 
     metas = benchmarks(config)
-    records = [m.extra_info["retrain_bench"] for m in metas if "retrain_bench" in m.extra_info]
+    # pytest-benchmark (and xdist's shipping) carries each record as its JSON: read back as the harness built it
+    found = [m.extra_info["retrain_bench"] for m in metas if "retrain_bench" in m.extra_info]
+    records = [BenchmarkRecord.from_json(record) for record in found]
     json_path = config.getoption("benchmark_json", None)
     lines = summary_lines(records, None if json_path is None else str(json_path))
     if lines:

@@ -321,6 +321,8 @@ class Run:
 
     path: str
     document: Mapping[str, Any]
+    #: a view's own benchmarks (``only``); None: every benchmark of ``document``
+    chosen: tuple[Benchmark, ...] | None = dataclasses.field(default=None, compare=False, repr=False)
     benchmarks: tuple[Benchmark, ...] = dataclasses.field(init=False, compare=False, repr=False)
 
     @classmethod
@@ -347,10 +349,15 @@ class Run:
         write_text(Path(path), self.text(), option)
 
     def __post_init__(self) -> None:
-        found = tuple(
-            Benchmark.of(b["extra_info"]["retrain_bench"], self.path, b) for b in benchmarks_of(self.document)
-        )
+        found = self.chosen
+        if found is None:
+            entries = benchmarks_of(self.document)
+            found = tuple(Benchmark.of(b["extra_info"]["retrain_bench"], self.path, b) for b in entries)
         object.__setattr__(self, "benchmarks", found)
+
+    def only(self, path: str, benchmarks: Sequence[Benchmark]) -> Run:
+        """A view of this run holding only ``benchmarks`` under another name; the run level stays this run's."""
+        return Run(path, self.document, tuple(benchmarks))
 
     @property
     def details(self) -> str:

@@ -1,7 +1,7 @@
 """What the harness saw of one round, local or on a cluster: the value every record is written from.
 
-The harness (``src/retrain_bench/harness/``) produces it; ``results/contract.py`` turns it into the
-JSON contract's ``rounds[]`` entry. It lives here, below the harness, so the contract does not
+The harness (``src/retrain_bench/harness/``) produces it; ``results/records.py`` (``RoundRecord.of``) turns it
+into the JSON contract's ``rounds[]`` entry. It lives here, below the harness, so the contract does not
 depend on the machinery that runs rounds.
 """
 
@@ -135,7 +135,7 @@ class RoundResult:
     pods: tuple[PodSeen, ...] = ()
     #: cluster: the platform's own view of the run's timing; None locally (the executors keep none)
     platform_timings: Mapping[str, Any] | None = None
-    #: reasons for nulls the round knows of, beyond those ``round_record`` derives
+    #: reasons for nulls the round knows of, beyond those ``RoundRecord.of`` derives
     missing: Mapping[str, str] = dataclasses.field(default_factory=dict)
     #: what went wrong around the round without failing it (cleanup, the pod watch)
     notes: tuple[str, ...] = ()
