@@ -116,7 +116,7 @@ def pristine_task_resources() -> Iterator[None]:
     from bench.flyte import workflow
 
     tasks = [workflow.make_data, workflow.train, workflow.detect_drift, workflow.adapt, workflow.tune]
-    tasks.append(workflow.select_best)
+    tasks += [workflow.select_best, workflow.register]
     saved = [t._resources for t in tasks]
     try:
         yield
