@@ -294,8 +294,9 @@ def test_flyte_rounds_on_a_standin_cluster_register_once_and_read_stamps_from_po
         assert (r["drift_detected"], r["best_c"]) == (True, 1.0)
         assert r["platform_timings"]["execution"]["duration_s"] == 2.5
         assert sorted(p["name"] for p in r["pods"]) == sorted(f"{r['run_id']}-n{i}-0" for i in range(6))
-    # registered once for the session (six tasks, one workflow), one execution per round, each archived
-    assert len(admin.tasks) == 6 and len(admin.workflows) == 1
+    # registered once for the session (seven tasks: the six that run and register, the --registry step that
+    # adapt's hints name; one workflow), one execution per round, each archived
+    assert len(admin.tasks) == 7 and len(admin.workflows) == 1
     assert sorted(admin.created) == sorted(r["run_id"] for r in rounds)
     archived = [detail for method, detail in admin.calls if method == "UpdateExecution"]
     assert sorted(archived) == sorted(admin.created)
