@@ -132,7 +132,8 @@ def test_min_success_rate_lets_a_partly_failing_benchmark_pass(bench_run: BenchR
         ),
         (
             "--case=base,huge",
-            "--case: unknown 'huge'; choose from base, scaling, tuning, no_drift, smoke",
+            "--case: unknown 'huge'; choose from base, scaling, tuning, no_drift, smoke, covariate, "
+            "covariate_data_drift, relabel, relabel_data_drift, scheduled",
         ),
         ("--rounds=0", "--rounds: '0' must be at least 1"),
         ("--warmup=x", "--warmup: 'x' is not an integer"),

@@ -400,7 +400,11 @@ def test_a_grid_longer_than_a_command_line_argument_reaches_the_launcher(tmp_pat
             "--platform=,",
             "--platform: ',' names no platform; choose from flyte, flyte2, kfp, bare, airflow, prefect, dagster",
         ),
-        ("--case=,", "--case: ',' names nothing; choose from base, scaling, tuning, no_drift, smoke"),
+        (
+            "--case=,",
+            "--case: ',' names nothing; choose from base, scaling, tuning, no_drift, smoke, covariate, "
+            "covariate_data_drift, relabel, relabel_data_drift, scheduled",
+        ),
         ("--target=cluster --connect-timeout=0", "--connect-timeout: '0' must be more than 0 and at most 600 seconds"),
     ],
 )
