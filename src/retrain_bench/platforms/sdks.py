@@ -79,5 +79,9 @@ def version_order(version: str | None) -> tuple[int, ...]:
         return (2,)
 
 
-#: What the workload itself imports in an environment (retrain_bench goes in without dependencies).
-WORKLOAD_PACKAGES: tuple[str, ...] = ("scikit-learn", "pandas", "pyarrow", "numpy", "joblib")
+#: What the workload itself imports in an environment (retrain_bench goes in without dependencies):
+#: scipy for the data_drift trigger (workload/triggers.py imports it directly, not only through
+#: scikit-learn), mlflow for the registry step (workload/registry.py, only under ``--registry``; in
+#: every environment so one environment serves runs with and without it, its key not depending on
+#: the option). Both pinned by the main constraints.txt.
+WORKLOAD_PACKAGES: tuple[str, ...] = ("scikit-learn", "pandas", "pyarrow", "numpy", "joblib", "scipy", "mlflow")
