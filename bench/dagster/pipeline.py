@@ -45,7 +45,7 @@ from dagster import (
 )
 from upath import UPath
 
-from retrain_bench.workload import retraining
+from retrain_bench.workload import registry, retraining
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.stamps import stamp
 
@@ -159,13 +159,26 @@ def select_best(
     return accuracy, best_c
 
 
+@op(ins={"stamps": STAMPS})
+def register(
+    context: OpExecutionContext, case_json: str, drifted_data: pd.DataFrame, best_c: float, stamps: str
+) -> None:
+    """The registry step (``--registry``): the selected model into the session's MLflow registry."""
+    with stamp("register", unit=_unit(context), to=stamps) as s:
+        s.record(**registry.register(Case.from_json(case_json), drifted_data, best_c).record())
+
+
 @graph
 def retrain(case_json: str, grid: list[float], stamps: str) -> None:
     train_data, drifted_data = make_data(case_json, stamps)
     model, initial_accuracy = train(case_json, train_data, stamps)
     _accuracy, drifted = detect_drift(case_json, model, train_data, drifted_data, initial_accuracy, stamps)
     accuracies = fan_out(grid, drifted).map(lambda c: tune(case_json, drifted_data, c, stamps)).collect()
-    select_best(grid, accuracies, stamps)
+    _best_accuracy, best_c = select_best(grid, accuracies, stamps)
+    # Decided when the graph is built (at import): the launcher's environment names the session's
+    # registry (--registry, local target only), as KFP's pipeline is built with or without the step.
+    if registry.enabled():
+        register(case_json, drifted_data, best_c, stamps)
 
 
 def job(root: str) -> Any:

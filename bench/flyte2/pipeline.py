@@ -24,7 +24,7 @@ import joblib
 import pandas as pd
 from flyte.io import File
 
-from retrain_bench.workload import retraining
+from retrain_bench.workload import registry, retraining
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.stamps import stamp
 
@@ -87,6 +87,13 @@ async def select_best(grid: list[float], accuracies: list[float]) -> tuple[float
 
 
 @env.task
+async def register(case_json: str, drifted_data: pd.DataFrame, best_c: float) -> None:
+    """The registry step (``--registry``): the selected model into the session's MLflow registry."""
+    with stamp("register", unit=_unit()) as s:
+        s.record(**registry.register(Case.from_json(case_json), drifted_data, best_c).record())
+
+
+@env.task
 async def retrain(case_json: str, grid: list[float]) -> tuple[float, float | None]:
     """(final accuracy, best C): without drift the current accuracy stands and no tune action is
     created; with drift, one tune action per C value, concurrently, and select_best over them."""
@@ -96,4 +103,7 @@ async def retrain(case_json: str, grid: list[float]) -> tuple[float, float | Non
     if not drift:
         return accuracy, None
     accuracies = await asyncio.gather(*(tune.aio(case_json, drifted_data, c) for c in grid))
-    return await select_best(grid, list(accuracies))
+    best_accuracy, best_c = await select_best(grid, list(accuracies))
+    if registry.enabled():  # the launcher's environment says whether the session has a registry
+        await register(case_json, drifted_data, best_c)
+    return best_accuracy, best_c

@@ -22,7 +22,7 @@ from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 
-from retrain_bench.workload import retraining
+from retrain_bench.workload import registry, retraining
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.stamps import stamp
 
@@ -117,6 +117,15 @@ def select_best(grid: list[float], accuracies: list[float], stamps: str = "") ->
     return Result(accuracy, best_c)
 
 
+@step
+def register(case_json: str, drifted_data: str, best_c: float, stamps: str = "") -> None:
+    """The registry step (``--registry``): the selected model into the session's MLflow registry."""
+    import pandas as pd
+
+    with stamp("register", unit=_unit(), to=stamps) as s:
+        s.record(**registry.register(Case.from_json(case_json), pd.read_parquet(drifted_data), best_c).record())
+
+
 @flow(name="retrain-bench", persist_result=False, validate_parameters=False)
 def retrain(case_json: str, grid: list[float], outdir: str, stamps: str = "") -> Result:
     data = make_data(case_json, outdir, stamps)
@@ -127,4 +136,7 @@ def retrain(case_json: str, grid: list[float], outdir: str, stamps: str = "") ->
     tuned = tune.map(
         case_json=unmapped(case_json), drifted_data=unmapped(data.drifted_data), c=grid, stamps=unmapped(stamps)
     )
-    return select_best(grid, tuned.result(), stamps)
+    best = select_best(grid, tuned.result(), stamps)
+    if registry.enabled() and best.best_c is not None:  # the launcher's environment names the session's registry
+        register(case_json, data.drifted_data, best.best_c, stamps)
+    return best

@@ -22,6 +22,7 @@ from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
 
+from retrain_bench.workload import registry
 from retrain_bench.workload.cases import Case
 from retrain_bench.workload.stamps import stamp
 
@@ -122,6 +123,15 @@ def select_best(grid: list[float], accuracies: Any, stamps: str) -> dict[str, fl
 
 
 @task
+def register(case_json: str, drifted_data: str, best_c: float, stamps: str) -> None:
+    """The registry step (``--registry``): the selected model into the session's MLflow registry."""
+    import pandas as pd
+
+    with stamp("register", unit=_unit(), to=stamps) as s:
+        s.record(**registry.register(Case.from_json(case_json), pd.read_parquet(drifted_data), best_c).record())
+
+
+@task
 def keep_current(accuracy: float) -> float:
     """No drift: the current model and its accuracy stand (no step of the pipeline runs)."""
     return accuracy
@@ -148,7 +158,9 @@ def retrain(
     accuracies = tune.partial(case_json=case_json, drifted_data=data["drifted_data"], stamps=stamps).expand(
         c=grid_values
     )
-    select_best(grid_values, accuracies, stamps)
+    best = select_best(grid_values, accuracies, stamps)
+    if registry.enabled():  # the launcher's environment names the session's registry (--registry, local only)
+        register(case_json, data["drifted_data"], best["best_c"], stamps)
     current = keep_current(checked["accuracy"])
     branch >> [grid_values, current]
 

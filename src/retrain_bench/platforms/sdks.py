@@ -79,5 +79,21 @@ def version_order(version: str | None) -> tuple[int, ...]:
         return (2,)
 
 
-#: What the workload itself imports in an environment (retrain_bench goes in without dependencies).
-WORKLOAD_PACKAGES: tuple[str, ...] = ("scikit-learn", "pandas", "pyarrow", "numpy", "joblib")
+#: What the workload itself imports in an environment (retrain_bench goes in without dependencies):
+#: scipy for the data_drift trigger (workload/triggers.py imports it directly, not only through
+#: scikit-learn); the MLflow client for the registry step (workload/registry.py, only under
+#: ``--registry``), in every environment so one serves runs with and without it (its key does not
+#: depend on the option). The client is mlflow-skinny plus skops (the sklearn flavour's default
+#: serialisation), not mlflow: that one adds the server's packages (Flask, SQLAlchemy, alembic,
+#: matplotlib, ...), which the session's server runs from the main environment. All pinned by the
+#: main constraints.txt.
+WORKLOAD_PACKAGES: tuple[str, ...] = (
+    "scikit-learn",
+    "pandas",
+    "pyarrow",
+    "numpy",
+    "joblib",
+    "scipy",
+    "mlflow-skinny",
+    "skops",
+)

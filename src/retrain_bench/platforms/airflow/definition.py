@@ -30,6 +30,7 @@ AIRFLOW = Platform(
         requires=("psycopg2-binary", "asyncpg"),
     ),
     default=False,
+    registry_step=True,
     services=lazy("retrain_bench.platforms.airflow.service:template_database"),
     server=ServerSide(
         parts="api-server, scheduler (LocalExecutor, a process per task instance) and dag-processor on PostgreSQL",

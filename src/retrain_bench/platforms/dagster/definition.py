@@ -29,6 +29,7 @@ DAGSTER = Platform(
         requires=("dagster-webserver",),
     ),
     default=False,
+    registry_step=True,
     server=ServerSide(
         parts=(
             "code server (dagster api grpc), webserver and daemon (QueuedRunCoordinator, DefaultRunLauncher) on one"

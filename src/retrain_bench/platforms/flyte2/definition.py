@@ -20,4 +20,5 @@ FLYTE2 = Platform(
     sdk_distributions=("flyte",),
     sdk=Sdk("flyte2", "flyte", own_version="2.12.1", constraints="constraints/flyte2.txt"),
     default=False,
+    registry_step=True,
 )

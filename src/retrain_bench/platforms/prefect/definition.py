@@ -21,6 +21,7 @@ PREFECT = Platform(
     sdk_distributions=("prefect",),
     sdk=Sdk("prefect", "prefect", own_version="3.9.1", constraints="constraints/prefect.txt"),
     default=False,
+    registry_step=True,
     services=lazy("retrain_bench.platforms.prefect.service:server"),
     server=ServerSide(
         parts="prefect server (SQLite), a process work pool with the flow deployed, prefect worker (a process per run)",
