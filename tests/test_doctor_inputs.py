@@ -69,18 +69,23 @@ def test_doctor_with_a_flyte_config_leaves_nothing_in_tmpdir(tmp_path: Path) -> 
     assert sorted(os.listdir(tmpdir)) == []
 
 
+def _exec_kubeconfig(kubeconfig: Path, server: str, plugin: Path) -> None:
+    """A kubeconfig whose one user gets its credentials from ``plugin`` (client-go's exec credential plugin)."""
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: sso\n"
+        f"clusters:\n- name: sso\n  cluster:\n    server: {server}\n"
+        "contexts:\n- name: sso\n  context:\n    cluster: sso\n    user: sso\n"
+        "users:\n- name: sso\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+        f"      command: {sys.executable}\n      args: [{plugin}]\n      interactiveMode: Never\n"
+    )
+
+
 def test_a_failing_credentials_plugin_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plugin = tmp_path / "plugin.py"
     plugin.write_text("import sys\nsys.stderr.write('ERROR: token expired\\nrun: cloud auth login\\n')\nsys.exit(1)\n")
     kubeconfig = tmp_path / "kubeconfig"
     with KubeStandin() as standin:
-        kubeconfig.write_text(
-            "apiVersion: v1\nkind: Config\ncurrent-context: sso\n"
-            f"clusters:\n- name: sso\n  cluster:\n    server: {standin.url}\n"
-            "contexts:\n- name: sso\n  context:\n    cluster: sso\n    user: sso\n"
-            "users:\n- name: sso\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
-            f"      command: {sys.executable}\n      args: [{plugin}]\n      interactiveMode: Never\n"
-        )
+        _exec_kubeconfig(kubeconfig, standin.url, plugin)
         code = main(["doctor", f"--kubeconfig={kubeconfig}", "--connect-timeout=2", "--platform=flyte"])
     captured = capsys.readouterr()
     assert code == 1
@@ -119,13 +124,7 @@ def test_a_credentials_plugin_failing_on_refresh_is_one_line_not_a_stale_token(
     )
     kubeconfig = tmp_path / "kubeconfig"
     with KubeStandin() as standin:
-        kubeconfig.write_text(
-            "apiVersion: v1\nkind: Config\ncurrent-context: sso\n"
-            f"clusters:\n- name: sso\n  cluster:\n    server: {standin.url}\n"
-            "contexts:\n- name: sso\n  context:\n    cluster: sso\n    user: sso\n"
-            "users:\n- name: sso\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
-            f"      command: {sys.executable}\n      args: [{plugin}]\n      interactiveMode: Never\n"
-        )
+        _exec_kubeconfig(kubeconfig, standin.url, plugin)
         with Kube(KubeTarget(str(kubeconfig), None, 2.0)) as kube, pytest.raises(KubeconfigError) as caught:
             kube.version()
     assert str(caught.value) == (
