@@ -22,6 +22,26 @@ def repo_pythonpath() -> str:
     return os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 
 
+def run_kfp_local(case_json: str, workdir: Path, variables: dict[str, str] | None = None) -> None:
+    """One run of KFP's local executor, in a child process: kfp.local swaps print() for an indenting one
+    while it runs and leaves traces of that in the interpreter, which later tests' captured output would
+    show. ``variables`` join the environment (a stamp file)."""
+    import subprocess
+    import sys
+
+    script = "import sys; from retrain_bench.workload.cases import Case; "
+    script += "from retrain_bench.platforms.kfp import local; from pathlib import Path; "
+    script += "local.run(Case.from_json(sys.argv[1]), Path(sys.argv[2]))"
+    done = subprocess.run(
+        [sys.executable, "-c", script, case_json, str(workdir)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": repo_pythonpath(), **(variables or {})},
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
 class BenchRun:
     """Run the real benchmark test in a fresh pytest process inside pytester's directory."""
 

@@ -6,9 +6,6 @@ Runs flytekit local in this process and kfp.local in a child (which starts a pro
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -19,7 +16,7 @@ from retrain_bench.workload.cases import CASES, Case
 from retrain_bench.workload.outcome import Outcome
 from retrain_bench.workload.retraining import run_bare
 from retrain_bench.workload.stamps import ENV, StampLog
-from tests.helpers import repo_pythonpath
+from tests.helpers import run_kfp_local
 
 pytestmark = pytest.mark.slow
 
@@ -33,18 +30,7 @@ def run(platform: str, case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPat
         monkeypatch.setenv("FLYTE_LOCAL_CACHE_ENABLED", "false")
         flyte_local.run(case)
     else:
-        # In a child process: kfp.local swaps print() for an indenting one while it runs and
-        # leaves traces of that in the interpreter, which later tests' captured output would show.
-        script = "import sys; from retrain_bench.workload.cases import Case; "
-        script += "from retrain_bench.platforms.kfp import local; from pathlib import Path; "
-        script += "local.run(Case.from_json(sys.argv[1]), Path(sys.argv[2]))"
-        done = subprocess.run(
-            [sys.executable, "-c", script, case.to_json(), str(tmp_path / "kfp")],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": repo_pythonpath()},
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        run_kfp_local(case.to_json(), tmp_path / "kfp")
     log = StampLog.read(stamps)
     return log.outcome(case.grid), log
 

@@ -8,9 +8,6 @@ serialisation, and a lossy trip (a float, a column order, a dtype) would show he
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +17,7 @@ import pytest
 from retrain_bench.platforms.flyte import local as flyte_local
 from retrain_bench.workload.cases import CASES, TRIGGER_CASES, Case
 from retrain_bench.workload.stamps import ENV, StampLog
-from tests.helpers import repo_pythonpath
+from tests.helpers import run_kfp_local
 from tests.own_env_platforms import Batch, own_environment, run_cases
 from tests.service_platforms import Session, run_round, session
 
@@ -70,17 +67,7 @@ def test_bare_flyte_and_kfp_decide_and_compute_the_same(
     _same_as_bare(case, StampLog.read(flyte_stamps), bare)
 
     kfp_stamps = tmp_path / "kfp-stamps.jsonl"
-    script = "import sys; from retrain_bench.workload.cases import Case; "
-    script += "from retrain_bench.platforms.kfp import local; from pathlib import Path; "
-    script += "local.run(Case.from_json(sys.argv[1]), Path(sys.argv[2]))"
-    done = subprocess.run(
-        [sys.executable, "-c", script, case.to_json(), str(tmp_path / "kfp")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": repo_pythonpath(), ENV: str(kfp_stamps)},
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_kfp_local(case.to_json(), tmp_path / "kfp", {ENV: str(kfp_stamps)})
     _same_as_bare(case, StampLog.read(kfp_stamps), bare)
 
 
