@@ -91,3 +91,15 @@ def kube(standin: KubeStandin, tmp_path: Path) -> Iterator[Kube]:
 
     with Kube(KubeTarget(str(standin.kubeconfig(tmp_path / "config")), None, 2.0)) as k:
         yield k
+
+
+@pytest.fixture(scope="module")
+def mlflow_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real MLflow tracking server for the module (harness/registry_service.py), its URL: one per module,
+    so one module's registered versions never meet another's champion rule."""
+    pytest.importorskip("mlflow")
+    from retrain_bench.harness import registry_service
+
+    home = tmp_path_factory.mktemp("registry")
+    with registry_service.mlflow_server(home, home / "mlflow-server.log", lambda line: None) as url:
+        yield url

@@ -12,7 +12,6 @@ step at all. Bare runs the same rounds under its own prefix; every platform's re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +27,6 @@ pytestmark = pytest.mark.slow
 
 ROUNDS = ("scheduled", "scheduled", "covariate")
 NO_EVIDENCE = "def evidence(*args):\n    return None\n"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    pytest.importorskip("mlflow")
-    from retrain_bench.harness import registry_service
-
-    home = tmp_path_factory.mktemp("registry")
-    with registry_service.mlflow_server(home, home / "mlflow-server.log", lambda line: None) as url:
-        yield url
 
 
 def _use(server: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,10 +88,10 @@ def _platform_rounds(platform: str, server: str, tmp_path: Path, monkeypatch: py
 
 @pytest.mark.parametrize("platform", ["flyte2", "dagster", "airflow", "prefect"])
 def test_the_registry_step_registers_and_promotes_what_bare_does(
-    platform: str, server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    platform: str, mlflow_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bare = _bare_rounds(server, platform, tmp_path, monkeypatch)
-    logs = _platform_rounds(platform, server, tmp_path, monkeypatch)
+    bare = _bare_rounds(mlflow_url, platform, tmp_path, monkeypatch)
+    logs = _platform_rounds(platform, mlflow_url, tmp_path, monkeypatch)
     case = CASES["scheduled"]
     first, second, kept = (_registered(log) for log in logs)
     # By hand (the module's docstring): v1 promoted, v2 the same model, a tie, not promoted; no step without drift.
@@ -117,7 +106,7 @@ def test_the_registry_step_registers_and_promotes_what_bare_does(
     for log in logs[:2]:
         assert log.one("register").start_ns >= log.one("select_best").end_ns
     assert (
-        _champion(server, platform, case, monkeypatch)
-        == _champion(server, f"bare-{platform}", case, monkeypatch)
+        _champion(mlflow_url, platform, case, monkeypatch)
+        == _champion(mlflow_url, f"bare-{platform}", case, monkeypatch)
         == "1"
     )

@@ -38,23 +38,13 @@ def test_model_names_are_per_spec_and_case_and_never_hold_an_alias_sign(monkeypa
     assert registry.enabled()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    pytest.importorskip("mlflow")
-    from retrain_bench.harness import registry_service
-
-    home = tmp_path_factory.mktemp("registry")
-    with registry_service.mlflow_server(home, home / "mlflow-server.log", lambda line: None) as url:
-        yield url
-
-
 @pytest.mark.slow
-def test_register_promotes_only_a_strictly_better_model(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_register_promotes_only_a_strictly_better_model(mlflow_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from mlflow import MlflowClient
 
     from retrain_bench.harness import registry_service
 
-    for name, value in registry_service.variables_for(server, "test").items():
+    for name, value in registry_service.variables_for(mlflow_url, "test").items():
         monkeypatch.setenv(name, value)
     case = CASES["relabel"]
     _, drifted = retraining.make_data(case)
@@ -67,17 +57,17 @@ def test_register_promotes_only_a_strictly_better_model(server: str, monkeypatch
     assert strong.accuracy > weak.accuracy
     again = registry.register(case, drifted, 0.1)
     assert (again.version, again.champion_accuracy, again.promoted) == (3, strong.accuracy, False)
-    champion = MlflowClient(server).get_model_version_by_alias(registry.model_name(case), registry.ALIAS)
+    champion = MlflowClient(mlflow_url).get_model_version_by_alias(registry.model_name(case), registry.ALIAS)
     assert champion.version == "2"  # the tie kept it
 
 
 @pytest.mark.slow
 def test_bare_with_a_registry_has_a_register_step_timed_as_register_s(
-    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mlflow_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from retrain_bench.harness import registry_service
 
-    for name, value in registry_service.variables_for(server, "bare-phase").items():
+    for name, value in registry_service.variables_for(mlflow_url, "bare-phase").items():
         monkeypatch.setenv(name, value)
     stamps = tmp_path / "stamps.jsonl"
     monkeypatch.setenv(ENV, str(stamps))
